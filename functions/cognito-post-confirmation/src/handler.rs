@@ -1,0 +1,85 @@
+use aws_lambda_events::event::cognito::{
+    CognitoEventUserPoolsPostConfirmation, CognitoEventUserPoolsPostConfirmationTriggerSource,
+};
+use gatehouse::services::{ConfirmedUser, ProfileService};
+use lambda_runtime::{Error, LambdaEvent};
+
+type Event = CognitoEventUserPoolsPostConfirmation;
+
+/// Creates the profile and default role of a newly confirmed user, then hands the
+/// event back to Cognito. A failure is returned as `Err`, so Cognito reports it and
+/// retries; a retry after success is a no-op.
+pub async fn handle(profiles: &ProfileService, event: LambdaEvent<Event>) -> Result<Event, Error> {
+    let event = event.payload;
+    let header = &event.cognito_event_user_pools_header;
+    if header.trigger_source
+        != Some(CognitoEventUserPoolsPostConfirmationTriggerSource::ConfirmSignUp)
+    {
+        return Ok(event);
+    }
+    let attributes = &event.request.user_attributes;
+    let attribute = |name: &str| attributes.get(name).cloned();
+    let user = ConfirmedUser {
+        user_id: attribute("sub").ok_or("the event has no sub attribute")?,
+        email: attribute("email").ok_or("the event has no email attribute")?,
+        display_name: attribute("name"),
+    };
+    profiles.on_confirmed(user).await?;
+    Ok(event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse::adapters::memory::InMemoryProfileStore;
+    use gatehouse::domain::{Role, UserId};
+    use lambda_runtime::Context;
+    use std::sync::Arc;
+
+    const EVENT: &str = include_str!("../../../events/cognito-post-confirmation.json");
+
+    fn event() -> LambdaEvent<Event> {
+        LambdaEvent::new(serde_json::from_str(EVENT).unwrap(), Context::default())
+    }
+
+    fn service() -> ProfileService {
+        ProfileService::new(
+            Arc::new(InMemoryProfileStore::default()),
+            Role::parse("user").unwrap(),
+        )
+    }
+
+    fn sample_user() -> UserId {
+        let raw: serde_json::Value = serde_json::from_str(EVENT).unwrap();
+        UserId::parse(raw["request"]["userAttributes"]["sub"].as_str().unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_confirmed_sign_up_creates_the_profile_and_returns_the_event() {
+        let svc = service();
+        let returned = handle(&svc, event()).await.unwrap();
+        assert_eq!(returned, event().payload);
+        let profile = svc.get(&sample_user()).await.unwrap();
+        assert_eq!(profile.roles, vec![Role::parse("user").unwrap()]);
+        assert_eq!(profile.display_name.as_deref(), Some("Ada Lovelace"));
+    }
+
+    #[tokio::test]
+    async fn delivering_the_event_twice_keeps_one_unchanged_profile() {
+        let svc = service();
+        handle(&svc, event()).await.unwrap();
+        let first = svc.get(&sample_user()).await.unwrap();
+        handle(&svc, event()).await.unwrap();
+        assert_eq!(svc.get(&sample_user()).await.unwrap(), first);
+    }
+
+    #[tokio::test]
+    async fn a_forgot_password_confirmation_creates_nothing() {
+        let svc = service();
+        let mut raw: serde_json::Value = serde_json::from_str(EVENT).unwrap();
+        raw["triggerSource"] = "PostConfirmation_ConfirmForgotPassword".into();
+        let event = LambdaEvent::new(serde_json::from_value(raw).unwrap(), Context::default());
+        handle(&svc, event).await.unwrap();
+        assert!(svc.get(&sample_user()).await.is_err());
+    }
+}

@@ -1,0 +1,133 @@
+//! Typed configuration, read once at cold start. A missing or malformed variable
+//! fails the cold start and names the variable.
+
+use crate::domain::{PasswordPolicy, Role};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("missing environment variable {0}")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Where variables come from: the process environment, or a map in tests.
+pub trait Source {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Source for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl<S: std::hash::BuildHasher> Source for std::collections::HashMap<&str, &str, S> {
+    fn get(&self, name: &str) -> Option<String> {
+        std::collections::HashMap::get(self, name).map(|v| v.to_string())
+    }
+}
+
+fn required(src: &dyn Source, name: &'static str) -> Result<String, ConfigError> {
+    src.get(name).ok_or(ConfigError::Missing(name))
+}
+
+fn parsed<T: std::str::FromStr>(src: &dyn Source, name: &'static str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    required(src, name)?
+        .parse()
+        .map_err(|e: T::Err| ConfigError::Invalid {
+            name,
+            reason: e.to_string(),
+        })
+}
+
+/// What the auth functions need: the app client and the pool's password policy.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub user_pool_client_id: String,
+    pub password_policy: PasswordPolicy,
+}
+
+impl AuthConfig {
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            user_pool_client_id: required(src, "USER_POOL_CLIENT_ID")?,
+            password_policy: PasswordPolicy {
+                min_length: parsed(src, "PASSWORD_MIN_LENGTH")?,
+                require_lowercase: parsed(src, "PASSWORD_REQUIRE_LOWERCASE")?,
+                require_uppercase: parsed(src, "PASSWORD_REQUIRE_UPPERCASE")?,
+                require_numbers: parsed(src, "PASSWORD_REQUIRE_NUMBERS")?,
+                require_symbols: parsed(src, "PASSWORD_REQUIRE_SYMBOLS")?,
+            },
+        })
+    }
+}
+
+/// What the functions that touch application data need.
+#[derive(Debug, Clone)]
+pub struct TableConfig {
+    pub table_name: String,
+    pub default_role: Role,
+}
+
+impl TableConfig {
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let role = required(src, "DEFAULT_ROLE")?;
+        Ok(Self {
+            table_name: required(src, "TABLE_NAME")?,
+            default_role: Role::parse(&role).map_err(|e| ConfigError::Invalid {
+                name: "DEFAULT_ROLE",
+                reason: e.to_string(),
+            })?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let env: HashMap<&str, &str> = HashMap::from([("TABLE_NAME", "t")]);
+        assert_eq!(
+            TableConfig::from_source(&env).unwrap_err(),
+            ConfigError::Missing("DEFAULT_ROLE")
+        );
+    }
+
+    #[test]
+    fn a_malformed_number_is_named() {
+        let env: HashMap<&str, &str> =
+            HashMap::from([("USER_POOL_CLIENT_ID", "c"), ("PASSWORD_MIN_LENGTH", "ten")]);
+        let err = AuthConfig::from_source(&env).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: "PASSWORD_MIN_LENGTH",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_complete_auth_config_parses() {
+        let env: HashMap<&str, &str> = HashMap::from([
+            ("USER_POOL_CLIENT_ID", "client"),
+            ("PASSWORD_MIN_LENGTH", "10"),
+            ("PASSWORD_REQUIRE_LOWERCASE", "true"),
+            ("PASSWORD_REQUIRE_UPPERCASE", "true"),
+            ("PASSWORD_REQUIRE_NUMBERS", "true"),
+            ("PASSWORD_REQUIRE_SYMBOLS", "false"),
+        ]);
+        let cfg = AuthConfig::from_source(&env).unwrap();
+        assert_eq!(cfg.password_policy.min_length, 10);
+        assert!(!cfg.password_policy.require_symbols);
+    }
+}

@@ -1,0 +1,52 @@
+use std::time::Duration;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Every failure a use case can report. Adapters translate SDK errors into these at
+/// the edge; `crate::http::problem` maps them to HTTP in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{field} {reason}")]
+    Validation { field: &'static str, reason: String },
+    #[error("the request body is not valid JSON for this endpoint: {0}")]
+    MalformedBody(String),
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("the email or password is wrong")]
+    InvalidCredentials,
+    #[error("the account has not been confirmed yet")]
+    UserNotConfirmed,
+    #[error("the confirmation code is wrong")]
+    InvalidCode,
+    #[error("the confirmation code has expired; ask for a new one")]
+    ExpiredCode,
+    #[error("the account is already confirmed")]
+    AlreadyConfirmed,
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("too many attempts; try again later")]
+    TooManyRequests { retry_after: Option<Duration> },
+    #[error("a dependency is unavailable")]
+    Unavailable(#[source] BoxError),
+    #[error("unexpected failure")]
+    Unexpected(#[source] BoxError),
+}
+
+impl AppError {
+    pub fn validation(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Validation {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn unexpected(err: impl Into<BoxError>) -> Self {
+        Self::Unexpected(err.into())
+    }
+}

@@ -1,0 +1,41 @@
+use super::{DisplayName, Email, Role, UserId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    Active,
+    Disabled,
+}
+
+/// A user's application profile, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Profile {
+    pub user_id: UserId,
+    pub email: Email,
+    pub display_name: Option<String>,
+    pub preferences: BTreeMap<String, serde_json::Value>,
+    pub roles: Vec<Role>,
+    pub status: UserStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a confirmed sign-up creates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewProfile {
+    pub user_id: UserId,
+    pub email: Email,
+    pub display_name: Option<DisplayName>,
+    pub default_role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Whether creating a profile wrote anything: a second delivery writes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileCreation {
+    Created,
+    AlreadyExisted,
+}

@@ -1,0 +1,242 @@
+//! Small value types, parsed once at the edge ("parse, don't validate").
+
+use super::AppError;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The stable id of a user: Cognito's `sub`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(String);
+
+impl UserId {
+    pub fn parse(raw: &str) -> Result<Self, AppError> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 128
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(AppError::validation("user_id", "is not a valid user id"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An email address, trimmed and lower-cased so that one mailbox is one account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, AppError> {
+        let normalised = raw.trim().to_lowercase();
+        let invalid = |reason: &str| AppError::validation("email", reason.to_owned());
+        if normalised.is_empty() {
+            return Err(invalid("is required"));
+        }
+        if normalised.len() > 254 {
+            return Err(invalid("is longer than 254 characters"));
+        }
+        if normalised
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(invalid("must not contain spaces"));
+        }
+        let Some((local, domain)) = normalised.rsplit_once('@') else {
+            return Err(invalid("must contain '@'"));
+        };
+        if local.is_empty() || local.len() > 64 || local.contains('@') {
+            return Err(invalid("has an invalid part before '@'"));
+        }
+        let labels_ok = domain.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+        if !domain.contains('.') || !labels_ok {
+            return Err(invalid("has an invalid domain"));
+        }
+        Ok(Self(normalised))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn domain(&self) -> &str {
+        self.0.rsplit_once('@').map(|(_, d)| d).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The name a user shows to others: 1 to 100 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(raw: &str) -> Result<Self, AppError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(AppError::validation("display_name", "must not be blank"));
+        }
+        if trimmed.chars().count() > Self::MAX_CHARS {
+            return Err(AppError::validation(
+                "display_name",
+                format!("must be at most {} characters", Self::MAX_CHARS),
+            ));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(AppError::validation(
+                "display_name",
+                "must not contain control characters",
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A one-time code sent to the user. Secret: `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConfirmationCode(String);
+
+impl ConfirmationCode {
+    pub fn parse(raw: &str) -> Result<Self, AppError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(AppError::validation("code", "is required"));
+        }
+        if trimmed.len() > 64 || trimmed.chars().any(char::is_whitespace) {
+            return Err(AppError::validation("code", "is not a valid code"));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ConfirmationCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ConfirmationCode(<redacted>)")
+    }
+}
+
+/// A role name such as `user` or `admin`: lower-case letters, digits, `-` and `_`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Role(String);
+
+impl Role {
+    pub fn parse(raw: &str) -> Result<Self, AppError> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 64
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(AppError::validation(
+                "role",
+                "must be 1-64 of a-z, 0-9, '-' or '_'",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_is_trimmed_and_lower_cased() {
+        let email = Email::parse("  Alice@Example.COM ").unwrap();
+        assert_eq!(email.as_str(), "alice@example.com");
+        assert_eq!(email.domain(), "example.com");
+    }
+
+    #[test]
+    fn email_without_at_or_domain_dot_is_rejected_with_a_reason() {
+        for (raw, reason) in [
+            ("alice", "must contain '@'"),
+            ("alice@localhost", "has an invalid domain"),
+            ("@example.com", "has an invalid part before '@'"),
+            ("a b@example.com", "must not contain spaces"),
+            ("", "is required"),
+            ("alice@exa..mple.com", "has an invalid domain"),
+        ] {
+            match Email::parse(raw) {
+                Err(AppError::Validation { field, reason: r }) => {
+                    assert_eq!(field, "email");
+                    assert_eq!(r, reason, "for {raw:?}");
+                }
+                other => panic!("{raw:?} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn display_name_is_trimmed_and_bounded() {
+        assert_eq!(DisplayName::parse(" Ada ").unwrap().as_str(), "Ada");
+        assert!(DisplayName::parse("   ").is_err());
+        assert!(DisplayName::parse(&"x".repeat(101)).is_err());
+        assert!(DisplayName::parse("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn confirmation_code_never_shows_in_debug_output() {
+        let code = ConfirmationCode::parse("123456").unwrap();
+        assert!(!format!("{code:?}").contains("123456"));
+    }
+
+    #[test]
+    fn role_names_are_restricted() {
+        assert!(Role::parse("admin").is_ok());
+        assert!(Role::parse("Admin").is_err());
+        assert!(Role::parse("").is_err());
+    }
+
+    #[test]
+    fn user_id_rejects_path_like_input() {
+        assert!(UserId::parse("8f452769-9947-4d75-8113-c328cafb5d5f").is_ok());
+        assert!(UserId::parse("../etc").is_err());
+        assert!(UserId::parse("").is_err());
+    }
+}

@@ -1,0 +1,319 @@
+//! HTTP plumbing shared by every API function: JSON bodies with a size limit, the
+//! caller's identity from the authorizer's claims, and the one place that turns an
+//! [`AppError`] into an RFC 9457 problem response.
+
+use crate::domain::{AppError, UserId};
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::error::Error as _;
+
+/// Bodies above this are refused before parsing.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Parses the request body as JSON into `T`.
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, AppError> {
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => b"",
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => b"",
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(AppError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(AppError::MalformedBody("the body is empty".into()));
+    }
+    serde_json::from_slice(bytes).map_err(|e| AppError::MalformedBody(e.to_string()))
+}
+
+/// The authenticated caller, from the JWT authorizer's claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub groups: Vec<String>,
+    /// The token's `iat`, in seconds since the epoch.
+    pub issued_at: Option<i64>,
+}
+
+impl Principal {
+    /// API Gateway's JWT authorizer checks signature, issuer, audience and expiry,
+    /// but not `token_use`: an id token would pass it. Only access tokens are
+    /// accepted here, on AWS and locally alike.
+    pub fn from_request(req: &Request) -> Result<Self, AppError> {
+        let claims = match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+                .authorizer
+                .as_ref()
+                .and_then(|a| a.jwt.as_ref())
+                .map(|jwt| &jwt.claims),
+            _ => None,
+        }
+        .ok_or(AppError::Unauthenticated("an access token is required"))?;
+        if claims.get("token_use").map(String::as_str) != Some("access") {
+            return Err(AppError::Unauthenticated("an access token is required"));
+        }
+        let sub = claims
+            .get("sub")
+            .ok_or(AppError::Unauthenticated("the token has no subject"))?;
+        let user_id = UserId::parse(sub)
+            .map_err(|_| AppError::Unauthenticated("the token has no subject"))?;
+        Ok(Self {
+            user_id,
+            groups: claims
+                .get("cognito:groups")
+                .map(|g| parse_claim_list(g))
+                .unwrap_or_default(),
+            issued_at: claims.get("iat").and_then(|v| v.parse().ok()),
+        })
+    }
+}
+
+/// API Gateway flattens array claims into one string: `[a b c]`.
+fn parse_claim_list(raw: &str) -> Vec<String> {
+    raw.trim_start_matches('[')
+        .trim_end_matches(']')
+        .split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The parts of a problem response that depend on the error.
+struct ProblemKind {
+    status: StatusCode,
+    code: &'static str,
+    title: &'static str,
+}
+
+fn classify(err: &AppError) -> ProblemKind {
+    let kind = |status, code, title| ProblemKind {
+        status,
+        code,
+        title,
+    };
+    match err {
+        AppError::Validation { .. } => kind(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            "Invalid request",
+        ),
+        AppError::MalformedBody(_) => kind(
+            StatusCode::BAD_REQUEST,
+            "malformed_body",
+            "Malformed request body",
+        ),
+        AppError::PayloadTooLarge { .. } => kind(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "Request body too large",
+        ),
+        AppError::EmailTaken => kind(
+            StatusCode::CONFLICT,
+            "email_taken",
+            "Email already registered",
+        ),
+        AppError::InvalidCredentials => kind(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "Invalid credentials",
+        ),
+        AppError::UserNotConfirmed => kind(
+            StatusCode::FORBIDDEN,
+            "user_not_confirmed",
+            "Account not confirmed",
+        ),
+        AppError::InvalidCode => kind(StatusCode::BAD_REQUEST, "invalid_code", "Invalid code"),
+        AppError::ExpiredCode => kind(StatusCode::BAD_REQUEST, "expired_code", "Expired code"),
+        AppError::AlreadyConfirmed => kind(
+            StatusCode::CONFLICT,
+            "already_confirmed",
+            "Already confirmed",
+        ),
+        AppError::Unauthenticated(_) => {
+            kind(StatusCode::UNAUTHORIZED, "invalid_token", "Unauthenticated")
+        }
+        AppError::Forbidden(_) => kind(StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+        AppError::NotFound(_) => kind(StatusCode::NOT_FOUND, "not_found", "Not found"),
+        AppError::TooManyRequests { .. } => kind(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "Too many requests",
+        ),
+        AppError::Unavailable(_) => kind(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+        ),
+        AppError::Unexpected(_) => kind(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Internal error",
+        ),
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+/// The one mapping from errors to responses. Logs once: 5xx with the full cause
+/// chain, 4xx with the code only. The body of a 5xx never shows the cause.
+pub fn problem_response(err: &AppError) -> Response<Body> {
+    let ProblemKind {
+        status,
+        code,
+        title,
+    } = classify(err);
+    if status.is_server_error() {
+        let mut chain = Vec::new();
+        let mut source = err.source();
+        while let Some(cause) = source {
+            chain.push(cause.to_string());
+            source = cause.source();
+        }
+        tracing::error!(code, error = %err, causes = ?chain, "request failed");
+    } else {
+        tracing::info!(code, status = status.as_u16(), "request refused");
+    }
+    let detail = if status.is_server_error() {
+        "The request could not be completed. Try again later.".to_owned()
+    } else {
+        err.to_string()
+    };
+    let field = match err {
+        AppError::Validation { field, .. } => Some(*field),
+        _ => None,
+    };
+    let body = Problem {
+        kind: format!("https://gatehouse.dev/problems/{code}"),
+        title,
+        status: status.as_u16(),
+        detail,
+        code,
+        field,
+    };
+    let mut response = json_response(status, &body, "application/problem+json");
+    match err {
+        AppError::TooManyRequests {
+            retry_after: Some(wait),
+        } => {
+            let secs = wait.as_secs().max(1).to_string();
+            if let Ok(value) = HeaderValue::from_str(&secs) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        AppError::Unauthenticated(_) => {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+        }
+        _ => {}
+    }
+    response
+}
+
+fn json_response<T: Serialize>(
+    status: StatusCode,
+    body: &T,
+    content_type: &'static str,
+) -> Response<Body> {
+    let (status, text) = match serde_json::to_string(body) {
+        Ok(text) => (status, text),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            r#"{"title":"Internal error","status":500,"code":"internal_error"}"#.to_owned(),
+        ),
+    };
+    let mut response = Response::new(Body::Text(text));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// Turns a use case's result into a response: `ok` with the JSON body, or a problem.
+pub fn respond<T: Serialize>(ok: StatusCode, result: Result<T, AppError>) -> Response<Body> {
+    match result {
+        Ok(value) => json_response(ok, &value, "application/json"),
+        Err(err) => problem_response(&err),
+    }
+}
+
+/// The whole of a JSON-in, JSON-out endpoint: parse the body, run the use case,
+/// respond. Expected failures become problem responses, never `Err`.
+pub async fn json_endpoint<B, T, F, Fut>(
+    req: &Request,
+    ok: StatusCode,
+    use_case: F,
+) -> Response<Body>
+where
+    B: DeserializeOwned,
+    T: Serialize,
+    F: FnOnce(B) -> Fut,
+    Fut: Future<Output = Result<T, AppError>>,
+{
+    let result = match json_body::<B>(req) {
+        Ok(body) => use_case(body).await,
+        Err(err) => Err(err),
+    };
+    respond(ok, result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn array_claims_in_api_gateway_form_are_split() {
+        assert_eq!(parse_claim_list("[admin user]"), vec!["admin", "user"]);
+        assert_eq!(parse_claim_list("admin"), vec!["admin"]);
+        assert!(parse_claim_list("[]").is_empty());
+    }
+
+    #[test]
+    fn a_server_error_hides_its_cause_from_the_caller() {
+        let err = AppError::unexpected("table gatehouse-secret-table is gone");
+        let response = problem_response(&err);
+        assert_eq!(response.status(), 500);
+        let Body::Text(text) = response.body() else {
+            panic!("no text body")
+        };
+        assert!(!text.contains("secret-table"));
+        assert!(text.contains("\"code\":\"internal_error\""));
+    }
+
+    #[test]
+    fn problems_use_the_problem_json_media_type() {
+        let response = problem_response(&AppError::EmailTaken);
+        assert_eq!(response.status(), 409);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+    }
+
+    #[test]
+    fn too_many_requests_says_when_to_retry() {
+        let response = problem_response(&AppError::TooManyRequests {
+            retry_after: Some(std::time::Duration::from_secs(90)),
+        });
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "90");
+    }
+}

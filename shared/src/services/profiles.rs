@@ -1,0 +1,120 @@
+use crate::domain::{
+    AppError, DisplayName, Email, NewProfile, Profile, ProfileCreation, Role, UserId,
+};
+use crate::ports::ProfileStore;
+use chrono::Utc;
+use std::sync::Arc;
+
+/// A user Cognito has just confirmed, as the post-confirmation trigger sees them.
+#[derive(Debug, Clone)]
+pub struct ConfirmedUser {
+    pub user_id: String,
+    pub email: String,
+    pub display_name: Option<String>,
+}
+
+/// Profiles: creation on confirmation, reads for the API.
+#[derive(Clone)]
+pub struct ProfileService {
+    store: Arc<dyn ProfileStore>,
+    default_role: Role,
+}
+
+impl ProfileService {
+    pub fn new(store: Arc<dyn ProfileStore>, default_role: Role) -> Self {
+        Self {
+            store,
+            default_role,
+        }
+    }
+
+    /// Creates the profile and default role of a newly confirmed user. Cognito
+    /// retries triggers, so a second delivery is a success that writes nothing.
+    #[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+    pub async fn on_confirmed(&self, user: ConfirmedUser) -> Result<ProfileCreation, AppError> {
+        // A display name Cognito accepted but we would not is dropped, not fatal:
+        // failing here would leave a confirmed user without a profile.
+        let display_name = user
+            .display_name
+            .as_deref()
+            .and_then(|raw| DisplayName::parse(raw).ok());
+        let profile = NewProfile {
+            user_id: UserId::parse(&user.user_id)?,
+            email: Email::parse(&user.email)?,
+            display_name,
+            default_role: self.default_role.clone(),
+            created_at: Utc::now(),
+        };
+        let outcome = self.store.create_profile(&profile).await?;
+        tracing::info!(?outcome, "profile provisioned");
+        Ok(outcome)
+    }
+
+    #[tracing::instrument(skip(self), fields(user_id = %user_id))]
+    pub async fn get(&self, user_id: &UserId) -> Result<Profile, AppError> {
+        self.store
+            .get_profile(user_id)
+            .await?
+            .ok_or(AppError::NotFound("profile"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::InMemoryProfileStore;
+
+    fn user() -> ConfirmedUser {
+        ConfirmedUser {
+            user_id: "8f452769-9947-4d75-8113-c328cafb5d5f".into(),
+            email: "Ada@Example.com".into(),
+            display_name: Some("Ada".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn confirmation_creates_a_profile_with_the_default_role() {
+        let svc = ProfileService::new(
+            Arc::new(InMemoryProfileStore::default()),
+            Role::parse("user").unwrap(),
+        );
+        assert_eq!(
+            svc.on_confirmed(user()).await.unwrap(),
+            ProfileCreation::Created
+        );
+        let id = UserId::parse(&user().user_id).unwrap();
+        let profile = svc.get(&id).await.unwrap();
+        assert_eq!(profile.email.as_str(), "ada@example.com");
+        assert_eq!(profile.display_name.as_deref(), Some("Ada"));
+        assert_eq!(profile.roles, vec![Role::parse("user").unwrap()]);
+    }
+
+    #[tokio::test]
+    async fn a_second_delivery_changes_nothing() {
+        let store = Arc::new(InMemoryProfileStore::default());
+        let svc = ProfileService::new(store.clone(), Role::parse("user").unwrap());
+        svc.on_confirmed(user()).await.unwrap();
+        let id = UserId::parse(&user().user_id).unwrap();
+        let first = svc.get(&id).await.unwrap();
+        let mut again = user();
+        again.display_name = Some("Someone else".into());
+        assert_eq!(
+            svc.on_confirmed(again).await.unwrap(),
+            ProfileCreation::AlreadyExisted
+        );
+        assert_eq!(svc.get(&id).await.unwrap(), first);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_has_no_profile() {
+        let svc = ProfileService::new(
+            Arc::new(InMemoryProfileStore::default()),
+            Role::parse("user").unwrap(),
+        );
+        let err = svc
+            .get(&UserId::parse("nobody").unwrap())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::NotFound("profile")));
+    }
+}
