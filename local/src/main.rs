@@ -1,1 +1,281 @@
-fn main() {}
+//! `gatehouse-local`: the whole of Gatehouse on one machine, without Docker or an
+//! AWS account. moto plays DynamoDB and Cognito; this binary plays API Gateway, the
+//! Lambda service and Cognito's trigger machinery, all read from `template.yaml`.
+
+mod cognito;
+mod gateway;
+mod jwt;
+mod moto;
+mod outbox;
+mod provision;
+mod runtime;
+mod template;
+
+use std::collections::BTreeMap;
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+
+struct Options {
+    port: u16,
+    moto_port: u16,
+    template: PathBuf,
+    bin_dir: PathBuf,
+    moto_server: PathBuf,
+    exit_with_stdin: bool,
+}
+
+const USAGE: &str = "usage: gatehouse-local [--port N] [--moto-port N] [--template FILE] \
+[--bin-dir DIR] [--moto-server PATH] [--exit-with-stdin]
+  --port 0 picks a free port; the URL is printed as `ready on <url>`.";
+
+fn options() -> Result<Options, String> {
+    let mut opts = Options {
+        port: 3000,
+        moto_port: 0,
+        template: "template.yaml".into(),
+        bin_dir: "target/debug".into(),
+        moto_server: std::env::var_os("MOTO_SERVER")
+            .map_or_else(|| "moto_server".into(), PathBuf::from),
+        exit_with_stdin: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| format!("{arg} needs a value\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--port" => opts.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
+            "--moto-port" => {
+                opts.moto_port = value()?.parse().map_err(|e| format!("--moto-port: {e}"))?
+            }
+            "--template" => opts.template = value()?.into(),
+            "--bin-dir" => opts.bin_dir = value()?.into(),
+            "--moto-server" => opts.moto_server = value()?.into(),
+            "--exit-with-stdin" => opts.exit_with_stdin = true,
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    Ok(opts)
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(StdListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOCAL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .compact()
+        .init();
+    let opts = match options() {
+        Ok(opts) => opts,
+        Err(msg) => {
+            eprintln!("{msg}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(err) = run(opts).await {
+        tracing::error!("local stack failed: {err}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(opts: Options) -> Result<(), BoxError> {
+    let template = template::Template::load(&opts.template)?;
+    let functions = template.functions()?;
+    let missing: Vec<String> = functions
+        .iter()
+        .map(|f| opts.bin_dir.join(&f.binary))
+        .filter(|p| !p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "function binaries are missing ({}); build them with `cargo build --workspace --bins`",
+            missing.join(", ")
+        )
+        .into());
+    }
+
+    let moto_port = if opts.moto_port == 0 {
+        free_port()?
+    } else {
+        opts.moto_port
+    };
+    let mut moto = moto::MotoServer::start(&opts.moto_server, moto_port, Stdio::null()).await?;
+    tracing::info!("moto on {}", moto.endpoint);
+    let aws = moto::AwsJson::new(&moto.endpoint);
+    let provisioned = provision::provision(&template, &aws).await?;
+
+    let outbox = outbox::Outbox::default();
+    let cognito_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let cognito_endpoint = format!("http://{}", cognito_listener.local_addr()?);
+
+    let mut hosts = runtime::Functions::default();
+    for function in &functions {
+        let mut environment = vec![
+            ("AWS_REGION".to_owned(), template::REGION.to_owned()),
+            ("AWS_DEFAULT_REGION".to_owned(), template::REGION.to_owned()),
+            ("AWS_ACCESS_KEY_ID".to_owned(), "local".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY".to_owned(), "local".to_owned()),
+            ("AWS_SESSION_TOKEN".to_owned(), "local".to_owned()),
+            ("AWS_EC2_METADATA_DISABLED".to_owned(), "true".to_owned()),
+            ("AWS_ENDPOINT_URL".to_owned(), moto.endpoint.clone()),
+            (
+                "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER".to_owned(),
+                cognito_endpoint.clone(),
+            ),
+            (
+                "AWS_LAMBDA_FUNCTION_NAME".to_owned(),
+                provisioned
+                    .refs
+                    .get_ref(&function.logical_id)
+                    .unwrap_or(&function.logical_id)
+                    .to_owned(),
+            ),
+            (
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_owned(),
+                function.memory_mb.to_string(),
+            ),
+            (
+                "AWS_LAMBDA_FUNCTION_VERSION".to_owned(),
+                "$LATEST".to_owned(),
+            ),
+            (
+                "AWS_LAMBDA_LOG_GROUP_NAME".to_owned(),
+                format!("/aws/lambda/{}", function.logical_id),
+            ),
+            ("AWS_LAMBDA_LOG_STREAM_NAME".to_owned(), "local".to_owned()),
+            ("AWS_LAMBDA_LOG_FORMAT".to_owned(), "JSON".to_owned()),
+            ("AWS_LAMBDA_LOG_LEVEL".to_owned(), "INFO".to_owned()),
+            ("_HANDLER".to_owned(), "bootstrap".to_owned()),
+        ];
+        for (name, value) in &function.environment {
+            environment.push((name.clone(), provisioned.refs.resolve(value)?));
+        }
+        let host = runtime::FunctionHost::start(runtime::FunctionSpec {
+            logical_id: function.logical_id.clone(),
+            name: provisioned
+                .refs
+                .get_ref(&function.logical_id)
+                .unwrap_or(&function.logical_id)
+                .to_owned(),
+            binary: opts.bin_dir.join(&function.binary),
+            environment,
+            timeout: Duration::from_secs(function.timeout_secs),
+        })
+        .await?;
+        host.ensure_running().await?;
+        hosts.insert(host);
+    }
+
+    let proxy = cognito::CognitoProxy::new(
+        moto.endpoint.clone(),
+        provisioned.pools_by_client.clone(),
+        hosts.clone(),
+        outbox.clone(),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(cognito_listener, proxy.router()).await;
+    });
+
+    let issuer_prefix = format!("https://cognito-idp.{}.amazonaws.com/", template::REGION);
+    let mut authorizers = BTreeMap::new();
+    for (name, def) in template.jwt_authorizers() {
+        let issuer = provisioned.refs.resolve(&def.issuer)?;
+        let audience = def
+            .audience
+            .iter()
+            .map(|a| provisioned.refs.resolve(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Cognito's issuer serves its JWKS; locally moto serves it under the pool id.
+        let jwks_url = match issuer.strip_prefix(&issuer_prefix) {
+            Some(pool_id) => format!("{}/{pool_id}/.well-known/jwks.json", moto.endpoint),
+            None => format!("{issuer}/.well-known/jwks.json"),
+        };
+        authorizers.insert(
+            name,
+            Arc::new(jwt::Authorizer::new(
+                issuer,
+                audience,
+                &def.identity_source,
+                jwks_url,
+            )),
+        );
+    }
+
+    let gateway = Arc::new(gateway::Gateway {
+        routes: template.routes()?,
+        authorizers,
+        functions: hosts.clone(),
+        outbox,
+    });
+    let listener = TcpListener::bind(("127.0.0.1", opts.port)).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    for route in &gateway.routes {
+        tracing::info!(
+            "route {} {} -> {}",
+            route.method,
+            route.path,
+            route.function
+        );
+    }
+    println!("Gatehouse local stack ready on {url}");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, gateway::router(gateway)).await;
+    });
+
+    wait_for_shutdown(opts.exit_with_stdin).await;
+    tracing::info!("stopping");
+    for host in hosts.all() {
+        host.stop().await;
+    }
+    let _ = moto.child.kill().await;
+    // Let the function watchers reap their processes.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    Ok(())
+}
+
+/// Ctrl-C, SIGTERM, or (for test harnesses) the parent closing our stdin.
+async fn wait_for_shutdown(exit_with_stdin: bool) {
+    let stdin_closed = async {
+        if !exit_with_stdin {
+            return std::future::pending::<()>().await;
+        }
+        let mut stdin = tokio::io::stdin();
+        let mut buf = [0u8; 64];
+        while let Ok(n) = stdin.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+        _ = stdin_closed => {}
+    }
+}

@@ -1,0 +1,155 @@
+//! API Gateway's JWT authorizer: the token from the identity source, its RS256
+//! signature against the issuer's JWKS, `iss`, `exp`/`nbf`, and `aud` (or, when a
+//! token has no `aud`, `client_id`) against the configured audience. Like API
+//! Gateway it does not look at `token_use`; the functions do.
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use serde_json::{Map, Value};
+use tokio::sync::RwLock;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("no token in the identity source")]
+    Missing,
+    #[error("the token is malformed or its signature is invalid: {0}")]
+    Invalid(#[from] jsonwebtoken::errors::Error),
+    #[error("no key {0:?} in the issuer's JWKS")]
+    UnknownKey(Option<String>),
+    #[error("the token's audience is not allowed")]
+    Audience,
+    #[error("cannot fetch the JWKS: {0}")]
+    Jwks(String),
+}
+
+pub struct Authorizer {
+    pub issuer: String,
+    pub audience: Vec<String>,
+    pub header: String,
+    jwks_url: String,
+    keys: RwLock<Option<JwkSet>>,
+}
+
+impl Authorizer {
+    /// `identity_source` is API Gateway's `$request.header.<Name>`.
+    pub fn new(
+        issuer: String,
+        audience: Vec<String>,
+        identity_source: &str,
+        jwks_url: String,
+    ) -> Self {
+        let header = identity_source
+            .strip_prefix("$request.header.")
+            .unwrap_or("Authorization")
+            .to_lowercase();
+        Self {
+            issuer,
+            audience,
+            header,
+            jwks_url,
+            keys: RwLock::new(None),
+        }
+    }
+
+    async fn key(&self, kid: Option<&str>) -> Result<DecodingKey, AuthError> {
+        let find = |set: &JwkSet| -> Option<Result<DecodingKey, AuthError>> {
+            let jwk = match kid {
+                Some(kid) => set.find(kid)?,
+                None => set.keys.first()?,
+            };
+            Some(DecodingKey::from_jwk(jwk).map_err(AuthError::from))
+        };
+        if let Some(found) = self.keys.read().await.as_ref().and_then(find) {
+            return found;
+        }
+        // Unknown key id: the issuer may have rotated keys, so fetch once more.
+        let set: JwkSet = reqwest::get(&self.jwks_url)
+            .await
+            .map_err(|e| AuthError::Jwks(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| AuthError::Jwks(e.to_string()))?;
+        let found = find(&set);
+        *self.keys.write().await = Some(set);
+        found.unwrap_or_else(|| Err(AuthError::UnknownKey(kid.map(str::to_owned))))
+    }
+
+    /// Checks the raw header value and returns the token's claims.
+    pub async fn authorize(
+        &self,
+        header_value: Option<&str>,
+    ) -> Result<Map<String, Value>, AuthError> {
+        let raw = header_value
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or(AuthError::Missing)?;
+        let token = raw
+            .strip_prefix("Bearer ")
+            .or_else(|| raw.strip_prefix("bearer "))
+            .unwrap_or(raw)
+            .trim();
+        let header = decode_header(token)?;
+        let key = self.key(header.kid.as_deref()).await?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[&self.issuer]);
+        validation.validate_aud = false;
+        validation.validate_nbf = true;
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "iss"]);
+        let claims = decode::<Map<String, Value>>(token, &key, &validation)?.claims;
+        let audience_claim = claims.get("aud").or_else(|| claims.get("client_id"));
+        let allowed = match audience_claim {
+            Some(Value::String(aud)) => self.audience.contains(aud),
+            Some(Value::Array(auds)) => auds
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|a| self.audience.iter().any(|x| x == a)),
+            _ => false,
+        };
+        if !allowed {
+            return Err(AuthError::Audience);
+        }
+        Ok(claims)
+    }
+}
+
+/// Claims as API Gateway passes them to a function: every value a string, arrays
+/// flattened to `[a b c]`.
+pub fn claims_for_payload(claims: &Map<String, Value>) -> Map<String, Value> {
+    claims
+        .iter()
+        .map(|(name, value)| {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Array(items) => format!(
+                    "[{}]",
+                    items
+                        .iter()
+                        .map(|i| i
+                            .as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| i.to_string()))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                other => other.to_string(),
+            };
+            (name.clone(), Value::String(text))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn claims_are_flattened_to_strings_like_api_gateway() {
+        let claims = json!({"sub": "u1", "iat": 17, "cognito:groups": ["admin", "user"]});
+        let flat = claims_for_payload(claims.as_object().unwrap());
+        assert_eq!(flat["sub"], "u1");
+        assert_eq!(flat["iat"], "17");
+        assert_eq!(flat["cognito:groups"], "[admin user]");
+    }
+}

@@ -1,0 +1,129 @@
+//! The emulated AWS services: a `moto_server` child process on loopback, and a small
+//! client that speaks the AWS JSON protocol to it for provisioning and look-ups.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MotoError {
+    #[error("cannot start {program}: {source} (run `make dev`, which installs it)")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("moto did not become ready on port {0}")]
+    NotReady(u16),
+    #[error("moto request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("{target} failed: {kind}: {message}")]
+    Api {
+        target: String,
+        kind: String,
+        message: String,
+    },
+}
+
+pub struct MotoServer {
+    pub child: Child,
+    pub endpoint: String,
+}
+
+impl MotoServer {
+    pub async fn start(program: &Path, port: u16, log: Stdio) -> Result<Self, MotoError> {
+        let child = Command::new(program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| MotoError::Spawn {
+                program: program.display().to_string(),
+                source,
+            })?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if http
+                .get(format!("{endpoint}/moto-api/"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Ok(Self { child, endpoint });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(MotoError::NotReady(port))
+    }
+}
+
+/// The AWS JSON protocol against moto. moto does not check signatures, but it does
+/// read the service and region from the credential scope.
+#[derive(Clone)]
+pub struct AwsJson {
+    http: reqwest::Client,
+    endpoint: String,
+}
+
+impl AwsJson {
+    pub fn new(endpoint: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            endpoint: endpoint.to_owned(),
+        }
+    }
+
+    pub async fn call(
+        &self,
+        service: Service,
+        operation: &str,
+        body: &Value,
+    ) -> Result<Value, MotoError> {
+        let (prefix, version, scope) = match service {
+            Service::DynamoDb => ("DynamoDB_20120810", "1.0", "dynamodb"),
+            Service::Cognito => ("AWSCognitoIdentityProviderService", "1.1", "cognito-idp"),
+        };
+        let target = format!("{prefix}.{operation}");
+        let response = self
+            .http
+            .post(&self.endpoint)
+            .header("content-type", format!("application/x-amz-json-{version}"))
+            .header("x-amz-target", &target)
+            .header(
+                "authorization",
+                format!(
+                    "AWS4-HMAC-SHA256 Credential=local/20260101/{}/{scope}/aws4_request, SignedHeaders=host, Signature=0",
+                    crate::template::REGION
+                ),
+            )
+            .body(body.to_string())
+            .send()
+            .await?;
+        let ok = response.status().is_success();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        if ok {
+            return Ok(value);
+        }
+        let kind = value["__type"].as_str().unwrap_or("UnknownError");
+        Err(MotoError::Api {
+            target,
+            kind: kind.rsplit('#').next().unwrap_or(kind).to_owned(),
+            message: value["message"]
+                .as_str()
+                .or(value["Message"].as_str())
+                .unwrap_or_default()
+                .to_owned(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Service {
+    DynamoDb,
+    Cognito,
+}

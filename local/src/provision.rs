@@ -1,0 +1,247 @@
+//! Creates in moto what `template.yaml` declares: tables (keys, indexes, TTL), user
+//! pools and their app clients. CloudFormation's property names for these resources
+//! are the API's, so properties are passed through after intrinsics are resolved.
+
+use crate::moto::{AwsJson, MotoError, Service};
+use crate::template::{ACCOUNT_ID, REGION, Refs, Template, TemplateError, Triggers};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Moto(#[from] MotoError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A user pool as the Cognito proxy needs it.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub id: String,
+    pub triggers: Triggers,
+}
+
+#[derive(Debug, Default)]
+pub struct Provisioned {
+    pub refs: Refs,
+    /// Pool by app client id.
+    pub pools_by_client: BTreeMap<String, Pool>,
+}
+
+/// Properties whose values CloudFormation takes as strings but the API as numbers.
+const INTEGER_PROPERTIES: &[&str] = &[
+    "MinimumLength",
+    "TemporaryPasswordValidityDays",
+    "AccessTokenValidity",
+    "IdTokenValidity",
+    "RefreshTokenValidity",
+    "AuthSessionValidity",
+    "Priority",
+];
+
+/// YAML (after intrinsics) to JSON, with CloudFormation's stringly types fixed.
+fn to_api_json(value: &serde_yaml::Value, key: Option<&str>) -> Value {
+    use serde_yaml::Value as Y;
+    match value {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(*b),
+        Y::Number(n) => serde_json::to_value(n).unwrap_or(Value::Null),
+        Y::String(s) if s == "true" || s == "false" => Value::Bool(s == "true"),
+        Y::String(s) if key.is_some_and(|k| INTEGER_PROPERTIES.contains(&k)) => s
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::String(s.clone())),
+        Y::String(s) => Value::String(s.clone()),
+        Y::Sequence(items) => Value::Array(items.iter().map(|i| to_api_json(i, key)).collect()),
+        Y::Mapping(map) => Value::Object(
+            map.iter()
+                .filter_map(|(k, v)| {
+                    let k = k.as_str()?;
+                    Some((k.to_owned(), to_api_json(v, Some(k))))
+                })
+                .collect(),
+        ),
+        Y::Tagged(t) => to_api_json(&t.value, key),
+    }
+}
+
+fn pick(props: &Value, keys: &[&str]) -> Map<String, Value> {
+    keys.iter()
+        .filter_map(|k| props.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+        .collect()
+}
+
+pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned, ProvisionError> {
+    let mut out = Provisioned {
+        refs: Refs::with_pseudo_parameters(template.parameter_defaults()),
+        ..Provisioned::default()
+    };
+
+    for (id, props) in template.resources_of_type("AWS::DynamoDB::Table") {
+        let props = to_api_json(
+            &out.refs.resolve_tree(&serde_yaml::Value::Mapping(props))?,
+            None,
+        );
+        let name = props["TableName"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("{}-{id}", crate::template::STACK_NAME));
+        let mut request = pick(
+            &props,
+            &[
+                "AttributeDefinitions",
+                "KeySchema",
+                "GlobalSecondaryIndexes",
+                "LocalSecondaryIndexes",
+                "BillingMode",
+                "ProvisionedThroughput",
+            ],
+        );
+        request.insert("TableName".into(), json!(name));
+        aws.call(Service::DynamoDb, "CreateTable", &Value::Object(request))
+            .await?;
+        if let Some(ttl) = props.get("TimeToLiveSpecification") {
+            aws.call(
+                Service::DynamoDb,
+                "UpdateTimeToLive",
+                &json!({"TableName": name, "TimeToLiveSpecification": ttl}),
+            )
+            .await?;
+        }
+        out.refs.set_ref(&id, &name);
+        out.refs.set_attribute(
+            &id,
+            "Arn",
+            format!("arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"),
+        );
+    }
+
+    for function in template.functions()? {
+        // Lambda names functions <stack>-<logical id>-<suffix>; keep it readable.
+        let name = format!("{}-{}", crate::template::STACK_NAME, function.logical_id);
+        out.refs.set_attribute(
+            &function.logical_id,
+            "Arn",
+            format!("arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"),
+        );
+        out.refs.set_ref(&function.logical_id, name);
+    }
+
+    let mut pools = BTreeMap::new();
+    for (id, raw) in template.resources_of_type("AWS::Cognito::UserPool") {
+        let triggers = Template::triggers(&raw);
+        let mut raw = raw;
+        // Triggers are invoked by the local Cognito proxy, not by moto.
+        raw.remove("LambdaConfig");
+        let props = to_api_json(
+            &out.refs.resolve_tree(&serde_yaml::Value::Mapping(raw))?,
+            None,
+        );
+        let mut request = pick(
+            &props,
+            &[
+                "Policies",
+                "UsernameAttributes",
+                "AliasAttributes",
+                "UsernameConfiguration",
+                "AutoVerifiedAttributes",
+                "Schema",
+                "AccountRecoverySetting",
+                "MfaConfiguration",
+                "AdminCreateUserConfig",
+            ],
+        );
+        let name = props["UserPoolName"].as_str().unwrap_or(&id).to_owned();
+        request.insert("PoolName".into(), json!(name));
+        let created = aws
+            .call(Service::Cognito, "CreateUserPool", &Value::Object(request))
+            .await?;
+        let pool_id = created["UserPool"]["Id"]
+            .as_str()
+            .ok_or_else(|| ProvisionError::Invalid("CreateUserPool returned no Id".into()))?
+            .to_owned();
+        out.refs.set_attribute(
+            &id,
+            "Arn",
+            format!("arn:aws:cognito-idp:{REGION}:{ACCOUNT_ID}:userpool/{pool_id}"),
+        );
+        out.refs.set_attribute(
+            &id,
+            "ProviderName",
+            format!("cognito-idp.{REGION}.amazonaws.com/{pool_id}"),
+        );
+        out.refs.set_ref(&id, &pool_id);
+        pools.insert(
+            id,
+            Pool {
+                id: pool_id,
+                triggers,
+            },
+        );
+    }
+
+    for (id, raw) in template.resources_of_type("AWS::Cognito::UserPoolClient") {
+        let props = to_api_json(
+            &out.refs
+                .resolve_tree(&serde_yaml::Value::Mapping(raw.clone()))?,
+            None,
+        );
+        let request = pick(
+            &props,
+            &[
+                "UserPoolId",
+                "ClientName",
+                "GenerateSecret",
+                "ExplicitAuthFlows",
+                "PreventUserExistenceErrors",
+                "EnableTokenRevocation",
+                "AccessTokenValidity",
+                "IdTokenValidity",
+                "RefreshTokenValidity",
+                "TokenValidityUnits",
+                "ReadAttributes",
+                "WriteAttributes",
+                "AuthSessionValidity",
+            ],
+        );
+        let created = aws
+            .call(
+                Service::Cognito,
+                "CreateUserPoolClient",
+                &Value::Object(request),
+            )
+            .await?;
+        let client_id = created["UserPoolClient"]["ClientId"]
+            .as_str()
+            .ok_or_else(|| {
+                ProvisionError::Invalid("CreateUserPoolClient returned no ClientId".into())
+            })?
+            .to_owned();
+        let pool_id = props["UserPoolId"].as_str().unwrap_or_default();
+        if let Some(pool) = pools.values().find(|p| p.id == pool_id) {
+            out.pools_by_client.insert(client_id.clone(), pool.clone());
+        }
+        out.refs.set_ref(&id, client_id);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cloudformation_strings_become_api_types() {
+        let yaml: serde_yaml::Value = serde_yaml::from_str(
+            "PasswordPolicy: {MinimumLength: '10', RequireNumbers: 'true'}\nName: x",
+        )
+        .unwrap();
+        let json = to_api_json(&yaml, None);
+        assert_eq!(json["PasswordPolicy"]["MinimumLength"], 10);
+        assert_eq!(json["PasswordPolicy"]["RequireNumbers"], true);
+        assert_eq!(json["Name"], "x");
+    }
+}
