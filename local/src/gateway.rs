@@ -313,7 +313,7 @@ async fn api(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     response
 }
 
-async fn route_request<'a>(gw: &'a Gateway, req: Request) -> (Response, Option<&'a str>) {
+async fn route_request(gw: &Gateway, req: Request) -> (Response, Option<&str>) {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or("");

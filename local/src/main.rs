@@ -235,7 +235,10 @@ async fn run(opts: Options) -> Result<(), BoxError> {
             route.function
         );
     }
-    println!("Gatehouse local stack ready on {url}");
+    println!(
+        "Gatehouse local stack ready on {url} (moto on {})",
+        moto.endpoint
+    );
     tokio::spawn(async move {
         let _ = axum::serve(listener, gateway::router(gateway)).await;
     });

@@ -1,0 +1,157 @@
+//! Register, confirm and login through the local stack.
+
+use crate::support::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn register_confirm_login_and_read_the_profile() {
+    let email = unique_email("flow");
+    let registered = post(
+        "/auth/register",
+        json!({"email": email.to_uppercase(), "password": PASSWORD, "display_name": "Ada Lovelace"}),
+    )
+    .await;
+    assert_eq!(registered.status, 201, "{:?}", registered.body);
+    assert_eq!(registered.body["email"], email);
+    assert_eq!(registered.body["confirmed"], false);
+    let user_id = registered.body["user_id"]
+        .as_str()
+        .expect("user_id")
+        .to_owned();
+
+    let code = code_from_outbox(&email).await;
+    let confirmed = post("/auth/confirm", json!({"email": email, "code": code})).await;
+    assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
+    assert_eq!(confirmed.body, json!({"confirmed": true}));
+
+    let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    assert_eq!(login.body["token_type"], "Bearer");
+    assert!(login.body["expires_in"].as_i64().is_some_and(|s| s > 0));
+    for field in ["access_token", "id_token", "refresh_token"] {
+        assert!(
+            login.body[field].as_str().is_some_and(|t| !t.is_empty()),
+            "{field}"
+        );
+    }
+    let access = login.body["access_token"].as_str().expect("access token");
+
+    let me = get_with_token("/users/me", access).await;
+    assert_eq!(me.status, 200, "{:?}", me.body);
+    assert_eq!(me.body["user_id"], user_id);
+    assert_eq!(me.body["email"], email);
+    assert_eq!(me.body["display_name"], "Ada Lovelace");
+    assert_eq!(me.body["roles"], json!(["user"]));
+    assert_eq!(me.body["status"], "active");
+    assert_eq!(me.body["preferences"], json!({}));
+    assert!(me.body["created_at"].is_string() && me.body["updated_at"].is_string());
+
+    // No password, code or token in any log line of the stack or the functions.
+    let log = std::fs::read_to_string(&stack().log).expect("stack log");
+    for secret in [
+        PASSWORD,
+        code.as_str(),
+        access,
+        login.body["refresh_token"].as_str().unwrap_or("-"),
+    ] {
+        assert!(!log.contains(secret), "a secret appeared in the logs");
+    }
+}
+
+#[tokio::test]
+async fn registering_an_existing_email_is_409_whatever_its_case() {
+    let email = unique_email("dup");
+    assert_eq!(register(&email).await.status, 201);
+    let again = register(&email.to_uppercase()).await;
+    assert_eq!(again.status, 409);
+    assert_eq!(again.body["code"], "email_taken");
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_400_problem() {
+    let response = send(
+        http()
+            .post(url("/auth/register"))
+            .header("content-type", "application/json")
+            .body("{\"email\": "),
+    )
+    .await;
+    assert_eq!(response.status, 400);
+    assert_eq!(response.headers["content-type"], "application/problem+json");
+    assert_eq!(response.body["code"], "malformed_body");
+    assert_eq!(response.body["status"], 400);
+}
+
+#[tokio::test]
+async fn a_password_breaking_the_policy_is_400_naming_the_rule() {
+    let response = post(
+        "/auth/register",
+        json!({"email": unique_email("weak"), "password": "nouppercase1"}),
+    )
+    .await;
+    assert_eq!(response.status, 400);
+    assert_eq!(response.body["field"], "password");
+    assert_eq!(
+        response.body["detail"],
+        "password must contain an upper-case letter"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_email_is_400() {
+    let response = post(
+        "/auth/register",
+        json!({"email": "not-an-email", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(response.status, 400);
+    assert_eq!(response.body["field"], "email");
+}
+
+#[tokio::test]
+async fn a_wrong_confirmation_code_is_400_and_the_right_one_still_works() {
+    let email = unique_email("code");
+    assert_eq!(register(&email).await.status, 201);
+    let code = code_from_outbox(&email).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let refused = post("/auth/confirm", json!({"email": email, "code": wrong})).await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.body["code"], "invalid_code");
+    let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
+    assert_eq!(
+        login.status, 403,
+        "a wrong code must not confirm the account"
+    );
+    assert_eq!(login.body["code"], "user_not_confirmed");
+    assert_eq!(
+        post("/auth/confirm", json!({"email": email, "code": code}))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_email_get_identical_401s() {
+    let (email, _) = signed_up_user("enum").await;
+    let wrong = post(
+        "/auth/login",
+        json!({"email": email, "password": "Wrong-Password-1"}),
+    )
+    .await;
+    let unknown = post(
+        "/auth/login",
+        json!({"email": unique_email("ghost"), "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(wrong.status, 401);
+    assert_eq!(unknown.status, 401);
+    assert_eq!(wrong.body, unknown.body);
+    assert_eq!(wrong.body["code"], "invalid_credentials");
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_404_from_the_gateway() {
+    let response = send(http().get(url("/auth/nothing-here"))).await;
+    assert_eq!(response.status, 404);
+}

@@ -1,0 +1,73 @@
+//! The JWT authorizer on protected routes, and the functions' own access-token check.
+
+use crate::support::*;
+use serde_json::Value;
+
+#[tokio::test]
+async fn a_missing_token_is_401() {
+    let response = send(http().get(url("/users/me"))).await;
+    assert_eq!(response.status, 401);
+}
+
+#[tokio::test]
+async fn a_tampered_token_is_401() {
+    let (_, tokens) = signed_up_user("tamper").await;
+    let access = tokens["access_token"].as_str().expect("access token");
+    let mut parts: Vec<String> = access.split('.').map(str::to_owned).collect();
+    let mut claims = claims_of(access);
+    claims["sub"] = Value::String("00000000-0000-4000-8000-000000000000".into());
+    use base64::Engine;
+    parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string());
+    let response = get_with_token("/users/me", &parts.join(".")).await;
+    assert_eq!(response.status, 401);
+}
+
+#[tokio::test]
+async fn an_expired_token_is_401_though_its_signature_is_valid() {
+    let (_, tokens) = signed_up_user("expired").await;
+    let mut claims = claims_of(tokens["access_token"].as_str().expect("access token"));
+    let now = claims["iat"].as_i64().expect("iat");
+    claims["iat"] = (now - 7200).into();
+    claims["exp"] = (now - 3600).into();
+    let expired = sign_token(&claims);
+    assert_eq!(get_with_token("/users/me", &expired).await.status, 401);
+    // The same claims with a live expiry pass: only the expiry was wrong.
+    claims["exp"] = (now + 600).into();
+    assert_eq!(
+        get_with_token("/users/me", &sign_token(&claims))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_token_for_another_client_or_issuer_is_401() {
+    let (_, tokens) = signed_up_user("audience").await;
+    let claims = claims_of(tokens["access_token"].as_str().expect("access token"));
+    let mut other_client = claims.clone();
+    other_client["client_id"] = "someotherclient".into();
+    assert_eq!(
+        get_with_token("/users/me", &sign_token(&other_client))
+            .await
+            .status,
+        401
+    );
+    let mut other_pool = claims;
+    other_pool["iss"] = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_other".into();
+    assert_eq!(
+        get_with_token("/users/me", &sign_token(&other_pool))
+            .await
+            .status,
+        401
+    );
+}
+
+#[tokio::test]
+async fn an_id_token_passes_the_authorizer_but_the_function_refuses_it() {
+    let (_, tokens) = signed_up_user("idtoken").await;
+    let response =
+        get_with_token("/users/me", tokens["id_token"].as_str().expect("id token")).await;
+    assert_eq!(response.status, 401);
+    assert_eq!(response.body["code"], "invalid_token");
+}

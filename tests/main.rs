@@ -1,0 +1,11 @@
+//! Integration tests: the real function binaries behind the local stack (moto, the
+//! Runtime API, API Gateway routing and authorizer, Cognito triggers), driven over
+//! real HTTP. One stack per test run, shared by every test; each test uses its own
+//! email addresses, so tests stay independent.
+
+mod support;
+
+mod auth;
+mod authorizer;
+mod profile;
+mod template;

@@ -1,0 +1,75 @@
+//! The post-confirmation trigger and the profile it creates.
+
+use crate::support::*;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_second_delivery_of_the_post_confirmation_trigger_changes_nothing() {
+    let (email, tokens) = signed_up_user("retry").await;
+    let access = tokens["access_token"].as_str().expect("access token");
+    let before = get_with_token("/users/me", access).await;
+    assert_eq!(before.status, 200);
+    let user_id = before.body["user_id"].as_str().expect("user_id").to_owned();
+
+    // Cognito retries a trigger it thinks failed: deliver the same event again.
+    let mut event: serde_json::Value =
+        serde_json::from_str(include_str!("../events/cognito-post-confirmation.json"))
+            .expect("sample event");
+    event["userName"] = json!(user_id);
+    event["request"]["userAttributes"] =
+        json!({"sub": user_id, "email": email, "name": "Someone Else"});
+    let invoked = http()
+        .post(url(
+            "/2015-03-31/functions/cognito-post-confirmation/invocations",
+        ))
+        .json(&event)
+        .send()
+        .await
+        .expect("invoke");
+    assert!(
+        invoked.headers().get("x-amz-function-error").is_none(),
+        "the retry must succeed"
+    );
+    let returned: serde_json::Value = invoked.json().await.expect("event back");
+    assert_eq!(
+        returned["userName"],
+        json!(user_id),
+        "the trigger hands the event back to Cognito"
+    );
+
+    let after = get_with_token("/users/me", access).await;
+    assert_eq!(after.body, before.body);
+
+    let items = dynamodb()
+        .await
+        .query()
+        .table_name("gatehouse-dev")
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{user_id}")))
+        .send()
+        .await
+        .expect("query the table");
+    assert_eq!(items.count(), 2, "one profile and one role assignment");
+}
+
+#[tokio::test]
+async fn an_unconfirmed_account_cannot_log_in_and_has_no_profile_yet() {
+    let email = unique_email("unconfirmed");
+    let registered = register(&email).await;
+    assert_eq!(registered.status, 201);
+    let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
+    assert_eq!(login.status, 403);
+    assert_eq!(login.body["code"], "user_not_confirmed");
+    let user_id = registered.body["user_id"].as_str().expect("user_id");
+    let items = dynamodb()
+        .await
+        .query()
+        .table_name("gatehouse-dev")
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{user_id}")))
+        .send()
+        .await
+        .expect("query the table");
+    assert_eq!(items.count(), 0, "registration writes nothing to the table");
+}

@@ -1,0 +1,248 @@
+//! Starts one local stack for the whole test binary and offers small helpers.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| {
+            if p.is_absolute() {
+                p
+            } else {
+                workspace_root().join(p)
+            }
+        })
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// A tool `make test` installs into `.tools/`.
+pub fn tool(venv: &str, name: &str) -> PathBuf {
+    let path = workspace_root()
+        .join(".tools")
+        .join(venv)
+        .join("bin")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `make test`, which installs it",
+        path.display()
+    );
+    path
+}
+
+pub struct Stack {
+    pub url: String,
+    pub moto: String,
+    pub log: PathBuf,
+    // Kept open for the life of the test binary: the stack exits when it closes.
+    _stdin: Mutex<ChildStdin>,
+    _child: Mutex<Child>,
+}
+
+static STACK: OnceLock<Stack> = OnceLock::new();
+
+pub fn stack() -> &'static Stack {
+    STACK.get_or_init(start_stack)
+}
+
+fn start_stack() -> Stack {
+    let bin_dir = target_dir().join("debug");
+    let binary = bin_dir.join("gatehouse-local");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `make test`, which builds every binary first",
+        binary.display()
+    );
+    let log = target_dir().join(format!("local-stack-test-{}.log", std::process::id()));
+    let log_file = std::fs::File::create(&log).expect("create the stack log");
+    let mut child = Command::new(&binary)
+        .current_dir(workspace_root())
+        .args([
+            "--port",
+            "0",
+            "--exit-with-stdin",
+            "--template",
+            "template.yaml",
+        ])
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .arg("--moto-server")
+        .arg(tool("venv", "moto_server"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .spawn()
+        .expect("start the local stack");
+    let stdout = child.stdout.take().expect("stack stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the ready line");
+    let rest = line
+        .trim()
+        .strip_prefix("Gatehouse local stack ready on ")
+        .unwrap_or_else(|| {
+            let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("the local stack did not start: {line:?}\n{log_text}")
+        });
+    let (url, moto) = rest
+        .split_once(" (moto on ")
+        .expect("ready line names moto");
+    Stack {
+        url: url.to_owned(),
+        moto: moto.trim_end_matches(')').to_owned(),
+        log,
+        _stdin: Mutex::new(child.stdin.take().expect("stack stdin")),
+        _child: Mutex::new(child),
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+pub fn url(path: &str) -> String {
+    format!("{}{path}", stack().url)
+}
+
+/// An address no other test uses.
+pub fn unique_email(tag: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("{tag}-{}-{n}-{nanos}@example.com", std::process::id())
+}
+
+pub const PASSWORD: &str = "Correct-Horse-9";
+
+pub struct Response {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+pub async fn send(request: reqwest::RequestBuilder) -> Response {
+    let response = request.send().await.expect("request reaches the stack");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("response body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub async fn post(path: &str, body: Value) -> Response {
+    send(http().post(url(path)).json(&body)).await
+}
+
+pub async fn get_with_token(path: &str, token: &str) -> Response {
+    send(http().get(url(path)).bearer_auth(token)).await
+}
+
+pub async fn register(email: &str) -> Response {
+    post(
+        "/auth/register",
+        json!({"email": email, "password": PASSWORD, "display_name": "Test User"}),
+    )
+    .await
+}
+
+/// The newest code mailed to `email`, read from the local outbox.
+pub async fn code_from_outbox(email: &str) -> String {
+    let outbox = send(http().get(url("/_local/outbox"))).await;
+    let message = outbox
+        .body
+        .as_array()
+        .and_then(|all| all.iter().rev().find(|m| m["to"] == email));
+    let text = message
+        .and_then(|m| m["text"].as_str())
+        .unwrap_or_else(|| panic!("no mail to {email} in the outbox"));
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|run| run.len() == 6)
+        .unwrap_or_else(|| panic!("no code in {text:?}"))
+        .to_owned()
+}
+
+/// Registers, confirms with the mailed code and logs in; returns the tokens.
+pub async fn signed_up_user(tag: &str) -> (String, Value) {
+    let email = unique_email(tag);
+    assert_eq!(register(&email).await.status, 201);
+    let code = code_from_outbox(&email).await;
+    assert_eq!(
+        post("/auth/confirm", json!({"email": email, "code": code}))
+            .await
+            .status,
+        200
+    );
+    let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    (email, login.body)
+}
+
+/// The claims of a JWT, without verifying it.
+pub fn claims_of(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT has a payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JWT payload is JSON")
+}
+
+/// Signs `claims` with moto's Cognito key (a validly signed token we control).
+pub fn sign_token(claims: &Value) -> String {
+    use std::io::Write;
+    let script = workspace_root().join("tests/support/sign_token.py");
+    let mut child = Command::new(tool("venv", "python"))
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run the token signer");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(claims.to_string().as_bytes())
+        .expect("write claims");
+    let out = child.wait_with_output().expect("token signer output");
+    assert!(out.status.success(), "token signer failed");
+    String::from_utf8(out.stdout)
+        .expect("utf-8 token")
+        .trim()
+        .to_owned()
+}
+
+pub async fn dynamodb() -> aws_sdk_dynamodb::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(&stack().moto)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "tests",
+        ))
+        .load()
+        .await;
+    aws_sdk_dynamodb::Client::new(&config)
+}

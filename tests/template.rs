@@ -1,0 +1,300 @@
+//! The deployed system as `template.yaml` declares it: linters, routes against the
+//! OpenAPI document, build settings, and least-privilege IAM.
+
+use crate::support::*;
+use serde_yaml::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+fn load(name: &str) -> Value {
+    let text = std::fs::read_to_string(workspace_root().join(name)).expect(name);
+    serde_yaml::from_str(&text).expect(name)
+}
+
+fn resources() -> serde_yaml::Mapping {
+    load("template.yaml")["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .clone()
+}
+
+fn functions() -> Vec<(String, Value)> {
+    resources()
+        .into_iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(id, r)| (id.as_str().unwrap_or_default().to_owned(), r))
+        .collect()
+}
+
+/// `(METHOD, path)` of every HttpApi event, with whether it is public.
+fn template_routes() -> BTreeMap<(String, String), bool> {
+    let mut routes = BTreeMap::new();
+    for (_, function) in functions() {
+        for event in function["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flat_map(|m| m.values())
+        {
+            if event["Type"] != "HttpApi" {
+                continue;
+            }
+            let props = &event["Properties"];
+            let method = props["Method"].as_str().expect("Method").to_uppercase();
+            let path = props["Path"].as_str().expect("Path").to_owned();
+            let public = props["Auth"]["Authorizer"] == "NONE";
+            routes.insert((method, path), public);
+        }
+    }
+    routes
+}
+
+fn run_ok(command: &mut Command, what: &str) {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn cfn_lint_reports_nothing() {
+    run_ok(
+        Command::new(tool("venv", "cfn-lint"))
+            .current_dir(workspace_root())
+            .arg("template.yaml"),
+        "cfn-lint",
+    );
+}
+
+#[test]
+fn sam_validate_lint_reports_nothing() {
+    run_ok(
+        Command::new(tool("sam", "sam"))
+            .current_dir(workspace_root())
+            .env("SAM_CLI_TELEMETRY", "0")
+            .args(["validate", "--lint", "--template", "template.yaml"]),
+        "sam validate --lint",
+    );
+}
+
+#[test]
+fn openapi_documents_exactly_the_template_routes() {
+    let openapi = load("openapi.yaml");
+    assert!(
+        openapi["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1"))
+    );
+    let mut documented = BTreeMap::new();
+    for (path, item) in openapi["paths"].as_mapping().expect("paths") {
+        for (method, operation) in item.as_mapping().expect("path item") {
+            let method = method.as_str().expect("method").to_uppercase();
+            let public = operation["security"]
+                .as_sequence()
+                .is_some_and(|s| s.is_empty());
+            documented.insert((method, path.as_str().expect("path").to_owned()), public);
+        }
+    }
+    assert_eq!(
+        documented,
+        template_routes(),
+        "openapi.yaml and template.yaml disagree (route -> public)"
+    );
+}
+
+#[test]
+fn every_route_outside_auth_requires_the_jwt_authorizer() {
+    let api = resources()
+        .into_iter()
+        .find(|(_, r)| r["Type"] == "AWS::Serverless::HttpApi")
+        .expect("an HttpApi")
+        .1;
+    let default = api["Properties"]["Auth"]["DefaultAuthorizer"]
+        .as_str()
+        .expect("a default authorizer");
+    assert!(api["Properties"]["Auth"]["Authorizers"][default]["JwtConfiguration"].is_mapping());
+    for ((method, path), public) in template_routes() {
+        if !path.starts_with("/auth/") {
+            assert!(!public, "{method} {path} must require a token");
+        }
+    }
+}
+
+#[test]
+fn every_function_builds_from_its_own_crate_with_cargo_lambda_and_has_a_sample_event() {
+    let globals = &load("template.yaml")["Globals"]["Function"];
+    assert_eq!(globals["Runtime"], "provided.al2023");
+    let mut binaries = BTreeSet::new();
+    for (id, function) in functions() {
+        assert_eq!(
+            function["Metadata"]["BuildMethod"], "rust-cargolambda",
+            "{id}"
+        );
+        assert_eq!(function["Properties"]["CodeUri"], ".", "{id}");
+        assert!(
+            function["Properties"]["Runtime"].is_null(),
+            "{id} must use the global runtime"
+        );
+        let binary = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("Binary")
+            .to_owned();
+        let manifest = workspace_root()
+            .join("functions")
+            .join(&binary)
+            .join("Cargo.toml");
+        let manifest = std::fs::read_to_string(&manifest)
+            .unwrap_or_else(|_| panic!("{id}: no crate functions/{binary}"));
+        assert!(
+            manifest.contains(&format!("name = \"{binary}\"")),
+            "{id}: crate name differs from Binary"
+        );
+        assert!(
+            workspace_root()
+                .join("events")
+                .join(format!("{binary}.json"))
+                .exists(),
+            "{id}: no events/{binary}.json"
+        );
+        binaries.insert(binary);
+    }
+    let crates: BTreeSet<String> = std::fs::read_dir(workspace_root().join("functions"))
+        .expect("functions/")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    assert_eq!(
+        binaries, crates,
+        "every function crate is deployed, and nothing else"
+    );
+}
+
+/// The IAM actions each function may use: nothing more.
+fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
+    let actions: &[&str] = match binary {
+        "register" | "confirm" | "login" => &[],
+        "get-profile" => &["dynamodb:Query"],
+        "cognito-post-confirmation" => &["dynamodb:PutItem"],
+        other => panic!("no IAM expectation for {other}: add one to this test"),
+    };
+    actions.iter().copied().collect()
+}
+
+#[test]
+fn every_function_gets_only_the_iam_actions_it_uses() {
+    for (id, function) in functions() {
+        let binary = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("Binary");
+        let mut actions = BTreeSet::new();
+        for policy in function["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            let statements = policy["Statement"]
+                .as_sequence()
+                .unwrap_or_else(|| panic!("{id}: inline statements only"));
+            for statement in statements {
+                assert_ne!(statement["Resource"], "*", "{id}: no wildcard resources");
+                let listed: Vec<&Value> = match &statement["Action"] {
+                    Value::Sequence(items) => items.iter().collect(),
+                    single => vec![single],
+                };
+                for action in listed {
+                    let action = action.as_str().expect("action");
+                    assert!(!action.contains('*'), "{id}: no wildcard actions");
+                    actions.insert(action.to_owned());
+                }
+            }
+        }
+        let expected: BTreeSet<String> = expected_actions(binary)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(actions, expected, "{id}");
+    }
+}
+
+#[test]
+fn the_user_pool_uses_email_case_insensitively_and_hides_which_users_exist() {
+    let resources = resources();
+    let pool = resources
+        .values()
+        .find(|r| r["Type"] == "AWS::Cognito::UserPool")
+        .expect("a user pool");
+    assert_eq!(pool["Properties"]["UsernameAttributes"][0], "email");
+    assert_eq!(
+        pool["Properties"]["UsernameConfiguration"]["CaseSensitive"],
+        false
+    );
+    let client = resources
+        .values()
+        .find(|r| r["Type"] == "AWS::Cognito::UserPoolClient")
+        .expect("a client");
+    assert_eq!(
+        client["Properties"]["PreventUserExistenceErrors"],
+        "ENABLED"
+    );
+    let flows = client["Properties"]["ExplicitAuthFlows"]
+        .as_sequence()
+        .expect("flows");
+    assert!(flows.contains(&"ALLOW_USER_PASSWORD_AUTH".into()));
+    assert!(flows.contains(&"ALLOW_REFRESH_TOKEN_AUTH".into()));
+}
+
+#[test]
+fn every_wired_trigger_may_be_invoked_by_cognito() {
+    let resources = resources();
+    let pool = resources
+        .values()
+        .find(|r| r["Type"] == "AWS::Cognito::UserPool")
+        .expect("a user pool");
+    let triggers = pool["Properties"]["LambdaConfig"]
+        .as_mapping()
+        .expect("LambdaConfig");
+    assert!(!triggers.is_empty());
+    for (trigger, target) in triggers {
+        let Value::Tagged(tagged) = target else {
+            panic!("{trigger:?} must be !GetAtt <Function>.Arn")
+        };
+        let function = tagged
+            .value
+            .as_str()
+            .and_then(|s| s.strip_suffix(".Arn"))
+            .expect("!GetAtt X.Arn");
+        assert_eq!(resources[function]["Type"], "AWS::Serverless::Function");
+        let permitted = resources.values().any(|r| {
+            r["Type"] == "AWS::Lambda::Permission"
+                && r["Properties"]["Principal"] == "cognito-idp.amazonaws.com"
+                && matches!(&r["Properties"]["FunctionName"], Value::Tagged(t) if t.value.as_str() == Some(&format!("{function}.Arn")))
+        });
+        assert!(
+            permitted,
+            "{function} has no lambda:InvokeFunction permission for Cognito"
+        );
+    }
+}
+
+#[test]
+fn the_table_has_on_demand_billing_recovery_and_ttl() {
+    let resources = resources();
+    let table = resources
+        .values()
+        .find(|r| r["Type"] == "AWS::DynamoDB::Table")
+        .expect("a table");
+    let props = &table["Properties"];
+    assert_eq!(props["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    assert_eq!(props["TimeToLiveSpecification"]["Enabled"], true);
+    assert_eq!(
+        props["TimeToLiveSpecification"]["AttributeName"],
+        "expires_at"
+    );
+}
