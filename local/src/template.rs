@@ -508,7 +508,7 @@ Resources:
     Properties:
       Timeout: 2
       Events:
-        A: {Type: HttpApi, Properties: {Path: /closed/{id}, Method: GET}}
+        A: {Type: HttpApi, Properties: {Path: "/closed/{id}", Method: GET}}
   Hook:
     Type: AWS::Serverless::Function
     Metadata: {BuildProperties: {Binary: hook}}
