@@ -41,9 +41,10 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# What `sam deploy` ships: every function built with the pinned cargo-lambda.
+# What `sam deploy` ships: every function built with the pinned cargo-lambda, which
+# links through the zig in the SAM virtualenv (so that virtualenv comes first).
 sam-build: tools
-	sam build --beta-features
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" sam build --beta-features
 
 clean-tools:
 	rm -rf $(TOOLS)

@@ -1,7 +1,7 @@
 //! Typed configuration, read once at cold start. A missing or malformed variable
 //! fails the cold start and names the variable.
 
-use crate::domain::{PasswordPolicy, Role};
+use crate::domain::{PasswordPolicy, Role, SignUpPolicy, domain_list};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -30,6 +30,10 @@ impl<S: std::hash::BuildHasher> Source for std::collections::HashMap<&str, &str,
     }
 }
 
+fn optional(src: &dyn Source, name: &'static str) -> Option<String> {
+    src.get(name)
+}
+
 fn required(src: &dyn Source, name: &'static str) -> Result<String, ConfigError> {
     src.get(name).ok_or(ConfigError::Missing(name))
 }
@@ -47,9 +51,11 @@ where
 }
 
 /// What the auth functions need: the app client and the pool's password policy.
+/// The pool id is given only to functions that call Cognito's admin APIs.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
     pub user_pool_client_id: String,
+    pub user_pool_id: Option<String>,
     pub password_policy: PasswordPolicy,
 }
 
@@ -57,6 +63,7 @@ impl AuthConfig {
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         Ok(Self {
             user_pool_client_id: required(src, "USER_POOL_CLIENT_ID")?,
+            user_pool_id: optional(src, "USER_POOL_ID"),
             password_policy: PasswordPolicy {
                 min_length: parsed(src, "PASSWORD_MIN_LENGTH")?,
                 require_lowercase: parsed(src, "PASSWORD_REQUIRE_LOWERCASE")?,
@@ -88,6 +95,23 @@ impl TableConfig {
     }
 }
 
+/// The pre sign-up trigger's rules.
+pub fn sign_up_policy(src: &dyn Source) -> Result<SignUpPolicy, ConfigError> {
+    let stage = required(src, "STAGE")?;
+    Ok(SignUpPolicy {
+        denied_domains: domain_list(&optional(src, "SIGNUP_DENIED_DOMAINS").unwrap_or_default()),
+        auto_confirm_domains: domain_list(
+            &optional(src, "SIGNUP_AUTO_CONFIRM_DOMAINS").unwrap_or_default(),
+        ),
+        production: stage == "prod",
+    })
+}
+
+/// The product name used in the emails users receive.
+pub fn app_name(src: &dyn Source) -> Result<String, ConfigError> {
+    required(src, "APP_NAME")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +138,17 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn the_prod_stage_never_auto_confirms() {
+        let env: HashMap<&str, &str> = HashMap::from([
+            ("STAGE", "prod"),
+            ("SIGNUP_AUTO_CONFIRM_DOMAINS", "test.example"),
+        ]);
+        let policy = sign_up_policy(&env).unwrap();
+        assert!(policy.production);
+        assert!(!policy.evaluate("a@test.example").unwrap().auto_confirm);
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! configuration (`AWS_ENDPOINT_URL*`).
 
 use crate::adapters::cognito::CognitoIdentity;
-use crate::adapters::dynamodb::DynamoProfileStore;
-use crate::config::{AuthConfig, ConfigError, ProcessEnv, TableConfig};
+use crate::adapters::dynamodb::DynamoTable;
+use crate::config::{AuthConfig, ConfigError, ProcessEnv, Source, TableConfig};
 use crate::services::{AuthService, ProfileService};
 use std::sync::Arc;
 
@@ -18,17 +18,35 @@ impl AppContext {
         Self { sdk }
     }
 
+    fn table(&self, cfg: &TableConfig) -> Arc<DynamoTable> {
+        let client = aws_sdk_dynamodb::Client::new(&self.sdk);
+        Arc::new(DynamoTable::new(client, cfg.table_name.clone()))
+    }
+
     pub fn auth_service(&self) -> Result<AuthService, ConfigError> {
-        let cfg = AuthConfig::from_source(&ProcessEnv)?;
+        let auth = AuthConfig::from_source(&ProcessEnv)?;
+        let table = self.table(&TableConfig::from_source(&ProcessEnv)?);
         let client = aws_sdk_cognitoidentityprovider::Client::new(&self.sdk);
-        let identity = CognitoIdentity::new(client, cfg.user_pool_client_id);
-        Ok(AuthService::new(Arc::new(identity), cfg.password_policy))
+        let identity = CognitoIdentity::new(client, auth.user_pool_client_id, auth.user_pool_id);
+        Ok(AuthService::new(
+            Arc::new(identity),
+            table.clone(),
+            table,
+            auth.password_policy,
+        ))
+    }
+
+    /// For functions that must act on an account without its token (password
+    /// reset): the pool id is then required at cold start.
+    pub fn admin_auth_service(&self) -> Result<AuthService, ConfigError> {
+        if ProcessEnv.get("USER_POOL_ID").is_none() {
+            return Err(ConfigError::Missing("USER_POOL_ID"));
+        }
+        self.auth_service()
     }
 
     pub fn profile_service(&self) -> Result<ProfileService, ConfigError> {
         let cfg = TableConfig::from_source(&ProcessEnv)?;
-        let client = aws_sdk_dynamodb::Client::new(&self.sdk);
-        let store = DynamoProfileStore::new(client, cfg.table_name);
-        Ok(ProfileService::new(Arc::new(store), cfg.default_role))
+        Ok(ProfileService::new(self.table(&cfg), cfg.default_role))
     }
 }

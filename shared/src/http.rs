@@ -2,7 +2,7 @@
 //! caller's identity from the authorizer's claims, and the one place that turns an
 //! [`AppError`] into an RFC 9457 problem response.
 
-use crate::domain::{AppError, UserId};
+use crate::domain::{AccessToken, AppError, Caller, UserId};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -32,46 +32,49 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, AppError> {
     serde_json::from_slice(bytes).map_err(|e| AppError::MalformedBody(e.to_string()))
 }
 
-/// The authenticated caller, from the JWT authorizer's claims.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    pub user_id: UserId,
-    pub groups: Vec<String>,
-    /// The token's `iat`, in seconds since the epoch.
-    pub issued_at: Option<i64>,
-}
-
-impl Principal {
-    /// API Gateway's JWT authorizer checks signature, issuer, audience and expiry,
-    /// but not `token_use`: an id token would pass it. Only access tokens are
-    /// accepted here, on AWS and locally alike.
-    pub fn from_request(req: &Request) -> Result<Self, AppError> {
-        let claims = match req.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(ctx)) => ctx
-                .authorizer
-                .as_ref()
-                .and_then(|a| a.jwt.as_ref())
-                .map(|jwt| &jwt.claims),
-            _ => None,
-        }
-        .ok_or(AppError::Unauthenticated("an access token is required"))?;
-        if claims.get("token_use").map(String::as_str) != Some("access") {
-            return Err(AppError::Unauthenticated("an access token is required"));
-        }
-        let sub = claims
-            .get("sub")
-            .ok_or(AppError::Unauthenticated("the token has no subject"))?;
-        let user_id = UserId::parse(sub)
-            .map_err(|_| AppError::Unauthenticated("the token has no subject"))?;
-        Ok(Self {
-            user_id,
-            groups: claims
-                .get("cognito:groups")
-                .map(|g| parse_claim_list(g))
-                .unwrap_or_default(),
-            issued_at: claims.get("iat").and_then(|v| v.parse().ok()),
-        })
+/// The authenticated caller, from the JWT authorizer's claims and the bearer token.
+///
+/// API Gateway's JWT authorizer checks signature, issuer, audience and expiry, but
+/// not `token_use`: an id token would pass it. Only access tokens are accepted
+/// here, on AWS and locally alike.
+pub fn caller(req: &Request) -> Result<Caller, AppError> {
+    const REQUIRED: AppError = AppError::Unauthenticated("an access token is required");
+    let claims = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map(|jwt| &jwt.claims),
+        _ => None,
     }
+    .ok_or(REQUIRED)?;
+    if claims.get("token_use").map(String::as_str) != Some("access") {
+        return Err(REQUIRED);
+    }
+    let user_id = claims
+        .get("sub")
+        .and_then(|sub| UserId::parse(sub).ok())
+        .ok_or(AppError::Unauthenticated("the token has no subject"))?;
+    let issued_at = claims
+        .get("iat")
+        .and_then(|v| v.parse().ok())
+        .ok_or(AppError::Unauthenticated("the token has no issue time"))?;
+    let raw = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let token = raw.strip_prefix("Bearer ").unwrap_or(raw);
+    let access_token = AccessToken::parse(token).map_err(|_| REQUIRED)?;
+    Ok(Caller {
+        user_id,
+        groups: claims
+            .get("cognito:groups")
+            .map(|g| parse_claim_list(g))
+            .unwrap_or_default(),
+        issued_at,
+        access_token,
+    })
 }
 
 /// API Gateway flattens array claims into one string: `[a b c]`.
@@ -248,8 +251,14 @@ fn json_response<T: Serialize>(
 }
 
 /// Turns a use case's result into a response: `ok` with the JSON body, or a problem.
+/// A 204 has no body, whatever `T` is.
 pub fn respond<T: Serialize>(ok: StatusCode, result: Result<T, AppError>) -> Response<Body> {
     match result {
+        Ok(_) if ok == StatusCode::NO_CONTENT => {
+            let mut response = Response::new(Body::Empty);
+            *response.status_mut() = ok;
+            response
+        }
         Ok(value) => json_response(ok, &value, "application/json"),
         Err(err) => problem_response(&err),
     }
@@ -270,6 +279,43 @@ where
 {
     let result = match json_body::<B>(req) {
         Ok(body) => use_case(body).await,
+        Err(err) => Err(err),
+    };
+    respond(ok, result)
+}
+
+/// A protected endpoint without a body: the caller, then the use case.
+pub async fn caller_endpoint<T, F, Fut>(
+    req: &Request,
+    ok: StatusCode,
+    use_case: F,
+) -> Response<Body>
+where
+    T: Serialize,
+    F: FnOnce(Caller) -> Fut,
+    Fut: Future<Output = Result<T, AppError>>,
+{
+    let result = match caller(req) {
+        Ok(caller) => use_case(caller).await,
+        Err(err) => Err(err),
+    };
+    respond(ok, result)
+}
+
+/// A protected endpoint with a JSON body: the caller, the body, then the use case.
+pub async fn caller_json_endpoint<B, T, F, Fut>(
+    req: &Request,
+    ok: StatusCode,
+    use_case: F,
+) -> Response<Body>
+where
+    B: DeserializeOwned,
+    T: Serialize,
+    F: FnOnce(Caller, B) -> Fut,
+    Fut: Future<Output = Result<T, AppError>>,
+{
+    let result = match caller(req).and_then(|caller| Ok((caller, json_body::<B>(req)?))) {
+        Ok((caller, body)) => use_case(caller, body).await,
         Err(err) => Err(err),
     };
     respond(ok, result)

@@ -12,5 +12,7 @@ pub mod http;
 pub mod ports;
 pub mod services;
 pub mod telemetry;
+#[doc(hidden)]
+pub mod testing;
 
 pub use domain::AppError;

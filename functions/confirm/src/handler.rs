@@ -14,66 +14,56 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse::adapters::memory::InMemoryIdentity;
-    use gatehouse::domain::PasswordPolicy;
+    use gatehouse::adapters::memory::in_memory_auth;
     use gatehouse::services::RegisterInput;
-    use serde_json::{Value, json};
-    use std::sync::Arc;
+    use gatehouse::testing::{json_of, request};
+    use serde_json::json;
 
     const EVENT: &str = include_str!("../../../events/confirm.json");
 
-    async fn registered() -> (AuthService, Arc<InMemoryIdentity>) {
-        let identity = Arc::new(InMemoryIdentity::default());
-        let policy = PasswordPolicy {
-            min_length: 8,
-            require_lowercase: false,
-            require_uppercase: false,
-            require_numbers: false,
-            require_symbols: false,
-        };
-        let svc = AuthService::new(identity.clone(), policy);
-        svc.register(RegisterInput {
+    async fn registered() -> (AuthService, String) {
+        let (auth, identity) = in_memory_auth();
+        auth.register(RegisterInput {
             email: "ada@example.com".into(),
-            password: "password123".into(),
+            password: "Password123".into(),
             display_name: None,
+            locale: None,
         })
         .await
         .unwrap();
-        (svc, identity)
+        let code = identity.code_for("ada@example.com").unwrap();
+        (auth, code)
     }
 
-    fn request_with_code(code: &str) -> Request {
-        let mut event: Value = serde_json::from_str(EVENT).unwrap();
-        event["body"] =
-            Value::String(json!({"email": "ada@example.com", "code": code}).to_string());
-        lambda_http::request::from_str(&event.to_string()).unwrap()
+    fn with_code(code: &str) -> Request {
+        request(
+            EVENT,
+            Some(json!({"email": "ada@example.com", "code": code})),
+        )
     }
 
     #[tokio::test]
     async fn the_right_code_confirms() {
-        let (svc, identity) = registered().await;
-        let code = identity.code_for("ada@example.com").unwrap();
-        let response = handle(&svc, request_with_code(&code)).await.unwrap();
+        let (auth, code) = registered().await;
+        let response = handle(&auth, with_code(&code)).await.unwrap();
         assert_eq!(response.status(), 200);
-        let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
-        assert_eq!(body, json!({"confirmed": true}));
+        assert_eq!(json_of(&response), json!({"confirmed": true}));
     }
 
     #[tokio::test]
     async fn a_wrong_code_is_400_invalid_code() {
-        let (svc, _) = registered().await;
-        let response = handle(&svc, request_with_code("000000")).await.unwrap();
+        let (auth, _) = registered().await;
+        let response = handle(&auth, with_code("000000")).await.unwrap();
         assert_eq!(response.status(), 400);
-        let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
-        assert_eq!(body["code"], "invalid_code");
+        assert_eq!(json_of(&response)["code"], "invalid_code");
     }
 
     #[tokio::test]
-    async fn the_sample_event_parses_and_is_answered_without_a_server_error() {
-        let (svc, _) = registered().await;
-        let response = handle(&svc, lambda_http::request::from_str(EVENT).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 400);
+    async fn confirming_twice_is_409_already_confirmed() {
+        let (auth, code) = registered().await;
+        handle(&auth, with_code(&code)).await.unwrap();
+        let response = handle(&auth, with_code(&code)).await.unwrap();
+        assert_eq!(response.status(), 409);
+        assert_eq!(json_of(&response)["code"], "already_confirmed");
     }
 }

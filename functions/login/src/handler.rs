@@ -11,61 +11,45 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse::adapters::memory::InMemoryIdentity;
-    use gatehouse::domain::PasswordPolicy;
+    use gatehouse::adapters::memory::in_memory_auth;
     use gatehouse::services::{ConfirmInput, RegisterInput};
-    use serde_json::{Value, json};
-    use std::sync::Arc;
+    use gatehouse::testing::{json_of, request};
+    use serde_json::json;
 
     const EVENT: &str = include_str!("../../../events/login.json");
 
     async fn service_with_user(confirmed: bool) -> AuthService {
-        let identity = Arc::new(InMemoryIdentity::default());
-        let policy = PasswordPolicy {
-            min_length: 8,
-            require_lowercase: false,
-            require_uppercase: false,
-            require_numbers: false,
-            require_symbols: false,
-        };
-        let svc = AuthService::new(identity.clone(), policy);
-        svc.register(RegisterInput {
+        let (auth, identity) = in_memory_auth();
+        auth.register(RegisterInput {
             email: "ada@example.com".into(),
             password: "Password123".into(),
             display_name: None,
+            locale: None,
         })
         .await
         .unwrap();
         if confirmed {
             let code = identity.code_for("ada@example.com").unwrap();
-            svc.confirm(ConfirmInput {
+            auth.confirm(ConfirmInput {
                 email: "ada@example.com".into(),
                 code,
             })
             .await
             .unwrap();
         }
-        svc
+        auth
     }
 
     fn login(email: &str, password: &str) -> Request {
-        let mut event: Value = serde_json::from_str(EVENT).unwrap();
-        event["body"] = Value::String(json!({"email": email, "password": password}).to_string());
-        lambda_http::request::from_str(&event.to_string()).unwrap()
-    }
-
-    fn body(response: &Response<Body>) -> Value {
-        serde_json::from_slice(response.body().as_ref()).unwrap()
+        request(EVENT, Some(json!({"email": email, "password": password})))
     }
 
     #[tokio::test]
     async fn the_sample_event_logs_in_a_confirmed_user() {
-        let svc = service_with_user(true).await;
-        let response = handle(&svc, lambda_http::request::from_str(EVENT).unwrap())
-            .await
-            .unwrap();
+        let auth = service_with_user(true).await;
+        let response = handle(&auth, request(EVENT, None)).await.unwrap();
         assert_eq!(response.status(), 200);
-        let tokens = body(&response);
+        let tokens = json_of(&response);
         assert_eq!(tokens["token_type"], "Bearer");
         for field in ["access_token", "id_token", "refresh_token"] {
             assert!(tokens[field].is_string(), "{field} missing");
@@ -75,26 +59,43 @@ mod tests {
 
     #[tokio::test]
     async fn wrong_password_and_unknown_email_give_identical_answers() {
-        let svc = service_with_user(true).await;
-        let wrong = handle(&svc, login("ada@example.com", "nope"))
+        let auth = service_with_user(true).await;
+        let wrong = handle(&auth, login("ada@example.com", "nope"))
             .await
             .unwrap();
-        let unknown = handle(&svc, login("who@example.com", "Password123"))
+        let unknown = handle(&auth, login("who@example.com", "Password123"))
             .await
             .unwrap();
         assert_eq!(wrong.status(), 401);
         assert_eq!(unknown.status(), 401);
-        assert_eq!(body(&wrong), body(&unknown));
-        assert_eq!(body(&wrong)["code"], "invalid_credentials");
+        assert_eq!(json_of(&wrong), json_of(&unknown));
+        assert_eq!(json_of(&wrong)["code"], "invalid_credentials");
     }
 
     #[tokio::test]
     async fn an_unconfirmed_account_is_403() {
-        let svc = service_with_user(false).await;
-        let response = handle(&svc, login("ada@example.com", "Password123"))
+        let auth = service_with_user(false).await;
+        let response = handle(&auth, login("ada@example.com", "Password123"))
             .await
             .unwrap();
         assert_eq!(response.status(), 403);
-        assert_eq!(body(&response)["code"], "user_not_confirmed");
+        assert_eq!(json_of(&response)["code"], "user_not_confirmed");
+    }
+
+    #[tokio::test]
+    async fn the_sixth_failure_is_429_with_retry_after() {
+        let auth = service_with_user(true).await;
+        for _ in 0..5 {
+            let response = handle(&auth, login("ada@example.com", "Wrong-pass-1"))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 401);
+        }
+        let response = handle(&auth, login("ada@example.com", "Password123"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 429);
+        assert!(response.headers().contains_key("retry-after"));
+        assert_eq!(json_of(&response)["code"], "too_many_requests");
     }
 }

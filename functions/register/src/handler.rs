@@ -3,7 +3,7 @@ use gatehouse::services::{AuthService, RegisterInput};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
-/// `POST /auth/register` `{email, password, display_name?}` → 201 `{user_id, email, confirmed}`.
+/// `POST /auth/register` `{email, password, display_name?, locale?}` → 201.
 pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, Error> {
     Ok(
         json_endpoint(&req, StatusCode::CREATED, |input: RegisterInput| {
@@ -16,40 +16,18 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse::adapters::memory::InMemoryIdentity;
-    use gatehouse::domain::PasswordPolicy;
-    use serde_json::Value;
-    use std::sync::Arc;
+    use gatehouse::adapters::memory::in_memory_auth;
+    use gatehouse::testing::{json_of, request, request_with_raw_body};
+    use serde_json::json;
 
     const EVENT: &str = include_str!("../../../events/register.json");
 
-    fn service() -> AuthService {
-        let policy = PasswordPolicy {
-            min_length: 10,
-            require_lowercase: true,
-            require_uppercase: true,
-            require_numbers: true,
-            require_symbols: false,
-        };
-        AuthService::new(Arc::new(InMemoryIdentity::default()), policy)
-    }
-
-    fn request_with_body(body: &str) -> Request {
-        let mut event: Value = serde_json::from_str(EVENT).unwrap();
-        event["body"] = Value::String(body.to_owned());
-        lambda_http::request::from_str(&event.to_string()).unwrap()
-    }
-
-    fn json(response: &Response<Body>) -> Value {
-        serde_json::from_slice(response.body().as_ref()).unwrap()
-    }
-
     #[tokio::test]
     async fn the_sample_event_registers_an_unconfirmed_user() {
-        let req = lambda_http::request::from_str(EVENT).unwrap();
-        let response = handle(&service(), req).await.unwrap();
+        let (auth, _) = in_memory_auth();
+        let response = handle(&auth, request(EVENT, None)).await.unwrap();
         assert_eq!(response.status(), 201);
-        let body = json(&response);
+        let body = json_of(&response);
         assert_eq!(body["email"], "ada@example.com");
         assert_eq!(body["confirmed"], false);
         assert!(body["user_id"].as_str().is_some_and(|id| !id.is_empty()));
@@ -57,30 +35,28 @@ mod tests {
 
     #[tokio::test]
     async fn the_same_email_twice_is_409_email_taken() {
-        let svc = service();
-        handle(&svc, lambda_http::request::from_str(EVENT).unwrap())
-            .await
-            .unwrap();
-        let response = handle(&svc, lambda_http::request::from_str(EVENT).unwrap())
-            .await
-            .unwrap();
+        let (auth, _) = in_memory_auth();
+        handle(&auth, request(EVENT, None)).await.unwrap();
+        let response = handle(&auth, request(EVENT, None)).await.unwrap();
         assert_eq!(response.status(), 409);
-        assert_eq!(json(&response)["code"], "email_taken");
+        assert_eq!(json_of(&response)["code"], "email_taken");
     }
 
     #[tokio::test]
     async fn a_weak_password_is_400_naming_the_rule() {
-        let req = request_with_body(r#"{"email":"a@example.com","password":"alllowercase1"}"#);
-        let response = handle(&service(), req).await.unwrap();
+        let (auth, _) = in_memory_auth();
+        let body = json!({"email": "a@example.com", "password": "alllowercase1"});
+        let response = handle(&auth, request(EVENT, Some(body))).await.unwrap();
         assert_eq!(response.status(), 400);
-        let body = json(&response);
+        let body = json_of(&response);
         assert_eq!(body["field"], "password");
         assert_eq!(body["detail"], "password must contain an upper-case letter");
     }
 
     #[tokio::test]
     async fn malformed_json_is_400_problem_json() {
-        let response = handle(&service(), request_with_body("{not json"))
+        let (auth, _) = in_memory_auth();
+        let response = handle(&auth, request_with_raw_body(EVENT, "{not json"))
             .await
             .unwrap();
         assert_eq!(response.status(), 400);
@@ -88,14 +64,22 @@ mod tests {
             response.headers()["content-type"],
             "application/problem+json"
         );
-        assert_eq!(json(&response)["code"], "malformed_body");
+        assert_eq!(json_of(&response)["code"], "malformed_body");
     }
 
     #[tokio::test]
-    async fn a_bad_email_is_400_on_the_email_field() {
-        let req = request_with_body(r#"{"email":"nope","password":"Password123"}"#);
-        let response = handle(&service(), req).await.unwrap();
-        assert_eq!(response.status(), 400);
-        assert_eq!(json(&response)["field"], "email");
+    async fn a_bad_email_or_locale_is_400_on_that_field() {
+        let (auth, _) = in_memory_auth();
+        for (body, field) in [
+            (json!({"email": "nope", "password": "Password123"}), "email"),
+            (
+                json!({"email": "a@example.com", "password": "Password123", "locale": "??"}),
+                "locale",
+            ),
+        ] {
+            let response = handle(&auth, request(EVENT, Some(body))).await.unwrap();
+            assert_eq!(response.status(), 400);
+            assert_eq!(json_of(&response)["field"], field);
+        }
     }
 }

@@ -2,24 +2,79 @@
 
 use super::sdk_error::service_error;
 use crate::domain::{
-    AppError, ConfirmationCode, DisplayName, Email, Password, Registered, Tokens, UserId,
+    AccessToken, AppError, ConfirmationCode, Email, Password, RefreshToken, Registered, TokenIssue,
+    Tokens, UserId,
 };
-use crate::ports::IdentityProvider;
+use crate::ports::{IdentityProvider, SignUpDetails};
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::Client;
+use aws_sdk_cognitoidentityprovider::operation::change_password::ChangePasswordError;
+use aws_sdk_cognitoidentityprovider::operation::confirm_forgot_password::ConfirmForgotPasswordError;
 use aws_sdk_cognitoidentityprovider::operation::confirm_sign_up::ConfirmSignUpError;
+use aws_sdk_cognitoidentityprovider::operation::forgot_password::ForgotPasswordError;
+use aws_sdk_cognitoidentityprovider::operation::global_sign_out::GlobalSignOutError;
 use aws_sdk_cognitoidentityprovider::operation::initiate_auth::InitiateAuthError;
+use aws_sdk_cognitoidentityprovider::operation::resend_confirmation_code::ResendConfirmationCodeError;
 use aws_sdk_cognitoidentityprovider::operation::sign_up::SignUpError;
-use aws_sdk_cognitoidentityprovider::types::{AttributeType, AuthFlowType};
+use aws_sdk_cognitoidentityprovider::types::{
+    AttributeType, AuthFlowType, AuthenticationResultType,
+};
+use base64::Engine;
 
 pub struct CognitoIdentity {
     client: Client,
     client_id: String,
+    /// Only the functions that call Cognito's admin APIs are given the pool id.
+    user_pool_id: Option<String>,
 }
 
 impl CognitoIdentity {
-    pub fn new(client: Client, client_id: String) -> Self {
-        Self { client, client_id }
+    pub fn new(client: Client, client_id: String, user_pool_id: Option<String>) -> Self {
+        Self {
+            client,
+            client_id,
+            user_pool_id,
+        }
+    }
+
+    fn pool_id(&self) -> Result<&str, AppError> {
+        self.user_pool_id
+            .as_deref()
+            .ok_or_else(|| AppError::unexpected("USER_POOL_ID is not configured for this function"))
+    }
+}
+
+/// Who a freshly issued access token is for and when it was issued. The token
+/// comes straight from Cognito over TLS, so its payload is read, not verified.
+fn token_issue(access_token: &str) -> Option<TokenIssue> {
+    let payload = access_token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some(TokenIssue {
+        user_id: UserId::parse(claims["sub"].as_str()?).ok()?,
+        issued_at: claims["iat"].as_i64()?,
+    })
+}
+
+fn tokens_from(result: Option<&AuthenticationResultType>) -> Result<Tokens, AppError> {
+    let Some(result) = result else {
+        // A challenge (e.g. NEW_PASSWORD_REQUIRED) that this API does not offer.
+        return Err(AppError::Forbidden(
+            "this account needs an action this API does not support yet".into(),
+        ));
+    };
+    match (result.access_token(), result.id_token()) {
+        (Some(access), Some(id)) => Ok(Tokens {
+            access_token: access.to_owned(),
+            id_token: id.to_owned(),
+            refresh_token: result.refresh_token().map(str::to_owned),
+            token_type: "Bearer",
+            expires_in: result.expires_in(),
+            issued: token_issue(access),
+        }),
+        _ => Err(AppError::unexpected("Cognito returned no tokens")),
     }
 }
 
@@ -37,11 +92,14 @@ impl IdentityProvider for CognitoIdentity {
         &self,
         email: &Email,
         password: &Password,
-        display_name: Option<&DisplayName>,
+        details: &SignUpDetails,
     ) -> Result<Registered, AppError> {
         let mut attributes = vec![attribute("email", email.as_str())?];
-        if let Some(name) = display_name {
+        if let Some(name) = &details.display_name {
             attributes.push(attribute("name", name.as_str())?);
+        }
+        if let Some(locale) = &details.locale {
+            attributes.push(attribute("locale", locale.as_str())?);
         }
         let out = self
             .client
@@ -139,22 +197,207 @@ impl IdentityProvider for CognitoIdentity {
                 }
                 Ok(other) => AppError::unexpected(other),
             })?;
-        let Some(result) = out.authentication_result() else {
-            // A challenge (e.g. NEW_PASSWORD_REQUIRED) that this API does not offer.
-            return Err(AppError::Forbidden(
-                "this account needs an action this API does not support yet".into(),
-            ));
-        };
-        match (result.access_token(), result.id_token()) {
-            (Some(access), Some(id)) => Ok(Tokens {
-                access_token: access.to_owned(),
-                id_token: id.to_owned(),
-                refresh_token: result.refresh_token().map(str::to_owned),
-                token_type: "Bearer",
-                expires_in: result.expires_in(),
-            }),
-            _ => Err(AppError::unexpected("Cognito returned no tokens")),
+        tokens_from(out.authentication_result())
+    }
+
+    async fn resend_confirmation(&self, email: &Email) -> Result<(), AppError> {
+        let result = self
+            .client
+            .resend_confirmation_code()
+            .client_id(&self.client_id)
+            .username(email.as_str())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match service_error(e)? {
+                // Unknown, already confirmed, or rate-limited for this account: the
+                // caller must not learn which, so all of them succeed quietly.
+                ResendConfirmationCodeError::UserNotFoundException(_)
+                | ResendConfirmationCodeError::InvalidParameterException(_)
+                | ResendConfirmationCodeError::NotAuthorizedException(_)
+                | ResendConfirmationCodeError::LimitExceededException(_)
+                | ResendConfirmationCodeError::CodeDeliveryFailureException(_) => {
+                    tracing::info!("resend request answered without sending");
+                    Ok(())
+                }
+                other => Err(AppError::unexpected(other)),
+            },
         }
+    }
+
+    async fn refresh(&self, token: &RefreshToken) -> Result<Tokens, AppError> {
+        let out = self
+            .client
+            .initiate_auth()
+            .client_id(&self.client_id)
+            .auth_flow(AuthFlowType::RefreshTokenAuth)
+            .auth_parameters("REFRESH_TOKEN", token.expose())
+            .send()
+            .await
+            .map_err(|e| match service_error(e) {
+                Err(err) => err,
+                Ok(
+                    InitiateAuthError::NotAuthorizedException(_)
+                    | InitiateAuthError::UserNotFoundException(_),
+                ) => AppError::Unauthenticated("the refresh token is invalid or revoked"),
+                Ok(InitiateAuthError::TooManyRequestsException(_)) => {
+                    AppError::TooManyRequests { retry_after: None }
+                }
+                Ok(other) => AppError::unexpected(other),
+            })?;
+        tokens_from(out.authentication_result())
+    }
+
+    async fn sign_out(&self, token: &AccessToken) -> Result<(), AppError> {
+        let result = self
+            .client
+            .global_sign_out()
+            .access_token(token.expose())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match service_error(e)? {
+                // Already signed out (a retried logout): the goal is reached.
+                GlobalSignOutError::NotAuthorizedException(_) => Ok(()),
+                GlobalSignOutError::TooManyRequestsException(_) => {
+                    Err(AppError::TooManyRequests { retry_after: None })
+                }
+                // The message of other errors may quote the token: keep only the kind.
+                other => Err(AppError::unexpected(format!(
+                    "GlobalSignOut failed: {}",
+                    other.meta().code().unwrap_or("unknown")
+                ))),
+            },
+        }
+    }
+
+    async fn change_password(
+        &self,
+        token: &AccessToken,
+        current: &Password,
+        new: &Password,
+    ) -> Result<(), AppError> {
+        self.client
+            .change_password()
+            .access_token(token.expose())
+            .previous_password(current.expose())
+            .proposed_password(new.expose())
+            .send()
+            .await
+            .map_err(|e| match service_error(e) {
+                Err(err) => err,
+                Ok(ChangePasswordError::NotAuthorizedException(_)) => AppError::InvalidCredentials,
+                Ok(ChangePasswordError::InvalidPasswordException(e)) => AppError::validation(
+                    "new_password",
+                    e.message().unwrap_or("does not meet the password policy"),
+                ),
+                Ok(
+                    ChangePasswordError::LimitExceededException(_)
+                    | ChangePasswordError::TooManyRequestsException(_),
+                ) => AppError::TooManyRequests { retry_after: None },
+                Ok(other) => AppError::unexpected(format!(
+                    "ChangePassword failed: {}",
+                    other.meta().code().unwrap_or("unknown")
+                )),
+            })?;
+        Ok(())
+    }
+
+    async fn forgot_password(&self, email: &Email) -> Result<(), AppError> {
+        let result = self
+            .client
+            .forgot_password()
+            .client_id(&self.client_id)
+            .username(email.as_str())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match service_error(e)? {
+                ForgotPasswordError::UserNotFoundException(_)
+                | ForgotPasswordError::InvalidParameterException(_)
+                | ForgotPasswordError::NotAuthorizedException(_)
+                | ForgotPasswordError::LimitExceededException(_)
+                | ForgotPasswordError::CodeDeliveryFailureException(_) => {
+                    tracing::info!("reset request answered without sending");
+                    Ok(())
+                }
+                other => Err(AppError::unexpected(other)),
+            },
+        }
+    }
+
+    async fn reset_password(
+        &self,
+        email: &Email,
+        code: &ConfirmationCode,
+        new: &Password,
+    ) -> Result<(), AppError> {
+        self.client
+            .confirm_forgot_password()
+            .client_id(&self.client_id)
+            .username(email.as_str())
+            .confirmation_code(code.expose())
+            .password(new.expose())
+            .send()
+            .await
+            .map_err(|e| match service_error(e) {
+                Err(err) => err,
+                Ok(
+                    ConfirmForgotPasswordError::CodeMismatchException(_)
+                    | ConfirmForgotPasswordError::UserNotFoundException(_)
+                    | ConfirmForgotPasswordError::NotAuthorizedException(_),
+                ) => AppError::InvalidCode,
+                Ok(ConfirmForgotPasswordError::ExpiredCodeException(_)) => AppError::ExpiredCode,
+                Ok(ConfirmForgotPasswordError::InvalidPasswordException(e)) => {
+                    AppError::validation(
+                        "new_password",
+                        e.message().unwrap_or("does not meet the password policy"),
+                    )
+                }
+                Ok(
+                    ConfirmForgotPasswordError::TooManyFailedAttemptsException(_)
+                    | ConfirmForgotPasswordError::LimitExceededException(_)
+                    | ConfirmForgotPasswordError::TooManyRequestsException(_),
+                ) => AppError::TooManyRequests { retry_after: None },
+                Ok(other) => AppError::unexpected(other),
+            })?;
+        Ok(())
+    }
+
+    async fn sign_out_everywhere(&self, email: &Email) -> Result<UserId, AppError> {
+        let pool_id = self.pool_id()?;
+        let user = self
+            .client
+            .admin_get_user()
+            .user_pool_id(pool_id)
+            .username(email.as_str())
+            .send()
+            .await
+            .map_err(|e| match service_error(e) {
+                Err(err) => err,
+                Ok(other) => AppError::unexpected(other),
+            })?;
+        let sub = user
+            .user_attributes()
+            .iter()
+            .find(|a| a.name() == "sub")
+            .and_then(|a| a.value())
+            .ok_or_else(|| AppError::unexpected("the user has no sub attribute"))?;
+        let user_id = UserId::parse(sub)?;
+        self.client
+            .admin_user_global_sign_out()
+            .user_pool_id(pool_id)
+            .username(email.as_str())
+            .send()
+            .await
+            .map_err(|e| match service_error(e) {
+                Err(err) => err,
+                Ok(other) => AppError::unexpected(other),
+            })?;
+        Ok(user_id)
     }
 }
 

@@ -3,13 +3,15 @@
 
 use super::sdk_error::service_error;
 use crate::domain::{
-    AppError, Email, NewProfile, Profile, ProfileCreation, Role, UserId, UserStatus,
+    AppError, Email, LoginWindow, NewProfile, Profile, ProfileCreation, Role, UserId, UserStatus,
 };
-use crate::ports::ProfileStore;
+use crate::ports::{LoginThrottle, ProfileStore, SessionStore, UserSnapshot};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -19,6 +21,12 @@ pub mod keys {
     use crate::domain::{Email, Role, UserId};
 
     pub const PROFILE_SK: &str = "PROFILE";
+    pub const SESSION_SK: &str = "SESSION";
+    pub const WINDOW_SK: &str = "WINDOW";
+
+    pub fn login_throttle_pk(key: &str) -> String {
+        format!("THROTTLE#LOGIN#{key}")
+    }
 
     pub fn user_pk(user: &UserId) -> String {
         format!("USER#{user}")
@@ -64,22 +72,48 @@ struct RoleItem {
     granted_at: String,
 }
 
+#[derive(Debug, Serialize, Deserialize)]
+struct SessionItem {
+    pk: String,
+    sk: String,
+    /// Access tokens issued before this (epoch seconds) are refused.
+    revoked_before: i64,
+}
+
 /// Every item in a user's partition says what it is.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "entity", rename_all = "snake_case")]
 enum UserItem {
     Profile(ProfileItem),
     Role(RoleItem),
+    Session(SessionItem),
     #[serde(other)]
     Other,
 }
 
-pub struct DynamoProfileStore {
+#[derive(Debug, Serialize, Deserialize)]
+struct WindowItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    failures: u32,
+    expires_at: i64,
+}
+
+/// The application table: profiles, roles, session cut-offs, login throttles.
+pub struct DynamoTable {
     client: Client,
     table: String,
 }
 
-impl DynamoProfileStore {
+fn is_conditional_failure<E>(err: &E) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.code() == Some("ConditionalCheckFailedException")
+}
+
+impl DynamoTable {
     pub fn new(client: Client, table: String) -> Self {
         Self { client, table }
     }
@@ -108,7 +142,7 @@ fn parse_timestamp(raw: &str) -> Result<DateTime<Utc>, AppError> {
 }
 
 #[async_trait]
-impl ProfileStore for DynamoProfileStore {
+impl ProfileStore for DynamoTable {
     async fn create_profile(&self, new: &NewProfile) -> Result<ProfileCreation, AppError> {
         let pk = keys::user_pk(&new.user_id);
         let now = timestamp(new.created_at);
@@ -158,7 +192,7 @@ impl ProfileStore for DynamoProfileStore {
         }
     }
 
-    async fn get_profile(&self, user_id: &UserId) -> Result<Option<Profile>, AppError> {
+    async fn get_user(&self, user_id: &UserId) -> Result<UserSnapshot, AppError> {
         let out = self
             .client
             .query()
@@ -168,24 +202,28 @@ impl ProfileStore for DynamoProfileStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| match service_error(e) {
-                Err(err) => err,
-                Ok(other) => AppError::unexpected(other),
-            })?;
+            .map_err(opaque)?;
         let mut profile = None;
         let mut roles = Vec::new();
+        let mut sessions_revoked_before = None;
         for item in out.items() {
             match serde_dynamo::from_item::<_, UserItem>(item.clone())
                 .map_err(AppError::unexpected)?
             {
                 UserItem::Profile(p) => profile = Some(p),
                 UserItem::Role(r) => roles.push(r.role),
+                UserItem::Session(s) => sessions_revoked_before = Some(s.revoked_before),
                 UserItem::Other => {}
             }
         }
-        let Some(p) = profile else { return Ok(None) };
+        let Some(p) = profile else {
+            return Ok(UserSnapshot {
+                profile: None,
+                sessions_revoked_before,
+            });
+        };
         roles.sort();
-        Ok(Some(Profile {
+        let profile = Some(Profile {
             user_id: p.user_id,
             email: p.email,
             display_name: p.display_name,
@@ -194,6 +232,169 @@ impl ProfileStore for DynamoProfileStore {
             status: p.status,
             created_at: parse_timestamp(&p.created_at)?,
             updated_at: parse_timestamp(&p.updated_at)?,
+        });
+        Ok(UserSnapshot {
+            profile,
+            sessions_revoked_before,
+        })
+    }
+}
+
+fn opaque<
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+>(
+    e: aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> AppError {
+    match service_error(e) {
+        Err(err) => err,
+        Ok(other) => AppError::unexpected(other),
+    }
+}
+
+#[async_trait]
+impl SessionStore for DynamoTable {
+    async fn sessions_revoked_before(&self, user_id: &UserId) -> Result<Option<i64>, AppError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(keys::user_pk(user_id)))
+            .key("sk", AttributeValue::S(keys::SESSION_SK.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(opaque)?;
+        Ok(out
+            .item()
+            .and_then(|item| item.get("revoked_before"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok()))
+    }
+
+    async fn revoke_sessions(&self, user_id: &UserId, cutoff: i64) -> Result<(), AppError> {
+        let item = serde_dynamo::to_item(UserItem::Session(SessionItem {
+            pk: keys::user_pk(user_id),
+            sk: keys::SESSION_SK.into(),
+            revoked_before: cutoff,
         }))
+        .map_err(AppError::unexpected)?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            // Never move the cut-off back (two revocations racing).
+            .condition_expression("attribute_not_exists(pk) OR revoked_before < :cutoff")
+            .expression_attribute_values(":cutoff", AttributeValue::N(cutoff.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match service_error(e)? {
+                PutItemError::ConditionalCheckFailedException(_) => Ok(()),
+                other => Err(AppError::unexpected(other)),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl LoginThrottle for DynamoTable {
+    async fn window(&self, key: &str) -> Result<Option<LoginWindow>, AppError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(keys::login_throttle_pk(key)))
+            .key("sk", AttributeValue::S(keys::WINDOW_SK.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(opaque)?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let item: WindowItem = serde_dynamo::from_item(item).map_err(AppError::unexpected)?;
+        Ok(Some(LoginWindow {
+            failures: item.failures,
+            expires_at: item.expires_at,
+        }))
+    }
+
+    async fn record_failure(&self, key: &str, now: i64) -> Result<LoginWindow, AppError> {
+        let pk = keys::login_throttle_pk(key);
+        // Two tries: a racing instance may open the window between our two steps.
+        for _ in 0..2 {
+            let counted = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(pk.clone()))
+                .key("sk", AttributeValue::S(keys::WINDOW_SK.into()))
+                .update_expression("ADD failures :one")
+                .condition_expression("expires_at > :now")
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            match counted {
+                Ok(out) => {
+                    let item: WindowItem =
+                        serde_dynamo::from_item(out.attributes.unwrap_or_default())
+                            .map_err(AppError::unexpected)?;
+                    return Ok(LoginWindow {
+                        failures: item.failures,
+                        expires_at: item.expires_at,
+                    });
+                }
+                Err(e) => match service_error(e)? {
+                    UpdateItemError::ConditionalCheckFailedException(_) => {}
+                    other => return Err(AppError::unexpected(other)),
+                },
+            }
+            // No open window: open one, unless another instance just did.
+            let window = LoginWindow::opened_at(now);
+            let item = serde_dynamo::to_item(WindowItem {
+                pk: pk.clone(),
+                sk: keys::WINDOW_SK.into(),
+                entity: "login_window".into(),
+                failures: window.failures,
+                expires_at: window.expires_at,
+            })
+            .map_err(AppError::unexpected)?;
+            let opened = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .send()
+                .await;
+            match opened {
+                Ok(_) => return Ok(window),
+                Err(e) => match service_error(e)? {
+                    err if is_conditional_failure(&err) => continue,
+                    other => return Err(AppError::unexpected(other)),
+                },
+            }
+        }
+        Err(AppError::unexpected(
+            "the login window kept changing under us",
+        ))
+    }
+
+    async fn clear(&self, key: &str) -> Result<(), AppError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(keys::login_throttle_pk(key)))
+            .key("sk", AttributeValue::S(keys::WINDOW_SK.into()))
+            .send()
+            .await
+            .map_err(opaque)?;
+        Ok(())
     }
 }

@@ -1,13 +1,18 @@
 //! In-memory fakes of the ports, for service and handler tests. They keep the
-//! behaviour the services rely on (uniqueness, confirmation, idempotent creation).
+//! behaviour the services rely on (uniqueness, codes, token revocation, idempotent
+//! creation, expiring windows).
 
 use crate::domain::{
-    AppError, ConfirmationCode, DisplayName, Email, NewProfile, Password, Profile, ProfileCreation,
-    Registered, Tokens, UserId, UserStatus,
+    AccessToken, AppError, ConfirmationCode, Email, LoginWindow, NewProfile, Password, Profile,
+    ProfileCreation, RefreshToken, Registered, TokenIssue, Tokens, UserId, UserStatus,
 };
-use crate::ports::{IdentityProvider, ProfileStore};
+use crate::ports::{
+    IdentityProvider, LoginThrottle, ProfileStore, SessionStore, SignUpDetails, UserSnapshot,
+};
 use async_trait::async_trait;
+use chrono::Utc;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -18,12 +23,17 @@ struct FakeUser {
     id: UserId,
     password: String,
     code: String,
+    reset_code: Option<String>,
     confirmed: bool,
 }
 
 #[derive(Default)]
 pub struct InMemoryIdentity {
     users: Mutex<HashMap<Email, FakeUser>>,
+    /// Live refresh tokens and access tokens, to the email they belong to.
+    refresh_tokens: Mutex<HashMap<String, Email>>,
+    access_tokens: Mutex<HashMap<String, Email>>,
+    counter: AtomicU64,
 }
 
 impl InMemoryIdentity {
@@ -36,6 +46,51 @@ impl InMemoryIdentity {
         let email = Email::parse(email).ok()?;
         lock(&self.users).get(&email).map(|u| u.code.clone())
     }
+
+    pub fn reset_code_for(&self, email: &str) -> Option<String> {
+        let email = Email::parse(email).ok()?;
+        lock(&self.users)
+            .get(&email)
+            .and_then(|u| u.reset_code.clone())
+    }
+
+    fn next(&self) -> u64 {
+        self.counter.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn issue(&self, email: &Email, id: &UserId, with_refresh: bool) -> Tokens {
+        let n = self.next();
+        let access = format!("access-{id}-{n}");
+        lock(&self.access_tokens).insert(access.clone(), email.clone());
+        let refresh = with_refresh.then(|| {
+            let token = format!("refresh-{id}-{n}");
+            lock(&self.refresh_tokens).insert(token.clone(), email.clone());
+            token
+        });
+        Tokens {
+            access_token: access,
+            id_token: format!("id-{id}-{n}"),
+            refresh_token: refresh,
+            token_type: "Bearer",
+            expires_in: 3600,
+            issued: Some(TokenIssue {
+                user_id: id.clone(),
+                issued_at: Utc::now().timestamp(),
+            }),
+        }
+    }
+
+    fn email_of(&self, token: &AccessToken) -> Result<Email, AppError> {
+        lock(&self.access_tokens)
+            .get(token.expose())
+            .cloned()
+            .ok_or(AppError::Unauthenticated("the token has been revoked"))
+    }
+
+    fn revoke_all(&self, email: &Email) {
+        lock(&self.refresh_tokens).retain(|_, e| e != email);
+        lock(&self.access_tokens).retain(|_, e| e != email);
+    }
 }
 
 #[async_trait]
@@ -44,7 +99,7 @@ impl IdentityProvider for InMemoryIdentity {
         &self,
         email: &Email,
         password: &Password,
-        _display_name: Option<&DisplayName>,
+        _details: &SignUpDetails,
     ) -> Result<Registered, AppError> {
         let mut users = lock(&self.users);
         if users.contains_key(email) {
@@ -58,6 +113,7 @@ impl IdentityProvider for InMemoryIdentity {
                 id: id.clone(),
                 password: password.expose().to_owned(),
                 code: format!("{:06}", 100_000 + n),
+                reset_code: None,
                 confirmed: false,
             },
         );
@@ -85,25 +141,101 @@ impl IdentityProvider for InMemoryIdentity {
         Ok(())
     }
 
-    async fn login(&self, email: &Email, password: &Password) -> Result<Tokens, AppError> {
-        let users = lock(&self.users);
-        match users.get(email) {
-            Some(u) if u.password == password.expose() && u.confirmed => Ok(Tokens {
-                access_token: format!("access-{}", u.id),
-                id_token: format!("id-{}", u.id),
-                refresh_token: Some(format!("refresh-{}", u.id)),
-                token_type: "Bearer",
-                expires_in: 3600,
-            }),
-            Some(u) if u.password == password.expose() => Err(AppError::UserNotConfirmed),
-            _ => Err(AppError::InvalidCredentials),
+    async fn resend_confirmation(&self, email: &Email) -> Result<(), AppError> {
+        let n = self.next();
+        if let Some(user) = lock(&self.users).get_mut(email).filter(|u| !u.confirmed) {
+            user.code = format!("{:06}", 200_000 + n);
         }
+        Ok(())
+    }
+
+    async fn login(&self, email: &Email, password: &Password) -> Result<Tokens, AppError> {
+        let (id, confirmed) = {
+            let users = lock(&self.users);
+            match users.get(email) {
+                Some(u) if u.password == password.expose() => (u.id.clone(), u.confirmed),
+                _ => return Err(AppError::InvalidCredentials),
+            }
+        };
+        if !confirmed {
+            return Err(AppError::UserNotConfirmed);
+        }
+        Ok(self.issue(email, &id, true))
+    }
+
+    async fn refresh(&self, token: &RefreshToken) -> Result<Tokens, AppError> {
+        let email = lock(&self.refresh_tokens)
+            .get(token.expose())
+            .cloned()
+            .ok_or(AppError::Unauthenticated(
+                "the refresh token is invalid or revoked",
+            ))?;
+        let id = lock(&self.users).get(&email).map(|u| u.id.clone()).ok_or(
+            AppError::Unauthenticated("the refresh token is invalid or revoked"),
+        )?;
+        Ok(self.issue(&email, &id, false))
+    }
+
+    async fn sign_out(&self, token: &AccessToken) -> Result<(), AppError> {
+        let email = self.email_of(token)?;
+        self.revoke_all(&email);
+        Ok(())
+    }
+
+    async fn change_password(
+        &self,
+        token: &AccessToken,
+        current: &Password,
+        new: &Password,
+    ) -> Result<(), AppError> {
+        let email = self.email_of(token)?;
+        let mut users = lock(&self.users);
+        let user = users.get_mut(&email).ok_or(AppError::InvalidCredentials)?;
+        if user.password != current.expose() {
+            return Err(AppError::InvalidCredentials);
+        }
+        user.password = new.expose().to_owned();
+        Ok(())
+    }
+
+    async fn forgot_password(&self, email: &Email) -> Result<(), AppError> {
+        let n = self.next();
+        if let Some(user) = lock(&self.users).get_mut(email) {
+            user.reset_code = Some(format!("{:06}", 300_000 + n));
+        }
+        Ok(())
+    }
+
+    async fn reset_password(
+        &self,
+        email: &Email,
+        code: &ConfirmationCode,
+        new: &Password,
+    ) -> Result<(), AppError> {
+        let mut users = lock(&self.users);
+        let user = users.get_mut(email).ok_or(AppError::InvalidCode)?;
+        if user.reset_code.as_deref() != Some(code.expose()) {
+            return Err(AppError::InvalidCode);
+        }
+        user.password = new.expose().to_owned();
+        user.reset_code = None;
+        Ok(())
+    }
+
+    async fn sign_out_everywhere(&self, email: &Email) -> Result<UserId, AppError> {
+        let id = lock(&self.users)
+            .get(email)
+            .map(|u| u.id.clone())
+            .ok_or(AppError::NotFound("user"))?;
+        self.revoke_all(email);
+        Ok(id)
     }
 }
 
 #[derive(Default)]
 pub struct InMemoryProfileStore {
     profiles: Mutex<BTreeMap<UserId, Profile>>,
+    pub sessions: InMemorySessions,
 }
 
 #[async_trait]
@@ -129,7 +261,125 @@ impl ProfileStore for InMemoryProfileStore {
         Ok(ProfileCreation::Created)
     }
 
-    async fn get_profile(&self, user_id: &UserId) -> Result<Option<Profile>, AppError> {
-        Ok(lock(&self.profiles).get(user_id).cloned())
+    async fn get_user(&self, user_id: &UserId) -> Result<UserSnapshot, AppError> {
+        let profile = lock(&self.profiles).get(user_id).cloned();
+        Ok(UserSnapshot {
+            profile,
+            sessions_revoked_before: self.sessions.sessions_revoked_before(user_id).await?,
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct InMemorySessions {
+    cutoffs: Mutex<HashMap<UserId, i64>>,
+}
+
+#[async_trait]
+impl SessionStore for InMemorySessions {
+    async fn sessions_revoked_before(&self, user_id: &UserId) -> Result<Option<i64>, AppError> {
+        Ok(lock(&self.cutoffs).get(user_id).copied())
+    }
+
+    async fn revoke_sessions(&self, user_id: &UserId, cutoff: i64) -> Result<(), AppError> {
+        let mut cutoffs = lock(&self.cutoffs);
+        let entry = cutoffs.entry(user_id.clone()).or_insert(cutoff);
+        *entry = (*entry).max(cutoff);
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct InMemoryThrottle {
+    windows: Mutex<HashMap<String, LoginWindow>>,
+}
+
+#[async_trait]
+impl LoginThrottle for InMemoryThrottle {
+    async fn window(&self, key: &str) -> Result<Option<LoginWindow>, AppError> {
+        Ok(lock(&self.windows).get(key).copied())
+    }
+
+    async fn record_failure(&self, key: &str, now: i64) -> Result<LoginWindow, AppError> {
+        let mut windows = lock(&self.windows);
+        let window = windows
+            .entry(key.to_owned())
+            .and_modify(|w| {
+                if w.is_open(now) {
+                    w.failures += 1;
+                } else {
+                    *w = LoginWindow::opened_at(now);
+                }
+            })
+            .or_insert_with(|| LoginWindow::opened_at(now));
+        Ok(*window)
+    }
+
+    async fn clear(&self, key: &str) -> Result<(), AppError> {
+        lock(&self.windows).remove(key);
+        Ok(())
+    }
+}
+
+/// The password policy handler tests use: 10+ characters, lower, upper and a number.
+pub fn test_policy() -> crate::domain::PasswordPolicy {
+    crate::domain::PasswordPolicy {
+        min_length: 10,
+        require_lowercase: true,
+        require_uppercase: true,
+        require_numbers: true,
+        require_symbols: false,
+    }
+}
+
+/// An `AuthService` over in-memory fakes, with the identity fake for reading codes.
+pub fn in_memory_auth() -> (
+    crate::services::AuthService,
+    std::sync::Arc<InMemoryIdentity>,
+) {
+    let identity = std::sync::Arc::new(InMemoryIdentity::default());
+    let service = crate::services::AuthService::new(
+        identity.clone(),
+        std::sync::Arc::new(InMemorySessions::default()),
+        std::sync::Arc::new(InMemoryThrottle::default()),
+        test_policy(),
+    );
+    (service, identity)
+}
+
+/// Registers, confirms and logs in `email` (password `Password123`) on an
+/// [`in_memory_auth`] pair; returns the tokens.
+pub async fn signed_in(
+    auth: &crate::services::AuthService,
+    identity: &InMemoryIdentity,
+    email: &str,
+) -> Tokens {
+    use crate::services::{ConfirmInput, LoginInput, RegisterInput};
+    let registered = auth
+        .register(RegisterInput {
+            email: email.into(),
+            password: "Password123".into(),
+            display_name: None,
+            locale: None,
+        })
+        .await;
+    assert!(registered.is_ok(), "register {email}: {registered:?}");
+    let code = identity.code_for(email).unwrap_or_default();
+    let confirmed = auth
+        .confirm(ConfirmInput {
+            email: email.into(),
+            code,
+        })
+        .await;
+    assert!(confirmed.is_ok(), "confirm {email}: {confirmed:?}");
+    match auth
+        .login(LoginInput {
+            email: email.into(),
+            password: "Password123".into(),
+        })
+        .await
+    {
+        Ok(tokens) => tokens,
+        Err(err) => panic!("login {email}: {err:?}"),
     }
 }

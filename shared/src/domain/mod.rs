@@ -1,14 +1,22 @@
 //! Pure types and rules. No AWS SDK, no Lambda runtime.
 
 mod error;
+pub mod messages;
 mod password;
 mod profile;
+pub mod session;
+mod signup;
+mod throttle;
 mod values;
 
 pub use error::{AppError, BoxError};
 pub use password::{Password, PasswordPolicy};
 pub use profile::{NewProfile, Profile, ProfileCreation, UserStatus};
-pub use values::{ConfirmationCode, DisplayName, Email, Role, UserId};
+pub use signup::{SignUpDecision, SignUpPolicy, domain_list};
+pub use throttle::{LOGIN_WINDOW, LoginWindow, MAX_FAILED_LOGINS};
+pub use values::{
+    AccessToken, ConfirmationCode, DisplayName, Email, Locale, RefreshToken, Role, UserId,
+};
 
 /// Tokens handed to a caller after a successful login. `Debug` never prints them.
 #[derive(Clone, serde::Serialize)]
@@ -19,6 +27,16 @@ pub struct Tokens {
     pub refresh_token: Option<String>,
     pub token_type: &'static str,
     pub expires_in: i32,
+    /// Who the access token is for and when it was issued; never sent to callers.
+    #[serde(skip)]
+    pub issued: Option<TokenIssue>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenIssue {
+    pub user_id: UserId,
+    /// The access token's `iat`, in epoch seconds.
+    pub issued_at: i64,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -27,6 +45,16 @@ impl std::fmt::Debug for Tokens {
             .field("expires_in", &self.expires_in)
             .finish_non_exhaustive()
     }
+}
+
+/// The authenticated caller of a protected endpoint, from the authorizer's claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user_id: UserId,
+    pub groups: Vec<String>,
+    /// The access token's `iat`, in epoch seconds.
+    pub issued_at: i64,
+    pub access_token: AccessToken,
 }
 
 /// What the identity provider says after a sign-up.

@@ -181,6 +181,65 @@ impl fmt::Display for Role {
     }
 }
 
+/// A bearer token in transit (access or refresh). Secret: `Debug` hides it.
+macro_rules! secret_token {
+    ($name:ident, $field:literal) => {
+        #[derive(Clone, PartialEq, Eq)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(raw: &str) -> Result<Self, AppError> {
+                let trimmed = raw.trim();
+                if trimmed.is_empty() || trimmed.len() > 16 * 1024 {
+                    return Err(AppError::validation($field, "is required"));
+                }
+                Ok(Self(trimmed.to_owned()))
+            }
+
+            pub fn expose(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
+    };
+}
+
+secret_token!(AccessToken, "access_token");
+secret_token!(RefreshToken, "refresh_token");
+
+/// A user's preferred locale, e.g. `en`, `de-AT` (a BCP 47 language tag, simplified).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Locale(String);
+
+impl Locale {
+    pub fn parse(raw: &str) -> Result<Self, AppError> {
+        let raw = raw.trim().replace('_', "-");
+        let mut parts = raw.split('-');
+        let language = parts.next().unwrap_or_default();
+        let language_ok =
+            (2..=3).contains(&language.len()) && language.chars().all(|c| c.is_ascii_alphabetic());
+        let rest_ok = parts
+            .all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+        if !language_ok || !rest_ok {
+            return Err(AppError::validation(
+                "locale",
+                "must be a language tag such as en or de-AT",
+            ));
+        }
+        Ok(Self(raw))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +283,21 @@ mod tests {
     fn confirmation_code_never_shows_in_debug_output() {
         let code = ConfirmationCode::parse("123456").unwrap();
         assert!(!format!("{code:?}").contains("123456"));
+    }
+
+    #[test]
+    fn tokens_never_show_in_debug_output() {
+        let token = AccessToken::parse("eyJsecret").unwrap();
+        assert!(!format!("{token:?}").contains("eyJsecret"));
+        assert!(RefreshToken::parse("  ").is_err());
+    }
+
+    #[test]
+    fn locales_are_language_tags() {
+        assert_eq!(Locale::parse("de_AT").unwrap().as_str(), "de-AT");
+        assert!(Locale::parse("en").is_ok());
+        assert!(Locale::parse("english!").is_err());
+        assert!(Locale::parse("").is_err());
     }
 
     #[test]

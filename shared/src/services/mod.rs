@@ -3,5 +3,8 @@
 mod auth;
 mod profiles;
 
-pub use auth::{AuthService, ConfirmInput, LoginInput, RegisterInput};
+pub use auth::{
+    Accepted, AuthService, ChangePasswordInput, ConfirmInput, Confirmed, EmailInput, LoginInput,
+    RefreshInput, RegisterInput, ResetPasswordInput,
+};
 pub use profiles::{ConfirmedUser, ProfileService};

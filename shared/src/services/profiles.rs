@@ -1,5 +1,6 @@
+use crate::domain::session::token_is_current;
 use crate::domain::{
-    AppError, DisplayName, Email, NewProfile, Profile, ProfileCreation, Role, UserId,
+    AppError, Caller, DisplayName, Email, NewProfile, Profile, ProfileCreation, Role, UserId,
 };
 use crate::ports::ProfileStore;
 use chrono::Utc;
@@ -50,11 +51,22 @@ impl ProfileService {
         Ok(outcome)
     }
 
-    #[tracing::instrument(skip(self), fields(user_id = %user_id))]
+    /// The caller's own profile. The session cut-off comes in the same read, so
+    /// refusing a revoked token costs no extra round trip.
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+    pub async fn get_own(&self, caller: &Caller) -> Result<Profile, AppError> {
+        let user = self.store.get_user(&caller.user_id).await?;
+        if !token_is_current(caller.issued_at, user.sessions_revoked_before) {
+            return Err(AppError::Unauthenticated("the token has been revoked"));
+        }
+        user.profile.ok_or(AppError::NotFound("profile"))
+    }
+
     pub async fn get(&self, user_id: &UserId) -> Result<Profile, AppError> {
         self.store
-            .get_profile(user_id)
+            .get_user(user_id)
             .await?
+            .profile
             .ok_or(AppError::NotFound("profile"))
     }
 }
@@ -103,6 +115,31 @@ mod tests {
             ProfileCreation::AlreadyExisted
         );
         assert_eq!(svc.get(&id).await.unwrap(), first);
+    }
+
+    #[tokio::test]
+    async fn a_token_issued_before_the_session_cutoff_is_refused() {
+        use crate::ports::SessionStore;
+        let store = Arc::new(InMemoryProfileStore::default());
+        let svc = ProfileService::new(store.clone(), Role::parse("user").unwrap());
+        svc.on_confirmed(user()).await.unwrap();
+        let caller = |issued_at| Caller {
+            user_id: UserId::parse(&user().user_id).unwrap(),
+            groups: vec![],
+            issued_at,
+            access_token: crate::domain::AccessToken::parse("t").unwrap(),
+        };
+        assert!(svc.get_own(&caller(100)).await.is_ok());
+        store
+            .sessions
+            .revoke_sessions(&caller(0).user_id, 101)
+            .await
+            .unwrap();
+        assert!(matches!(
+            svc.get_own(&caller(100)).await.unwrap_err(),
+            AppError::Unauthenticated(_)
+        ));
+        assert!(svc.get_own(&caller(101)).await.is_ok());
     }
 
     #[tokio::test]

@@ -1,0 +1,70 @@
+use gatehouse::http::caller_json_endpoint;
+use gatehouse::services::{AuthService, ChangePasswordInput};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Error, Request, Response};
+
+/// `POST /auth/password/change` `{current_password, new_password}` → 204; every session ends.
+pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, Error> {
+    Ok(
+        caller_json_endpoint(
+            &req,
+            StatusCode::NO_CONTENT,
+            |caller, input: ChangePasswordInput| async move {
+                auth.change_password(&caller, input).await
+            },
+        )
+        .await,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse::adapters::memory::{in_memory_auth, signed_in};
+    use gatehouse::testing::{json_of, request_as};
+    use serde_json::json;
+
+    const EVENT: &str = include_str!("../../../events/change-password.json");
+
+    #[tokio::test]
+    async fn a_wrong_current_password_is_401_and_the_right_one_is_204() {
+        let (auth, identity) = in_memory_auth();
+        let tokens = signed_in(&auth, &identity, "ada@example.com").await;
+        let issue = tokens.issued.clone().unwrap();
+        let call = |current: &str| {
+            let body = json!({"current_password": current, "new_password": "NewPassword456"});
+            request_as(
+                EVENT,
+                issue.user_id.as_str(),
+                issue.issued_at,
+                &tokens.access_token,
+                Some(body),
+            )
+        };
+        let wrong = handle(&auth, call("Wrong-pass-1")).await.unwrap();
+        assert_eq!(wrong.status(), 401);
+        assert_eq!(json_of(&wrong)["code"], "invalid_credentials");
+        let ok = handle(&auth, call("Password123")).await.unwrap();
+        assert_eq!(ok.status(), 204);
+        let after = handle(&auth, call("NewPassword456")).await.unwrap();
+        assert_eq!(after.status(), 401, "the old token no longer works");
+    }
+
+    #[tokio::test]
+    async fn a_new_password_breaking_the_policy_is_400() {
+        let (auth, identity) = in_memory_auth();
+        let tokens = signed_in(&auth, &identity, "ada@example.com").await;
+        let issue = tokens.issued.clone().unwrap();
+        let body = json!({"current_password": "Password123", "new_password": "short"});
+        let req = request_as(
+            EVENT,
+            issue.user_id.as_str(),
+            issue.issued_at,
+            &tokens.access_token,
+            Some(body),
+        );
+        let response = handle(&auth, req).await.unwrap();
+        assert_eq!(response.status(), 400);
+        assert_eq!(json_of(&response)["field"], "new_password");
+    }
+}

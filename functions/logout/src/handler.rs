@@ -1,0 +1,59 @@
+use gatehouse::http::caller_endpoint;
+use gatehouse::services::AuthService;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Error, Request, Response};
+
+/// `POST /auth/logout` → 204; every session of the caller ends.
+pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, Error> {
+    Ok(
+        caller_endpoint(&req, StatusCode::NO_CONTENT, |caller| async move {
+            auth.logout(&caller).await
+        })
+        .await,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse::adapters::memory::{in_memory_auth, signed_in};
+    use gatehouse::services::RefreshInput;
+    use gatehouse::testing::{json_of, request, request_as};
+
+    const EVENT: &str = include_str!("../../../events/logout.json");
+
+    #[tokio::test]
+    async fn logout_is_204_and_ends_the_session_and_its_refresh_token() {
+        let (auth, identity) = in_memory_auth();
+        let tokens = signed_in(&auth, &identity, "ada@example.com").await;
+        let issue = tokens.issued.clone().unwrap();
+        let as_caller = || {
+            request_as(
+                EVENT,
+                issue.user_id.as_str(),
+                issue.issued_at,
+                &tokens.access_token,
+                None,
+            )
+        };
+        let response = handle(&auth, as_caller()).await.unwrap();
+        assert_eq!(response.status(), 204);
+        assert!(response.body().is_empty());
+        let again = handle(&auth, as_caller()).await.unwrap();
+        assert_eq!(again.status(), 401, "the old access token is refused");
+        let refreshed = auth
+            .refresh(RefreshInput {
+                refresh_token: tokens.refresh_token.clone().unwrap(),
+            })
+            .await;
+        assert!(refreshed.is_err(), "the refresh token is revoked");
+    }
+
+    #[tokio::test]
+    async fn the_sample_event_without_a_known_token_is_refused_not_a_500() {
+        let (auth, _) = in_memory_auth();
+        let response = handle(&auth, request(EVENT, None)).await.unwrap();
+        assert_eq!(response.status(), 401);
+        assert_eq!(json_of(&response)["code"], "invalid_token");
+    }
+}

@@ -1,0 +1,49 @@
+use gatehouse::http::json_endpoint;
+use gatehouse::services::{AuthService, EmailInput};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Error, Request, Response};
+
+/// `POST /auth/resend-confirmation` `{email}` → 202, the same whatever the account.
+pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, Error> {
+    Ok(
+        json_endpoint(&req, StatusCode::ACCEPTED, |input: EmailInput| {
+            auth.resend_confirmation(input)
+        })
+        .await,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse::adapters::memory::in_memory_auth;
+    use gatehouse::services::RegisterInput;
+    use gatehouse::testing::{json_of, request};
+    use serde_json::json;
+
+    const EVENT: &str = include_str!("../../../events/resend-confirmation.json");
+
+    #[tokio::test]
+    async fn a_new_code_replaces_the_old_one_and_unknown_emails_get_the_same_answer() {
+        let (auth, identity) = in_memory_auth();
+        auth.register(RegisterInput {
+            email: "ada@example.com".into(),
+            password: "Password123".into(),
+            display_name: None,
+            locale: None,
+        })
+        .await
+        .unwrap();
+        let first = identity.code_for("ada@example.com").unwrap();
+        let known = handle(&auth, request(EVENT, None)).await.unwrap();
+        let unknown = handle(
+            &auth,
+            request(EVENT, Some(json!({"email": "who@example.com"}))),
+        )
+        .await
+        .unwrap();
+        assert_eq!(known.status(), 202);
+        assert_eq!(json_of(&known), json_of(&unknown));
+        assert_ne!(identity.code_for("ada@example.com").unwrap(), first);
+    }
+}
