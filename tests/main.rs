@@ -7,5 +7,8 @@ mod support;
 
 mod auth;
 mod authorizer;
+mod messages;
+mod passwords;
 mod profile;
+mod sessions;
 mod template;

@@ -175,7 +175,20 @@ fn every_function_builds_from_its_own_crate_with_cargo_lambda_and_has_a_sample_e
 /// The IAM actions each function may use: nothing more.
 fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
     let actions: &[&str] = match binary {
-        "register" | "confirm" | "login" => &[],
+        "register" | "confirm" | "refresh" | "forgot-password" | "resend-confirmation" => &[],
+        "cognito-pre-signup" | "cognito-custom-message" => &[],
+        "login" => &[
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        ],
+        "logout" | "change-password" => &["dynamodb:GetItem", "dynamodb:PutItem"],
+        "reset-password" => &[
+            "cognito-idp:AdminGetUser",
+            "cognito-idp:AdminUserGlobalSignOut",
+            "dynamodb:PutItem",
+        ],
         "get-profile" => &["dynamodb:Query"],
         "cognito-post-confirmation" => &["dynamodb:PutItem"],
         other => panic!("no IAM expectation for {other}: add one to this test"),
@@ -276,6 +289,44 @@ fn every_wired_trigger_may_be_invoked_by_cognito() {
             permitted,
             "{function} has no lambda:InvokeFunction permission for Cognito"
         );
+    }
+}
+
+#[test]
+fn cognito_sends_mail_through_the_stacks_own_ses_identity() {
+    let resources = resources();
+    let pool = resources
+        .values()
+        .find(|r| r["Type"] == "AWS::Cognito::UserPool")
+        .expect("a user pool");
+    let email = &pool["Properties"]["EmailConfiguration"];
+    assert_eq!(email["EmailSendingAccount"], "DEVELOPER");
+    let Value::Tagged(source) = &email["SourceArn"] else {
+        panic!("SourceArn must be a !Sub of the identity")
+    };
+    let identity = resources
+        .iter()
+        .find(|(_, r)| r["Type"] == "AWS::SES::EmailIdentity")
+        .map(|(id, _)| id.as_str().unwrap_or_default().to_owned())
+        .expect("an SES identity in the template");
+    assert!(
+        source
+            .value
+            .as_str()
+            .is_some_and(|s| s.contains(&format!("identity/${{{identity}}}")))
+    );
+}
+
+#[test]
+fn the_pool_wires_all_three_triggers() {
+    let resources = resources();
+    let pool = resources
+        .values()
+        .find(|r| r["Type"] == "AWS::Cognito::UserPool")
+        .expect("a user pool");
+    let triggers = &pool["Properties"]["LambdaConfig"];
+    for trigger in ["PreSignUp", "CustomMessage", "PostConfirmation"] {
+        assert!(!triggers[trigger].is_null(), "{trigger} is not wired");
     }
 }
 

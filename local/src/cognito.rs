@@ -21,8 +21,32 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Cognito's sign-up codes are valid for 24 hours.
-const CODE_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+/// Cognito's sign-up codes are valid for 24 hours, its reset codes for one.
+const SIGN_UP_CODE_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+const RESET_CODE_LIFETIME: Duration = Duration::from_secs(60 * 60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Purpose {
+    SignUp,
+    Reset,
+}
+
+impl Purpose {
+    fn lifetime(self) -> Duration {
+        match self {
+            Self::SignUp => SIGN_UP_CODE_LIFETIME,
+            Self::Reset => RESET_CODE_LIFETIME,
+        }
+    }
+}
+
+/// What a code check found.
+enum CodeCheck {
+    Valid,
+    Wrong,
+    Expired,
+    NoneIssued,
+}
 const CODE_PLACEHOLDER: &str = "{####}";
 const TARGET_PREFIX: &str = "AWSCognitoIdentityProviderService.";
 
@@ -38,7 +62,7 @@ pub struct CognitoProxy {
     pools_by_client: BTreeMap<String, Pool>,
     functions: Functions,
     outbox: Outbox,
-    pending: Mutex<HashMap<(String, String), PendingCode>>,
+    pending: Mutex<HashMap<(String, String, Purpose), PendingCode>>,
 }
 
 /// A Cognito-style error answer, as the SDK parses it.
@@ -267,19 +291,42 @@ impl CognitoProxy {
         Ok(())
     }
 
-    fn new_code(&self, pool: &Pool, username: &str) -> String {
+    fn new_code(&self, pool: &Pool, username: &str, purpose: Purpose) -> String {
         let code = format!("{:06}", rand::rng().random_range(0..1_000_000));
         self.pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(
-                (pool.id.clone(), username.to_lowercase()),
+                (pool.id.clone(), username.to_lowercase(), purpose),
                 PendingCode {
                     code: code.clone(),
                     issued: Instant::now(),
                 },
             );
         code
+    }
+
+    fn check_code(
+        &self,
+        pool: &Pool,
+        username: &str,
+        purpose: Purpose,
+        offered: &str,
+    ) -> CodeCheck {
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        match pending.get(&(pool.id.clone(), username.to_lowercase(), purpose)) {
+            None => CodeCheck::NoneIssued,
+            Some(p) if p.issued.elapsed() > purpose.lifetime() => CodeCheck::Expired,
+            Some(p) if p.code != offered => CodeCheck::Wrong,
+            Some(_) => CodeCheck::Valid,
+        }
+    }
+
+    fn spend_code(&self, pool: &Pool, username: &str, purpose: Purpose) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(pool.id.clone(), username.to_lowercase(), purpose));
     }
 
     async fn post_confirmation(
@@ -391,7 +438,7 @@ impl CognitoProxy {
         if let Some(sub) = answer["UserSub"].as_str() {
             attributes.insert("sub".into(), json!(sub));
         }
-        let code = self.new_code(pool, username);
+        let code = self.new_code(pool, username, Purpose::SignUp);
         if let Err(msg) = self
             .deliver_code(
                 pool,
@@ -427,28 +474,21 @@ impl CognitoProxy {
         let client_id = body["ClientId"].as_str().unwrap_or_default();
         let username = body["Username"].as_str().unwrap_or_default();
         let offered = body["ConfirmationCode"].as_str().unwrap_or_default();
-        let key = (pool.id.clone(), username.to_lowercase());
-        let verdict = {
-            let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            pending
-                .get(&key)
-                .map(|p| (p.code == offered, p.issued.elapsed() > CODE_LIFETIME))
-        };
-        match verdict {
-            Some((_, true)) => {
+        match self.check_code(pool, username, Purpose::SignUp, offered) {
+            CodeCheck::Valid => {}
+            CodeCheck::Expired => {
                 return cognito_error(
                     "ExpiredCodeException",
                     "Invalid code provided, please request a code again.",
                 );
             }
-            Some((false, _)) => {
+            CodeCheck::Wrong => {
                 return cognito_error(
                     "CodeMismatchException",
                     "Invalid verification code provided, please try again.",
                 );
             }
-            Some((true, false)) => {}
-            None => {
+            CodeCheck::NoneIssued => {
                 return match self.admin_get_user(pool, username).await {
                     Ok(None) => cognito_error(
                         "UserNotFoundException",
@@ -473,10 +513,22 @@ impl CognitoProxy {
         if !status.is_success() {
             return (status, out_headers, out_body).into_response();
         }
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&key);
+        self.spend_code(pool, username, Purpose::SignUp);
+        // Cognito marks the address verified on confirmation when the pool
+        // auto-verifies email; moto does not.
+        if pool.auto_verify_email {
+            let verified = self
+                .aws
+                .call(
+                    Service::Cognito,
+                    "AdminUpdateUserAttributes",
+                    &json!({"UserPoolId": pool.id, "Username": username, "UserAttributes": [{"Name": "email_verified", "Value": "true"}]}),
+                )
+                .await;
+            if let Err(err) = verified {
+                return cognito_error("InternalErrorException", &err.to_string());
+            }
+        }
         if let Err(response) = self
             .post_confirmation(pool, client_id, username, "PostConfirmation_ConfirmSignUp")
             .await
@@ -503,7 +555,7 @@ impl CognitoProxy {
             return cognito_error("InvalidParameterException", "User is already confirmed.");
         }
         let attributes = attributes_to_map(&user["UserAttributes"]);
-        let code = self.new_code(pool, username);
+        let code = self.new_code(pool, username, Purpose::SignUp);
         if let Err(msg) = self
             .deliver_code(
                 pool,
@@ -529,6 +581,8 @@ impl CognitoProxy {
         )
     }
 
+    /// moto makes up its own reset code and would accept any other; the proxy
+    /// sends its own code instead and accepts only that one.
     async fn forgot_password(
         &self,
         pool: &Pool,
@@ -543,15 +597,18 @@ impl CognitoProxy {
             Ok(answer) => answer,
             Err(err) => return cognito_error("InternalErrorException", &err.to_string()),
         };
-        // moto hands the reset code back in a header; on AWS it only goes by email.
-        let code = out_headers
-            .remove("x-moto-forgot-password-confirmation-code")
-            .and_then(|v| v.to_str().ok().map(str::to_owned));
-        if status.is_success()
-            && let Some(code) = code
-            && let Ok(Some(user)) = self.admin_get_user(pool, username).await
-        {
+        out_headers.remove("x-moto-forgot-password-confirmation-code");
+        if !status.is_success() {
+            return (status, out_headers, out_body).into_response();
+        }
+        let user = match self.admin_get_user(pool, username).await {
+            Ok(user) => user,
+            Err(err) => return cognito_error("InternalErrorException", &err.to_string()),
+        };
+        let mut answer: Value = serde_json::from_slice(&out_body).unwrap_or(json!({}));
+        if let Some(user) = user {
             let attributes = attributes_to_map(&user["UserAttributes"]);
+            let code = self.new_code(pool, username, Purpose::Reset);
             if let Err(msg) = self
                 .deliver_code(
                     pool,
@@ -568,6 +625,59 @@ impl CognitoProxy {
                     &format!("CustomMessage failed with error {msg}."),
                 );
             }
+            let email = attributes
+                .get("email")
+                .and_then(Value::as_str)
+                .unwrap_or(username);
+            answer["CodeDeliveryDetails"] = json!({"Destination": mask(email), "DeliveryMedium": "EMAIL", "AttributeName": "email"});
+        }
+        json_ok(answer)
+    }
+
+    async fn confirm_forgot_password(
+        &self,
+        pool: &Pool,
+        uri: &str,
+        headers: &HeaderMap,
+        raw: Bytes,
+        body: &Value,
+    ) -> Response {
+        let client_id = body["ClientId"].as_str().unwrap_or_default();
+        let username = body["Username"].as_str().unwrap_or_default();
+        let offered = body["ConfirmationCode"].as_str().unwrap_or_default();
+        match self.check_code(pool, username, Purpose::Reset, offered) {
+            CodeCheck::Valid => {}
+            CodeCheck::Expired => {
+                return cognito_error(
+                    "ExpiredCodeException",
+                    "Invalid code provided, please request a code again.",
+                );
+            }
+            CodeCheck::Wrong | CodeCheck::NoneIssued => {
+                return cognito_error(
+                    "CodeMismatchException",
+                    "Invalid verification code provided, please try again.",
+                );
+            }
+        }
+        let (status, out_headers, out_body) = match self.forward(uri, headers, raw).await {
+            Ok(answer) => answer,
+            Err(err) => return cognito_error("InternalErrorException", &err.to_string()),
+        };
+        if !status.is_success() {
+            return (status, out_headers, out_body).into_response();
+        }
+        self.spend_code(pool, username, Purpose::Reset);
+        if let Err(response) = self
+            .post_confirmation(
+                pool,
+                client_id,
+                username,
+                "PostConfirmation_ConfirmForgotPassword",
+            )
+            .await
+        {
+            return response;
         }
         (status, out_headers, out_body).into_response()
     }
@@ -604,6 +714,11 @@ async fn handle(
         ("ForgotPassword", Some(pool)) => {
             proxy
                 .forgot_password(&pool, &path, &headers, raw, &body)
+                .await
+        }
+        ("ConfirmForgotPassword", Some(pool)) => {
+            proxy
+                .confirm_forgot_password(&pool, &path, &headers, raw, &body)
                 .await
         }
         _ => match proxy.forward(&path, &headers, raw).await {

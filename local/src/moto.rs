@@ -84,9 +84,9 @@ impl AwsJson {
         operation: &str,
         body: &Value,
     ) -> Result<Value, MotoError> {
-        let (prefix, version, scope) = match service {
-            Service::DynamoDb => ("DynamoDB_20120810", "1.0", "dynamodb"),
-            Service::Cognito => ("AWSCognitoIdentityProviderService", "1.1", "cognito-idp"),
+        let (prefix, version) = match service {
+            Service::DynamoDb => ("DynamoDB_20120810", "1.0"),
+            Service::Cognito | Service::Ses => ("AWSCognitoIdentityProviderService", "1.1"),
         };
         let target = format!("{prefix}.{operation}");
         let response = self
@@ -94,16 +94,35 @@ impl AwsJson {
             .post(&self.endpoint)
             .header("content-type", format!("application/x-amz-json-{version}"))
             .header("x-amz-target", &target)
-            .header(
-                "authorization",
-                format!(
-                    "AWS4-HMAC-SHA256 Credential=local/20260101/{}/{scope}/aws4_request, SignedHeaders=host, Signature=0",
-                    crate::template::REGION
-                ),
-            )
+            .header("authorization", service.authorization())
             .body(body.to_string())
             .send()
             .await?;
+        Self::answer(target, response).await
+    }
+
+    /// A REST-JSON call (SESv2).
+    pub async fn rest(
+        &self,
+        service: Service,
+        method: &str,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, MotoError> {
+        let method =
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST);
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.endpoint))
+            .header("content-type", "application/json")
+            .header("authorization", service.authorization())
+            .body(body.to_string())
+            .send()
+            .await?;
+        Self::answer(path.to_owned(), response).await
+    }
+
+    async fn answer(target: String, response: reqwest::Response) -> Result<Value, MotoError> {
         let ok = response.status().is_success();
         let value: Value = response.json().await.unwrap_or(Value::Null);
         if ok {
@@ -126,4 +145,20 @@ impl AwsJson {
 pub enum Service {
     DynamoDb,
     Cognito,
+    Ses,
+}
+
+impl Service {
+    /// A SigV4-shaped header: moto reads the service and region from its scope.
+    fn authorization(self) -> String {
+        let scope = match self {
+            Self::DynamoDb => "dynamodb",
+            Self::Cognito => "cognito-idp",
+            Self::Ses => "ses",
+        };
+        format!(
+            "AWS4-HMAC-SHA256 Credential=local/20260101/{}/{scope}/aws4_request, SignedHeaders=host, Signature=0",
+            crate::template::REGION
+        )
+    }
 }

@@ -22,6 +22,7 @@ pub enum ProvisionError {
 pub struct Pool {
     pub id: String,
     pub triggers: Triggers,
+    pub auto_verify_email: bool,
 }
 
 #[derive(Debug, Default)]
@@ -130,6 +131,25 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
         out.refs.set_ref(&function.logical_id, name);
     }
 
+    for (id, raw) in template.resources_of_type("AWS::SES::EmailIdentity") {
+        let props = to_api_json(
+            &out.refs.resolve_tree(&serde_yaml::Value::Mapping(raw))?,
+            None,
+        );
+        let identity = props["EmailIdentity"]
+            .as_str()
+            .ok_or_else(|| ProvisionError::Invalid(format!("{id} has no EmailIdentity")))?
+            .to_owned();
+        aws.rest(
+            Service::Ses,
+            "POST",
+            "/v2/email/identities",
+            &json!({"EmailIdentity": identity}),
+        )
+        .await?;
+        out.refs.set_ref(&id, identity);
+    }
+
     let mut pools = BTreeMap::new();
     for (id, raw) in template.resources_of_type("AWS::Cognito::UserPool") {
         let triggers = Template::triggers(&raw);
@@ -174,11 +194,15 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
             format!("cognito-idp.{REGION}.amazonaws.com/{pool_id}"),
         );
         out.refs.set_ref(&id, &pool_id);
+        let auto_verify_email = props["AutoVerifiedAttributes"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|v| v == "email"));
         pools.insert(
             id,
             Pool {
                 id: pool_id,
                 triggers,
+                auto_verify_email,
             },
         );
     }

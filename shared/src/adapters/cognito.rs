@@ -118,12 +118,13 @@ impl IdentityProvider for CognitoIdentity {
                     e.message().unwrap_or("does not meet the password policy"),
                 ),
                 // A pre sign-up trigger's refusal: its message is meant for the user.
-                Ok(SignUpError::UserLambdaValidationException(e)) => AppError::validation(
-                    "email",
-                    e.message()
+                Ok(SignUpError::UserLambdaValidationException(e)) => {
+                    let reason = e
+                        .message()
                         .map(strip_trigger_prefix)
-                        .unwrap_or("was refused"),
-                ),
+                        .unwrap_or("was refused");
+                    AppError::validation("email", reason.strip_prefix("email ").unwrap_or(reason))
+                }
                 Ok(SignUpError::InvalidParameterException(e)) => AppError::validation(
                     "request",
                     e.message().unwrap_or("has an invalid parameter"),
