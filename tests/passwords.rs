@@ -63,6 +63,7 @@ async fn forgot_then_reset_replaces_the_password_and_ends_old_sessions() {
     )
     .await;
     assert_eq!(reused.status, 400, "a reset code works once");
+    assert_not_logged(&["Brand-New-Pass-7", &code, fresh]);
 }
 
 #[tokio::test]
@@ -119,6 +120,7 @@ async fn change_password_needs_the_current_one_and_ends_old_sessions() {
     )
     .await;
     assert_eq!(refresh.status, 401);
+    assert_not_logged(&["Changed-Pass-9", "Not-My-Password-1", access]);
 }
 
 #[tokio::test]

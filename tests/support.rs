@@ -246,3 +246,11 @@ pub async fn dynamodb() -> aws_sdk_dynamodb::Client {
         .await;
     aws_sdk_dynamodb::Client::new(&config)
 }
+
+/// Fails if any of `secrets` appears in a log line of the stack or its functions.
+pub fn assert_not_logged(secrets: &[&str]) {
+    let log = std::fs::read_to_string(&stack().log).expect("stack log");
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        assert!(!log.contains(secret), "a secret appeared in the logs");
+    }
+}

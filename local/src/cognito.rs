@@ -83,6 +83,20 @@ fn cognito_error(kind: &str, message: &str) -> Response {
         .into_response()
 }
 
+fn expired_code() -> Response {
+    cognito_error(
+        "ExpiredCodeException",
+        "Invalid code provided, please request a code again.",
+    )
+}
+
+fn code_mismatch() -> Response {
+    cognito_error(
+        "CodeMismatchException",
+        "Invalid verification code provided, please try again.",
+    )
+}
+
 fn json_ok(body: Value) -> Response {
     (
         StatusCode::OK,
@@ -306,6 +320,32 @@ impl CognitoProxy {
         code
     }
 
+    /// Issues a code and delivers it; returns Cognito's `CodeDeliveryDetails`.
+    async fn send_code(
+        &self,
+        pool: &Pool,
+        client_id: &str,
+        username: &str,
+        attributes: &Map<String, Value>,
+        purpose: Purpose,
+        trigger_source: &str,
+    ) -> Result<Value, Response> {
+        let code = self.new_code(pool, username, purpose);
+        self.deliver_code(pool, client_id, username, attributes, trigger_source, &code)
+            .await
+            .map_err(|msg| {
+                cognito_error(
+                    "UserLambdaValidationException",
+                    &format!("CustomMessage failed with error {msg}."),
+                )
+            })?;
+        let email = attributes
+            .get("email")
+            .and_then(Value::as_str)
+            .unwrap_or(username);
+        Ok(json!({"Destination": mask(email), "DeliveryMedium": "EMAIL", "AttributeName": "email"}))
+    }
+
     fn check_code(
         &self,
         pool: &Pool,
@@ -438,28 +478,21 @@ impl CognitoProxy {
         if let Some(sub) = answer["UserSub"].as_str() {
             attributes.insert("sub".into(), json!(sub));
         }
-        let code = self.new_code(pool, username, Purpose::SignUp);
-        if let Err(msg) = self
-            .deliver_code(
+        let delivery = match self
+            .send_code(
                 pool,
                 client_id,
                 username,
                 &attributes,
+                Purpose::SignUp,
                 "CustomMessage_SignUp",
-                &code,
             )
             .await
         {
-            return cognito_error(
-                "UserLambdaValidationException",
-                &format!("CustomMessage failed with error {msg}."),
-            );
-        }
-        let email = attributes
-            .get("email")
-            .and_then(Value::as_str)
-            .unwrap_or(username);
-        answer["CodeDeliveryDetails"] = json!({"Destination": mask(email), "DeliveryMedium": "EMAIL", "AttributeName": "email"});
+            Ok(delivery) => delivery,
+            Err(response) => return response,
+        };
+        answer["CodeDeliveryDetails"] = delivery;
         json_ok(answer)
     }
 
@@ -477,16 +510,10 @@ impl CognitoProxy {
         match self.check_code(pool, username, Purpose::SignUp, offered) {
             CodeCheck::Valid => {}
             CodeCheck::Expired => {
-                return cognito_error(
-                    "ExpiredCodeException",
-                    "Invalid code provided, please request a code again.",
-                );
+                return expired_code();
             }
             CodeCheck::Wrong => {
-                return cognito_error(
-                    "CodeMismatchException",
-                    "Invalid verification code provided, please try again.",
-                );
+                return code_mismatch();
             }
             CodeCheck::NoneIssued => {
                 return match self.admin_get_user(pool, username).await {
@@ -498,10 +525,7 @@ impl CognitoProxy {
                         "NotAuthorizedException",
                         "User cannot be confirmed. Current status is CONFIRMED",
                     ),
-                    Ok(Some(_)) => cognito_error(
-                        "CodeMismatchException",
-                        "Invalid verification code provided, please try again.",
-                    ),
+                    Ok(Some(_)) => code_mismatch(),
                     Err(err) => cognito_error("InternalErrorException", &err.to_string()),
                 };
             }
@@ -555,30 +579,21 @@ impl CognitoProxy {
             return cognito_error("InvalidParameterException", "User is already confirmed.");
         }
         let attributes = attributes_to_map(&user["UserAttributes"]);
-        let code = self.new_code(pool, username, Purpose::SignUp);
-        if let Err(msg) = self
-            .deliver_code(
+        let delivery = match self
+            .send_code(
                 pool,
                 client_id,
                 username,
                 &attributes,
+                Purpose::SignUp,
                 "CustomMessage_ResendCode",
-                &code,
             )
             .await
         {
-            return cognito_error(
-                "UserLambdaValidationException",
-                &format!("CustomMessage failed with error {msg}."),
-            );
-        }
-        let email = attributes
-            .get("email")
-            .and_then(Value::as_str)
-            .unwrap_or(username);
-        json_ok(
-            json!({"CodeDeliveryDetails": {"Destination": mask(email), "DeliveryMedium": "EMAIL", "AttributeName": "email"}}),
-        )
+            Ok(delivery) => delivery,
+            Err(response) => return response,
+        };
+        json_ok(json!({ "CodeDeliveryDetails": delivery }))
     }
 
     /// moto makes up its own reset code and would accept any other; the proxy
@@ -608,28 +623,21 @@ impl CognitoProxy {
         let mut answer: Value = serde_json::from_slice(&out_body).unwrap_or(json!({}));
         if let Some(user) = user {
             let attributes = attributes_to_map(&user["UserAttributes"]);
-            let code = self.new_code(pool, username, Purpose::Reset);
-            if let Err(msg) = self
-                .deliver_code(
+            let delivery = match self
+                .send_code(
                     pool,
                     client_id,
                     username,
                     &attributes,
+                    Purpose::Reset,
                     "CustomMessage_ForgotPassword",
-                    &code,
                 )
                 .await
             {
-                return cognito_error(
-                    "UserLambdaValidationException",
-                    &format!("CustomMessage failed with error {msg}."),
-                );
-            }
-            let email = attributes
-                .get("email")
-                .and_then(Value::as_str)
-                .unwrap_or(username);
-            answer["CodeDeliveryDetails"] = json!({"Destination": mask(email), "DeliveryMedium": "EMAIL", "AttributeName": "email"});
+                Ok(delivery) => delivery,
+                Err(response) => return response,
+            };
+            answer["CodeDeliveryDetails"] = delivery;
         }
         json_ok(answer)
     }
@@ -648,16 +656,10 @@ impl CognitoProxy {
         match self.check_code(pool, username, Purpose::Reset, offered) {
             CodeCheck::Valid => {}
             CodeCheck::Expired => {
-                return cognito_error(
-                    "ExpiredCodeException",
-                    "Invalid code provided, please request a code again.",
-                );
+                return expired_code();
             }
             CodeCheck::Wrong | CodeCheck::NoneIssued => {
-                return cognito_error(
-                    "CodeMismatchException",
-                    "Invalid verification code provided, please try again.",
-                );
+                return code_mismatch();
             }
         }
         let (status, out_headers, out_body) = match self.forward(uri, headers, raw).await {

@@ -86,7 +86,14 @@ impl AwsJson {
     ) -> Result<Value, MotoError> {
         let (prefix, version) = match service {
             Service::DynamoDb => ("DynamoDB_20120810", "1.0"),
-            Service::Cognito | Service::Ses => ("AWSCognitoIdentityProviderService", "1.1"),
+            Service::Cognito => ("AWSCognitoIdentityProviderService", "1.1"),
+            Service::Ses => {
+                return Err(MotoError::Api {
+                    target: operation.to_owned(),
+                    kind: "NotJsonProtocol".into(),
+                    message: "SESv2 speaks REST-JSON: use `rest`".into(),
+                });
+            }
         };
         let target = format!("{prefix}.{operation}");
         let response = self

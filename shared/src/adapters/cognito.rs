@@ -8,13 +8,12 @@ use crate::domain::{
 use crate::ports::{IdentityProvider, SignUpDetails};
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::Client;
+use aws_sdk_cognitoidentityprovider::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cognitoidentityprovider::operation::change_password::ChangePasswordError;
 use aws_sdk_cognitoidentityprovider::operation::confirm_forgot_password::ConfirmForgotPasswordError;
 use aws_sdk_cognitoidentityprovider::operation::confirm_sign_up::ConfirmSignUpError;
-use aws_sdk_cognitoidentityprovider::operation::forgot_password::ForgotPasswordError;
 use aws_sdk_cognitoidentityprovider::operation::global_sign_out::GlobalSignOutError;
 use aws_sdk_cognitoidentityprovider::operation::initiate_auth::InitiateAuthError;
-use aws_sdk_cognitoidentityprovider::operation::resend_confirmation_code::ResendConfirmationCodeError;
 use aws_sdk_cognitoidentityprovider::operation::sign_up::SignUpError;
 use aws_sdk_cognitoidentityprovider::types::{
     AttributeType, AuthFlowType, AuthenticationResultType,
@@ -202,29 +201,14 @@ impl IdentityProvider for CognitoIdentity {
     }
 
     async fn resend_confirmation(&self, email: &Email) -> Result<(), AppError> {
-        let result = self
-            .client
+        self.client
             .resend_confirmation_code()
             .client_id(&self.client_id)
             .username(email.as_str())
             .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => match service_error(e)? {
-                // Unknown, already confirmed, or rate-limited for this account: the
-                // caller must not learn which, so all of them succeed quietly.
-                ResendConfirmationCodeError::UserNotFoundException(_)
-                | ResendConfirmationCodeError::InvalidParameterException(_)
-                | ResendConfirmationCodeError::NotAuthorizedException(_)
-                | ResendConfirmationCodeError::LimitExceededException(_)
-                | ResendConfirmationCodeError::CodeDeliveryFailureException(_) => {
-                    tracing::info!("resend request answered without sending");
-                    Ok(())
-                }
-                other => Err(AppError::unexpected(other)),
-            },
-        }
+            .await
+            .map(|_| ())
+            .or_else(succeed_quietly)
     }
 
     async fn refresh(&self, token: &RefreshToken) -> Result<Tokens, AppError> {
@@ -307,27 +291,14 @@ impl IdentityProvider for CognitoIdentity {
     }
 
     async fn forgot_password(&self, email: &Email) -> Result<(), AppError> {
-        let result = self
-            .client
+        self.client
             .forgot_password()
             .client_id(&self.client_id)
             .username(email.as_str())
             .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => match service_error(e)? {
-                ForgotPasswordError::UserNotFoundException(_)
-                | ForgotPasswordError::InvalidParameterException(_)
-                | ForgotPasswordError::NotAuthorizedException(_)
-                | ForgotPasswordError::LimitExceededException(_)
-                | ForgotPasswordError::CodeDeliveryFailureException(_) => {
-                    tracing::info!("reset request answered without sending");
-                    Ok(())
-                }
-                other => Err(AppError::unexpected(other)),
-            },
-        }
+            .await
+            .map(|_| ())
+            .or_else(succeed_quietly)
     }
 
     async fn reset_password(
@@ -399,6 +370,34 @@ impl IdentityProvider for CognitoIdentity {
                 Ok(other) => AppError::unexpected(other),
             })?;
         Ok(user_id)
+    }
+}
+
+/// Failures that depend on the account: unknown, already confirmed, without a
+/// verified email, or rate-limited. Requests whose answer must not reveal whether an
+/// account exists (resend, forgot) succeed quietly on them.
+const ACCOUNT_SPECIFIC_ERRORS: &[&str] = &[
+    "UserNotFoundException",
+    "InvalidParameterException",
+    "NotAuthorizedException",
+    "LimitExceededException",
+    "CodeDeliveryFailureException",
+];
+
+fn succeed_quietly<E, R>(err: SdkError<E, R>) -> Result<(), AppError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let err = service_error(err)?;
+    if err
+        .code()
+        .is_some_and(|code| ACCOUNT_SPECIFIC_ERRORS.contains(&code))
+    {
+        tracing::info!("request answered without sending a code");
+        Ok(())
+    } else {
+        Err(AppError::unexpected(err))
     }
 }
 
