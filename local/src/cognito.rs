@@ -128,13 +128,15 @@ fn mask(email: &str) -> String {
     }
 }
 
-/// Cognito sends a custom message as HTML; the text part is the same without tags.
+/// Cognito sends a custom message as HTML; the text part is the same without tags,
+/// one line per block.
 fn strip_tags(html: &str) -> String {
-    let with_breaks = html
-        .replace("<br>", "\n")
-        .replace("<br/>", "\n")
-        .replace("<br />", "\n")
-        .replace("</p>", "\n");
+    let mut with_breaks = html.to_owned();
+    for block_end in [
+        "<br>", "<br/>", "<br />", "</p>", "</h1>", "</h2>", "</h3>", "</div>", "</li>",
+    ] {
+        with_breaks = with_breaks.replace(block_end, "\n");
+    }
     let mut text = String::new();
     let mut in_tag = false;
     for c in with_breaks.chars() {
@@ -145,7 +147,11 @@ fn strip_tags(html: &str) -> String {
             _ => {}
         }
     }
-    text.trim().to_owned()
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl CognitoProxy {
@@ -737,8 +743,8 @@ mod tests {
     #[test]
     fn html_messages_get_a_plain_text_twin() {
         assert_eq!(
-            strip_tags("<p>Hello</p><p>Code: <b>123456</b></p>"),
-            "Hello\nCode: 123456"
+            strip_tags("<h1>Hi</h1><p>Hello</p><p>Code: <b>123456</b></p>"),
+            "Hi\nHello\nCode: 123456"
         );
     }
 
