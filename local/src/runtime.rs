@@ -358,3 +358,37 @@ impl Functions {
         host.invoke(payload).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    async fn host(binary: &str) -> Arc<FunctionHost> {
+        FunctionHost::start(FunctionSpec {
+            logical_id: "Broken".into(),
+            name: "broken".into(),
+            binary: binary.into(),
+            environment: vec![],
+            timeout: Duration::from_secs(5),
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_process_that_dies_at_cold_start_fails_every_invocation_without_hanging() {
+        let host = host("/bin/false").await;
+        for _ in 0..2 {
+            let err = host.invoke(json!({})).await.unwrap_err();
+            assert!(matches!(err, InvokeError::Crashed), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_binary_is_reported_by_name() {
+        let host = host("/nonexistent/bootstrap").await;
+        let err = host.invoke(json!({})).await.unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/bootstrap"));
+    }
+}
