@@ -73,3 +73,25 @@ async fn an_unconfirmed_account_cannot_log_in_and_has_no_profile_yet() {
         .expect("query the table");
     assert_eq!(items.count(), 0, "registration writes nothing to the table");
 }
+
+#[tokio::test]
+async fn an_auto_confirmed_user_gets_a_profile_though_no_trigger_created_it() {
+    let email = format!("auto-{}@{AUTO_CONFIRM_DOMAIN}", std::process::id());
+    let registered = register(&email).await;
+    assert_eq!(registered.status, 201);
+    assert_eq!(
+        registered.body["confirmed"], true,
+        "auto-confirmed by the pre sign-up trigger"
+    );
+    let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
+    assert_eq!(login.status, 200);
+    let me = get_with_token(
+        "/users/me",
+        login.body["access_token"].as_str().expect("token"),
+    )
+    .await;
+    assert_eq!(me.status, 200, "{:?}", me.body);
+    assert_eq!(me.body["email"], email);
+    assert_eq!(me.body["roles"], json!(["user"]));
+    assert_eq!(me.body["display_name"], "Test User");
+}

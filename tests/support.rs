@@ -76,6 +76,8 @@ fn start_stack() -> Stack {
             "--template",
             "template.yaml",
         ])
+        .arg("--parameter-overrides")
+        .arg(format!("SignUpAutoConfirmDomains={AUTO_CONFIRM_DOMAIN}"))
         .arg("--bin-dir")
         .arg(&bin_dir)
         .arg("--moto-server")
@@ -129,6 +131,10 @@ pub fn unique_email(tag: &str) -> String {
 }
 
 pub const PASSWORD: &str = "Correct-Horse-9";
+
+/// Sign-ups at this domain are auto-confirmed by the pre sign-up trigger (the test
+/// stack runs with Stage=dev and this domain in `SignUpAutoConfirmDomains`).
+pub const AUTO_CONFIRM_DOMAIN: &str = "autoconfirm.example";
 
 pub struct Response {
     pub status: u16,

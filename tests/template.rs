@@ -189,7 +189,7 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "cognito-idp:AdminUserGlobalSignOut",
             "dynamodb:PutItem",
         ],
-        "get-profile" => &["dynamodb:Query"],
+        "get-profile" => &["dynamodb:Query", "dynamodb:PutItem"],
         "cognito-post-confirmation" => &["dynamodb:PutItem"],
         other => panic!("no IAM expectation for {other}: add one to this test"),
     };

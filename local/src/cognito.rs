@@ -469,12 +469,7 @@ impl CognitoProxy {
             if let Err(err) = confirmed {
                 return cognito_error("InternalErrorException", &err.to_string());
             }
-            if let Err(response) = self
-                .post_confirmation(pool, client_id, username, "PostConfirmation_ConfirmSignUp")
-                .await
-            {
-                return response;
-            }
+            // As on AWS, an auto-confirmed sign-up runs no post-confirmation trigger.
             answer["UserConfirmed"] = json!(true);
             if let Some(map) = answer.as_object_mut() {
                 map.remove("CodeDeliveryDetails");

@@ -27,10 +27,12 @@ struct Options {
     bin_dir: PathBuf,
     moto_server: PathBuf,
     exit_with_stdin: bool,
+    parameter_overrides: Vec<(String, String)>,
 }
 
 const USAGE: &str = "usage: gatehouse-local [--port N] [--moto-port N] [--template FILE] \
 [--bin-dir DIR] [--moto-server PATH] [--exit-with-stdin]
+  [--parameter-overrides \"Key=Value ...\"]  (template parameters, as `sam deploy` takes them)
   --port 0 picks a free port; the URL is printed as `ready on <url>`.";
 
 fn options() -> Result<Options, String> {
@@ -42,6 +44,7 @@ fn options() -> Result<Options, String> {
         moto_server: std::env::var_os("MOTO_SERVER")
             .map_or_else(|| "moto_server".into(), PathBuf::from),
         exit_with_stdin: false,
+        parameter_overrides: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -58,6 +61,15 @@ fn options() -> Result<Options, String> {
             "--bin-dir" => opts.bin_dir = value()?.into(),
             "--moto-server" => opts.moto_server = value()?.into(),
             "--exit-with-stdin" => opts.exit_with_stdin = true,
+            "--parameter-overrides" => {
+                for pair in value()?.split_whitespace() {
+                    let (key, val) = pair.split_once('=').ok_or_else(|| {
+                        format!("--parameter-overrides takes Key=Value pairs, not {pair:?}")
+                    })?;
+                    opts.parameter_overrides
+                        .push((key.to_owned(), val.to_owned()));
+                }
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -96,7 +108,8 @@ async fn main() {
 }
 
 async fn run(opts: Options) -> Result<(), BoxError> {
-    let template = template::Template::load(&opts.template)?;
+    let mut template = template::Template::load(&opts.template)?;
+    template.override_parameters(&opts.parameter_overrides)?;
     let functions = template.functions()?;
     let missing: Vec<String> = functions
         .iter()

@@ -113,7 +113,23 @@ impl Template {
             .collect()
     }
 
-    /// Parameter defaults, which the local stack uses as the parameter values.
+    /// Replaces parameter defaults, as `sam deploy --parameter-overrides` does.
+    pub fn override_parameters(
+        &mut self,
+        overrides: &[(String, String)],
+    ) -> Result<(), TemplateError> {
+        for (name, value) in overrides {
+            let parameter = self
+                .parameters
+                .get_mut(name.as_str())
+                .and_then(Value::as_mapping_mut)
+                .ok_or_else(|| invalid(format!("no parameter {name} to override")))?;
+            parameter.insert("Default".into(), Value::String(value.clone()));
+        }
+        Ok(())
+    }
+
+    /// Parameter defaults (after overrides), the local stack's parameter values.
     pub fn parameter_defaults(&self) -> HashMap<String, String> {
         self.parameters
             .iter()
@@ -553,6 +569,18 @@ Resources:
         assert!(
             refs.resolve(&auth.audience[0]).is_err(),
             "Client was never provisioned"
+        );
+    }
+
+    #[test]
+    fn overrides_replace_defaults_and_unknown_names_are_refused() {
+        let mut t = Template::parse(SAMPLE).unwrap();
+        t.override_parameters(&[("Stage".into(), "test".into())])
+            .unwrap();
+        assert_eq!(t.parameter_defaults()["Stage"], "test");
+        assert!(
+            t.override_parameters(&[("Nope".into(), "x".into())])
+                .is_err()
         );
     }
 

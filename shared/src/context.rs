@@ -2,7 +2,7 @@
 //! The only switch between AWS and the local stack is the SDK's own endpoint
 //! configuration (`AWS_ENDPOINT_URL*`).
 
-use crate::adapters::cognito::CognitoIdentity;
+use crate::adapters::cognito::{CognitoDirectory, CognitoIdentity};
 use crate::adapters::dynamodb::DynamoTable;
 use crate::config::{AuthConfig, ConfigError, ProcessEnv, Source, TableConfig};
 use crate::services::{AuthService, ProfileService};
@@ -45,8 +45,18 @@ impl AppContext {
         self.auth_service()
     }
 
-    pub fn profile_service(&self) -> Result<ProfileService, ConfigError> {
+    /// Profiles for the post-confirmation trigger: the table only.
+    pub fn onboarding_service(&self) -> Result<ProfileService, ConfigError> {
         let cfg = TableConfig::from_source(&ProcessEnv)?;
         Ok(ProfileService::new(self.table(&cfg), cfg.default_role))
+    }
+
+    /// Profiles for API callers, able to create a missing profile from Cognito.
+    pub fn profile_service(&self) -> Result<ProfileService, ConfigError> {
+        let directory =
+            CognitoDirectory::new(aws_sdk_cognitoidentityprovider::Client::new(&self.sdk));
+        Ok(self
+            .onboarding_service()?
+            .with_directory(Arc::new(directory)))
     }
 }

@@ -64,7 +64,12 @@ pub fn caller(req: &Request) -> Result<Caller, AppError> {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let token = raw.strip_prefix("Bearer ").unwrap_or(raw);
+    // The scheme is case-insensitive; the token must reach Cognito exactly as
+    // API Gateway validated it.
+    let token = match raw.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        _ => raw.trim(),
+    };
     let access_token = AccessToken::parse(token).map_err(|_| REQUIRED)?;
     Ok(Caller {
         user_id,

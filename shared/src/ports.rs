@@ -1,7 +1,7 @@
 //! The traits the use cases need. Adapters in `crate::adapters` implement them.
 
 use crate::domain::{
-    AccessToken, AppError, ConfirmationCode, DisplayName, Email, Locale, LoginWindow, NewProfile,
+    AccessToken, AppError, ConfirmationCode, ConfirmedUser, DisplayName, Email, Locale, NewProfile,
     Password, Profile, ProfileCreation, RefreshToken, Registered, Tokens, UserId,
 };
 use async_trait::async_trait;
@@ -60,6 +60,12 @@ pub trait IdentityProvider: Send + Sync {
     async fn sign_out_everywhere(&self, email: &Email) -> Result<UserId, AppError>;
 }
 
+/// The identity provider's view of a user, read with their own access token.
+#[async_trait]
+pub trait UserDirectory: Send + Sync {
+    async fn confirmed_user(&self, token: &AccessToken) -> Result<ConfirmedUser, AppError>;
+}
+
 /// A user's partition as one read: the profile and the session cut-off.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UserSnapshot {
@@ -88,14 +94,20 @@ pub trait SessionStore: Send + Sync {
     async fn revoke_sessions(&self, user_id: &UserId, cutoff: i64) -> Result<(), AppError>;
 }
 
-/// Failed-login counters, keyed by a digest of the email.
+/// Login-attempt counters, keyed by a digest of the email.
 #[async_trait]
 pub trait LoginThrottle: Send + Sync {
-    /// The current window, if one exists (it may have expired).
-    async fn window(&self, key: &str) -> Result<Option<LoginWindow>, AppError>;
+    /// Counts an attempt at `now` (epoch seconds) atomically, opening a new window
+    /// if none is open. `Err(wait)` when the email is locked: nothing is counted.
+    async fn reserve_attempt(
+        &self,
+        key: &str,
+        now: i64,
+    ) -> Result<Result<(), std::time::Duration>, AppError>;
 
-    /// Counts a failure at `now` (epoch seconds), opening a new window if none is open.
-    async fn record_failure(&self, key: &str, now: i64) -> Result<LoginWindow, AppError>;
+    /// Gives back an attempt that did not test the password (e.g. Cognito was down).
+    async fn release_attempt(&self, key: &str) -> Result<(), AppError>;
 
+    /// Forgets the window after a successful login.
     async fn clear(&self, key: &str) -> Result<(), AppError>;
 }

@@ -2,16 +2,17 @@
 
 use super::sdk_error::service_error;
 use crate::domain::{
-    AccessToken, AppError, ConfirmationCode, Email, Password, RefreshToken, Registered, TokenIssue,
-    Tokens, UserId,
+    AccessToken, AppError, ConfirmationCode, ConfirmedUser, Email, Password, RefreshToken,
+    Registered, TokenIssue, Tokens, UserId,
 };
-use crate::ports::{IdentityProvider, SignUpDetails};
+use crate::ports::{IdentityProvider, SignUpDetails, UserDirectory};
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cognitoidentityprovider::operation::change_password::ChangePasswordError;
 use aws_sdk_cognitoidentityprovider::operation::confirm_forgot_password::ConfirmForgotPasswordError;
 use aws_sdk_cognitoidentityprovider::operation::confirm_sign_up::ConfirmSignUpError;
+use aws_sdk_cognitoidentityprovider::operation::get_user::GetUserError;
 use aws_sdk_cognitoidentityprovider::operation::global_sign_out::GlobalSignOutError;
 use aws_sdk_cognitoidentityprovider::operation::initiate_auth::InitiateAuthError;
 use aws_sdk_cognitoidentityprovider::operation::sign_up::SignUpError;
@@ -132,7 +133,7 @@ impl IdentityProvider for CognitoIdentity {
                     SignUpError::TooManyRequestsException(_)
                     | SignUpError::LimitExceededException(_),
                 ) => AppError::TooManyRequests { retry_after: None },
-                Ok(other) => AppError::unexpected(other),
+                Ok(other) => unexpected("SignUp", other),
             })?;
         Ok(Registered {
             user_id: UserId::parse(out.user_sub())?,
@@ -161,13 +162,14 @@ impl IdentityProvider for CognitoIdentity {
                     | ConfirmSignUpError::UserNotFoundException(_),
                 ) => AppError::InvalidCode,
                 Ok(ConfirmSignUpError::ExpiredCodeException(_)) => AppError::ExpiredCode,
+                Ok(ConfirmSignUpError::InvalidParameterException(_)) => AppError::InvalidCode,
                 Ok(ConfirmSignUpError::NotAuthorizedException(_)) => AppError::AlreadyConfirmed,
                 Ok(
                     ConfirmSignUpError::TooManyFailedAttemptsException(_)
                     | ConfirmSignUpError::TooManyRequestsException(_)
                     | ConfirmSignUpError::LimitExceededException(_),
                 ) => AppError::TooManyRequests { retry_after: None },
-                Ok(other) => AppError::unexpected(other),
+                Ok(other) => unexpected("ConfirmSignUp", other),
             })?;
         Ok(())
     }
@@ -189,13 +191,15 @@ impl IdentityProvider for CognitoIdentity {
                     | InitiateAuthError::UserNotFoundException(_),
                 ) => AppError::InvalidCredentials,
                 Ok(InitiateAuthError::UserNotConfirmedException(_)) => AppError::UserNotConfirmed,
+                // A password Cognito cannot even parse is simply wrong.
+                Ok(InitiateAuthError::InvalidParameterException(_)) => AppError::InvalidCredentials,
                 Ok(InitiateAuthError::PasswordResetRequiredException(_)) => {
                     AppError::Forbidden("a password reset is required".into())
                 }
                 Ok(InitiateAuthError::TooManyRequestsException(_)) => {
                     AppError::TooManyRequests { retry_after: None }
                 }
-                Ok(other) => AppError::unexpected(other),
+                Ok(other) => unexpected("InitiateAuth", other),
             })?;
         tokens_from(out.authentication_result())
     }
@@ -229,7 +233,7 @@ impl IdentityProvider for CognitoIdentity {
                 Ok(InitiateAuthError::TooManyRequestsException(_)) => {
                     AppError::TooManyRequests { retry_after: None }
                 }
-                Ok(other) => AppError::unexpected(other),
+                Ok(other) => unexpected("InitiateAuth", other),
             })?;
         tokens_from(out.authentication_result())
     }
@@ -250,10 +254,7 @@ impl IdentityProvider for CognitoIdentity {
                     Err(AppError::TooManyRequests { retry_after: None })
                 }
                 // The message of other errors may quote the token: keep only the kind.
-                other => Err(AppError::unexpected(format!(
-                    "GlobalSignOut failed: {}",
-                    other.meta().code().unwrap_or("unknown")
-                ))),
+                other => Err(unexpected("GlobalSignOut", other)),
             },
         }
     }
@@ -273,7 +274,10 @@ impl IdentityProvider for CognitoIdentity {
             .await
             .map_err(|e| match service_error(e) {
                 Err(err) => err,
-                Ok(ChangePasswordError::NotAuthorizedException(_)) => AppError::InvalidCredentials,
+                Ok(
+                    ChangePasswordError::NotAuthorizedException(_)
+                    | ChangePasswordError::InvalidParameterException(_),
+                ) => AppError::InvalidCredentials,
                 Ok(ChangePasswordError::InvalidPasswordException(e)) => AppError::validation(
                     "new_password",
                     e.message().unwrap_or("does not meet the password policy"),
@@ -282,10 +286,7 @@ impl IdentityProvider for CognitoIdentity {
                     ChangePasswordError::LimitExceededException(_)
                     | ChangePasswordError::TooManyRequestsException(_),
                 ) => AppError::TooManyRequests { retry_after: None },
-                Ok(other) => AppError::unexpected(format!(
-                    "ChangePassword failed: {}",
-                    other.meta().code().unwrap_or("unknown")
-                )),
+                Ok(other) => unexpected("ChangePassword", other),
             })?;
         Ok(())
     }
@@ -323,6 +324,12 @@ impl IdentityProvider for CognitoIdentity {
                     | ConfirmForgotPasswordError::NotAuthorizedException(_),
                 ) => AppError::InvalidCode,
                 Ok(ConfirmForgotPasswordError::ExpiredCodeException(_)) => AppError::ExpiredCode,
+                Ok(ConfirmForgotPasswordError::InvalidParameterException(e)) => {
+                    AppError::validation(
+                        "request",
+                        e.message().unwrap_or("has an invalid parameter"),
+                    )
+                }
                 Ok(ConfirmForgotPasswordError::InvalidPasswordException(e)) => {
                     AppError::validation(
                         "new_password",
@@ -334,7 +341,7 @@ impl IdentityProvider for CognitoIdentity {
                     | ConfirmForgotPasswordError::LimitExceededException(_)
                     | ConfirmForgotPasswordError::TooManyRequestsException(_),
                 ) => AppError::TooManyRequests { retry_after: None },
-                Ok(other) => AppError::unexpected(other),
+                Ok(other) => unexpected("ConfirmForgotPassword", other),
             })?;
         Ok(())
     }
@@ -350,7 +357,7 @@ impl IdentityProvider for CognitoIdentity {
             .await
             .map_err(|e| match service_error(e) {
                 Err(err) => err,
-                Ok(other) => AppError::unexpected(other),
+                Ok(other) => unexpected("AdminGetUser", other),
             })?;
         let sub = user
             .user_attributes()
@@ -367,38 +374,91 @@ impl IdentityProvider for CognitoIdentity {
             .await
             .map_err(|e| match service_error(e) {
                 Err(err) => err,
-                Ok(other) => AppError::unexpected(other),
+                Ok(other) => unexpected("AdminUserGlobalSignOut", other),
             })?;
         Ok(user_id)
     }
 }
 
-/// Failures that depend on the account: unknown, already confirmed, without a
-/// verified email, or rate-limited. Requests whose answer must not reveal whether an
-/// account exists (resend, forgot) succeed quietly on them.
-const ACCOUNT_SPECIFIC_ERRORS: &[&str] = &[
-    "UserNotFoundException",
-    "InvalidParameterException",
-    "NotAuthorizedException",
-    "LimitExceededException",
-    "CodeDeliveryFailureException",
-];
+/// Reads a user's own attributes with their access token (Cognito's `GetUser`,
+/// which needs no IAM permission: the token is the authorisation).
+pub struct CognitoDirectory {
+    client: Client,
+}
 
+impl CognitoDirectory {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl UserDirectory for CognitoDirectory {
+    async fn confirmed_user(&self, token: &AccessToken) -> Result<ConfirmedUser, AppError> {
+        let out = self
+            .client
+            .get_user()
+            .access_token(token.expose())
+            .send()
+            .await
+            .map_err(|e| match service_error(e) {
+                Err(err) => err,
+                Ok(
+                    GetUserError::NotAuthorizedException(_)
+                    | GetUserError::UserNotFoundException(_),
+                ) => AppError::Unauthenticated("the token has been revoked"),
+                Ok(other) => unexpected("GetUser", other),
+            })?;
+        let attribute = |name: &str| {
+            out.user_attributes()
+                .iter()
+                .find(|a| a.name() == name)
+                .and_then(|a| a.value())
+                .map(str::to_owned)
+        };
+        Ok(ConfirmedUser {
+            user_id: attribute("sub").ok_or_else(|| AppError::unexpected("the user has no sub"))?,
+            email: attribute("email")
+                .ok_or_else(|| AppError::unexpected("the user has no email"))?,
+            display_name: attribute("name"),
+        })
+    }
+}
+
+/// Requests whose answer must not reveal whether an account exists (resend,
+/// forgot) succeed on every error Cognito itself returns: unknown, confirmed,
+/// unverified, rate-limited, a failing trigger... all depend on the account. Only
+/// a transport failure (Cognito unreachable) is reported, and it is the same for
+/// every email.
 fn succeed_quietly<E, R>(err: SdkError<E, R>) -> Result<(), AppError>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     let err = service_error(err)?;
-    if err
-        .code()
-        .is_some_and(|code| ACCOUNT_SPECIFIC_ERRORS.contains(&code))
-    {
-        tracing::info!("request answered without sending a code");
-        Ok(())
+    let code = err.code().unwrap_or("unknown");
+    const EXPECTED: &[&str] = &[
+        "UserNotFoundException",
+        "InvalidParameterException",
+        "NotAuthorizedException",
+        "LimitExceededException",
+        "CodeDeliveryFailureException",
+    ];
+    if EXPECTED.contains(&code) {
+        tracing::info!(code, "request answered without sending a code");
     } else {
-        Err(AppError::unexpected(err))
+        tracing::error!(code, "request answered without sending a code");
     }
+    Ok(())
+}
+
+/// An unexpected Cognito error, kept to its kind: Cognito's messages may quote
+/// the token or username that was sent.
+fn unexpected<E: ProvideErrorMetadata>(operation: &str, err: E) -> AppError {
+    AppError::unexpected(format!(
+        "Cognito {operation} failed: {}",
+        err.code().unwrap_or("unknown error")
+    ))
 }
 
 /// Cognito wraps a trigger's message as "PreSignUp failed with error <message>.".

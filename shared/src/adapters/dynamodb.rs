@@ -3,7 +3,8 @@
 
 use super::sdk_error::service_error;
 use crate::domain::{
-    AppError, Email, LoginWindow, NewProfile, Profile, ProfileCreation, Role, UserId, UserStatus,
+    AppError, Email, LoginWindow, MAX_FAILED_LOGINS, NewProfile, Profile, ProfileCreation, Role,
+    UserId, UserStatus,
 };
 use crate::ports::{LoginThrottle, ProfileStore, SessionStore, UserSnapshot};
 use async_trait::async_trait;
@@ -104,13 +105,6 @@ struct WindowItem {
 pub struct DynamoTable {
     client: Client,
     table: String,
-}
-
-fn is_conditional_failure<E>(err: &E) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    err.code() == Some("ConditionalCheckFailedException")
 }
 
 impl DynamoTable {
@@ -299,14 +293,13 @@ impl SessionStore for DynamoTable {
     }
 }
 
-#[async_trait]
-impl LoginThrottle for DynamoTable {
-    async fn window(&self, key: &str) -> Result<Option<LoginWindow>, AppError> {
+impl DynamoTable {
+    async fn window(&self, pk: &str) -> Result<Option<LoginWindow>, AppError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(keys::login_throttle_pk(key)))
+            .key("pk", AttributeValue::S(pk.to_owned()))
             .key("sk", AttributeValue::S(keys::WINDOW_SK.into()))
             .consistent_read(true)
             .send()
@@ -322,68 +315,132 @@ impl LoginThrottle for DynamoTable {
         }))
     }
 
-    async fn record_failure(&self, key: &str, now: i64) -> Result<LoginWindow, AppError> {
-        let pk = keys::login_throttle_pk(key);
-        // Two tries: a racing instance may open the window between our two steps.
-        for _ in 0..2 {
-            let counted = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", AttributeValue::S(pk.clone()))
-                .key("sk", AttributeValue::S(keys::WINDOW_SK.into()))
-                .update_expression("ADD failures :one")
-                .condition_expression("expires_at > :now")
-                .expression_attribute_values(":one", AttributeValue::N("1".into()))
-                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-                .return_values(ReturnValue::AllNew)
-                .send()
-                .await;
-            match counted {
-                Ok(out) => {
-                    let item: WindowItem =
-                        serde_dynamo::from_item(out.attributes.unwrap_or_default())
-                            .map_err(AppError::unexpected)?;
-                    return Ok(LoginWindow {
-                        failures: item.failures,
-                        expires_at: item.expires_at,
-                    });
-                }
-                Err(e) => match service_error(e)? {
-                    UpdateItemError::ConditionalCheckFailedException(_) => {}
-                    other => return Err(AppError::unexpected(other)),
-                },
+    /// Opens a new window with this attempt in it, unless one is open.
+    async fn open_window(&self, pk: &str, now: i64) -> Result<bool, AppError> {
+        let window = LoginWindow::opened_at(now);
+        let item = serde_dynamo::to_item(WindowItem {
+            pk: pk.to_owned(),
+            sk: keys::WINDOW_SK.into(),
+            entity: "login_window".into(),
+            failures: window.failures,
+            expires_at: window.expires_at,
+        })
+        .map_err(AppError::unexpected)?;
+        let opened = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .send()
+            .await;
+        match opened {
+            Ok(_) => Ok(true),
+            Err(e) => match service_error(e)? {
+                PutItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(AppError::unexpected(other)),
+            },
+        }
+    }
+
+    /// Counts an attempt in the open window, unless it is at the limit.
+    async fn count_in_window(&self, pk: &str, now: i64) -> Result<Option<LoginWindow>, AppError> {
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S(keys::WINDOW_SK.into()))
+            .update_expression("ADD failures :one")
+            .condition_expression("expires_at > :now AND failures < :max")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":max", AttributeValue::N(MAX_FAILED_LOGINS.to_string()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match counted {
+            Ok(out) => {
+                let item: WindowItem = serde_dynamo::from_item(out.attributes.unwrap_or_default())
+                    .map_err(AppError::unexpected)?;
+                Ok(Some(LoginWindow {
+                    failures: item.failures,
+                    expires_at: item.expires_at,
+                }))
             }
-            // No open window: open one, unless another instance just did.
-            let window = LoginWindow::opened_at(now);
-            let item = serde_dynamo::to_item(WindowItem {
-                pk: pk.clone(),
-                sk: keys::WINDOW_SK.into(),
-                entity: "login_window".into(),
-                failures: window.failures,
-                expires_at: window.expires_at,
-            })
-            .map_err(AppError::unexpected)?;
-            let opened = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
-                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-                .send()
-                .await;
-            match opened {
-                Ok(_) => return Ok(window),
-                Err(e) => match service_error(e)? {
-                    err if is_conditional_failure(&err) => continue,
-                    other => return Err(AppError::unexpected(other)),
-                },
+            Err(e) => match service_error(e)? {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(None),
+                other => Err(AppError::unexpected(other)),
+            },
+        }
+    }
+
+    async fn set_window_end(&self, pk: &str, expires_at: i64) -> Result<(), AppError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S(keys::WINDOW_SK.into()))
+            .update_expression("SET expires_at = :end")
+            .expression_attribute_values(":end", AttributeValue::N(expires_at.to_string()))
+            .send()
+            .await
+            .map_err(opaque)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LoginThrottle for DynamoTable {
+    async fn reserve_attempt(
+        &self,
+        key: &str,
+        now: i64,
+    ) -> Result<Result<(), std::time::Duration>, AppError> {
+        let pk = keys::login_throttle_pk(key);
+        // Each step is one conditional write; a racing instance can only make a
+        // step fail, never let an attempt through uncounted.
+        for _ in 0..3 {
+            if self.open_window(&pk, now).await? {
+                return Ok(Ok(()));
+            }
+            if let Some(window) = self.count_in_window(&pk, now).await? {
+                if window.failures >= MAX_FAILED_LOGINS {
+                    self.set_window_end(&pk, LoginWindow::locked_until(now))
+                        .await?;
+                }
+                return Ok(Ok(()));
+            }
+            if let Some(wait) = self.window(&pk).await?.and_then(|w| w.retry_after(now)) {
+                return Ok(Err(wait));
             }
         }
         Err(AppError::unexpected(
             "the login window kept changing under us",
         ))
+    }
+
+    async fn release_attempt(&self, key: &str) -> Result<(), AppError> {
+        let released = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(keys::login_throttle_pk(key)))
+            .key("sk", AttributeValue::S(keys::WINDOW_SK.into()))
+            .update_expression("ADD failures :minus_one")
+            .condition_expression("failures > :zero")
+            .expression_attribute_values(":minus_one", AttributeValue::N("-1".into()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .send()
+            .await;
+        match released {
+            Ok(_) => Ok(()),
+            Err(e) => match service_error(e)? {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
+                other => Err(AppError::unexpected(other)),
+            },
+        }
     }
 
     async fn clear(&self, key: &str) -> Result<(), AppError> {

@@ -3,8 +3,9 @@
 //! creation, expiring windows).
 
 use crate::domain::{
-    AccessToken, AppError, ConfirmationCode, Email, LoginWindow, NewProfile, Password, Profile,
-    ProfileCreation, RefreshToken, Registered, TokenIssue, Tokens, UserId, UserStatus,
+    AccessToken, AppError, ConfirmationCode, Email, LoginWindow, MAX_FAILED_LOGINS, NewProfile,
+    Password, Profile, ProfileCreation, RefreshToken, Registered, TokenIssue, Tokens, UserId,
+    UserStatus,
 };
 use crate::ports::{
     IdentityProvider, LoginThrottle, ProfileStore, SessionStore, SignUpDetails, UserSnapshot,
@@ -296,23 +297,34 @@ pub struct InMemoryThrottle {
 
 #[async_trait]
 impl LoginThrottle for InMemoryThrottle {
-    async fn window(&self, key: &str) -> Result<Option<LoginWindow>, AppError> {
-        Ok(lock(&self.windows).get(key).copied())
+    async fn reserve_attempt(
+        &self,
+        key: &str,
+        now: i64,
+    ) -> Result<Result<(), std::time::Duration>, AppError> {
+        let mut windows = lock(&self.windows);
+        match windows.get_mut(key) {
+            Some(w) if w.is_open(now) => {
+                if let Some(wait) = w.retry_after(now) {
+                    return Ok(Err(wait));
+                }
+                w.failures += 1;
+                if w.failures >= MAX_FAILED_LOGINS {
+                    w.expires_at = LoginWindow::locked_until(now);
+                }
+            }
+            _ => {
+                windows.insert(key.to_owned(), LoginWindow::opened_at(now));
+            }
+        }
+        Ok(Ok(()))
     }
 
-    async fn record_failure(&self, key: &str, now: i64) -> Result<LoginWindow, AppError> {
-        let mut windows = lock(&self.windows);
-        let window = windows
-            .entry(key.to_owned())
-            .and_modify(|w| {
-                if w.is_open(now) {
-                    w.failures += 1;
-                } else {
-                    *w = LoginWindow::opened_at(now);
-                }
-            })
-            .or_insert_with(|| LoginWindow::opened_at(now));
-        Ok(*window)
+    async fn release_attempt(&self, key: &str) -> Result<(), AppError> {
+        if let Some(w) = lock(&self.windows).get_mut(key) {
+            w.failures = w.failures.saturating_sub(1);
+        }
+        Ok(())
     }
 
     async fn clear(&self, key: &str) -> Result<(), AppError> {
@@ -381,5 +393,43 @@ pub async fn signed_in(
     {
         Ok(tokens) => tokens,
         Err(err) => panic!("login {email}: {err:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_attempt_reaching_the_limit_locks_for_a_whole_window() {
+        let throttle = InMemoryThrottle::default();
+        for t in [0, 1, 2, 3] {
+            assert!(throttle.reserve_attempt("k", t).await.unwrap().is_ok());
+        }
+        assert!(
+            throttle.reserve_attempt("k", 800).await.unwrap().is_ok(),
+            "fifth attempt"
+        );
+        let wait = throttle
+            .reserve_attempt("k", 1_000)
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(wait.as_secs(), 700, "locked until 800 + 900");
+        assert!(
+            throttle.reserve_attempt("k", 1_700).await.unwrap().is_ok(),
+            "a new window"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_released_attempt_does_not_count() {
+        let throttle = InMemoryThrottle::default();
+        for _ in 0..4 {
+            throttle.reserve_attempt("k", 0).await.unwrap().unwrap();
+        }
+        throttle.reserve_attempt("k", 0).await.unwrap().unwrap();
+        throttle.release_attempt("k").await.unwrap();
+        assert!(throttle.reserve_attempt("k", 0).await.unwrap().is_ok());
     }
 }

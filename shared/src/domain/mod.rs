@@ -11,7 +11,7 @@ mod values;
 
 pub use error::{AppError, BoxError};
 pub use password::{Password, PasswordPolicy};
-pub use profile::{NewProfile, Profile, ProfileCreation, UserStatus};
+pub use profile::{ConfirmedUser, NewProfile, Profile, ProfileCreation, UserStatus};
 pub use signup::{SignUpDecision, SignUpPolicy, domain_list};
 pub use throttle::{LOGIN_WINDOW, LoginWindow, MAX_FAILED_LOGINS};
 pub use values::{

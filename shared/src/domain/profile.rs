@@ -23,6 +23,15 @@ pub struct Profile {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A user Cognito has confirmed, as the post-confirmation trigger or `GetUser`
+/// describes them (unparsed: the profile service parses).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmedUser {
+    pub user_id: String,
+    pub email: String,
+    pub display_name: Option<String>,
+}
+
 /// What a confirmed sign-up creates.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewProfile {

@@ -6,11 +6,15 @@ use std::time::Duration;
 pub const MAX_FAILED_LOGINS: u32 = 5;
 pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
 
-/// Failed logins for one email since the window opened.
+/// Login attempts for one email since the window opened. Each attempt is counted
+/// before the password is checked (so parallel guesses cannot slip past the
+/// limit) and a successful login clears the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginWindow {
     pub failures: u32,
-    /// When the window closes, in epoch seconds (also the item's TTL).
+    /// When the window closes, in epoch seconds (also the item's TTL). The attempt
+    /// that reaches the limit moves it to a full window from then, so a lockout
+    /// always lasts the whole window.
     pub expires_at: i64,
 }
 
@@ -26,6 +30,11 @@ impl LoginWindow {
     /// deleted it yet (DynamoDB deletes hours late; moto never does).
     pub fn is_open(&self, now: i64) -> bool {
         self.expires_at > now
+    }
+
+    /// When an attempt at `now` that reaches the limit locks the email until.
+    pub fn locked_until(now: i64) -> i64 {
+        now + LOGIN_WINDOW.as_secs() as i64
     }
 
     /// How long further attempts are refused, if they are.

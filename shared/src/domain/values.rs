@@ -46,8 +46,9 @@ impl Email {
         if normalised.is_empty() {
             return Err(invalid("is required"));
         }
-        if normalised.len() > 254 {
-            return Err(invalid("is longer than 254 characters"));
+        // Cognito's limit for a username, which the email is.
+        if normalised.len() > 128 {
+            return Err(invalid("is longer than 128 characters"));
         }
         if normalised
             .chars()

@@ -140,23 +140,25 @@ impl AuthService {
         let email = Email::parse(&input.email).map_err(|_| AppError::InvalidCredentials)?;
         let password = Password::offered(&input.password)?;
         let key = throttle_key(&email);
-        let now = Utc::now().timestamp();
-        let window = self.throttle.window(&key).await?;
-        if let Some(wait) = window.and_then(|w| w.retry_after(now)) {
+        if let Err(wait) = self
+            .throttle
+            .reserve_attempt(&key, Utc::now().timestamp())
+            .await?
+        {
             return Err(AppError::TooManyRequests {
                 retry_after: Some(wait),
             });
         }
         let tokens = match self.identity.login(&email, &password).await {
-            Err(AppError::InvalidCredentials) => {
-                self.throttle.record_failure(&key, now).await?;
-                return Err(AppError::InvalidCredentials);
+            // A wrong password keeps its attempt counted.
+            Err(AppError::InvalidCredentials) => return Err(AppError::InvalidCredentials),
+            Err(other) => {
+                self.throttle.release_attempt(&key).await?;
+                return Err(other);
             }
-            other => other?,
+            Ok(tokens) => tokens,
         };
-        if window.is_some() {
-            self.throttle.clear(&key).await?;
-        }
+        self.throttle.clear(&key).await?;
         self.outlast_revocation(tokens, &email, &password).await
     }
 

@@ -1,24 +1,18 @@
+pub use crate::domain::ConfirmedUser;
 use crate::domain::session::token_is_current;
 use crate::domain::{
     AppError, Caller, DisplayName, Email, NewProfile, Profile, ProfileCreation, Role, UserId,
 };
-use crate::ports::ProfileStore;
+use crate::ports::{ProfileStore, UserDirectory};
 use chrono::Utc;
 use std::sync::Arc;
-
-/// A user Cognito has just confirmed, as the post-confirmation trigger sees them.
-#[derive(Debug, Clone)]
-pub struct ConfirmedUser {
-    pub user_id: String,
-    pub email: String,
-    pub display_name: Option<String>,
-}
 
 /// Profiles: creation on confirmation, reads for the API.
 #[derive(Clone)]
 pub struct ProfileService {
     store: Arc<dyn ProfileStore>,
     default_role: Role,
+    directory: Option<Arc<dyn UserDirectory>>,
 }
 
 impl ProfileService {
@@ -26,7 +20,14 @@ impl ProfileService {
         Self {
             store,
             default_role,
+            directory: None,
         }
+    }
+
+    /// Lets `get_own` create a missing profile from the identity provider.
+    pub fn with_directory(mut self, directory: Arc<dyn UserDirectory>) -> Self {
+        self.directory = Some(directory);
+        self
     }
 
     /// Creates the profile and default role of a newly confirmed user. Cognito
@@ -53,13 +54,31 @@ impl ProfileService {
 
     /// The caller's own profile. The session cut-off comes in the same read, so
     /// refusing a revoked token costs no extra round trip.
+    ///
+    /// A confirmed user can lack a profile: Cognito does not run the
+    /// post-confirmation trigger for users a pre sign-up trigger auto-confirms,
+    /// and a trigger that failed is not retried once the user is confirmed. Such a
+    /// profile is created here, from the caller's own Cognito record.
     #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn get_own(&self, caller: &Caller) -> Result<Profile, AppError> {
         let user = self.store.get_user(&caller.user_id).await?;
         if !token_is_current(caller.issued_at, user.sessions_revoked_before) {
             return Err(AppError::Unauthenticated("the token has been revoked"));
         }
-        user.profile.ok_or(AppError::NotFound("profile"))
+        if let Some(profile) = user.profile {
+            return Ok(profile);
+        }
+        let Some(directory) = &self.directory else {
+            return Err(AppError::NotFound("profile"));
+        };
+        let confirmed = directory.confirmed_user(&caller.access_token).await?;
+        if confirmed.user_id != caller.user_id.as_str() {
+            return Err(AppError::Unauthenticated(
+                "the token does not match its user",
+            ));
+        }
+        self.on_confirmed(confirmed).await?;
+        self.get(&caller.user_id).await
     }
 
     pub async fn get(&self, user_id: &UserId) -> Result<Profile, AppError> {
@@ -140,6 +159,36 @@ mod tests {
             AppError::Unauthenticated(_)
         ));
         assert!(svc.get_own(&caller(101)).await.is_ok());
+    }
+
+    struct FixedDirectory(ConfirmedUser);
+
+    #[async_trait::async_trait]
+    impl UserDirectory for FixedDirectory {
+        async fn confirmed_user(
+            &self,
+            _token: &crate::domain::AccessToken,
+        ) -> Result<ConfirmedUser, AppError> {
+            Ok(self.0.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_confirmed_user_without_a_profile_gets_one_on_first_read() {
+        let svc = ProfileService::new(
+            Arc::new(InMemoryProfileStore::default()),
+            Role::parse("user").unwrap(),
+        )
+        .with_directory(Arc::new(FixedDirectory(user())));
+        let caller = Caller {
+            user_id: UserId::parse(&user().user_id).unwrap(),
+            groups: vec![],
+            issued_at: 100,
+            access_token: crate::domain::AccessToken::parse("t").unwrap(),
+        };
+        let profile = svc.get_own(&caller).await.unwrap();
+        assert_eq!(profile.email.as_str(), "ada@example.com");
+        assert_eq!(profile.roles, vec![Role::parse("user").unwrap()]);
     }
 
     #[tokio::test]
