@@ -213,6 +213,15 @@ fn every_function_gets_only_the_iam_actions_it_uses() {
                 .unwrap_or_else(|| panic!("{id}: inline statements only"));
             for statement in statements {
                 assert_ne!(statement["Resource"], "*", "{id}: no wildcard resources");
+                let on_table = matches!(&statement["Resource"], Value::Tagged(t) if t.value.as_str() == Some("Table.Arn"));
+                if on_table {
+                    let keys =
+                        &statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+                    assert!(
+                        keys.as_sequence().is_some_and(|k| !k.is_empty()),
+                        "{id}: table access must be limited to its partitions with dynamodb:LeadingKeys"
+                    );
+                }
                 let listed: Vec<&Value> = match &statement["Action"] {
                     Value::Sequence(items) => items.iter().collect(),
                     single => vec![single],

@@ -16,6 +16,10 @@ pub enum AuthError {
     Invalid(#[from] jsonwebtoken::errors::Error),
     #[error("no key {0:?} in the issuer's JWKS")]
     UnknownKey(Option<String>),
+    #[error("the token has no key id")]
+    NoKeyId,
+    #[error("the token was issued in the future")]
+    IssuedInFuture,
     #[error("the token's audience is not allowed")]
     Audience,
     #[error("cannot fetch the JWKS: {0}")]
@@ -28,7 +32,11 @@ pub struct Authorizer {
     pub header: String,
     jwks_url: String,
     keys: RwLock<Option<JwkSet>>,
+    /// When the JWKS was last fetched: unknown key ids refetch at most this often.
+    fetched: RwLock<Option<std::time::Instant>>,
 }
+
+const JWKS_REFETCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Authorizer {
     /// `identity_source` is API Gateway's `$request.header.<Name>`.
@@ -48,21 +56,28 @@ impl Authorizer {
             header,
             jwks_url,
             keys: RwLock::new(None),
+            fetched: RwLock::new(None),
         }
     }
 
-    async fn key(&self, kid: Option<&str>) -> Result<DecodingKey, AuthError> {
-        let find = |set: &JwkSet| -> Option<Result<DecodingKey, AuthError>> {
-            let jwk = match kid {
-                Some(kid) => set.find(kid)?,
-                None => set.keys.first()?,
-            };
-            Some(DecodingKey::from_jwk(jwk).map_err(AuthError::from))
+    async fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
+        let find = |set: &JwkSet| {
+            set.find(kid)
+                .map(|jwk| DecodingKey::from_jwk(jwk).map_err(AuthError::from))
         };
         if let Some(found) = self.keys.read().await.as_ref().and_then(find) {
             return found;
         }
-        // Unknown key id: the issuer may have rotated keys, so fetch once more.
+        // Unknown key id: the issuer may have rotated keys, so fetch again, but not
+        // on every request a forged token makes.
+        let recently = self
+            .fetched
+            .read()
+            .await
+            .is_some_and(|t| t.elapsed() < JWKS_REFETCH_INTERVAL);
+        if recently {
+            return Err(AuthError::UnknownKey(Some(kid.to_owned())));
+        }
         let set: JwkSet = reqwest::get(&self.jwks_url)
             .await
             .map_err(|e| AuthError::Jwks(e.to_string()))?
@@ -71,7 +86,8 @@ impl Authorizer {
             .map_err(|e| AuthError::Jwks(e.to_string()))?;
         let found = find(&set);
         *self.keys.write().await = Some(set);
-        found.unwrap_or_else(|| Err(AuthError::UnknownKey(kid.map(str::to_owned))))
+        *self.fetched.write().await = Some(std::time::Instant::now());
+        found.unwrap_or_else(|| Err(AuthError::UnknownKey(Some(kid.to_owned()))))
     }
 
     /// Checks the raw header value and returns the token's claims.
@@ -89,7 +105,9 @@ impl Authorizer {
             .unwrap_or(raw)
             .trim();
         let header = decode_header(token)?;
-        let key = self.key(header.kid.as_deref()).await?;
+        let key = self
+            .key(header.kid.as_deref().ok_or(AuthError::NoKeyId)?)
+            .await?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_issuer(&[&self.issuer]);
         validation.validate_aud = false;
@@ -108,6 +126,14 @@ impl Authorizer {
         };
         if !allowed {
             return Err(AuthError::Audience);
+        }
+        let now = chrono::Utc::now().timestamp();
+        if claims
+            .get("iat")
+            .and_then(Value::as_i64)
+            .is_some_and(|iat| iat > now)
+        {
+            return Err(AuthError::IssuedInFuture);
         }
         Ok(claims)
     }

@@ -43,7 +43,6 @@ type Reply = oneshot::Sender<Result<Value, InvokeError>>;
 struct Invocation {
     id: String,
     payload: Value,
-    deadline_ms: u128,
     reply: Reply,
 }
 
@@ -223,22 +222,38 @@ impl FunctionHost {
         let invocation = Invocation {
             id: uuid::Uuid::new_v4().to_string(),
             payload,
-            deadline_ms: now_ms() + timeout.as_millis(),
             reply,
         };
         self.queue_tx
             .send(invocation)
             .map_err(|_| InvokeError::Crashed)?;
+        // The function's own timeout runs from when its process takes the
+        // invocation (see `next`); this guard only ends a wait on a process that
+        // never asks for work, as Lambda's init timeout does.
+        let guard = timeout + INIT_TIMEOUT;
         tokio::select! {
             result = answer => result.unwrap_or(Err(InvokeError::Crashed)),
             _ = exits.changed() => Err(InvokeError::Crashed),
-            _ = tokio::time::sleep(timeout) => {
-                self.stop().await;
-                Err(InvokeError::Timeout(timeout))
-            }
+            _ = tokio::time::sleep(guard) => Err(InvokeError::Timeout(guard)),
         }
     }
+
+    /// Ends an invocation that outlived its timeout, and the process running it.
+    fn watch_deadline(self: &Arc<Self>, id: String) {
+        let host = self.clone();
+        let timeout = self.spec.timeout;
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            if let Some(reply) = host.take_in_flight(&id) {
+                let _ = reply.send(Err(InvokeError::Timeout(timeout)));
+                host.stop().await;
+            }
+        });
+    }
 }
+
+/// How long Lambda lets a new process start before it gives up on it.
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn next(State(host): State<Arc<FunctionHost>>) -> Response {
     let mut queue = host.queue_rx.lock().await;
@@ -261,7 +276,7 @@ async fn next(State(host): State<Arc<FunctionHost>>) -> Response {
             ("lambda-runtime-aws-request-id", invocation.id.clone()),
             (
                 "lambda-runtime-deadline-ms",
-                invocation.deadline_ms.to_string(),
+                (now_ms() + host.spec.timeout.as_millis()).to_string(),
             ),
             ("lambda-runtime-invoked-function-arn", arn),
             ("content-type", "application/json".to_owned()),
@@ -273,7 +288,8 @@ async fn next(State(host): State<Arc<FunctionHost>>) -> Response {
         host.in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(invocation.id, invocation.reply);
+            .insert(invocation.id.clone(), invocation.reply);
+        host.watch_deadline(invocation.id);
         return (StatusCode::OK, headers, invocation.payload.to_string()).into_response();
     }
 }
