@@ -73,6 +73,27 @@ fn throttle_key(email: &Email) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Runs `step` up to three times while it fails for reasons a retry can fix
+/// (on top of the SDK's own retries of throttling and transient errors).
+async fn with_retries<T, F, Fut>(mut step: F) -> Result<T, AppError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AppError>>,
+{
+    let mut delay = Duration::from_millis(100);
+    let mut attempts_left = 3;
+    loop {
+        match step().await {
+            Err(AppError::Unavailable(_) | AppError::Unexpected(_)) if attempts_left > 1 => {
+                attempts_left -= 1;
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Sign-up, login and everything that ends or renews a session.
 #[derive(Clone)]
 pub struct AuthService {
@@ -237,10 +258,13 @@ impl AuthService {
         self.identity
             .change_password(&caller.access_token, &current, &new)
             .await?;
-        self.identity.sign_out(&caller.access_token).await?;
-        self.sessions
-            .revoke_sessions(&caller.user_id, cutoff_after(Utc::now()))
-            .await?;
+        // The old password is spent now: the caller could not retry, so we do.
+        with_retries(|| self.identity.sign_out(&caller.access_token)).await?;
+        with_retries(|| {
+            self.sessions
+                .revoke_sessions(&caller.user_id, cutoff_after(Utc::now()))
+        })
+        .await?;
         tracing::info!("password changed; sessions ended");
         Ok(())
     }
@@ -264,10 +288,13 @@ impl AuthService {
                 other => other,
             })?;
         self.identity.reset_password(&email, &code, &new).await?;
-        let user_id = self.identity.sign_out_everywhere(&email).await?;
-        self.sessions
-            .revoke_sessions(&user_id, cutoff_after(Utc::now()))
-            .await?;
+        // The code is spent now: the caller could not retry, so we do.
+        let user_id = with_retries(|| self.identity.sign_out_everywhere(&email)).await?;
+        with_retries(|| {
+            self.sessions
+                .revoke_sessions(&user_id, cutoff_after(Utc::now()))
+        })
+        .await?;
         tracing::info!(%user_id, "password reset; sessions ended");
         Ok(())
     }
@@ -556,6 +583,27 @@ mod tests {
             .login(login_input("fa@example.com", "NewPassword456"))
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_but_client_errors_are_not() {
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let flaky = with_retries(|| async {
+            match calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) {
+                0 => Err(AppError::unexpected("blip")),
+                _ => Ok(7),
+            }
+        })
+        .await;
+        assert_eq!(flaky.unwrap(), 7);
+        let refused = std::sync::atomic::AtomicU32::new(0);
+        let result: Result<(), AppError> = with_retries(|| async {
+            refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(AppError::InvalidCode)
+        })
+        .await;
+        assert!(matches!(result, Err(AppError::InvalidCode)));
+        assert_eq!(refused.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 
     #[tokio::test]
