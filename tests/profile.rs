@@ -4,6 +4,20 @@ use crate::support::*;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 
+/// How many items the user's partition holds (the stack's table is `gatehouse-<Stage>`).
+async fn items_of(user_id: &str) -> i32 {
+    dynamodb()
+        .await
+        .query()
+        .table_name("gatehouse-dev")
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{user_id}")))
+        .send()
+        .await
+        .expect("query the table")
+        .count()
+}
+
 #[tokio::test]
 async fn a_second_delivery_of_the_post_confirmation_trigger_changes_nothing() {
     let (email, tokens) = signed_up_user("retry").await;
@@ -41,16 +55,11 @@ async fn a_second_delivery_of_the_post_confirmation_trigger_changes_nothing() {
     let after = get_with_token("/users/me", access).await;
     assert_eq!(after.body, before.body);
 
-    let items = dynamodb()
-        .await
-        .query()
-        .table_name("gatehouse-dev")
-        .key_condition_expression("pk = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{user_id}")))
-        .send()
-        .await
-        .expect("query the table");
-    assert_eq!(items.count(), 2, "one profile and one role assignment");
+    assert_eq!(
+        items_of(&user_id).await,
+        2,
+        "one profile and one role assignment"
+    );
 }
 
 #[tokio::test]
@@ -62,16 +71,11 @@ async fn an_unconfirmed_account_cannot_log_in_and_has_no_profile_yet() {
     assert_eq!(login.status, 403);
     assert_eq!(login.body["code"], "user_not_confirmed");
     let user_id = registered.body["user_id"].as_str().expect("user_id");
-    let items = dynamodb()
-        .await
-        .query()
-        .table_name("gatehouse-dev")
-        .key_condition_expression("pk = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{user_id}")))
-        .send()
-        .await
-        .expect("query the table");
-    assert_eq!(items.count(), 0, "registration writes nothing to the table");
+    assert_eq!(
+        items_of(user_id).await,
+        0,
+        "registration writes nothing to the table"
+    );
 }
 
 #[tokio::test]
