@@ -1,7 +1,8 @@
-//! Runs each function's real `bootstrap` binary behind its own Lambda Runtime API, as
-//! Lambda does: the process polls `/invocation/next`, answers on `/response` or
-//! `/error`. A process that dies is started again on the next invocation, so a
-//! broken cold start fails every request, locally as on AWS.
+//! Runs each function's real `bootstrap` binary behind a Lambda Runtime API, as
+//! Lambda does: a process polls `/invocation/next` and answers on `/response` or
+//! `/error`. Like Lambda, a function scales out (up to [`MAX_INSTANCES`] processes)
+//! when invocations arrive while every process is busy, and a process that dies is
+//! replaced on demand, so a broken cold start fails every request, locally as on AWS.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -14,11 +15,18 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::Command;
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
+
+/// Processes per function at most (Lambda's concurrency, scaled to a laptop).
+pub const MAX_INSTANCES: usize = 4;
+
+/// How long Lambda lets a new process start before it gives up on it.
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
@@ -55,18 +63,30 @@ pub struct FunctionSpec {
     pub timeout: Duration,
 }
 
-struct Process {
+/// One running process of a function.
+struct Instance {
     kill: Option<oneshot::Sender<()>>,
 }
 
 pub struct FunctionHost {
     spec: FunctionSpec,
-    api_address: String,
     queue_tx: mpsc::UnboundedSender<Invocation>,
     queue_rx: Mutex<mpsc::UnboundedReceiver<Invocation>>,
-    in_flight: std::sync::Mutex<HashMap<String, Reply>>,
-    process: Mutex<Option<Process>>,
-    exits: watch::Sender<u64>,
+    /// Invocations sent but not yet taken by a process.
+    queued: AtomicUsize,
+    /// Taken invocations, by request id, with the instance running each.
+    in_flight: std::sync::Mutex<HashMap<String, (u64, Reply)>>,
+    instances: Mutex<HashMap<u64, Instance>>,
+    next_instance: AtomicU64,
+}
+
+/// The Runtime API as one instance sees it: `gone` turns true when its process
+/// has exited, so a poll it left behind gives up its place in the queue.
+#[derive(Clone)]
+struct InstanceApi {
+    host: Arc<FunctionHost>,
+    instance: u64,
+    gone: watch::Receiver<bool>,
 }
 
 fn now_ms() -> u128 {
@@ -77,32 +97,17 @@ fn now_ms() -> u128 {
 }
 
 impl FunctionHost {
-    /// Binds this function's Runtime API on a free loopback port.
     pub async fn start(spec: FunctionSpec) -> std::io::Result<Arc<Self>> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
         let (queue_tx, queue_rx) = mpsc::unbounded_channel();
-        let host = Arc::new(Self {
+        Ok(Arc::new(Self {
             spec,
-            api_address: listener.local_addr()?.to_string(),
             queue_tx,
             queue_rx: Mutex::new(queue_rx),
+            queued: AtomicUsize::new(0),
             in_flight: std::sync::Mutex::new(HashMap::new()),
-            process: Mutex::new(None),
-            exits: watch::channel(0).0,
-        });
-        let app = Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(respond),
-            )
-            .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
-            .route("/2018-06-01/runtime/init/error", post(init_error))
-            .with_state(host.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(host)
+            instances: Mutex::new(HashMap::new()),
+            next_instance: AtomicU64::new(1),
+        }))
     }
 
     pub fn logical_id(&self) -> &str {
@@ -121,25 +126,62 @@ impl FunctionHost {
             .unwrap_or_default()
     }
 
-    fn take_in_flight(&self, id: &str) -> Option<Reply> {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id)
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Reply)>> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts the process if none is running (a cold start).
+    fn take_in_flight(&self, id: &str) -> Option<(u64, Reply)> {
+        self.in_flight().remove(id)
+    }
+
+    /// Starts a first process if none runs (a cold start before any request).
     pub async fn ensure_running(self: &Arc<Self>) -> Result<(), InvokeError> {
-        let mut process = self.process.lock().await;
-        if process.is_some() {
-            return Ok(());
+        let mut instances = self.instances.lock().await;
+        if instances.is_empty() {
+            self.spawn_instance(&mut instances).await?;
         }
+        Ok(())
+    }
+
+    /// Starts another process when more invocations wait than idle processes
+    /// can take.
+    async fn scale(self: &Arc<Self>) -> Result<(), InvokeError> {
+        let mut instances = self.instances.lock().await;
+        let busy = self.in_flight().len();
+        let idle = instances.len().saturating_sub(busy);
+        if self.queued.load(Ordering::SeqCst) > idle && instances.len() < MAX_INSTANCES {
+            if !instances.is_empty() {
+                tracing::info!(
+                    function = %self.spec.logical_id,
+                    running = instances.len(),
+                    "every instance is busy: starting another"
+                );
+            }
+            self.spawn_instance(&mut instances).await?;
+        }
+        Ok(())
+    }
+
+    async fn spawn_instance(
+        self: &Arc<Self>,
+        instances: &mut HashMap<u64, Instance>,
+    ) -> Result<(), InvokeError> {
         let spec = &self.spec;
+        let spawn_error = |source| InvokeError::Spawn {
+            binary: spec.binary.display().to_string(),
+            source,
+        };
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(spawn_error)?;
+        let api_address = listener.local_addr().map_err(spawn_error)?.to_string();
+        let instance = self.next_instance.fetch_add(1, Ordering::SeqCst);
+        let (gone_tx, gone) = watch::channel(false);
         let mut command = Command::new(&spec.binary);
         command
             .env_clear()
             .envs(spec.environment.iter().cloned())
-            .env("AWS_LAMBDA_RUNTIME_API", &self.api_address)
+            .env("AWS_LAMBDA_RUNTIME_API", &api_address)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -147,10 +189,23 @@ impl FunctionHost {
         if let Ok(path) = std::env::var("PATH") {
             command.env("PATH", path);
         }
-        let mut child = command.spawn().map_err(|source| InvokeError::Spawn {
-            binary: spec.binary.display().to_string(),
-            source,
-        })?;
+        let mut child = command.spawn().map_err(spawn_error)?;
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(respond),
+            )
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .with_state(InstanceApi {
+                host: self.clone(),
+                instance,
+                gone,
+            });
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
         for stream in [
             child
                 .stdout
@@ -173,9 +228,12 @@ impl FunctionHost {
             });
         }
         let (kill_tx, kill_rx) = oneshot::channel();
-        *process = Some(Process {
-            kill: Some(kill_tx),
-        });
+        instances.insert(
+            instance,
+            Instance {
+                kill: Some(kill_tx),
+            },
+        );
         let host = self.clone();
         tokio::spawn(async move {
             let status = tokio::select! {
@@ -188,52 +246,84 @@ impl FunctionHost {
             if let Some(status) = status {
                 tracing::warn!(function = %host.spec.logical_id, %status, "function process exited");
             }
-            *host.process.lock().await = None;
-            let orphans: Vec<Reply> = host
-                .in_flight
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .drain()
-                .map(|(_, reply)| reply)
-                .collect();
-            for reply in orphans {
-                let _ = reply.send(Err(InvokeError::Crashed));
-            }
-            host.exits.send_modify(|n| *n += 1);
+            let _ = gone_tx.send(true);
+            server.abort();
+            host.retire(instance).await;
         });
         Ok(())
     }
 
-    pub async fn stop(&self) {
-        if let Some(process) = self.process.lock().await.as_mut()
-            && let Some(kill) = process.kill.take()
+    /// Forgets an exited instance: its invocations fail, and if no process is
+    /// left, so do the queued ones (a cold start that keeps failing).
+    async fn retire(&self, instance: u64) {
+        let mut instances = self.instances.lock().await;
+        instances.remove(&instance);
+        let orphans: Vec<Reply> = {
+            let mut in_flight = self.in_flight();
+            let ids: Vec<String> = in_flight
+                .iter()
+                .filter(|(_, (owner, _))| *owner == instance)
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.iter()
+                .filter_map(|id| in_flight.remove(id))
+                .map(|(_, reply)| reply)
+                .collect()
+        };
+        for reply in orphans {
+            let _ = reply.send(Err(InvokeError::Crashed));
+        }
+        if instances.is_empty() {
+            drop(instances);
+            let mut queue = self.queue_rx.lock().await;
+            while let Ok(invocation) = queue.try_recv() {
+                self.queued.fetch_sub(1, Ordering::SeqCst);
+                let _ = invocation.reply.send(Err(InvokeError::Crashed));
+            }
+        }
+    }
+
+    async fn stop_instance(&self, instance: u64) {
+        if let Some(kill) = self
+            .instances
+            .lock()
+            .await
+            .get_mut(&instance)
+            .and_then(|i| i.kill.take())
         {
             let _ = kill.send(());
         }
     }
 
+    /// Stops every process of the function.
+    pub async fn stop(&self) {
+        for instance in self.instances.lock().await.values_mut() {
+            if let Some(kill) = instance.kill.take() {
+                let _ = kill.send(());
+            }
+        }
+    }
+
     /// Invokes the function synchronously, as API Gateway and Cognito do.
     pub async fn invoke(self: &Arc<Self>, payload: Value) -> Result<Value, InvokeError> {
-        let mut exits = self.exits.subscribe();
-        exits.mark_unchanged();
-        self.ensure_running().await?;
         let (reply, answer) = oneshot::channel();
-        let timeout = self.spec.timeout;
         let invocation = Invocation {
             id: uuid::Uuid::new_v4().to_string(),
             payload,
             reply,
         };
-        self.queue_tx
-            .send(invocation)
-            .map_err(|_| InvokeError::Crashed)?;
-        // The function's own timeout runs from when its process takes the
-        // invocation (see `next`); this guard only ends a wait on a process that
-        // never asks for work, as Lambda's init timeout does.
-        let guard = timeout + INIT_TIMEOUT;
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        if self.queue_tx.send(invocation).is_err() {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            return Err(InvokeError::Crashed);
+        }
+        self.scale().await?;
+        // The function's own timeout runs from when a process takes the
+        // invocation (see `next`); this guard only ends a wait on processes that
+        // never ask for work, as Lambda's init timeout does.
+        let guard = self.spec.timeout + INIT_TIMEOUT;
         tokio::select! {
             result = answer => result.unwrap_or(Err(InvokeError::Crashed)),
-            _ = exits.changed() => Err(InvokeError::Crashed),
             _ = tokio::time::sleep(guard) => Err(InvokeError::Timeout(guard)),
         }
     }
@@ -244,24 +334,34 @@ impl FunctionHost {
         let timeout = self.spec.timeout;
         tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
-            if let Some(reply) = host.take_in_flight(&id) {
+            if let Some((instance, reply)) = host.take_in_flight(&id) {
                 let _ = reply.send(Err(InvokeError::Timeout(timeout)));
-                host.stop().await;
+                host.stop_instance(instance).await;
             }
         });
     }
 }
 
-/// How long Lambda lets a new process start before it gives up on it.
-const INIT_TIMEOUT: Duration = Duration::from_secs(10);
-
-async fn next(State(host): State<Arc<FunctionHost>>) -> Response {
-    let mut queue = host.queue_rx.lock().await;
+async fn next(State(api): State<InstanceApi>) -> Response {
+    let InstanceApi {
+        host,
+        instance,
+        mut gone,
+    } = api;
+    let mut queue = tokio::select! {
+        queue = host.queue_rx.lock() => queue,
+        _ = gone.wait_for(|gone| *gone) => return StatusCode::GONE.into_response(),
+    };
     loop {
-        let Some(invocation) = queue.recv().await else {
+        let received = tokio::select! {
+            received = queue.recv() => received,
+            _ = gone.wait_for(|gone| *gone) => return StatusCode::GONE.into_response(),
+        };
+        let Some(invocation) = received else {
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         };
-        // The caller gave up (timeout or crash) before this was picked up.
+        host.queued.fetch_sub(1, Ordering::SeqCst);
+        // The caller gave up (timeout) before this was picked up.
         if invocation.reply.is_closed() {
             continue;
         }
@@ -285,21 +385,19 @@ async fn next(State(host): State<Arc<FunctionHost>>) -> Response {
                 headers.insert(name, value);
             }
         }
-        host.in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(invocation.id.clone(), invocation.reply);
+        host.in_flight()
+            .insert(invocation.id.clone(), (instance, invocation.reply));
         host.watch_deadline(invocation.id);
         return (StatusCode::OK, headers, invocation.payload.to_string()).into_response();
     }
 }
 
 async fn respond(
-    State(host): State<Arc<FunctionHost>>,
+    State(api): State<InstanceApi>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> StatusCode {
-    let Some(reply) = host.take_in_flight(&id) else {
+    let Some((_, reply)) = api.host.take_in_flight(&id) else {
         return StatusCode::BAD_REQUEST;
     };
     let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -321,21 +419,17 @@ fn function_error(body: &[u8]) -> InvokeError {
     }
 }
 
-async fn fail(
-    State(host): State<Arc<FunctionHost>>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> StatusCode {
-    let Some(reply) = host.take_in_flight(&id) else {
+async fn fail(State(api): State<InstanceApi>, Path(id): Path<String>, body: Bytes) -> StatusCode {
+    let Some((_, reply)) = api.host.take_in_flight(&id) else {
         return StatusCode::BAD_REQUEST;
     };
     let _ = reply.send(Err(function_error(&body)));
     StatusCode::ACCEPTED
 }
 
-async fn init_error(State(host): State<Arc<FunctionHost>>, body: Bytes) -> StatusCode {
+async fn init_error(State(api): State<InstanceApi>, body: Bytes) -> StatusCode {
     let err = function_error(&body);
-    tracing::error!(function = %host.spec.logical_id, error = %err, "cold start failed");
+    tracing::error!(function = %api.host.spec.logical_id, error = %err, "cold start failed");
     StatusCode::ACCEPTED
 }
 
