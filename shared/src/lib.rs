@@ -12,7 +12,7 @@ pub mod http;
 pub mod ports;
 pub mod services;
 pub mod telemetry;
-#[doc(hidden)]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use domain::AppError;

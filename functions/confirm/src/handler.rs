@@ -14,8 +14,8 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse::adapters::memory::in_memory_auth;
     use gatehouse::services::RegisterInput;
+    use gatehouse::testing::in_memory_auth;
     use gatehouse::testing::{json_of, request};
     use serde_json::json;
 

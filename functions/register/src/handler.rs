@@ -16,7 +16,7 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse::adapters::memory::in_memory_auth;
+    use gatehouse::testing::in_memory_auth;
     use gatehouse::testing::{json_of, request, request_with_raw_body};
     use serde_json::json;
 

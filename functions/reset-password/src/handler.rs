@@ -16,8 +16,8 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse::adapters::memory::{in_memory_auth, signed_in};
     use gatehouse::services::{EmailInput, LoginInput};
+    use gatehouse::testing::{in_memory_auth, signed_in};
     use gatehouse::testing::{json_of, request};
     use serde_json::json;
 

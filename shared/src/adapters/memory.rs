@@ -333,69 +333,6 @@ impl LoginThrottle for InMemoryThrottle {
     }
 }
 
-/// The password policy handler tests use: 10+ characters, lower, upper and a number.
-pub fn test_policy() -> crate::domain::PasswordPolicy {
-    crate::domain::PasswordPolicy {
-        min_length: 10,
-        require_lowercase: true,
-        require_uppercase: true,
-        require_numbers: true,
-        require_symbols: false,
-    }
-}
-
-/// An `AuthService` over in-memory fakes, with the identity fake for reading codes.
-pub fn in_memory_auth() -> (
-    crate::services::AuthService,
-    std::sync::Arc<InMemoryIdentity>,
-) {
-    let identity = std::sync::Arc::new(InMemoryIdentity::default());
-    let service = crate::services::AuthService::new(
-        identity.clone(),
-        std::sync::Arc::new(InMemorySessions::default()),
-        std::sync::Arc::new(InMemoryThrottle::default()),
-        test_policy(),
-    );
-    (service, identity)
-}
-
-/// Registers, confirms and logs in `email` (password `Password123`) on an
-/// [`in_memory_auth`] pair; returns the tokens.
-pub async fn signed_in(
-    auth: &crate::services::AuthService,
-    identity: &InMemoryIdentity,
-    email: &str,
-) -> Tokens {
-    use crate::services::{ConfirmInput, LoginInput, RegisterInput};
-    let registered = auth
-        .register(RegisterInput {
-            email: email.into(),
-            password: "Password123".into(),
-            display_name: None,
-            locale: None,
-        })
-        .await;
-    assert!(registered.is_ok(), "register {email}: {registered:?}");
-    let code = identity.code_for(email).unwrap_or_default();
-    let confirmed = auth
-        .confirm(ConfirmInput {
-            email: email.into(),
-            code,
-        })
-        .await;
-    assert!(confirmed.is_ok(), "confirm {email}: {confirmed:?}");
-    match auth
-        .login(LoginInput {
-            email: email.into(),
-            password: "Password123".into(),
-        })
-        .await
-    {
-        Ok(tokens) => tokens,
-        Err(err) => panic!("login {email}: {err:?}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
