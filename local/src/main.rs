@@ -238,7 +238,9 @@ async fn run(opts: Options) -> Result<(), BoxError> {
         functions: hosts.clone(),
         outbox,
     });
-    let listener = TcpListener::bind(("127.0.0.1", opts.port)).await?;
+    let listener = TcpListener::bind(("127.0.0.1", opts.port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e} (pick another port with --port, or `make dev PORT=...`)", opts.port))?;
     let url = format!("http://{}", listener.local_addr()?);
     for route in &gateway.routes {
         tracing::info!(
