@@ -531,6 +531,33 @@ impl CognitoProxy {
                 };
             }
         }
+        self.forward_confirmation(
+            pool,
+            uri,
+            headers,
+            raw,
+            client_id,
+            username,
+            Purpose::SignUp,
+        )
+        .await
+    }
+
+    /// Forwards a confirmation whose code was checked (moto would accept any), then
+    /// does what Cognito does after it: spends the code, marks the email verified
+    /// after a sign-up when the pool auto-verifies email, and runs the
+    /// post-confirmation trigger.
+    #[allow(clippy::too_many_arguments)]
+    async fn forward_confirmation(
+        &self,
+        pool: &Pool,
+        uri: &str,
+        headers: &HeaderMap,
+        raw: Bytes,
+        client_id: &str,
+        username: &str,
+        purpose: Purpose,
+    ) -> Response {
         let (status, out_headers, out_body) = match self.forward(uri, headers, raw).await {
             Ok(answer) => answer,
             Err(err) => return cognito_error("InternalErrorException", &err.to_string()),
@@ -538,10 +565,8 @@ impl CognitoProxy {
         if !status.is_success() {
             return (status, out_headers, out_body).into_response();
         }
-        self.spend_code(pool, username, Purpose::SignUp);
-        // Cognito marks the address verified on confirmation when the pool
-        // auto-verifies email; moto does not.
-        if pool.auto_verify_email {
+        self.spend_code(pool, username, purpose);
+        if purpose == Purpose::SignUp && pool.auto_verify_email {
             let verified = self
                 .aws
                 .call(
@@ -554,8 +579,12 @@ impl CognitoProxy {
                 return cognito_error("InternalErrorException", &err.to_string());
             }
         }
+        let source = match purpose {
+            Purpose::SignUp => "PostConfirmation_ConfirmSignUp",
+            Purpose::Reset => "PostConfirmation_ConfirmForgotPassword",
+        };
         if let Err(response) = self
-            .post_confirmation(pool, client_id, username, "PostConfirmation_ConfirmSignUp")
+            .post_confirmation(pool, client_id, username, source)
             .await
         {
             return response;
@@ -663,26 +692,8 @@ impl CognitoProxy {
                 return code_mismatch();
             }
         }
-        let (status, out_headers, out_body) = match self.forward(uri, headers, raw).await {
-            Ok(answer) => answer,
-            Err(err) => return cognito_error("InternalErrorException", &err.to_string()),
-        };
-        if !status.is_success() {
-            return (status, out_headers, out_body).into_response();
-        }
-        self.spend_code(pool, username, Purpose::Reset);
-        if let Err(response) = self
-            .post_confirmation(
-                pool,
-                client_id,
-                username,
-                "PostConfirmation_ConfirmForgotPassword",
-            )
+        self.forward_confirmation(pool, uri, headers, raw, client_id, username, Purpose::Reset)
             .await
-        {
-            return response;
-        }
-        (status, out_headers, out_body).into_response()
     }
 }
 

@@ -78,23 +78,31 @@ pub fn in_memory_auth() -> (
     (service, identity)
 }
 
-/// Registers, confirms and logs in `email` (password `Password123`) on an
+/// The password the helpers below register users with.
+pub const TEST_PASSWORD: &str = "Password123";
+
+/// Registers `email` (unconfirmed) with [`TEST_PASSWORD`].
+pub async fn registered(auth: &crate::services::AuthService, email: &str) {
+    let registered = auth
+        .register(crate::services::RegisterInput {
+            email: email.into(),
+            password: TEST_PASSWORD.into(),
+            display_name: None,
+            locale: None,
+        })
+        .await;
+    assert!(registered.is_ok(), "register {email}: {registered:?}");
+}
+
+/// Registers, confirms and logs in `email` (password [`TEST_PASSWORD`]) on an
 /// [`in_memory_auth`] pair; returns the tokens.
 pub async fn signed_in(
     auth: &crate::services::AuthService,
     identity: &InMemoryIdentity,
     email: &str,
 ) -> crate::domain::Tokens {
-    use crate::services::{ConfirmInput, LoginInput, RegisterInput};
-    let registered = auth
-        .register(RegisterInput {
-            email: email.into(),
-            password: "Password123".into(),
-            display_name: None,
-            locale: None,
-        })
-        .await;
-    assert!(registered.is_ok(), "register {email}: {registered:?}");
+    use crate::services::{ConfirmInput, LoginInput};
+    registered(auth, email).await;
     let code = identity.code_for(email).unwrap_or_default();
     let confirmed = auth
         .confirm(ConfirmInput {
@@ -106,7 +114,7 @@ pub async fn signed_in(
     match auth
         .login(LoginInput {
             email: email.into(),
-            password: "Password123".into(),
+            password: TEST_PASSWORD.into(),
         })
         .await
     {

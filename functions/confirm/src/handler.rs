@@ -14,23 +14,15 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse::services::RegisterInput;
-    use gatehouse::testing::in_memory_auth;
+    use gatehouse::testing::{in_memory_auth, registered};
     use gatehouse::testing::{json_of, request};
     use serde_json::json;
 
     const EVENT: &str = include_str!("../../../events/confirm.json");
 
-    async fn registered() -> (AuthService, String) {
+    async fn with_pending_user() -> (AuthService, String) {
         let (auth, identity) = in_memory_auth();
-        auth.register(RegisterInput {
-            email: "ada@example.com".into(),
-            password: "Password123".into(),
-            display_name: None,
-            locale: None,
-        })
-        .await
-        .unwrap();
+        registered(&auth, "ada@example.com").await;
         let code = identity.code_for("ada@example.com").unwrap();
         (auth, code)
     }
@@ -44,7 +36,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_right_code_confirms() {
-        let (auth, code) = registered().await;
+        let (auth, code) = with_pending_user().await;
         let response = handle(&auth, with_code(&code)).await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(json_of(&response), json!({"confirmed": true}));
@@ -52,7 +44,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_wrong_code_is_400_invalid_code() {
-        let (auth, _) = registered().await;
+        let (auth, _) = with_pending_user().await;
         let response = handle(&auth, with_code("000000")).await.unwrap();
         assert_eq!(response.status(), 400);
         assert_eq!(json_of(&response)["code"], "invalid_code");
@@ -60,7 +52,7 @@ mod tests {
 
     #[tokio::test]
     async fn confirming_twice_is_409_already_confirmed() {
-        let (auth, code) = registered().await;
+        let (auth, code) = with_pending_user().await;
         handle(&auth, with_code(&code)).await.unwrap();
         let response = handle(&auth, with_code(&code)).await.unwrap();
         assert_eq!(response.status(), 409);

@@ -11,8 +11,8 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse::services::{ConfirmInput, RegisterInput};
-    use gatehouse::testing::in_memory_auth;
+    use gatehouse::services::ConfirmInput;
+    use gatehouse::testing::{in_memory_auth, registered};
     use gatehouse::testing::{json_of, request};
     use serde_json::json;
 
@@ -20,14 +20,7 @@ mod tests {
 
     async fn service_with_user(confirmed: bool) -> AuthService {
         let (auth, identity) = in_memory_auth();
-        auth.register(RegisterInput {
-            email: "ada@example.com".into(),
-            password: "Password123".into(),
-            display_name: None,
-            locale: None,
-        })
-        .await
-        .unwrap();
+        registered(&auth, "ada@example.com").await;
         if confirmed {
             let code = identity.code_for("ada@example.com").unwrap();
             auth.confirm(ConfirmInput {

@@ -16,8 +16,7 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse::services::RegisterInput;
-    use gatehouse::testing::in_memory_auth;
+    use gatehouse::testing::{in_memory_auth, registered};
     use gatehouse::testing::{json_of, request};
     use serde_json::json;
 
@@ -26,14 +25,7 @@ mod tests {
     #[tokio::test]
     async fn a_new_code_replaces_the_old_one_and_unknown_emails_get_the_same_answer() {
         let (auth, identity) = in_memory_auth();
-        auth.register(RegisterInput {
-            email: "ada@example.com".into(),
-            password: "Password123".into(),
-            display_name: None,
-            locale: None,
-        })
-        .await
-        .unwrap();
+        registered(&auth, "ada@example.com").await;
         let first = identity.code_for("ada@example.com").unwrap();
         let known = handle(&auth, request(EVENT, None)).await.unwrap();
         let unknown = handle(
