@@ -3,7 +3,7 @@
 
 use crate::support::*;
 use serde_yaml::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::Command;
 
 fn load(name: &str) -> Value {
@@ -180,7 +180,6 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
         "login" => &[
             "dynamodb:GetItem",
             "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
         ],
         "logout" | "change-password" => &["dynamodb:GetItem", "dynamodb:PutItem"],
@@ -238,6 +237,105 @@ fn every_function_gets_only_the_iam_actions_it_uses() {
             .map(str::to_owned)
             .collect();
         assert_eq!(actions, expected, "{id}");
+    }
+}
+
+/// The environment Lambda gives a function: the globals and its own variables,
+/// `!Ref` of a parameter resolved to its default, any other reference to a
+/// placeholder.
+fn function_environment(function: &Value) -> HashMap<&'static str, &'static str> {
+    let template = load("template.yaml");
+    let mut env = HashMap::new();
+    for variables in [
+        &template["Globals"]["Function"]["Environment"]["Variables"],
+        &function["Properties"]["Environment"]["Variables"],
+    ] {
+        for (name, value) in variables.as_mapping().into_iter().flatten() {
+            let value = match value {
+                Value::Tagged(tagged) => {
+                    let target = tagged.value.as_str().unwrap_or_default();
+                    match &template["Parameters"][target]["Default"] {
+                        Value::Number(n) => n.to_string(),
+                        Value::String(s) => s.clone(),
+                        _ => format!("placeholder-for-{target}"),
+                    }
+                }
+                other => other.as_str().unwrap_or_default().to_owned(),
+            };
+            let name: &'static str = name.as_str().unwrap_or_default().to_owned().leak();
+            env.insert(name, &*value.leak());
+        }
+    }
+    env
+}
+
+/// The one wiring a function's `main.rs` calls on its `AppContext`, if any.
+fn wiring_of(binary: &str) -> Option<String> {
+    let main =
+        std::fs::read_to_string(workspace_root().join(format!("functions/{binary}/src/main.rs")))
+            .expect("main.rs");
+    let after = main.split_once("AppContext::from_env().await.")?.1;
+    Some(after.split('(').next().unwrap_or_default().to_owned())
+}
+
+/// Builds the wiring as the function's cold start does, with the environment
+/// the template gives it; the AWS services whose clients it built.
+fn clients_built(binary: &str, env: HashMap<&'static str, &'static str>) -> Vec<&'static str> {
+    use gatehouse::adapters::AwsClients;
+    use gatehouse::context::AppContext;
+    let Some(wiring) = wiring_of(binary) else {
+        return Vec::new();
+    };
+    let ctx = AppContext::new(AwsClients::unconfigured(), env);
+    let wired = match wiring.as_str() {
+        "sign_up" => ctx.sign_up().map(drop),
+        "login" => ctx.login().map(drop),
+        "refresh" => ctx.refresh().map(drop),
+        "logout" => ctx.logout().map(drop),
+        "change_password" => ctx.change_password().map(drop),
+        "forgot_password" => ctx.forgot_password().map(drop),
+        "reset_password" => ctx.reset_password().map(drop),
+        "onboarding" => ctx.onboarding().map(drop),
+        "profiles" => ctx.profiles().map(drop),
+        other => panic!("{binary}: unknown wiring {other}: add it to this test"),
+    };
+    if let Err(err) = wired {
+        panic!("{binary}: the template's environment does not start it: {err}");
+    }
+    ctx.clients()
+        .built()
+        .into_iter()
+        .map(|s| s.iam_prefix())
+        .collect()
+}
+
+#[test]
+fn every_function_builds_only_the_aws_clients_its_iam_policy_allows() {
+    for (id, function) in functions() {
+        let binary = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("Binary");
+        let allowed: BTreeSet<&str> = expected_actions(binary)
+            .into_iter()
+            .filter_map(|action| action.split_once(':').map(|(prefix, _)| prefix))
+            .collect();
+        let built: BTreeSet<&str> = clients_built(binary, function_environment(&function))
+            .into_iter()
+            .collect();
+        for service in &built {
+            // Cognito's public APIs (sign-up, login, the user's own token) need
+            // no IAM permission; every other client needs its service's actions.
+            assert!(
+                *service == "cognito-idp" || allowed.contains(service),
+                "{id} builds a {service} client its policy does not allow"
+            );
+        }
+        for service in &allowed {
+            assert!(
+                built.contains(service),
+                "{id} may call {service} but builds no client for it: drop the permission"
+            );
+        }
     }
 }
 

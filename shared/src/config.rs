@@ -50,29 +50,26 @@ where
         })
 }
 
-/// What the auth functions need: the app client and the pool's password policy.
-/// The pool id is given only to functions that call Cognito's admin APIs.
-#[derive(Debug, Clone)]
-pub struct AuthConfig {
-    pub user_pool_client_id: String,
-    pub user_pool_id: Option<String>,
-    pub password_policy: PasswordPolicy,
+/// The API's app client, which every call to Cognito's public APIs names.
+pub fn user_pool_client_id(src: &dyn Source) -> Result<String, ConfigError> {
+    required(src, "USER_POOL_CLIENT_ID")
 }
 
-impl AuthConfig {
-    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
-        Ok(Self {
-            user_pool_client_id: required(src, "USER_POOL_CLIENT_ID")?,
-            user_pool_id: optional(src, "USER_POOL_ID"),
-            password_policy: PasswordPolicy {
-                min_length: parsed(src, "PASSWORD_MIN_LENGTH")?,
-                require_lowercase: parsed(src, "PASSWORD_REQUIRE_LOWERCASE")?,
-                require_uppercase: parsed(src, "PASSWORD_REQUIRE_UPPERCASE")?,
-                require_numbers: parsed(src, "PASSWORD_REQUIRE_NUMBERS")?,
-                require_symbols: parsed(src, "PASSWORD_REQUIRE_SYMBOLS")?,
-            },
-        })
-    }
+/// The pool id, given only to functions that call Cognito's admin APIs.
+pub fn user_pool_id(src: &dyn Source) -> Result<String, ConfigError> {
+    required(src, "USER_POOL_ID")
+}
+
+/// The pool's password policy (the template passes the pool's own parameters), so
+/// the API can say which rule a new password breaks.
+pub fn password_policy(src: &dyn Source) -> Result<PasswordPolicy, ConfigError> {
+    Ok(PasswordPolicy {
+        min_length: parsed(src, "PASSWORD_MIN_LENGTH")?,
+        require_lowercase: parsed(src, "PASSWORD_REQUIRE_LOWERCASE")?,
+        require_uppercase: parsed(src, "PASSWORD_REQUIRE_UPPERCASE")?,
+        require_numbers: parsed(src, "PASSWORD_REQUIRE_NUMBERS")?,
+        require_symbols: parsed(src, "PASSWORD_REQUIRE_SYMBOLS")?,
+    })
 }
 
 /// What the functions that touch application data need.
@@ -128,9 +125,8 @@ mod tests {
 
     #[test]
     fn a_malformed_number_is_named() {
-        let env: HashMap<&str, &str> =
-            HashMap::from([("USER_POOL_CLIENT_ID", "c"), ("PASSWORD_MIN_LENGTH", "ten")]);
-        let err = AuthConfig::from_source(&env).unwrap_err();
+        let env: HashMap<&str, &str> = HashMap::from([("PASSWORD_MIN_LENGTH", "ten")]);
+        let err = password_policy(&env).unwrap_err();
         assert!(matches!(
             err,
             ConfigError::Invalid {
@@ -152,17 +148,16 @@ mod tests {
     }
 
     #[test]
-    fn a_complete_auth_config_parses() {
+    fn a_complete_password_policy_parses() {
         let env: HashMap<&str, &str> = HashMap::from([
-            ("USER_POOL_CLIENT_ID", "client"),
             ("PASSWORD_MIN_LENGTH", "10"),
             ("PASSWORD_REQUIRE_LOWERCASE", "true"),
             ("PASSWORD_REQUIRE_UPPERCASE", "true"),
             ("PASSWORD_REQUIRE_NUMBERS", "true"),
             ("PASSWORD_REQUIRE_SYMBOLS", "false"),
         ]);
-        let cfg = AuthConfig::from_source(&env).unwrap();
-        assert_eq!(cfg.password_policy.min_length, 10);
-        assert!(!cfg.password_policy.require_symbols);
+        let policy = password_policy(&env).unwrap();
+        assert_eq!(policy.min_length, 10);
+        assert!(!policy.require_symbols);
     }
 }

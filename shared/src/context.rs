@@ -1,62 +1,187 @@
-//! Everything a function builds once per cold start: configuration and SDK clients.
-//! The only switch between AWS and the local stack is the SDK's own endpoint
-//! configuration (`AWS_ENDPOINT_URL*`).
+//! What a function builds once per cold start: its configuration and the
+//! adapters its use case needs, wired into one service. Each method here wires
+//! one capability and builds only the AWS clients that capability calls, so a
+//! function's binary uses exactly the services its IAM policy allows (the
+//! integration tests check each function's wiring against `template.yaml`).
+//!
+//! No SDK here: clients are built by the adapters (`crate::adapters`), from the
+//! SDK configuration [`AwsClients`] loads once. The only switch between AWS and
+//! the local stack is the SDK's own endpoint configuration (`AWS_ENDPOINT_URL*`).
 
-use crate::adapters::cognito::{CognitoDirectory, CognitoIdentity};
+use crate::adapters::AwsClients;
+use crate::adapters::cognito::{CognitoAdmin, CognitoDirectory, CognitoIdentity};
 use crate::adapters::dynamodb::DynamoTable;
-use crate::config::{AuthConfig, ConfigError, ProcessEnv, Source, TableConfig};
-use crate::services::{AuthService, ProfileService};
+use crate::config::{
+    ConfigError, ProcessEnv, Source, TableConfig, password_policy, user_pool_client_id,
+    user_pool_id,
+};
+use crate::services::{
+    ChangePasswordService, ForgotPasswordService, LoginService, LogoutService, ProfileService,
+    RefreshService, ResetPasswordService, SessionGuard, SignUpService,
+};
 use std::sync::Arc;
 
+/// Configuration and AWS clients of one cold start. Build it once in `main`, then
+/// call the one wiring method the function needs.
 pub struct AppContext {
-    sdk: aws_config::SdkConfig,
+    aws: AwsClients,
+    env: Box<dyn Source + Send + Sync>,
 }
 
 impl AppContext {
+    /// The process environment and the SDK's default configuration chain.
     pub async fn from_env() -> Self {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self { sdk }
+        Self::new(AwsClients::from_env().await, ProcessEnv)
     }
 
-    fn table(&self, cfg: &TableConfig) -> Arc<DynamoTable> {
-        let client = aws_sdk_dynamodb::Client::new(&self.sdk);
-        Arc::new(DynamoTable::new(client, cfg.table_name.clone()))
+    pub fn new(aws: AwsClients, env: impl Source + Send + Sync + 'static) -> Self {
+        Self {
+            aws,
+            env: Box::new(env),
+        }
     }
 
-    pub fn auth_service(&self) -> Result<AuthService, ConfigError> {
-        let auth = AuthConfig::from_source(&ProcessEnv)?;
-        let table = self.table(&TableConfig::from_source(&ProcessEnv)?);
-        let client = aws_sdk_cognitoidentityprovider::Client::new(&self.sdk);
-        let identity = CognitoIdentity::new(client, auth.user_pool_client_id, auth.user_pool_id);
-        Ok(AuthService::new(
-            Arc::new(identity),
-            table.clone(),
-            table,
-            auth.password_policy,
+    /// The AWS clients the wiring built, for the least-privilege checks.
+    pub fn clients(&self) -> &AwsClients {
+        &self.aws
+    }
+
+    fn cognito(&self) -> Result<Arc<CognitoIdentity>, ConfigError> {
+        let client_id = user_pool_client_id(&*self.env)?;
+        Ok(Arc::new(CognitoIdentity::new(&self.aws, client_id)))
+    }
+
+    fn table(&self) -> Result<Arc<DynamoTable>, ConfigError> {
+        let cfg = TableConfig::from_source(&*self.env)?;
+        Ok(Arc::new(DynamoTable::new(&self.aws, cfg.table_name)))
+    }
+
+    fn guard(&self) -> Result<SessionGuard, ConfigError> {
+        Ok(SessionGuard::new(self.table()?))
+    }
+
+    /// Register, confirm, resend: Cognito only.
+    pub fn sign_up(&self) -> Result<SignUpService, ConfigError> {
+        Ok(SignUpService::new(
+            self.cognito()?,
+            password_policy(&*self.env)?,
         ))
     }
 
-    /// For functions that must act on an account without its token (password
-    /// reset): the pool id is then required at cold start.
-    pub fn admin_auth_service(&self) -> Result<AuthService, ConfigError> {
-        if ProcessEnv.get("USER_POOL_ID").is_none() {
-            return Err(ConfigError::Missing("USER_POOL_ID"));
-        }
-        self.auth_service()
+    /// Login: Cognito, and the table's login windows and session cut-offs.
+    pub fn login(&self) -> Result<LoginService, ConfigError> {
+        Ok(LoginService::new(
+            self.cognito()?,
+            self.table()?,
+            self.guard()?,
+        ))
+    }
+
+    /// Refresh: Cognito only.
+    pub fn refresh(&self) -> Result<RefreshService, ConfigError> {
+        Ok(RefreshService::new(self.cognito()?))
+    }
+
+    /// Logout: Cognito and the session cut-offs.
+    pub fn logout(&self) -> Result<LogoutService, ConfigError> {
+        Ok(LogoutService::new(self.cognito()?, self.guard()?))
+    }
+
+    /// Change password: Cognito and the session cut-offs.
+    pub fn change_password(&self) -> Result<ChangePasswordService, ConfigError> {
+        let cognito = self.cognito()?;
+        Ok(ChangePasswordService::new(
+            cognito.clone(),
+            cognito,
+            self.guard()?,
+            password_policy(&*self.env)?,
+        ))
+    }
+
+    /// Forgot password: Cognito only.
+    pub fn forgot_password(&self) -> Result<ForgotPasswordService, ConfigError> {
+        Ok(ForgotPasswordService::new(self.cognito()?))
+    }
+
+    /// Reset password: Cognito (with its admin APIs, so the pool id is required at
+    /// cold start) and the session cut-offs.
+    pub fn reset_password(&self) -> Result<ResetPasswordService, ConfigError> {
+        let admin = CognitoAdmin::new(&self.aws, user_pool_id(&*self.env)?);
+        Ok(ResetPasswordService::new(
+            self.cognito()?,
+            Arc::new(admin),
+            self.guard()?,
+            password_policy(&*self.env)?,
+        ))
     }
 
     /// Profiles for the post-confirmation trigger: the table only.
-    pub fn onboarding_service(&self) -> Result<ProfileService, ConfigError> {
-        let cfg = TableConfig::from_source(&ProcessEnv)?;
-        Ok(ProfileService::new(self.table(&cfg), cfg.default_role))
+    pub fn onboarding(&self) -> Result<ProfileService, ConfigError> {
+        let cfg = TableConfig::from_source(&*self.env)?;
+        Ok(ProfileService::new(self.table()?, cfg.default_role))
     }
 
-    /// Profiles for API callers, able to create a missing profile from Cognito.
-    pub fn profile_service(&self) -> Result<ProfileService, ConfigError> {
-        let directory =
-            CognitoDirectory::new(aws_sdk_cognitoidentityprovider::Client::new(&self.sdk));
-        Ok(self
-            .onboarding_service()?
-            .with_directory(Arc::new(directory)))
+    /// Profiles for API callers: the table, and Cognito's `GetUser` (with the
+    /// caller's token) to create a profile that is missing.
+    pub fn profiles(&self) -> Result<ProfileService, ConfigError> {
+        let directory = CognitoDirectory::new(&self.aws);
+        Ok(self.onboarding()?.with_directory(Arc::new(directory)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::AwsService::{Cognito, DynamoDb};
+    use std::collections::HashMap;
+
+    fn context() -> AppContext {
+        let env: HashMap<&'static str, &'static str> = HashMap::from([
+            ("USER_POOL_CLIENT_ID", "client"),
+            ("USER_POOL_ID", "us-east-1_pool"),
+            ("TABLE_NAME", "table"),
+            ("DEFAULT_ROLE", "user"),
+            ("PASSWORD_MIN_LENGTH", "10"),
+            ("PASSWORD_REQUIRE_LOWERCASE", "true"),
+            ("PASSWORD_REQUIRE_UPPERCASE", "true"),
+            ("PASSWORD_REQUIRE_NUMBERS", "true"),
+            ("PASSWORD_REQUIRE_SYMBOLS", "false"),
+        ]);
+        AppContext::new(AwsClients::unconfigured(), env)
+    }
+
+    #[test]
+    fn sign_up_builds_no_table_client() {
+        let ctx = context();
+        ctx.sign_up().unwrap();
+        assert_eq!(ctx.clients().built(), vec![Cognito]);
+    }
+
+    #[test]
+    fn the_post_confirmation_trigger_builds_no_cognito_client() {
+        let ctx = context();
+        ctx.onboarding().unwrap();
+        assert_eq!(ctx.clients().built(), vec![DynamoDb]);
+    }
+
+    #[test]
+    fn login_builds_both_clients() {
+        let ctx = context();
+        ctx.login().unwrap();
+        assert_eq!(ctx.clients().built(), vec![Cognito, DynamoDb]);
+    }
+
+    #[test]
+    fn reset_password_needs_the_pool_id_at_cold_start() {
+        let env: HashMap<&'static str, &'static str> = HashMap::from([
+            ("USER_POOL_CLIENT_ID", "client"),
+            ("TABLE_NAME", "table"),
+            ("DEFAULT_ROLE", "user"),
+        ]);
+        let ctx = AppContext::new(AwsClients::unconfigured(), env);
+        assert_eq!(
+            ctx.reset_password().err(),
+            Some(ConfigError::Missing("USER_POOL_ID"))
+        );
     }
 }

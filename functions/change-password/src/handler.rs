@@ -1,26 +1,26 @@
+use gatehouse::http::bodies::ChangePasswordBody;
 use gatehouse::http::caller_json_endpoint;
-use gatehouse::services::{AuthService, ChangePasswordInput};
+use gatehouse::services::ChangePasswordService;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
 /// `POST /auth/password/change` `{current_password, new_password}` → 204; every session ends.
-pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, Error> {
-    Ok(
-        caller_json_endpoint(
-            &req,
-            StatusCode::NO_CONTENT,
-            |caller, input: ChangePasswordInput| async move {
-                auth.change_password(&caller, input).await
-            },
-        )
-        .await,
+pub async fn handle(auth: &ChangePasswordService, req: Request) -> Result<Response<Body>, Error> {
+    Ok(caller_json_endpoint(
+        &req,
+        StatusCode::NO_CONTENT,
+        |caller, body: ChangePasswordBody| async move {
+            let change = body.parse(auth.password_policy())?;
+            auth.change_password(&caller, change).await
+        },
     )
+    .await)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse::testing::{in_memory_auth, signed_in};
+    use gatehouse::testing::InMemoryAuth;
     use gatehouse::testing::{json_of, request_as};
     use serde_json::json;
 
@@ -28,8 +28,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_wrong_current_password_is_401_and_the_right_one_is_204() {
-        let (auth, identity) = in_memory_auth();
-        let tokens = signed_in(&auth, &identity, "ada@example.com").await;
+        let fakes = InMemoryAuth::default();
+        let auth = fakes.change_password();
+        let tokens = fakes.signed_in("ada@example.com").await;
         let issue = tokens.issued.clone().unwrap();
         let call = |current: &str| {
             let body = json!({"current_password": current, "new_password": "NewPassword456"});
@@ -52,8 +53,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_new_password_breaking_the_policy_is_400() {
-        let (auth, identity) = in_memory_auth();
-        let tokens = signed_in(&auth, &identity, "ada@example.com").await;
+        let fakes = InMemoryAuth::default();
+        let auth = fakes.change_password();
+        let tokens = fakes.signed_in("ada@example.com").await;
         let issue = tokens.issued.clone().unwrap();
         let body = json!({"current_password": "Password123", "new_password": "short"});
         let req = request_as(

@@ -1,7 +1,8 @@
 use aws_lambda_events::event::cognito::{
     CognitoEventUserPoolsPostConfirmation, CognitoEventUserPoolsPostConfirmationTriggerSource,
 };
-use gatehouse::services::{ConfirmedUser, ProfileService};
+use gatehouse::domain::ConfirmedUser;
+use gatehouse::services::ProfileService;
 use lambda_runtime::{Error, LambdaEvent};
 
 type Event = CognitoEventUserPoolsPostConfirmation;
@@ -18,12 +19,9 @@ pub async fn handle(profiles: &ProfileService, event: LambdaEvent<Event>) -> Res
         return Ok(event);
     }
     let attributes = &event.request.user_attributes;
-    let attribute = |name: &str| attributes.get(name).cloned();
-    let user = ConfirmedUser {
-        user_id: attribute("sub").ok_or("the event has no sub attribute")?,
-        email: attribute("email").ok_or("the event has no email attribute")?,
-        display_name: attribute("name"),
-    };
+    let attribute = |name: &str| attributes.get(name).map(String::as_str);
+    let user =
+        ConfirmedUser::from_attributes(attribute("sub"), attribute("email"), attribute("name"))?;
     profiles.on_confirmed(user).await?;
     Ok(event)
 }

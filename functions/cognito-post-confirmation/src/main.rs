@@ -6,6 +6,6 @@ mod handler;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let profiles = AppContext::from_env().await.onboarding_service()?;
+    let profiles = AppContext::from_env().await.onboarding()?;
     run(service_fn(|event| handler::handle(&profiles, event))).await
 }

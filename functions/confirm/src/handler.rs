@@ -1,28 +1,34 @@
+use gatehouse::http::bodies::ConfirmBody;
 use gatehouse::http::json_endpoint;
-use gatehouse::services::{AuthService, ConfirmInput};
+use gatehouse::services::SignUpService;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
 /// `POST /auth/confirm` `{email, code}` → 200 `{confirmed: true}`.
-pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, Error> {
-    Ok(json_endpoint(&req, StatusCode::OK, |input: ConfirmInput| {
-        auth.confirm(input)
-    })
-    .await)
+pub async fn handle(auth: &SignUpService, req: Request) -> Result<Response<Body>, Error> {
+    Ok(
+        json_endpoint(&req, StatusCode::OK, |body: ConfirmBody| async move {
+            let (email, code) = body.parse()?;
+            auth.confirm(&email, &code).await
+        })
+        .await,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse::testing::{in_memory_auth, registered};
+    use gatehouse::testing::InMemoryAuth;
     use gatehouse::testing::{json_of, request};
     use serde_json::json;
 
     const EVENT: &str = include_str!("../../../events/confirm.json");
 
-    async fn with_pending_user() -> (AuthService, String) {
-        let (auth, identity) = in_memory_auth();
-        registered(&auth, "ada@example.com").await;
+    async fn with_pending_user() -> (SignUpService, String) {
+        let fakes = InMemoryAuth::default();
+        let auth = fakes.sign_up();
+        let identity = fakes.identity.clone();
+        fakes.registered("ada@example.com").await;
         let code = identity.code_for("ada@example.com").unwrap();
         (auth, code)
     }

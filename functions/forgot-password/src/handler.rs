@@ -1,13 +1,14 @@
+use gatehouse::http::bodies::EmailBody;
 use gatehouse::http::json_endpoint;
-use gatehouse::services::{AuthService, EmailInput};
+use gatehouse::services::ForgotPasswordService;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
 /// `POST /auth/password/forgot` `{email}` → 202, the same whether or not the account exists.
-pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(auth: &ForgotPasswordService, req: Request) -> Result<Response<Body>, Error> {
     Ok(
-        json_endpoint(&req, StatusCode::ACCEPTED, |input: EmailInput| {
-            auth.forgot_password(input)
+        json_endpoint(&req, StatusCode::ACCEPTED, |body: EmailBody| async move {
+            auth.forgot_password(&body.parse()?).await
         })
         .await,
     )
@@ -16,7 +17,7 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse::testing::{in_memory_auth, signed_in};
+    use gatehouse::testing::InMemoryAuth;
     use gatehouse::testing::{json_of, request};
     use serde_json::json;
 
@@ -24,8 +25,10 @@ mod tests {
 
     #[tokio::test]
     async fn known_and_unknown_emails_get_the_same_202() {
-        let (auth, identity) = in_memory_auth();
-        signed_in(&auth, &identity, "ada@example.com").await;
+        let fakes = InMemoryAuth::default();
+        let auth = fakes.forgot_password();
+        let identity = fakes.identity.clone();
+        fakes.signed_in("ada@example.com").await;
         let known = handle(&auth, request(EVENT, None)).await.unwrap();
         let unknown = handle(
             &auth,
@@ -44,7 +47,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_malformed_email_is_400() {
-        let (auth, _) = in_memory_auth();
+        let fakes = InMemoryAuth::default();
+        let auth = fakes.forgot_password();
         let response = handle(&auth, request(EVENT, Some(json!({"email": "nope"}))))
             .await
             .unwrap();

@@ -15,9 +15,9 @@ pub async fn handle(profiles: &ProfileService, req: Request) -> Result<Response<
 mod tests {
     use super::*;
     use gatehouse::adapters::memory::InMemoryProfileStore;
+    use gatehouse::domain::ConfirmedUser;
     use gatehouse::domain::{Role, UserId};
     use gatehouse::ports::SessionStore;
-    use gatehouse::services::ConfirmedUser;
     use gatehouse::testing::{json_of, request, request_as};
     use serde_json::Value;
     use std::sync::Arc;
@@ -28,11 +28,10 @@ mod tests {
     async fn service_with_profile() -> (ProfileService, Arc<InMemoryProfileStore>) {
         let store = Arc::new(InMemoryProfileStore::default());
         let svc = ProfileService::new(store.clone(), Role::parse("user").unwrap());
-        svc.on_confirmed(ConfirmedUser {
-            user_id: USER.into(),
-            email: "ada@example.com".into(),
-            display_name: Some("Ada".into()),
-        })
+        svc.on_confirmed(
+            ConfirmedUser::from_attributes(Some(USER), Some("ada@example.com"), Some("Ada"))
+                .unwrap(),
+        )
         .await
         .unwrap();
         (svc, store)

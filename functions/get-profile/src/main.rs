@@ -6,6 +6,6 @@ mod handler;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let profiles = AppContext::from_env().await.profile_service()?;
+    let profiles = AppContext::from_env().await.profiles()?;
     run(service_fn(|req| handler::handle(&profiles, req))).await
 }

@@ -1,36 +1,35 @@
+use gatehouse::http::bodies::LoginBody;
 use gatehouse::http::json_endpoint;
-use gatehouse::services::{AuthService, LoginInput};
+use gatehouse::services::LoginService;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
 /// `POST /auth/login` `{email, password}` → 200 with the tokens.
-pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, Error> {
-    Ok(json_endpoint(&req, StatusCode::OK, |input: LoginInput| auth.login(input)).await)
+pub async fn handle(auth: &LoginService, req: Request) -> Result<Response<Body>, Error> {
+    Ok(
+        json_endpoint(&req, StatusCode::OK, |body: LoginBody| async move {
+            auth.login(body.parse()?).await
+        })
+        .await,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse::services::ConfirmInput;
-    use gatehouse::testing::{in_memory_auth, registered};
+    use gatehouse::testing::InMemoryAuth;
     use gatehouse::testing::{json_of, request};
     use serde_json::json;
 
     const EVENT: &str = include_str!("../../../events/login.json");
 
-    async fn service_with_user(confirmed: bool) -> AuthService {
-        let (auth, identity) = in_memory_auth();
-        registered(&auth, "ada@example.com").await;
+    async fn service_with_user(confirmed: bool) -> LoginService {
+        let fakes = InMemoryAuth::default();
+        fakes.registered("ada@example.com").await;
         if confirmed {
-            let code = identity.code_for("ada@example.com").unwrap();
-            auth.confirm(ConfirmInput {
-                email: "ada@example.com".into(),
-                code,
-            })
-            .await
-            .unwrap();
+            fakes.confirmed("ada@example.com").await;
         }
-        auth
+        fakes.login()
     }
 
     fn login(email: &str, password: &str) -> Request {

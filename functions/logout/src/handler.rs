@@ -1,10 +1,10 @@
 use gatehouse::http::caller_endpoint;
-use gatehouse::services::AuthService;
+use gatehouse::services::LogoutService;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
 /// `POST /auth/logout` → 204; every session of the caller ends.
-pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(auth: &LogoutService, req: Request) -> Result<Response<Body>, Error> {
     Ok(
         caller_endpoint(&req, StatusCode::NO_CONTENT, |caller| async move {
             auth.logout(&caller).await
@@ -16,16 +16,17 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse::services::RefreshInput;
-    use gatehouse::testing::{in_memory_auth, signed_in};
+    use gatehouse::domain::RefreshToken;
+    use gatehouse::testing::InMemoryAuth;
     use gatehouse::testing::{json_of, request, request_as};
 
     const EVENT: &str = include_str!("../../../events/logout.json");
 
     #[tokio::test]
     async fn logout_is_204_and_ends_the_session_and_its_refresh_token() {
-        let (auth, identity) = in_memory_auth();
-        let tokens = signed_in(&auth, &identity, "ada@example.com").await;
+        let fakes = InMemoryAuth::default();
+        let auth = fakes.logout();
+        let tokens = fakes.signed_in("ada@example.com").await;
         let issue = tokens.issued.clone().unwrap();
         let as_caller = || {
             request_as(
@@ -41,17 +42,15 @@ mod tests {
         assert!(response.body().is_empty());
         let again = handle(&auth, as_caller()).await.unwrap();
         assert_eq!(again.status(), 401, "the old access token is refused");
-        let refreshed = auth
-            .refresh(RefreshInput {
-                refresh_token: tokens.refresh_token.clone().unwrap(),
-            })
-            .await;
+        let refresh_token = RefreshToken::parse(tokens.refresh_token.as_deref().unwrap()).unwrap();
+        let refreshed = fakes.refresh().refresh(&refresh_token).await;
         assert!(refreshed.is_err(), "the refresh token is revoked");
     }
 
     #[tokio::test]
     async fn the_sample_event_without_a_known_token_is_refused_not_a_500() {
-        let (auth, _) = in_memory_auth();
+        let fakes = InMemoryAuth::default();
+        let auth = fakes.logout();
         let response = handle(&auth, request(EVENT, None)).await.unwrap();
         assert_eq!(response.status(), 401);
         assert_eq!(json_of(&response)["code"], "invalid_token");

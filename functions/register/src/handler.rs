@@ -1,13 +1,14 @@
+use gatehouse::http::bodies::RegisterBody;
 use gatehouse::http::json_endpoint;
-use gatehouse::services::{AuthService, RegisterInput};
+use gatehouse::services::SignUpService;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
 /// `POST /auth/register` `{email, password, display_name?, locale?}` → 201.
-pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(auth: &SignUpService, req: Request) -> Result<Response<Body>, Error> {
     Ok(
-        json_endpoint(&req, StatusCode::CREATED, |input: RegisterInput| {
-            auth.register(input)
+        json_endpoint(&req, StatusCode::CREATED, |body: RegisterBody| async move {
+            auth.register(body.parse(auth.password_policy())?).await
         })
         .await,
     )
@@ -16,7 +17,7 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse::testing::in_memory_auth;
+    use gatehouse::testing::InMemoryAuth;
     use gatehouse::testing::{json_of, request, request_with_raw_body};
     use serde_json::json;
 
@@ -24,7 +25,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_sample_event_registers_an_unconfirmed_user() {
-        let (auth, _) = in_memory_auth();
+        let fakes = InMemoryAuth::default();
+        let auth = fakes.sign_up();
         let response = handle(&auth, request(EVENT, None)).await.unwrap();
         assert_eq!(response.status(), 201);
         let body = json_of(&response);
@@ -35,7 +37,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_same_email_twice_is_409_email_taken() {
-        let (auth, _) = in_memory_auth();
+        let fakes = InMemoryAuth::default();
+        let auth = fakes.sign_up();
         handle(&auth, request(EVENT, None)).await.unwrap();
         let response = handle(&auth, request(EVENT, None)).await.unwrap();
         assert_eq!(response.status(), 409);
@@ -44,7 +47,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_weak_password_is_400_naming_the_rule() {
-        let (auth, _) = in_memory_auth();
+        let fakes = InMemoryAuth::default();
+        let auth = fakes.sign_up();
         let body = json!({"email": "a@example.com", "password": "alllowercase1"});
         let response = handle(&auth, request(EVENT, Some(body))).await.unwrap();
         assert_eq!(response.status(), 400);
@@ -55,7 +59,8 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_json_is_400_problem_json() {
-        let (auth, _) = in_memory_auth();
+        let fakes = InMemoryAuth::default();
+        let auth = fakes.sign_up();
         let response = handle(&auth, request_with_raw_body(EVENT, "{not json"))
             .await
             .unwrap();
@@ -69,7 +74,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_bad_email_or_locale_is_400_on_that_field() {
-        let (auth, _) = in_memory_auth();
+        let fakes = InMemoryAuth::default();
+        let auth = fakes.sign_up();
         for (body, field) in [
             (json!({"email": "nope", "password": "Password123"}), "email"),
             (

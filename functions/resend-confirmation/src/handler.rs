@@ -1,13 +1,14 @@
+use gatehouse::http::bodies::EmailBody;
 use gatehouse::http::json_endpoint;
-use gatehouse::services::{AuthService, EmailInput};
+use gatehouse::services::SignUpService;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
 /// `POST /auth/resend-confirmation` `{email}` → 202, the same whatever the account.
-pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(auth: &SignUpService, req: Request) -> Result<Response<Body>, Error> {
     Ok(
-        json_endpoint(&req, StatusCode::ACCEPTED, |input: EmailInput| {
-            auth.resend_confirmation(input)
+        json_endpoint(&req, StatusCode::ACCEPTED, |body: EmailBody| async move {
+            auth.resend_confirmation(&body.parse()?).await
         })
         .await,
     )
@@ -16,7 +17,7 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse::testing::{in_memory_auth, registered};
+    use gatehouse::testing::InMemoryAuth;
     use gatehouse::testing::{json_of, request};
     use serde_json::json;
 
@@ -24,8 +25,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_new_code_replaces_the_old_one_and_unknown_emails_get_the_same_answer() {
-        let (auth, identity) = in_memory_auth();
-        registered(&auth, "ada@example.com").await;
+        let fakes = InMemoryAuth::default();
+        let auth = fakes.sign_up();
+        let identity = fakes.identity.clone();
+        fakes.registered("ada@example.com").await;
         let first = identity.code_for("ada@example.com").unwrap();
         let known = handle(&auth, request(EVENT, None)).await.unwrap();
         let unknown = handle(

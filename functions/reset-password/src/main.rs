@@ -6,6 +6,6 @@ mod handler;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let auth = AppContext::from_env().await.admin_auth_service()?;
+    let auth = AppContext::from_env().await.reset_password()?;
     run(service_fn(|req| handler::handle(&auth, req))).await
 }

@@ -1,47 +1,111 @@
-//! The identity provider port over Amazon Cognito user pools.
+//! The identity ports over Amazon Cognito user pools. Every failure keeps its
+//! cause as an [`AwsCallError`](super::AwsCallError): operation, code and request
+//! id, never Cognito's message (it can quote the token or username sent).
 
-use super::sdk_error::service_error;
+use super::aws::{AwsClients, Call};
 use crate::domain::{
     AccessToken, AppError, ConfirmationCode, ConfirmedUser, Email, Password, RefreshToken,
     Registered, TokenIssue, Tokens, UserId,
 };
-use crate::ports::{IdentityProvider, SignUpDetails, UserDirectory};
+use crate::ports::{
+    AccountAdmin, Authenticator, PasswordIdentity, SignUpDetails, SignUpIdentity, TokenRevoker,
+    UserDirectory,
+};
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_cognitoidentityprovider::operation::change_password::ChangePasswordError;
-use aws_sdk_cognitoidentityprovider::operation::confirm_forgot_password::ConfirmForgotPasswordError;
-use aws_sdk_cognitoidentityprovider::operation::confirm_sign_up::ConfirmSignUpError;
-use aws_sdk_cognitoidentityprovider::operation::get_user::GetUserError;
-use aws_sdk_cognitoidentityprovider::operation::global_sign_out::GlobalSignOutError;
-use aws_sdk_cognitoidentityprovider::operation::initiate_auth::InitiateAuthError;
-use aws_sdk_cognitoidentityprovider::operation::sign_up::SignUpError;
+use aws_sdk_cognitoidentityprovider::operation::RequestId;
 use aws_sdk_cognitoidentityprovider::types::{
     AttributeType, AuthFlowType, AuthenticationResultType,
 };
 use base64::Engine;
 
+/// Cognito's public APIs, called as the API's app client (no IAM permission
+/// needed: the client id, a code or the user's own token is the authorisation).
 pub struct CognitoIdentity {
     client: Client,
     client_id: String,
-    /// Only the functions that call Cognito's admin APIs are given the pool id.
-    user_pool_id: Option<String>,
 }
 
 impl CognitoIdentity {
-    pub fn new(client: Client, client_id: String, user_pool_id: Option<String>) -> Self {
+    pub fn new(clients: &AwsClients, client_id: String) -> Self {
         Self {
-            client,
+            client: clients.cognito(),
             client_id,
+        }
+    }
+}
+
+/// A user's own record, read with their access token (`GetUser` needs no IAM
+/// permission and no app client: the token is the authorisation).
+pub struct CognitoDirectory {
+    client: Client,
+}
+
+impl CognitoDirectory {
+    pub fn new(clients: &AwsClients) -> Self {
+        Self {
+            client: clients.cognito(),
+        }
+    }
+}
+
+/// Cognito's admin APIs on one pool: these need IAM permissions and the pool id.
+pub struct CognitoAdmin {
+    client: Client,
+    user_pool_id: String,
+}
+
+impl CognitoAdmin {
+    pub fn new(clients: &AwsClients, user_pool_id: String) -> Self {
+        Self {
+            client: clients.cognito(),
             user_pool_id,
         }
     }
+}
 
-    fn pool_id(&self) -> Result<&str, AppError> {
-        self.user_pool_id
-            .as_deref()
-            .ok_or_else(|| AppError::unexpected("USER_POOL_ID is not configured for this function"))
+/// Translates a failed Cognito call: `expected` maps the codes this operation
+/// gives a meaning to; the rate limits every operation shares, transport
+/// failures and anything else are handled here, each with its typed cause.
+fn failure<E, R>(
+    operation: &'static str,
+    err: SdkError<E, R>,
+    expected: impl FnOnce(&str, &E) -> Option<AppError>,
+) -> AppError
+where
+    E: ProvideErrorMetadata + RequestId + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let call = Call::cognito(operation);
+    match call.split(err) {
+        Ok(err) => service_failure(call, &err, expected),
+        Err(app) => app,
     }
+}
+
+/// [`failure`] for a service error already split from its transport.
+fn service_failure<E: ProvideErrorMetadata + RequestId>(
+    call: Call,
+    err: &E,
+    expected: impl FnOnce(&str, &E) -> Option<AppError>,
+) -> AppError {
+    let code = err.code().unwrap_or_default();
+    if let Some(mapped) = expected(code, err) {
+        return mapped;
+    }
+    match code {
+        "TooManyRequestsException"
+        | "LimitExceededException"
+        | "TooManyFailedAttemptsException" => AppError::TooManyRequests { retry_after: None },
+        _ => call.failed(err),
+    }
+}
+
+/// Cognito's message for the errors whose message is meant for the user (a
+/// password rule, a trigger's refusal), or `fallback`.
+fn user_message<E: ProvideErrorMetadata>(err: &E, fallback: &'static str) -> String {
+    err.message().unwrap_or(fallback).to_owned()
 }
 
 /// Who a freshly issued access token is for and when it was issued. The token
@@ -86,8 +150,16 @@ fn attribute(name: &str, value: &str) -> Result<AttributeType, AppError> {
         .map_err(AppError::unexpected)
 }
 
+/// The value of one attribute in Cognito's list form.
+fn find_attribute<'a>(attributes: &'a [AttributeType], name: &str) -> Option<&'a str> {
+    attributes
+        .iter()
+        .find(|a| a.name() == name)
+        .and_then(|a| a.value())
+}
+
 #[async_trait]
-impl IdentityProvider for CognitoIdentity {
+impl SignUpIdentity for CognitoIdentity {
     async fn sign_up(
         &self,
         email: &Email,
@@ -110,30 +182,28 @@ impl IdentityProvider for CognitoIdentity {
             .set_user_attributes(Some(attributes))
             .send()
             .await
-            .map_err(|e| match service_error(e) {
-                Err(err) => err,
-                Ok(SignUpError::UsernameExistsException(_)) => AppError::EmailTaken,
-                Ok(SignUpError::InvalidPasswordException(e)) => AppError::validation(
-                    "password",
-                    e.message().unwrap_or("does not meet the password policy"),
-                ),
-                // A pre sign-up trigger's refusal: its message is meant for the user.
-                Ok(SignUpError::UserLambdaValidationException(e)) => {
-                    let reason = e
-                        .message()
-                        .map(strip_trigger_prefix)
-                        .unwrap_or("was refused");
-                    AppError::validation("email", reason.strip_prefix("email ").unwrap_or(reason))
-                }
-                Ok(SignUpError::InvalidParameterException(e)) => AppError::validation(
-                    "request",
-                    e.message().unwrap_or("has an invalid parameter"),
-                ),
-                Ok(
-                    SignUpError::TooManyRequestsException(_)
-                    | SignUpError::LimitExceededException(_),
-                ) => AppError::TooManyRequests { retry_after: None },
-                Ok(other) => unexpected("SignUp", other),
+            .map_err(|e| {
+                failure("SignUp", e, |code, err| match code {
+                    "UsernameExistsException" => Some(AppError::EmailTaken),
+                    "InvalidPasswordException" => Some(AppError::validation(
+                        "password",
+                        user_message(err, "does not meet the password policy"),
+                    )),
+                    // A pre sign-up trigger's refusal: its message is meant for the user.
+                    "UserLambdaValidationException" => {
+                        let message = user_message(err, "was refused");
+                        let reason = strip_trigger_prefix(&message);
+                        Some(AppError::validation(
+                            "email",
+                            reason.strip_prefix("email ").unwrap_or(reason),
+                        ))
+                    }
+                    "InvalidParameterException" => Some(AppError::validation(
+                        "request",
+                        user_message(err, "has an invalid parameter"),
+                    )),
+                    _ => None,
+                })
             })?;
         Ok(Registered {
             user_id: UserId::parse(out.user_sub())?,
@@ -154,26 +224,34 @@ impl IdentityProvider for CognitoIdentity {
             .confirmation_code(code.expose())
             .send()
             .await
-            .map_err(|e| match service_error(e) {
-                Err(err) => err,
-                // An unknown account answers like a wrong code: no enumeration.
-                Ok(
-                    ConfirmSignUpError::CodeMismatchException(_)
-                    | ConfirmSignUpError::UserNotFoundException(_),
-                ) => AppError::InvalidCode,
-                Ok(ConfirmSignUpError::ExpiredCodeException(_)) => AppError::ExpiredCode,
-                Ok(ConfirmSignUpError::InvalidParameterException(_)) => AppError::InvalidCode,
-                Ok(ConfirmSignUpError::NotAuthorizedException(_)) => AppError::AlreadyConfirmed,
-                Ok(
-                    ConfirmSignUpError::TooManyFailedAttemptsException(_)
-                    | ConfirmSignUpError::TooManyRequestsException(_)
-                    | ConfirmSignUpError::LimitExceededException(_),
-                ) => AppError::TooManyRequests { retry_after: None },
-                Ok(other) => unexpected("ConfirmSignUp", other),
+            .map_err(|e| {
+                failure("ConfirmSignUp", e, |code, _| match code {
+                    // An unknown account answers like a wrong code: no enumeration.
+                    "CodeMismatchException"
+                    | "UserNotFoundException"
+                    | "InvalidParameterException" => Some(AppError::InvalidCode),
+                    "ExpiredCodeException" => Some(AppError::ExpiredCode),
+                    "NotAuthorizedException" => Some(AppError::AlreadyConfirmed),
+                    _ => None,
+                })
             })?;
         Ok(())
     }
 
+    async fn resend_confirmation(&self, email: &Email) -> Result<(), AppError> {
+        let sent = self
+            .client
+            .resend_confirmation_code()
+            .client_id(&self.client_id)
+            .username(email.as_str())
+            .send()
+            .await;
+        succeed_quietly("ResendConfirmationCode", sent)
+    }
+}
+
+#[async_trait]
+impl Authenticator for CognitoIdentity {
     async fn login(&self, email: &Email, password: &Password) -> Result<Tokens, AppError> {
         let out = self
             .client
@@ -184,35 +262,20 @@ impl IdentityProvider for CognitoIdentity {
             .auth_parameters("PASSWORD", password.expose())
             .send()
             .await
-            .map_err(|e| match service_error(e) {
-                Err(err) => err,
-                Ok(
-                    InitiateAuthError::NotAuthorizedException(_)
-                    | InitiateAuthError::UserNotFoundException(_),
-                ) => AppError::InvalidCredentials,
-                Ok(InitiateAuthError::UserNotConfirmedException(_)) => AppError::UserNotConfirmed,
-                // A password Cognito cannot even parse is simply wrong.
-                Ok(InitiateAuthError::InvalidParameterException(_)) => AppError::InvalidCredentials,
-                Ok(InitiateAuthError::PasswordResetRequiredException(_)) => {
-                    AppError::Forbidden("a password reset is required".into())
-                }
-                Ok(InitiateAuthError::TooManyRequestsException(_)) => {
-                    AppError::TooManyRequests { retry_after: None }
-                }
-                Ok(other) => unexpected("InitiateAuth", other),
+            .map_err(|e| {
+                failure("InitiateAuth", e, |code, _| match code {
+                    // A password Cognito cannot even parse is simply wrong.
+                    "NotAuthorizedException"
+                    | "UserNotFoundException"
+                    | "InvalidParameterException" => Some(AppError::InvalidCredentials),
+                    "UserNotConfirmedException" => Some(AppError::UserNotConfirmed),
+                    "PasswordResetRequiredException" => {
+                        Some(AppError::Forbidden("a password reset is required".into()))
+                    }
+                    _ => None,
+                })
             })?;
         tokens_from(out.authentication_result())
-    }
-
-    async fn resend_confirmation(&self, email: &Email) -> Result<(), AppError> {
-        self.client
-            .resend_confirmation_code()
-            .client_id(&self.client_id)
-            .username(email.as_str())
-            .send()
-            .await
-            .map(|_| ())
-            .or_else(succeed_quietly)
     }
 
     async fn refresh(&self, token: &RefreshToken) -> Result<Tokens, AppError> {
@@ -224,20 +287,20 @@ impl IdentityProvider for CognitoIdentity {
             .auth_parameters("REFRESH_TOKEN", token.expose())
             .send()
             .await
-            .map_err(|e| match service_error(e) {
-                Err(err) => err,
-                Ok(
-                    InitiateAuthError::NotAuthorizedException(_)
-                    | InitiateAuthError::UserNotFoundException(_),
-                ) => AppError::Unauthenticated("the refresh token is invalid or revoked"),
-                Ok(InitiateAuthError::TooManyRequestsException(_)) => {
-                    AppError::TooManyRequests { retry_after: None }
-                }
-                Ok(other) => unexpected("InitiateAuth", other),
+            .map_err(|e| {
+                failure("InitiateAuth", e, |code, _| match code {
+                    "NotAuthorizedException" | "UserNotFoundException" => Some(
+                        AppError::Unauthenticated("the refresh token is invalid or revoked"),
+                    ),
+                    _ => None,
+                })
             })?;
         tokens_from(out.authentication_result())
     }
+}
 
+#[async_trait]
+impl TokenRevoker for CognitoIdentity {
     async fn sign_out(&self, token: &AccessToken) -> Result<(), AppError> {
         let result = self
             .client
@@ -245,20 +308,21 @@ impl IdentityProvider for CognitoIdentity {
             .access_token(token.expose())
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => match service_error(e)? {
-                // Already signed out (a retried logout): the goal is reached.
-                GlobalSignOutError::NotAuthorizedException(_) => Ok(()),
-                GlobalSignOutError::TooManyRequestsException(_) => {
-                    Err(AppError::TooManyRequests { retry_after: None })
-                }
-                // The message of other errors may quote the token: keep only the kind.
-                other => Err(unexpected("GlobalSignOut", other)),
-            },
+        let Err(err) = result else {
+            return Ok(());
+        };
+        let call = Call::cognito("GlobalSignOut");
+        let err = call.split(err)?;
+        // Already signed out (a retried logout): the goal is reached.
+        if err.code() == Some("NotAuthorizedException") {
+            return Ok(());
         }
+        Err(service_failure(call, &err, |_, _| None))
     }
+}
 
+#[async_trait]
+impl PasswordIdentity for CognitoIdentity {
     async fn change_password(
         &self,
         token: &AccessToken,
@@ -272,34 +336,30 @@ impl IdentityProvider for CognitoIdentity {
             .proposed_password(new.expose())
             .send()
             .await
-            .map_err(|e| match service_error(e) {
-                Err(err) => err,
-                Ok(
-                    ChangePasswordError::NotAuthorizedException(_)
-                    | ChangePasswordError::InvalidParameterException(_),
-                ) => AppError::InvalidCredentials,
-                Ok(ChangePasswordError::InvalidPasswordException(e)) => AppError::validation(
-                    "new_password",
-                    e.message().unwrap_or("does not meet the password policy"),
-                ),
-                Ok(
-                    ChangePasswordError::LimitExceededException(_)
-                    | ChangePasswordError::TooManyRequestsException(_),
-                ) => AppError::TooManyRequests { retry_after: None },
-                Ok(other) => unexpected("ChangePassword", other),
+            .map_err(|e| {
+                failure("ChangePassword", e, |code, err| match code {
+                    "NotAuthorizedException" | "InvalidParameterException" => {
+                        Some(AppError::InvalidCredentials)
+                    }
+                    "InvalidPasswordException" => Some(AppError::validation(
+                        "new_password",
+                        user_message(err, "does not meet the password policy"),
+                    )),
+                    _ => None,
+                })
             })?;
         Ok(())
     }
 
     async fn forgot_password(&self, email: &Email) -> Result<(), AppError> {
-        self.client
+        let sent = self
+            .client
             .forgot_password()
             .client_id(&self.client_id)
             .username(email.as_str())
             .send()
-            .await
-            .map(|_| ())
-            .or_else(succeed_quietly)
+            .await;
+        succeed_quietly("ForgotPassword", sent)
     }
 
     async fn reset_password(
@@ -316,79 +376,49 @@ impl IdentityProvider for CognitoIdentity {
             .password(new.expose())
             .send()
             .await
-            .map_err(|e| match service_error(e) {
-                Err(err) => err,
-                Ok(
-                    ConfirmForgotPasswordError::CodeMismatchException(_)
-                    | ConfirmForgotPasswordError::UserNotFoundException(_)
-                    | ConfirmForgotPasswordError::NotAuthorizedException(_),
-                ) => AppError::InvalidCode,
-                Ok(ConfirmForgotPasswordError::ExpiredCodeException(_)) => AppError::ExpiredCode,
-                Ok(ConfirmForgotPasswordError::InvalidParameterException(e)) => {
-                    AppError::validation(
+            .map_err(|e| {
+                failure("ConfirmForgotPassword", e, |code, err| match code {
+                    "CodeMismatchException"
+                    | "UserNotFoundException"
+                    | "NotAuthorizedException" => Some(AppError::InvalidCode),
+                    "ExpiredCodeException" => Some(AppError::ExpiredCode),
+                    "InvalidParameterException" => Some(AppError::validation(
                         "request",
-                        e.message().unwrap_or("has an invalid parameter"),
-                    )
-                }
-                Ok(ConfirmForgotPasswordError::InvalidPasswordException(e)) => {
-                    AppError::validation(
+                        user_message(err, "has an invalid parameter"),
+                    )),
+                    "InvalidPasswordException" => Some(AppError::validation(
                         "new_password",
-                        e.message().unwrap_or("does not meet the password policy"),
-                    )
-                }
-                Ok(
-                    ConfirmForgotPasswordError::TooManyFailedAttemptsException(_)
-                    | ConfirmForgotPasswordError::LimitExceededException(_)
-                    | ConfirmForgotPasswordError::TooManyRequestsException(_),
-                ) => AppError::TooManyRequests { retry_after: None },
-                Ok(other) => unexpected("ConfirmForgotPassword", other),
+                        user_message(err, "does not meet the password policy"),
+                    )),
+                    _ => None,
+                })
             })?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl AccountAdmin for CognitoAdmin {
     async fn sign_out_everywhere(&self, email: &Email) -> Result<UserId, AppError> {
-        let pool_id = self.pool_id()?;
         let user = self
             .client
             .admin_get_user()
-            .user_pool_id(pool_id)
+            .user_pool_id(&self.user_pool_id)
             .username(email.as_str())
             .send()
             .await
-            .map_err(|e| match service_error(e) {
-                Err(err) => err,
-                Ok(other) => unexpected("AdminGetUser", other),
-            })?;
-        let sub = user
-            .user_attributes()
-            .iter()
-            .find(|a| a.name() == "sub")
-            .and_then(|a| a.value())
+            .map_err(|e| failure("AdminGetUser", e, |_, _| None))?;
+        let sub = find_attribute(user.user_attributes(), "sub")
             .ok_or_else(|| AppError::unexpected("the user has no sub attribute"))?;
         let user_id = UserId::parse(sub)?;
         self.client
             .admin_user_global_sign_out()
-            .user_pool_id(pool_id)
+            .user_pool_id(&self.user_pool_id)
             .username(email.as_str())
             .send()
             .await
-            .map_err(|e| match service_error(e) {
-                Err(err) => err,
-                Ok(other) => unexpected("AdminUserGlobalSignOut", other),
-            })?;
+            .map_err(|e| failure("AdminUserGlobalSignOut", e, |_, _| None))?;
         Ok(user_id)
-    }
-}
-
-/// Reads a user's own attributes with their access token (Cognito's `GetUser`,
-/// which needs no IAM permission: the token is the authorisation).
-pub struct CognitoDirectory {
-    client: Client,
-}
-
-impl CognitoDirectory {
-    pub fn new(client: Client) -> Self {
-        Self { client }
     }
 }
 
@@ -401,27 +431,20 @@ impl UserDirectory for CognitoDirectory {
             .access_token(token.expose())
             .send()
             .await
-            .map_err(|e| match service_error(e) {
-                Err(err) => err,
-                Ok(
-                    GetUserError::NotAuthorizedException(_)
-                    | GetUserError::UserNotFoundException(_),
-                ) => AppError::Unauthenticated("the token has been revoked"),
-                Ok(other) => unexpected("GetUser", other),
+            .map_err(|e| {
+                failure("GetUser", e, |code, _| match code {
+                    "NotAuthorizedException" | "UserNotFoundException" => {
+                        Some(AppError::Unauthenticated("the token has been revoked"))
+                    }
+                    _ => None,
+                })
             })?;
-        let attribute = |name: &str| {
-            out.user_attributes()
-                .iter()
-                .find(|a| a.name() == name)
-                .and_then(|a| a.value())
-                .map(str::to_owned)
-        };
-        Ok(ConfirmedUser {
-            user_id: attribute("sub").ok_or_else(|| AppError::unexpected("the user has no sub"))?,
-            email: attribute("email")
-                .ok_or_else(|| AppError::unexpected("the user has no email"))?,
-            display_name: attribute("name"),
-        })
+        let attributes = out.user_attributes();
+        ConfirmedUser::from_attributes(
+            find_attribute(attributes, "sub"),
+            find_attribute(attributes, "email"),
+            find_attribute(attributes, "name"),
+        )
     }
 }
 
@@ -430,12 +453,18 @@ impl UserDirectory for CognitoDirectory {
 /// unverified, rate-limited, a failing trigger... all depend on the account. Only
 /// a transport failure (Cognito unreachable) is reported, and it is the same for
 /// every email.
-fn succeed_quietly<E, R>(err: SdkError<E, R>) -> Result<(), AppError>
+fn succeed_quietly<T, E, R>(
+    operation: &'static str,
+    result: Result<T, SdkError<E, R>>,
+) -> Result<(), AppError>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let err = service_error(err)?;
+    let Err(err) = result else {
+        return Ok(());
+    };
+    let err = Call::cognito(operation).split(err)?;
     let code = err.code().unwrap_or("unknown");
     const EXPECTED: &[&str] = &[
         "UserNotFoundException",
@@ -445,20 +474,11 @@ where
         "CodeDeliveryFailureException",
     ];
     if EXPECTED.contains(&code) {
-        tracing::info!(code, "request answered without sending a code");
+        tracing::info!(operation, code, "request answered without sending a code");
     } else {
-        tracing::error!(code, "request answered without sending a code");
+        tracing::error!(operation, code, "request answered without sending a code");
     }
     Ok(())
-}
-
-/// An unexpected Cognito error, kept to its kind: Cognito's messages may quote
-/// the token or username that was sent.
-fn unexpected<E: ProvideErrorMetadata>(operation: &str, err: E) -> AppError {
-    AppError::unexpected(format!(
-        "Cognito {operation} failed: {}",
-        err.code().unwrap_or("unknown error")
-    ))
 }
 
 /// Cognito wraps a trigger's message as "PreSignUp failed with error <message>.".

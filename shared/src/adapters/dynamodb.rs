@@ -1,18 +1,17 @@
-//! The profile store over one DynamoDB table. The table's design, item by item, is
+//! The store ports over one DynamoDB table. The table's design, item by item, is
 //! in `docs/data-model.md`; the key formats live here and nowhere else.
 
-use super::sdk_error::service_error;
+use super::aws::{AwsClients, Call};
 use crate::domain::{
-    AppError, Email, LoginWindow, MAX_FAILED_LOGINS, NewProfile, Profile, ProfileCreation, Role,
-    UserId, UserStatus,
+    AppError, Email, LoginWindow, NewProfile, Profile, ProfileCreation, Role, UserId, UserStatus,
 };
-use crate::ports::{LoginThrottle, ProfileStore, SessionStore, UserSnapshot};
+use crate::ports::{LoginWindowStore, ProfileStore, SessionStore, UserSnapshot, Versioned};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::RequestId;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -99,6 +98,9 @@ struct WindowItem {
     entity: String,
     failures: u32,
     expires_at: i64,
+    /// Compare-and-set counter: every save names the version it read.
+    #[serde(default)]
+    version: u64,
 }
 
 /// The application table: profiles, roles, session cut-offs, login throttles.
@@ -108,8 +110,11 @@ pub struct DynamoTable {
 }
 
 impl DynamoTable {
-    pub fn new(client: Client, table: String) -> Self {
-        Self { client, table }
+    pub fn new(clients: &AwsClients, table: String) -> Self {
+        Self {
+            client: clients.dynamodb(),
+            table,
+        }
     }
 
     fn put_if_absent(&self, item: &UserItem) -> Result<TransactWriteItem, AppError> {
@@ -170,9 +175,10 @@ impl ProfileStore for DynamoTable {
             .transact_items(self.put_if_absent(&role)?)
             .send()
             .await;
+        let call = Call::dynamodb("TransactWriteItems");
         match result {
             Ok(_) => Ok(ProfileCreation::Created),
-            Err(err) => match service_error(err)? {
+            Err(err) => match call.split(err)? {
                 TransactWriteItemsError::TransactionCanceledException(cancelled)
                     if cancelled
                         .cancellation_reasons()
@@ -181,7 +187,7 @@ impl ProfileStore for DynamoTable {
                 {
                     Ok(ProfileCreation::AlreadyExisted)
                 }
-                other => Err(AppError::unexpected(other)),
+                other => Err(call.failed(&other)),
             },
         }
     }
@@ -196,7 +202,7 @@ impl ProfileStore for DynamoTable {
             .consistent_read(true)
             .send()
             .await
-            .map_err(opaque)?;
+            .map_err(|e| Call::dynamodb("Query").any(e))?;
         let mut profile = None;
         let mut roles = Vec::new();
         let mut sessions_revoked_before = None;
@@ -234,16 +240,25 @@ impl ProfileStore for DynamoTable {
     }
 }
 
-fn opaque<
-    E: std::error::Error + Send + Sync + 'static,
+/// The outcome of a conditional write: `Ok(false)` when its condition failed
+/// (nothing was written), any other failure with its typed cause.
+fn conditional<T, E, R>(
+    operation: &'static str,
+    result: Result<T, SdkError<E, R>>,
+) -> Result<bool, AppError>
+where
+    E: ProvideErrorMetadata + RequestId + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
->(
-    e: aws_sdk_dynamodb::error::SdkError<E, R>,
-) -> AppError {
-    match service_error(e) {
-        Err(err) => err,
-        Ok(other) => AppError::unexpected(other),
+{
+    let Err(err) = result else {
+        return Ok(true);
+    };
+    let call = Call::dynamodb(operation);
+    let err = call.split(err)?;
+    if err.code() == Some("ConditionalCheckFailedException") {
+        return Ok(false);
     }
+    Err(call.failed(&err))
 }
 
 #[async_trait]
@@ -258,7 +273,7 @@ impl SessionStore for DynamoTable {
             .consistent_read(true)
             .send()
             .await
-            .map_err(opaque)?;
+            .map_err(|e| Call::dynamodb("GetItem").any(e))?;
         Ok(out
             .item()
             .and_then(|item| item.get("revoked_before"))
@@ -283,164 +298,64 @@ impl SessionStore for DynamoTable {
             .expression_attribute_values(":cutoff", AttributeValue::N(cutoff.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => match service_error(e)? {
-                PutItemError::ConditionalCheckFailedException(_) => Ok(()),
-                other => Err(AppError::unexpected(other)),
-            },
-        }
-    }
-}
-
-impl DynamoTable {
-    async fn window(&self, pk: &str) -> Result<Option<LoginWindow>, AppError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk.to_owned()))
-            .key("sk", AttributeValue::S(keys::WINDOW_SK.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(opaque)?;
-        let Some(item) = out.item else {
-            return Ok(None);
-        };
-        let item: WindowItem = serde_dynamo::from_item(item).map_err(AppError::unexpected)?;
-        Ok(Some(LoginWindow {
-            failures: item.failures,
-            expires_at: item.expires_at,
-        }))
-    }
-
-    /// Opens a new window with this attempt in it, unless one is open.
-    async fn open_window(&self, pk: &str, now: i64) -> Result<bool, AppError> {
-        let window = LoginWindow::opened_at(now);
-        let item = serde_dynamo::to_item(WindowItem {
-            pk: pk.to_owned(),
-            sk: keys::WINDOW_SK.into(),
-            entity: "login_window".into(),
-            failures: window.failures,
-            expires_at: window.expires_at,
-        })
-        .map_err(AppError::unexpected)?;
-        let opened = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .send()
-            .await;
-        match opened {
-            Ok(_) => Ok(true),
-            Err(e) => match service_error(e)? {
-                PutItemError::ConditionalCheckFailedException(_) => Ok(false),
-                other => Err(AppError::unexpected(other)),
-            },
-        }
-    }
-
-    /// Counts an attempt in the open window, unless it is at the limit.
-    async fn count_in_window(&self, pk: &str, now: i64) -> Result<Option<LoginWindow>, AppError> {
-        let counted = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk.to_owned()))
-            .key("sk", AttributeValue::S(keys::WINDOW_SK.into()))
-            .update_expression("ADD failures :one")
-            .condition_expression("expires_at > :now AND failures < :max")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .expression_attribute_values(":max", AttributeValue::N(MAX_FAILED_LOGINS.to_string()))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match counted {
-            Ok(out) => {
-                let item: WindowItem = serde_dynamo::from_item(out.attributes.unwrap_or_default())
-                    .map_err(AppError::unexpected)?;
-                Ok(Some(LoginWindow {
-                    failures: item.failures,
-                    expires_at: item.expires_at,
-                }))
-            }
-            Err(e) => match service_error(e)? {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(None),
-                other => Err(AppError::unexpected(other)),
-            },
-        }
-    }
-
-    async fn set_window_end(&self, pk: &str, expires_at: i64) -> Result<(), AppError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk.to_owned()))
-            .key("sk", AttributeValue::S(keys::WINDOW_SK.into()))
-            .update_expression("SET expires_at = :end")
-            .expression_attribute_values(":end", AttributeValue::N(expires_at.to_string()))
-            .send()
-            .await
-            .map_err(opaque)?;
-        Ok(())
+        // A failed condition means a later cut-off is stored already: the goal.
+        conditional("PutItem", result).map(|_| ())
     }
 }
 
 #[async_trait]
-impl LoginThrottle for DynamoTable {
-    async fn reserve_attempt(
-        &self,
-        key: &str,
-        now: i64,
-    ) -> Result<Result<(), std::time::Duration>, AppError> {
-        let pk = keys::login_throttle_pk(key);
-        // Each step is one conditional write; a racing instance can only make a
-        // step fail, never let an attempt through uncounted.
-        for _ in 0..3 {
-            if self.open_window(&pk, now).await? {
-                return Ok(Ok(()));
-            }
-            if let Some(window) = self.count_in_window(&pk, now).await? {
-                if window.failures >= MAX_FAILED_LOGINS {
-                    self.set_window_end(&pk, LoginWindow::locked_until(now))
-                        .await?;
-                }
-                return Ok(Ok(()));
-            }
-            if let Some(wait) = self.window(&pk).await?.and_then(|w| w.retry_after(now)) {
-                return Ok(Err(wait));
-            }
-        }
-        Err(AppError::unexpected(
-            "the login window kept changing under us",
-        ))
-    }
-
-    async fn release_attempt(&self, key: &str) -> Result<(), AppError> {
-        let released = self
+impl LoginWindowStore for DynamoTable {
+    async fn load(&self, key: &str) -> Result<Option<Versioned<LoginWindow>>, AppError> {
+        let out = self
             .client
-            .update_item()
+            .get_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(keys::login_throttle_pk(key)))
             .key("sk", AttributeValue::S(keys::WINDOW_SK.into()))
-            .update_expression("ADD failures :minus_one")
-            .condition_expression("failures > :zero")
-            .expression_attribute_values(":minus_one", AttributeValue::N("-1".into()))
-            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .consistent_read(true)
             .send()
-            .await;
-        match released {
-            Ok(_) => Ok(()),
-            Err(e) => match service_error(e)? {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
-                other => Err(AppError::unexpected(other)),
+            .await
+            .map_err(|e| Call::dynamodb("GetItem").any(e))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let item: WindowItem = serde_dynamo::from_item(item).map_err(AppError::unexpected)?;
+        Ok(Some(Versioned {
+            value: LoginWindow {
+                failures: item.failures,
+                expires_at: item.expires_at,
             },
-        }
+            version: item.version,
+        }))
+    }
+
+    async fn save(
+        &self,
+        key: &str,
+        window: &LoginWindow,
+        expected: Option<u64>,
+    ) -> Result<bool, AppError> {
+        let item = serde_dynamo::to_item(WindowItem {
+            pk: keys::login_throttle_pk(key),
+            sk: keys::WINDOW_SK.into(),
+            entity: "login_window".into(),
+            failures: window.failures,
+            expires_at: window.expires_at,
+            version: expected.map_or(1, |v| v + 1),
+        })
+        .map_err(AppError::unexpected)?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let put = match expected {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(version) => put
+                .condition_expression("version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(version.to_string())),
+        };
+        conditional("PutItem", put.send().await)
     }
 
     async fn clear(&self, key: &str) -> Result<(), AppError> {
@@ -451,7 +366,7 @@ impl LoginThrottle for DynamoTable {
             .key("sk", AttributeValue::S(keys::WINDOW_SK.into()))
             .send()
             .await
-            .map_err(opaque)?;
+            .map_err(|e| Call::dynamodb("DeleteItem").any(e))?;
         Ok(())
     }
 }

@@ -3,12 +3,12 @@
 //! creation, expiring windows).
 
 use crate::domain::{
-    AccessToken, AppError, ConfirmationCode, Email, LoginWindow, MAX_FAILED_LOGINS, NewProfile,
-    Password, Profile, ProfileCreation, RefreshToken, Registered, TokenIssue, Tokens, UserId,
-    UserStatus,
+    AccessToken, AppError, ConfirmationCode, Email, LoginWindow, NewProfile, Password, Profile,
+    ProfileCreation, RefreshToken, Registered, TokenIssue, Tokens, UserId, UserStatus,
 };
 use crate::ports::{
-    IdentityProvider, LoginThrottle, ProfileStore, SessionStore, SignUpDetails, UserSnapshot,
+    AccountAdmin, Authenticator, LoginWindowStore, PasswordIdentity, ProfileStore, SessionStore,
+    SignUpDetails, SignUpIdentity, TokenRevoker, UserSnapshot, Versioned,
 };
 use async_trait::async_trait;
 use chrono::Utc;
@@ -95,7 +95,7 @@ impl InMemoryIdentity {
 }
 
 #[async_trait]
-impl IdentityProvider for InMemoryIdentity {
+impl SignUpIdentity for InMemoryIdentity {
     async fn sign_up(
         &self,
         email: &Email,
@@ -149,7 +149,10 @@ impl IdentityProvider for InMemoryIdentity {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl Authenticator for InMemoryIdentity {
     async fn login(&self, email: &Email, password: &Password) -> Result<Tokens, AppError> {
         let (id, confirmed) = {
             let users = lock(&self.users);
@@ -176,13 +179,19 @@ impl IdentityProvider for InMemoryIdentity {
         )?;
         Ok(self.issue(&email, &id, false))
     }
+}
 
+#[async_trait]
+impl TokenRevoker for InMemoryIdentity {
     async fn sign_out(&self, token: &AccessToken) -> Result<(), AppError> {
         let email = self.email_of(token)?;
         self.revoke_all(&email);
         Ok(())
     }
+}
 
+#[async_trait]
+impl PasswordIdentity for InMemoryIdentity {
     async fn change_password(
         &self,
         token: &AccessToken,
@@ -222,7 +231,10 @@ impl IdentityProvider for InMemoryIdentity {
         user.reset_code = None;
         Ok(())
     }
+}
 
+#[async_trait]
+impl AccountAdmin for InMemoryIdentity {
     async fn sign_out_everywhere(&self, email: &Email) -> Result<UserId, AppError> {
         let id = lock(&self.users)
             .get(email)
@@ -290,41 +302,36 @@ impl SessionStore for InMemorySessions {
     }
 }
 
+/// Login windows with a version each, as the table keeps them.
 #[derive(Default)]
-pub struct InMemoryThrottle {
-    windows: Mutex<HashMap<String, LoginWindow>>,
+pub struct InMemoryLoginWindows {
+    windows: Mutex<HashMap<String, Versioned<LoginWindow>>>,
 }
 
 #[async_trait]
-impl LoginThrottle for InMemoryThrottle {
-    async fn reserve_attempt(
-        &self,
-        key: &str,
-        now: i64,
-    ) -> Result<Result<(), std::time::Duration>, AppError> {
-        let mut windows = lock(&self.windows);
-        match windows.get_mut(key) {
-            Some(w) if w.is_open(now) => {
-                if let Some(wait) = w.retry_after(now) {
-                    return Ok(Err(wait));
-                }
-                w.failures += 1;
-                if w.failures >= MAX_FAILED_LOGINS {
-                    w.expires_at = LoginWindow::locked_until(now);
-                }
-            }
-            _ => {
-                windows.insert(key.to_owned(), LoginWindow::opened_at(now));
-            }
-        }
-        Ok(Ok(()))
+impl LoginWindowStore for InMemoryLoginWindows {
+    async fn load(&self, key: &str) -> Result<Option<Versioned<LoginWindow>>, AppError> {
+        Ok(lock(&self.windows).get(key).copied())
     }
 
-    async fn release_attempt(&self, key: &str) -> Result<(), AppError> {
-        if let Some(w) = lock(&self.windows).get_mut(key) {
-            w.failures = w.failures.saturating_sub(1);
+    async fn save(
+        &self,
+        key: &str,
+        window: &LoginWindow,
+        expected: Option<u64>,
+    ) -> Result<bool, AppError> {
+        let mut windows = lock(&self.windows);
+        if windows.get(key).map(|w| w.version) != expected {
+            return Ok(false);
         }
-        Ok(())
+        windows.insert(
+            key.to_owned(),
+            Versioned {
+                value: *window,
+                version: expected.map_or(1, |v| v + 1),
+            },
+        );
+        Ok(true)
     }
 
     async fn clear(&self, key: &str) -> Result<(), AppError> {
@@ -336,37 +343,20 @@ impl LoginThrottle for InMemoryThrottle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::contract;
 
     #[tokio::test]
-    async fn the_attempt_reaching_the_limit_locks_for_a_whole_window() {
-        let throttle = InMemoryThrottle::default();
-        for t in [0, 1, 2, 3] {
-            assert!(throttle.reserve_attempt("k", t).await.unwrap().is_ok());
-        }
-        assert!(
-            throttle.reserve_attempt("k", 800).await.unwrap().is_ok(),
-            "fifth attempt"
-        );
-        let wait = throttle
-            .reserve_attempt("k", 1_000)
-            .await
-            .unwrap()
-            .unwrap_err();
-        assert_eq!(wait.as_secs(), 700, "locked until 800 + 900");
-        assert!(
-            throttle.reserve_attempt("k", 1_700).await.unwrap().is_ok(),
-            "a new window"
-        );
+    async fn the_login_window_fake_keeps_the_store_contract() {
+        contract::login_window_store(&InMemoryLoginWindows::default(), "memory").await;
     }
 
     #[tokio::test]
-    async fn a_released_attempt_does_not_count() {
-        let throttle = InMemoryThrottle::default();
-        for _ in 0..4 {
-            throttle.reserve_attempt("k", 0).await.unwrap().unwrap();
-        }
-        throttle.reserve_attempt("k", 0).await.unwrap().unwrap();
-        throttle.release_attempt("k").await.unwrap();
-        assert!(throttle.reserve_attempt("k", 0).await.unwrap().is_ok());
+    async fn the_session_fake_keeps_the_store_contract() {
+        contract::session_store(&InMemorySessions::default(), "memory").await;
+    }
+
+    #[tokio::test]
+    async fn the_profile_fake_keeps_the_store_contract() {
+        contract::profile_store(&InMemoryProfileStore::default(), "memory").await;
     }
 }

@@ -1,8 +1,15 @@
-//! Implementations of the ports. Only `cognito` and `dynamodb` import the AWS SDK;
-//! `memory` holds in-memory fakes, for tests only.
+//! Implementations of the ports: the only modules that import the AWS SDK.
+//!
+//! - [`aws`]: the SDK clients of one cold start ([`AwsClients`], each built on
+//!   first use) and the typed cause every failed call is reported with.
+//! - [`cognito`]: the identity ports over Amazon Cognito user pools.
+//! - [`dynamodb`]: the store ports over the application table.
+//! - `memory`: in-memory fakes, for tests only.
 
+pub mod aws;
 pub mod cognito;
 pub mod dynamodb;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
-mod sdk_error;
+
+pub use aws::{AwsCallError, AwsClients, AwsService};

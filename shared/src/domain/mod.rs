@@ -10,10 +10,10 @@ mod throttle;
 mod values;
 
 pub use error::{AppError, BoxError};
-pub use password::{Password, PasswordPolicy};
+pub use password::{NewPassword, Password, PasswordPolicy};
 pub use profile::{ConfirmedUser, NewProfile, Profile, ProfileCreation, UserStatus};
 pub use signup::{SignUpDecision, SignUpPolicy, domain_list};
-pub use throttle::{LOGIN_WINDOW, LoginWindow, MAX_FAILED_LOGINS};
+pub use throttle::{LOGIN_WINDOW, LoginAttempt, LoginWindow, MAX_FAILED_LOGINS};
 pub use values::{
     AccessToken, ConfirmationCode, DisplayName, Email, Locale, RefreshToken, Role, UserId,
 };

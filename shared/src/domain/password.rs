@@ -74,6 +74,22 @@ impl Password {
     }
 }
 
+/// A new password that passed the pool's policy: the type is the proof, so a use
+/// case that takes one cannot forget the check.
+#[derive(Clone, Debug)]
+pub struct NewPassword(Password);
+
+impl NewPassword {
+    /// Checks `raw` against `policy`; the error names the field `password`.
+    pub fn parse(raw: &str, policy: &PasswordPolicy) -> Result<Self, AppError> {
+        Password::new_checked(raw, policy).map(Self)
+    }
+
+    pub fn password(&self) -> &Password {
+        &self.0
+    }
+}
+
 impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password(<redacted>)")

@@ -24,12 +24,31 @@ pub struct Profile {
 }
 
 /// A user Cognito has confirmed, as the post-confirmation trigger or `GetUser`
-/// describes them (unparsed: the profile service parses).
+/// describes them, parsed at that edge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfirmedUser {
-    pub user_id: String,
-    pub email: String,
-    pub display_name: Option<String>,
+    pub user_id: UserId,
+    pub email: Email,
+    /// A name Cognito accepted but Gatehouse would not is dropped at the edge, not
+    /// fatal: refusing it would leave a confirmed user without a profile.
+    pub display_name: Option<DisplayName>,
+}
+
+impl ConfirmedUser {
+    /// From Cognito's attribute values (`sub`, `email`, `name`).
+    pub fn from_attributes(
+        sub: Option<&str>,
+        email: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<Self, super::AppError> {
+        let missing =
+            |what| super::AppError::unexpected(format!("the user has no {what} attribute"));
+        Ok(Self {
+            user_id: UserId::parse(sub.ok_or_else(|| missing("sub"))?)?,
+            email: Email::parse(email.ok_or_else(|| missing("email"))?)?,
+            display_name: name.and_then(|raw| DisplayName::parse(raw).ok()),
+        })
+    }
 }
 
 /// What a confirmed sign-up creates.

@@ -1,5 +1,6 @@
 //! Brute-force protection for login: a fixed window per email address, shared by
-//! every Lambda instance through the table.
+//! every Lambda instance through the table. This module is the one home of the
+//! rule; stores only persist windows (see `ports::LoginWindowStore`).
 
 use std::time::Duration;
 
@@ -18,8 +19,17 @@ pub struct LoginWindow {
     pub expires_at: i64,
 }
 
+/// What [`LoginWindow::admit`] decided about one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginAttempt {
+    /// Count the attempt: store this window, then let the password be checked.
+    Counted(LoginWindow),
+    /// The email is locked for this long; nothing is counted.
+    Locked(Duration),
+}
+
 impl LoginWindow {
-    pub fn opened_at(now: i64) -> Self {
+    fn opened_at(now: i64) -> Self {
         Self {
             failures: 1,
             expires_at: now + LOGIN_WINDOW.as_secs() as i64,
@@ -32,15 +42,41 @@ impl LoginWindow {
         self.expires_at > now
     }
 
-    /// When an attempt at `now` that reaches the limit locks the email until.
-    pub fn locked_until(now: i64) -> i64 {
-        now + LOGIN_WINDOW.as_secs() as i64
-    }
-
     /// How long further attempts are refused, if they are.
     pub fn retry_after(&self, now: i64) -> Option<Duration> {
         (self.is_open(now) && self.failures >= MAX_FAILED_LOGINS)
             .then(|| Duration::from_secs((self.expires_at - now).max(1) as u64))
+    }
+
+    /// Decides an attempt at `now` (epoch seconds) given the stored window, if any:
+    /// a closed or missing window opens a new one; a locked one refuses; an open
+    /// one counts the attempt, and the attempt that reaches the limit locks the
+    /// email for a whole window from now.
+    pub fn admit(current: Option<&LoginWindow>, now: i64) -> LoginAttempt {
+        let Some(window) = current.filter(|w| w.is_open(now)) else {
+            return LoginAttempt::Counted(Self::opened_at(now));
+        };
+        if let Some(wait) = window.retry_after(now) {
+            return LoginAttempt::Locked(wait);
+        }
+        let failures = window.failures + 1;
+        let expires_at = if failures >= MAX_FAILED_LOGINS {
+            now + LOGIN_WINDOW.as_secs() as i64
+        } else {
+            window.expires_at
+        };
+        LoginAttempt::Counted(Self {
+            failures,
+            expires_at,
+        })
+    }
+
+    /// The window with one attempt given back (one that never tested the password).
+    pub fn released(&self) -> Self {
+        Self {
+            failures: self.failures.saturating_sub(1),
+            ..*self
+        }
     }
 }
 
@@ -48,16 +84,31 @@ impl LoginWindow {
 mod tests {
     use super::*;
 
-    #[test]
-    fn five_failures_lock_until_the_window_closes() {
-        let now = 1_000;
-        let mut window = LoginWindow::opened_at(now);
-        for _ in 1..MAX_FAILED_LOGINS {
-            assert_eq!(window.retry_after(now), None);
-            window.failures += 1;
+    fn counted(attempt: LoginAttempt) -> LoginWindow {
+        match attempt {
+            LoginAttempt::Counted(window) => window,
+            LoginAttempt::Locked(wait) => panic!("locked for {wait:?}"),
         }
-        assert_eq!(window.retry_after(now + 60), Some(Duration::from_secs(840)));
-        assert_eq!(window.retry_after(now + 900), None, "closed window");
+    }
+
+    #[test]
+    fn the_attempt_reaching_the_limit_locks_for_a_whole_window_from_then() {
+        let mut window = counted(LoginWindow::admit(None, 0));
+        for t in [1, 2, 3] {
+            window = counted(LoginWindow::admit(Some(&window), t));
+        }
+        assert_eq!(window.expires_at, 900, "four attempts keep the window");
+        let fifth = counted(LoginWindow::admit(Some(&window), 800));
+        assert_eq!(fifth.expires_at, 1_700, "locked until 800 + 900");
+        assert_eq!(
+            LoginWindow::admit(Some(&fifth), 1_000),
+            LoginAttempt::Locked(Duration::from_secs(700))
+        );
+        assert_eq!(
+            counted(LoginWindow::admit(Some(&fifth), 1_700)).failures,
+            1,
+            "a new window once the lock has passed"
+        );
     }
 
     #[test]
@@ -68,5 +119,13 @@ mod tests {
         };
         assert!(!window.is_open(10));
         assert_eq!(window.retry_after(11), None);
+        assert_eq!(counted(LoginWindow::admit(Some(&window), 11)).failures, 1);
+    }
+
+    #[test]
+    fn a_released_attempt_does_not_count_and_never_goes_below_zero() {
+        let window = counted(LoginWindow::admit(None, 0));
+        assert_eq!(window.released().failures, 0);
+        assert_eq!(window.released().released().failures, 0);
     }
 }

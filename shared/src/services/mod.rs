@@ -1,10 +1,13 @@
-//! Use cases over the ports.
+//! Use cases over the ports, one service per capability. A service takes domain
+//! values (parsed at the edge by `crate::http::bodies` or the trigger handlers),
+//! never wire strings.
 
-mod auth;
+pub mod auth;
 mod profiles;
 
 pub use auth::{
-    Accepted, AuthService, ChangePasswordInput, ConfirmInput, Confirmed, EmailInput, LoginInput,
-    RefreshInput, RegisterInput, ResetPasswordInput,
+    Accepted, ChangePasswordService, Confirmed, Credentials, ForgotPasswordService, LoginService,
+    LogoutService, PasswordChange, PasswordReset, RefreshService, Registration,
+    ResetPasswordService, SessionGuard, SignUpService,
 };
-pub use profiles::{ConfirmedUser, ProfileService};
+pub use profiles::ProfileService;

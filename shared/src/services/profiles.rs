@@ -1,7 +1,8 @@
-pub use crate::domain::ConfirmedUser;
+//! Profiles: creation on confirmation, reads for the API.
+
 use crate::domain::session::token_is_current;
 use crate::domain::{
-    AppError, Caller, DisplayName, Email, NewProfile, Profile, ProfileCreation, Role, UserId,
+    AppError, Caller, ConfirmedUser, NewProfile, Profile, ProfileCreation, Role, UserId,
 };
 use crate::ports::{ProfileStore, UserDirectory};
 use chrono::Utc;
@@ -34,16 +35,10 @@ impl ProfileService {
     /// retries triggers, so a second delivery is a success that writes nothing.
     #[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
     pub async fn on_confirmed(&self, user: ConfirmedUser) -> Result<ProfileCreation, AppError> {
-        // A display name Cognito accepted but we would not is dropped, not fatal:
-        // failing here would leave a confirmed user without a profile.
-        let display_name = user
-            .display_name
-            .as_deref()
-            .and_then(|raw| DisplayName::parse(raw).ok());
         let profile = NewProfile {
-            user_id: UserId::parse(&user.user_id)?,
-            email: Email::parse(&user.email)?,
-            display_name,
+            user_id: user.user_id,
+            email: user.email,
+            display_name: user.display_name,
             default_role: self.default_role.clone(),
             created_at: Utc::now(),
         };
@@ -72,7 +67,7 @@ impl ProfileService {
             return Err(AppError::NotFound("profile"));
         };
         let confirmed = directory.confirmed_user(&caller.access_token).await?;
-        if confirmed.user_id != caller.user_id.as_str() {
+        if confirmed.user_id != caller.user_id {
             return Err(AppError::Unauthenticated(
                 "the token does not match its user",
             ));
@@ -96,11 +91,12 @@ mod tests {
     use crate::adapters::memory::InMemoryProfileStore;
 
     fn user() -> ConfirmedUser {
-        ConfirmedUser {
-            user_id: "8f452769-9947-4d75-8113-c328cafb5d5f".into(),
-            email: "Ada@Example.com".into(),
-            display_name: Some("Ada".into()),
-        }
+        ConfirmedUser::from_attributes(
+            Some("8f452769-9947-4d75-8113-c328cafb5d5f"),
+            Some("Ada@Example.com"),
+            Some("Ada"),
+        )
+        .unwrap()
     }
 
     #[tokio::test]
@@ -113,7 +109,7 @@ mod tests {
             svc.on_confirmed(user()).await.unwrap(),
             ProfileCreation::Created
         );
-        let id = UserId::parse(&user().user_id).unwrap();
+        let id = user().user_id;
         let profile = svc.get(&id).await.unwrap();
         assert_eq!(profile.email.as_str(), "ada@example.com");
         assert_eq!(profile.display_name.as_deref(), Some("Ada"));
@@ -125,10 +121,10 @@ mod tests {
         let store = Arc::new(InMemoryProfileStore::default());
         let svc = ProfileService::new(store.clone(), Role::parse("user").unwrap());
         svc.on_confirmed(user()).await.unwrap();
-        let id = UserId::parse(&user().user_id).unwrap();
+        let id = user().user_id;
         let first = svc.get(&id).await.unwrap();
         let mut again = user();
-        again.display_name = Some("Someone else".into());
+        again.display_name = Some(crate::domain::DisplayName::parse("Someone else").unwrap());
         assert_eq!(
             svc.on_confirmed(again).await.unwrap(),
             ProfileCreation::AlreadyExisted
@@ -143,7 +139,7 @@ mod tests {
         let svc = ProfileService::new(store.clone(), Role::parse("user").unwrap());
         svc.on_confirmed(user()).await.unwrap();
         let caller = |issued_at| Caller {
-            user_id: UserId::parse(&user().user_id).unwrap(),
+            user_id: user().user_id,
             groups: vec![],
             issued_at,
             access_token: crate::domain::AccessToken::parse("t").unwrap(),
@@ -181,7 +177,7 @@ mod tests {
         )
         .with_directory(Arc::new(FixedDirectory(user())));
         let caller = Caller {
-            user_id: UserId::parse(&user().user_id).unwrap(),
+            user_id: user().user_id,
             groups: vec![],
             issued_at: 100,
             access_token: crate::domain::AccessToken::parse("t").unwrap(),

@@ -1,6 +1,9 @@
-//! HTTP plumbing shared by every API function: JSON bodies with a size limit, the
-//! caller's identity from the authorizer's claims, and the one place that turns an
-//! [`AppError`] into an RFC 9457 problem response.
+//! HTTP plumbing shared by every API function: JSON bodies with a size limit,
+//! parsed into domain values ([`bodies`]), the caller's identity from the
+//! authorizer's claims, and the one place that turns an [`AppError`] into an
+//! RFC 9457 problem response.
+
+pub mod bodies;
 
 use crate::domain::{AccessToken, AppError, Caller, UserId};
 use lambda_http::http::{HeaderValue, StatusCode, header};

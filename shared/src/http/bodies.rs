@@ -1,0 +1,177 @@
+//! Request bodies as they arrive, and their parsing into the domain values the
+//! services take. The JSON field names live here and nowhere deeper: an error
+//! names the field the caller sent.
+
+use crate::domain::{
+    AppError, ConfirmationCode, DisplayName, Email, Locale, NewPassword, Password, PasswordPolicy,
+    RefreshToken,
+};
+use crate::ports::SignUpDetails;
+use crate::services::{Credentials, PasswordChange, PasswordReset, Registration};
+use serde::Deserialize;
+
+/// Renames the field of a validation error (`password` → `new_password`).
+fn as_field(field: &'static str) -> impl FnOnce(AppError) -> AppError {
+    move |err| match err {
+        AppError::Validation { reason, .. } => AppError::validation(field, reason),
+        other => other,
+    }
+}
+
+/// `POST /auth/register`.
+#[derive(Debug, Deserialize)]
+pub struct RegisterBody {
+    pub email: String,
+    pub password: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub locale: Option<String>,
+}
+
+impl RegisterBody {
+    pub fn parse(self, policy: &PasswordPolicy) -> Result<Registration, AppError> {
+        Ok(Registration {
+            email: Email::parse(&self.email)?,
+            password: NewPassword::parse(&self.password, policy)?,
+            details: SignUpDetails {
+                display_name: self
+                    .display_name
+                    .as_deref()
+                    .map(DisplayName::parse)
+                    .transpose()?,
+                locale: self.locale.as_deref().map(Locale::parse).transpose()?,
+            },
+        })
+    }
+}
+
+/// `POST /auth/confirm`.
+#[derive(Debug, Deserialize)]
+pub struct ConfirmBody {
+    pub email: String,
+    pub code: String,
+}
+
+impl ConfirmBody {
+    pub fn parse(self) -> Result<(Email, ConfirmationCode), AppError> {
+        Ok((
+            Email::parse(&self.email)?,
+            ConfirmationCode::parse(&self.code)?,
+        ))
+    }
+}
+
+/// `POST /auth/resend-confirmation` and `POST /auth/password/forgot`.
+#[derive(Debug, Deserialize)]
+pub struct EmailBody {
+    pub email: String,
+}
+
+impl EmailBody {
+    pub fn parse(self) -> Result<Email, AppError> {
+        Email::parse(&self.email)
+    }
+}
+
+/// `POST /auth/login`.
+#[derive(Debug, Deserialize)]
+pub struct LoginBody {
+    pub email: String,
+    pub password: String,
+}
+
+impl LoginBody {
+    /// A malformed email fails like a wrong password: login never says which
+    /// part of the credentials was wrong.
+    pub fn parse(self) -> Result<Credentials, AppError> {
+        Ok(Credentials {
+            email: Email::parse(&self.email).map_err(|_| AppError::InvalidCredentials)?,
+            password: Password::offered(&self.password)?,
+        })
+    }
+}
+
+/// `POST /auth/refresh`.
+#[derive(Debug, Deserialize)]
+pub struct RefreshBody {
+    pub refresh_token: String,
+}
+
+impl RefreshBody {
+    pub fn parse(self) -> Result<RefreshToken, AppError> {
+        RefreshToken::parse(&self.refresh_token)
+    }
+}
+
+/// `POST /auth/password/change`.
+#[derive(Debug, Deserialize)]
+pub struct ChangePasswordBody {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+impl ChangePasswordBody {
+    pub fn parse(self, policy: &PasswordPolicy) -> Result<PasswordChange, AppError> {
+        Ok(PasswordChange {
+            current: Password::offered(&self.current_password)
+                .map_err(|_| AppError::validation("current_password", "is required"))?,
+            new: NewPassword::parse(&self.new_password, policy)
+                .map_err(as_field("new_password"))?,
+        })
+    }
+}
+
+/// `POST /auth/password/reset`.
+#[derive(Debug, Deserialize)]
+pub struct ResetPasswordBody {
+    pub email: String,
+    pub code: String,
+    pub new_password: String,
+}
+
+impl ResetPasswordBody {
+    pub fn parse(self, policy: &PasswordPolicy) -> Result<PasswordReset, AppError> {
+        Ok(PasswordReset {
+            email: Email::parse(&self.email)?,
+            code: ConfirmationCode::parse(&self.code)?,
+            new: NewPassword::parse(&self.new_password, policy)
+                .map_err(as_field("new_password"))?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::test_policy;
+
+    #[test]
+    fn a_weak_new_password_is_reported_on_the_field_the_caller_sent() {
+        let err = ResetPasswordBody {
+            email: "a@example.com".into(),
+            code: "123456".into(),
+            new_password: "short".into(),
+        }
+        .parse(&test_policy())
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            AppError::Validation {
+                field: "new_password",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_malformed_login_email_is_just_wrong_credentials() {
+        let err = LoginBody {
+            email: "not-an-email".into(),
+            password: "x".into(),
+        }
+        .parse()
+        .unwrap_err();
+        assert!(matches!(err, AppError::InvalidCredentials));
+    }
+}

@@ -1,0 +1,89 @@
+//! The identity provider (Cognito in production), one port per capability.
+
+use crate::domain::{
+    AccessToken, AppError, ConfirmationCode, ConfirmedUser, DisplayName, Email, Locale, Password,
+    RefreshToken, Registered, Tokens, UserId,
+};
+use async_trait::async_trait;
+
+/// What a sign-up carries besides the credentials.
+#[derive(Debug, Clone, Default)]
+pub struct SignUpDetails {
+    pub display_name: Option<DisplayName>,
+    pub locale: Option<Locale>,
+}
+
+/// Creating and confirming accounts (public APIs: no IAM permission needed).
+#[async_trait]
+pub trait SignUpIdentity: Send + Sync {
+    /// `EmailTaken` when the address is registered already.
+    async fn sign_up(
+        &self,
+        email: &Email,
+        password: &Password,
+        details: &SignUpDetails,
+    ) -> Result<Registered, AppError>;
+
+    /// `InvalidCode` for a wrong code or an unknown account (no enumeration),
+    /// `ExpiredCode`, or `AlreadyConfirmed`.
+    async fn confirm_sign_up(&self, email: &Email, code: &ConfirmationCode)
+    -> Result<(), AppError>;
+
+    /// Sends a new sign-up code. Succeeds, sending nothing, for an unknown or
+    /// already confirmed account, so callers cannot tell them apart.
+    async fn resend_confirmation(&self, email: &Email) -> Result<(), AppError>;
+}
+
+/// Password and refresh-token authentication.
+#[async_trait]
+pub trait Authenticator: Send + Sync {
+    /// `InvalidCredentials` for a wrong password or an unknown email alike.
+    async fn login(&self, email: &Email, password: &Password) -> Result<Tokens, AppError>;
+
+    /// New access and id tokens; `Unauthenticated` for a revoked or unknown token.
+    async fn refresh(&self, token: &RefreshToken) -> Result<Tokens, AppError>;
+}
+
+/// Revoking a user's refresh tokens with their own access token.
+#[async_trait]
+pub trait TokenRevoker: Send + Sync {
+    /// Revokes every refresh token of the token's user; revoking twice succeeds.
+    async fn sign_out(&self, token: &AccessToken) -> Result<(), AppError>;
+}
+
+/// Changing and resetting passwords.
+#[async_trait]
+pub trait PasswordIdentity: Send + Sync {
+    /// `InvalidCredentials` when `current` is wrong.
+    async fn change_password(
+        &self,
+        token: &AccessToken,
+        current: &Password,
+        new: &Password,
+    ) -> Result<(), AppError>;
+
+    /// Sends a reset code. Succeeds, sending nothing, for an unknown account.
+    async fn forgot_password(&self, email: &Email) -> Result<(), AppError>;
+
+    /// `InvalidCode` for a wrong code or an unknown account, or `ExpiredCode`.
+    async fn reset_password(
+        &self,
+        email: &Email,
+        code: &ConfirmationCode,
+        new: &Password,
+    ) -> Result<(), AppError>;
+}
+
+/// Acting on an account without its token (Cognito's admin APIs: these need IAM
+/// permissions and the pool id).
+#[async_trait]
+pub trait AccountAdmin: Send + Sync {
+    /// Revokes every refresh token of the account with this email; returns its id.
+    async fn sign_out_everywhere(&self, email: &Email) -> Result<UserId, AppError>;
+}
+
+/// The identity provider's view of a user, read with their own access token.
+#[async_trait]
+pub trait UserDirectory: Send + Sync {
+    async fn confirmed_user(&self, token: &AccessToken) -> Result<ConfirmedUser, AppError>;
+}

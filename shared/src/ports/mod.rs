@@ -1,0 +1,18 @@
+//! The traits the use cases need, one per capability, so that each function is
+//! wired with exactly the adapters (and so the AWS clients) its use case calls.
+//! Adapters in `crate::adapters` implement them.
+//!
+//! - [`identity`]: what Cognito does for us, split by capability (sign-up,
+//!   authentication, token revocation, passwords, account administration, the
+//!   user's own record).
+//! - [`store`]: what lives in the application table (profiles, session
+//!   cut-offs, login windows).
+
+pub mod identity;
+pub mod store;
+
+pub use identity::{
+    AccountAdmin, Authenticator, PasswordIdentity, SignUpDetails, SignUpIdentity, TokenRevoker,
+    UserDirectory,
+};
+pub use store::{LoginWindowStore, ProfileStore, SessionStore, UserSnapshot, Versioned};

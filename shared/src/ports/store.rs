@@ -1,0 +1,62 @@
+//! What lives in the application table (DynamoDB in production). Each port's
+//! contract is checked against both the DynamoDB adapter and the in-memory fake
+//! by one suite (`crate::testing::contract`), so the fake cannot drift.
+
+use crate::domain::{AppError, LoginWindow, NewProfile, Profile, ProfileCreation, UserId};
+use async_trait::async_trait;
+
+/// A user's partition as one read: the profile and the session cut-off.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserSnapshot {
+    pub profile: Option<Profile>,
+    /// Access tokens issued before this (epoch seconds) are refused.
+    pub sessions_revoked_before: Option<i64>,
+}
+
+/// Where profiles and role assignments live.
+#[async_trait]
+pub trait ProfileStore: Send + Sync {
+    /// Creates the profile and its default role assignment together, or nothing.
+    /// A profile that already exists is left as it is.
+    async fn create_profile(&self, profile: &NewProfile) -> Result<ProfileCreation, AppError>;
+
+    /// Everything about one user in one round trip.
+    async fn get_user(&self, user_id: &UserId) -> Result<UserSnapshot, AppError>;
+}
+
+/// Per-user session cut-offs.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn sessions_revoked_before(&self, user_id: &UserId) -> Result<Option<i64>, AppError>;
+
+    /// Moves the cut-off forward to `cutoff`; a later cut-off already stored stays
+    /// (two revocations racing never move it back).
+    async fn revoke_sessions(&self, user_id: &UserId, cutoff: i64) -> Result<(), AppError>;
+}
+
+/// A stored value and the version a compare-and-set must name to replace it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: u64,
+}
+
+/// Login windows, keyed by a digest of the email. The store only persists: the
+/// rule (what to count, when to lock) is `LoginWindow::admit`.
+#[async_trait]
+pub trait LoginWindowStore: Send + Sync {
+    /// The stored window, even one that has closed (the rule ignores those).
+    async fn load(&self, key: &str) -> Result<Option<Versioned<LoginWindow>>, AppError>;
+
+    /// Stores `window` if the stored version is still `expected` (`None`: nothing
+    /// stored). `Ok(false)` when another writer got there first: nothing written.
+    async fn save(
+        &self,
+        key: &str,
+        window: &LoginWindow,
+        expected: Option<u64>,
+    ) -> Result<bool, AppError>;
+
+    /// Forgets the window (after a successful login).
+    async fn clear(&self, key: &str) -> Result<(), AppError>;
+}

@@ -1,0 +1,243 @@
+//! Changing a password (signed in) and resetting a forgotten one (by emailed code).
+//! Both end every session.
+
+use super::sessions::SessionGuard;
+use super::{Accepted, with_retries};
+use crate::domain::{
+    AppError, Caller, ConfirmationCode, Email, NewPassword, Password, PasswordPolicy,
+};
+use crate::ports::{AccountAdmin, PasswordIdentity, TokenRevoker};
+use std::sync::Arc;
+
+/// A password change, parsed at the edge.
+#[derive(Debug, Clone)]
+pub struct PasswordChange {
+    pub current: Password,
+    pub new: NewPassword,
+}
+
+/// A password reset, parsed at the edge.
+#[derive(Debug, Clone)]
+pub struct PasswordReset {
+    pub email: Email,
+    pub code: ConfirmationCode,
+    pub new: NewPassword,
+}
+
+/// Change: Cognito (with the caller's token) and the session cut-off.
+#[derive(Clone)]
+pub struct ChangePasswordService {
+    identity: Arc<dyn PasswordIdentity>,
+    revoker: Arc<dyn TokenRevoker>,
+    guard: SessionGuard,
+    policy: PasswordPolicy,
+}
+
+impl ChangePasswordService {
+    pub fn new(
+        identity: Arc<dyn PasswordIdentity>,
+        revoker: Arc<dyn TokenRevoker>,
+        guard: SessionGuard,
+        policy: PasswordPolicy,
+    ) -> Self {
+        Self {
+            identity,
+            revoker,
+            guard,
+            policy,
+        }
+    }
+
+    /// The pool's policy, for parsing a [`PasswordChange`] at the edge.
+    pub fn password_policy(&self) -> &PasswordPolicy {
+        &self.policy
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+    pub async fn change_password(
+        &self,
+        caller: &Caller,
+        change: PasswordChange,
+    ) -> Result<(), AppError> {
+        self.guard.ensure_current(caller).await?;
+        self.identity
+            .change_password(&caller.access_token, &change.current, change.new.password())
+            .await?;
+        // The old password is spent now: the caller could not retry, so we do.
+        with_retries(|| self.revoker.sign_out(&caller.access_token)).await?;
+        with_retries(|| self.guard.end_all(&caller.user_id)).await?;
+        tracing::info!("password changed; sessions ended");
+        Ok(())
+    }
+}
+
+/// Forgot: Cognito's public API only.
+#[derive(Clone)]
+pub struct ForgotPasswordService {
+    identity: Arc<dyn PasswordIdentity>,
+}
+
+impl ForgotPasswordService {
+    pub fn new(identity: Arc<dyn PasswordIdentity>) -> Self {
+        Self { identity }
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn forgot_password(&self, email: &Email) -> Result<Accepted, AppError> {
+        self.identity.forgot_password(email).await?;
+        Ok(Accepted {
+            message: "If an account exists for this email, a reset code has been sent.",
+        })
+    }
+}
+
+/// Reset: Cognito (public and admin APIs) and the session cut-off.
+#[derive(Clone)]
+pub struct ResetPasswordService {
+    identity: Arc<dyn PasswordIdentity>,
+    admin: Arc<dyn AccountAdmin>,
+    guard: SessionGuard,
+    policy: PasswordPolicy,
+}
+
+impl ResetPasswordService {
+    pub fn new(
+        identity: Arc<dyn PasswordIdentity>,
+        admin: Arc<dyn AccountAdmin>,
+        guard: SessionGuard,
+        policy: PasswordPolicy,
+    ) -> Self {
+        Self {
+            identity,
+            admin,
+            guard,
+            policy,
+        }
+    }
+
+    /// The pool's policy, for parsing a [`PasswordReset`] at the edge.
+    pub fn password_policy(&self) -> &PasswordPolicy {
+        &self.policy
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn reset_password(&self, reset: PasswordReset) -> Result<(), AppError> {
+        self.identity
+            .reset_password(&reset.email, &reset.code, reset.new.password())
+            .await?;
+        // The code is spent now: the caller could not retry, so we do.
+        let user_id = with_retries(|| self.admin.sign_out_everywhere(&reset.email)).await?;
+        with_retries(|| self.guard.end_all(&user_id)).await?;
+        tracing::info!(%user_id, "password reset; sessions ended");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{InMemoryAuth, TEST_PASSWORD, caller_for, credentials, test_policy};
+
+    fn new_password(raw: &str) -> NewPassword {
+        NewPassword::parse(raw, &test_policy()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn changing_the_password_needs_the_current_one_and_ends_sessions() {
+        let fakes = InMemoryAuth::default();
+        let caller = caller_for(&fakes.signed_in("fa@example.com").await);
+        let svc = fakes.change_password();
+        let wrong = svc
+            .change_password(
+                &caller,
+                PasswordChange {
+                    current: Password::offered("Nope-nope-1").unwrap(),
+                    new: new_password("NewPassword456"),
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(wrong, AppError::InvalidCredentials));
+        svc.change_password(
+            &caller,
+            PasswordChange {
+                current: Password::offered(TEST_PASSWORD).unwrap(),
+                new: new_password("NewPassword456"),
+            },
+        )
+        .await
+        .unwrap();
+        assert!(fakes.guard().ensure_current(&caller).await.is_err());
+        assert!(
+            fakes
+                .login()
+                .login(credentials("fa@example.com", TEST_PASSWORD))
+                .await
+                .is_err()
+        );
+        fakes
+            .login()
+            .login(credentials("fa@example.com", "NewPassword456"))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn forgot_password_answers_the_same_for_unknown_emails() {
+        let fakes = InMemoryAuth::default();
+        fakes.confirmed_user("gu@example.com").await;
+        let svc = fakes.forgot_password();
+        let known = svc
+            .forgot_password(&Email::parse("gu@example.com").unwrap())
+            .await
+            .unwrap();
+        let unknown = svc
+            .forgot_password(&Email::parse("who@example.com").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(known, unknown);
+        assert!(fakes.identity.reset_code_for("gu@example.com").is_some());
+        assert!(fakes.identity.reset_code_for("who@example.com").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_reset_with_the_mailed_code_replaces_the_password_and_ends_sessions() {
+        let fakes = InMemoryAuth::default();
+        let tokens = fakes.signed_in("ha@example.com").await;
+        let email = Email::parse("ha@example.com").unwrap();
+        fakes
+            .forgot_password()
+            .forgot_password(&email)
+            .await
+            .unwrap();
+        let reset = |code: &str| PasswordReset {
+            email: email.clone(),
+            code: ConfirmationCode::parse(code).unwrap(),
+            new: new_password("NewPassword456"),
+        };
+        let bad = fakes
+            .reset_password()
+            .reset_password(reset("000000"))
+            .await
+            .unwrap_err();
+        assert!(matches!(bad, AppError::InvalidCode));
+        let code = fakes.identity.reset_code_for("ha@example.com").unwrap();
+        fakes
+            .reset_password()
+            .reset_password(reset(&code))
+            .await
+            .unwrap();
+        assert!(
+            fakes
+                .guard()
+                .ensure_current(&caller_for(&tokens))
+                .await
+                .is_err()
+        );
+        fakes
+            .login()
+            .login(credentials("ha@example.com", "NewPassword456"))
+            .await
+            .unwrap();
+    }
+}

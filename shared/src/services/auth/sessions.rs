@@ -1,0 +1,374 @@
+//! Sessions: the cut-off that refuses revoked access tokens, login behind the
+//! failed-login window, refresh, logout.
+
+use crate::domain::session::{cutoff_after, token_is_current};
+use crate::domain::{
+    AppError, Caller, Email, LoginAttempt, LoginWindow, Password, RefreshToken, Tokens, UserId,
+};
+use crate::ports::{Authenticator, LoginWindowStore, SessionStore, TokenRevoker};
+use chrono::Utc;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often a login re-reads its window after losing a race to a parallel
+/// attempt before it refuses (fail closed: an attempt is never let through
+/// uncounted).
+const WINDOW_RACES: usize = 10;
+
+/// The one home of the session cut-off: Cognito revokes refresh tokens, but its
+/// access tokens stay valid until they expire, so Gatehouse refuses every access
+/// token issued before the user's cut-off.
+#[derive(Clone)]
+pub struct SessionGuard {
+    sessions: Arc<dyn SessionStore>,
+}
+
+impl SessionGuard {
+    pub fn new(sessions: Arc<dyn SessionStore>) -> Self {
+        Self { sessions }
+    }
+
+    /// `Unauthenticated` if the caller's token predates the user's session cut-off.
+    pub async fn ensure_current(&self, caller: &Caller) -> Result<(), AppError> {
+        let cutoff = self.cutoff(&caller.user_id).await?;
+        if token_is_current(caller.issued_at, cutoff) {
+            Ok(())
+        } else {
+            Err(AppError::Unauthenticated("the token has been revoked"))
+        }
+    }
+
+    /// Access tokens issued before this (epoch seconds) are refused.
+    async fn cutoff(&self, user_id: &UserId) -> Result<Option<i64>, AppError> {
+        self.sessions.sessions_revoked_before(user_id).await
+    }
+
+    /// Refuses every access token issued up to now.
+    pub async fn end_all(&self, user_id: &UserId) -> Result<(), AppError> {
+        self.sessions
+            .revoke_sessions(user_id, cutoff_after(Utc::now()))
+            .await
+    }
+}
+
+/// A login, parsed at the edge.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub email: Email,
+    pub password: Password,
+}
+
+/// The key of an email's failed-login window: a digest, so the table never holds
+/// addresses of people who have no account.
+fn window_key(email: &Email) -> String {
+    let digest = Sha256::digest(email.as_str().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Login: Cognito, the login windows and the session cut-off.
+#[derive(Clone)]
+pub struct LoginService {
+    authenticator: Arc<dyn Authenticator>,
+    windows: Arc<dyn LoginWindowStore>,
+    guard: SessionGuard,
+}
+
+impl LoginService {
+    pub fn new(
+        authenticator: Arc<dyn Authenticator>,
+        windows: Arc<dyn LoginWindowStore>,
+        guard: SessionGuard,
+    ) -> Self {
+        Self {
+            authenticator,
+            windows,
+            guard,
+        }
+    }
+
+    /// Logs in, refusing every attempt (right or wrong, known email or not) once an
+    /// email has failed too often.
+    #[tracing::instrument(skip_all)]
+    pub async fn login(&self, credentials: Credentials) -> Result<Tokens, AppError> {
+        let Credentials { email, password } = credentials;
+        let key = window_key(&email);
+        self.count_attempt(&key, Utc::now().timestamp()).await?;
+        let tokens = match self.authenticator.login(&email, &password).await {
+            // A wrong password keeps its attempt counted.
+            Err(AppError::InvalidCredentials) => return Err(AppError::InvalidCredentials),
+            Err(other) => {
+                self.release_attempt(&key).await?;
+                return Err(other);
+            }
+            Ok(tokens) => tokens,
+        };
+        self.windows.clear(&key).await?;
+        self.outlast_revocation(tokens, &email, &password).await
+    }
+
+    /// Counts the attempt before the password is tested, by compare-and-set, so
+    /// parallel guesses cannot slip past the limit.
+    async fn count_attempt(&self, key: &str, now: i64) -> Result<(), AppError> {
+        for _ in 0..WINDOW_RACES {
+            let stored = self.windows.load(key).await?;
+            match LoginWindow::admit(stored.as_ref().map(|s| &s.value), now) {
+                LoginAttempt::Locked(wait) => {
+                    return Err(AppError::TooManyRequests {
+                        retry_after: Some(wait),
+                    });
+                }
+                LoginAttempt::Counted(window) => {
+                    if self
+                        .windows
+                        .save(key, &window, stored.map(|s| s.version))
+                        .await?
+                    {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Err(AppError::TooManyRequests {
+            retry_after: Some(Duration::from_secs(1)),
+        })
+    }
+
+    /// Gives back an attempt that never tested the password (Cognito was down,
+    /// the account is unconfirmed...).
+    async fn release_attempt(&self, key: &str) -> Result<(), AppError> {
+        for _ in 0..WINDOW_RACES {
+            let Some(stored) = self.windows.load(key).await? else {
+                return Ok(());
+            };
+            if self
+                .windows
+                .save(key, &stored.value.released(), Some(stored.version))
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// A login in the same second as a logout or reset would get a token the
+    /// cut-off refuses (token times are whole seconds). Wait that second out and
+    /// log in again, so a fresh login always yields a usable token.
+    async fn outlast_revocation(
+        &self,
+        tokens: Tokens,
+        email: &Email,
+        password: &Password,
+    ) -> Result<Tokens, AppError> {
+        let Some(issue) = tokens.issued.clone() else {
+            return Ok(tokens);
+        };
+        let cutoff = self.guard.cutoff(&issue.user_id).await?;
+        if token_is_current(issue.issued_at, cutoff) {
+            return Ok(tokens);
+        }
+        let wait_ms = cutoff.unwrap_or_default() * 1000 - Utc::now().timestamp_millis() + 50;
+        tokio::time::sleep(Duration::from_millis(wait_ms.clamp(0, 2_000) as u64)).await;
+        self.authenticator.login(email, password).await
+    }
+}
+
+/// Refresh: Cognito only.
+#[derive(Clone)]
+pub struct RefreshService {
+    authenticator: Arc<dyn Authenticator>,
+}
+
+impl RefreshService {
+    pub fn new(authenticator: Arc<dyn Authenticator>) -> Self {
+        Self { authenticator }
+    }
+
+    /// New access and id tokens; the refresh token is never sent back.
+    #[tracing::instrument(skip_all)]
+    pub async fn refresh(&self, token: &RefreshToken) -> Result<Tokens, AppError> {
+        let mut tokens = self.authenticator.refresh(token).await?;
+        tokens.refresh_token = None;
+        Ok(tokens)
+    }
+}
+
+/// Logout: Cognito's token revocation and the session cut-off.
+#[derive(Clone)]
+pub struct LogoutService {
+    revoker: Arc<dyn TokenRevoker>,
+    guard: SessionGuard,
+}
+
+impl LogoutService {
+    pub fn new(revoker: Arc<dyn TokenRevoker>, guard: SessionGuard) -> Self {
+        Self { revoker, guard }
+    }
+
+    /// Ends every session: refresh tokens in Cognito first (so nothing can mint new
+    /// access tokens), then the cut-off that refuses the access tokens already out.
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+    pub async fn logout(&self, caller: &Caller) -> Result<(), AppError> {
+        self.guard.ensure_current(caller).await?;
+        self.revoker.sign_out(&caller.access_token).await?;
+        self.guard.end_all(&caller.user_id).await?;
+        tracing::info!("sessions ended by logout");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{InMemoryAuth, TEST_PASSWORD, caller_for, credentials};
+
+    #[tokio::test]
+    async fn login_before_confirmation_is_refused_then_works_after() {
+        let fakes = InMemoryAuth::default();
+        fakes.registered("bo@example.com").await;
+        assert!(matches!(
+            fakes
+                .login()
+                .login(credentials("BO@example.com", TEST_PASSWORD))
+                .await
+                .unwrap_err(),
+            AppError::UserNotConfirmed
+        ));
+        fakes.confirmed("bo@example.com").await;
+        let tokens = fakes
+            .login()
+            .login(credentials("BO@example.com", TEST_PASSWORD))
+            .await
+            .unwrap();
+        assert_eq!(tokens.token_type, "Bearer");
+    }
+
+    #[tokio::test]
+    async fn a_wrong_password_and_an_unknown_email_fail_identically() {
+        let fakes = InMemoryAuth::default();
+        fakes.signed_in("known@example.com").await;
+        let wrong_password = fakes
+            .login()
+            .login(credentials("known@example.com", "Wrong-pass-1"))
+            .await
+            .unwrap_err();
+        let unknown_email = fakes
+            .login()
+            .login(credentials("nobody@example.com", "Wrong-pass-1"))
+            .await
+            .unwrap_err();
+        assert!(matches!(wrong_password, AppError::InvalidCredentials));
+        assert!(matches!(unknown_email, AppError::InvalidCredentials));
+        assert_eq!(wrong_password.to_string(), unknown_email.to_string());
+    }
+
+    #[tokio::test]
+    async fn the_sixth_attempt_after_five_failures_is_throttled_even_with_the_right_password() {
+        let fakes = InMemoryAuth::default();
+        fakes.confirmed_user("cy@example.com").await;
+        for _ in 0..5 {
+            let err = fakes
+                .login()
+                .login(credentials("cy@example.com", "Wrong-pass-1"))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, AppError::InvalidCredentials));
+        }
+        let err = fakes
+            .login()
+            .login(credentials("cy@example.com", TEST_PASSWORD))
+            .await
+            .unwrap_err();
+        match err {
+            AppError::TooManyRequests {
+                retry_after: Some(wait),
+            } => assert!(wait.as_secs() > 800 && wait.as_secs() <= 900),
+            other => panic!("expected 429, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_emails_are_throttled_exactly_like_known_ones() {
+        let fakes = InMemoryAuth::default();
+        for _ in 0..5 {
+            let _ = fakes
+                .login()
+                .login(credentials("ghost@example.com", "Wrong-pass-1"))
+                .await;
+        }
+        assert!(matches!(
+            fakes
+                .login()
+                .login(credentials("ghost@example.com", "Wrong-pass-1"))
+                .await
+                .unwrap_err(),
+            AppError::TooManyRequests { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_attempt_that_never_tested_the_password_is_given_back() {
+        let fakes = InMemoryAuth::default();
+        fakes.registered("un@example.com").await;
+        for _ in 0..6 {
+            let err = fakes
+                .login()
+                .login(credentials("un@example.com", TEST_PASSWORD))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, AppError::UserNotConfirmed), "{err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_successful_login_clears_earlier_failures() {
+        let fakes = InMemoryAuth::default();
+        fakes.confirmed_user("di@example.com").await;
+        for _ in 0..2 {
+            for _ in 0..4 {
+                let _ = fakes
+                    .login()
+                    .login(credentials("di@example.com", "Wrong-pass-1"))
+                    .await;
+            }
+            fakes
+                .login()
+                .login(credentials("di@example.com", TEST_PASSWORD))
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn logout_refuses_the_old_token_but_a_new_login_works_at_once() {
+        let fakes = InMemoryAuth::default();
+        let tokens = fakes.signed_in("ed@example.com").await;
+        let caller = caller_for(&tokens);
+        fakes.logout().logout(&caller).await.unwrap();
+        assert!(matches!(
+            fakes.guard().ensure_current(&caller).await.unwrap_err(),
+            AppError::Unauthenticated(_)
+        ));
+        let fresh = fakes
+            .login()
+            .login(credentials("ed@example.com", TEST_PASSWORD))
+            .await
+            .unwrap();
+        fakes
+            .guard()
+            .ensure_current(&caller_for(&fresh))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refreshed_answer_never_carries_a_refresh_token() {
+        let fakes = InMemoryAuth::default();
+        let tokens = fakes.signed_in("fi@example.com").await;
+        let refresh = RefreshToken::parse(tokens.refresh_token.as_deref().unwrap()).unwrap();
+        let renewed = fakes.refresh().refresh(&refresh).await.unwrap();
+        assert!(renewed.refresh_token.is_none());
+        assert_ne!(renewed.access_token, tokens.access_token);
+    }
+}

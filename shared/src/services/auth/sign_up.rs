@@ -1,0 +1,108 @@
+//! Creating and confirming accounts.
+
+use super::{Accepted, Confirmed};
+use crate::domain::{AppError, ConfirmationCode, Email, NewPassword, PasswordPolicy, Registered};
+use crate::ports::{SignUpDetails, SignUpIdentity};
+use std::sync::Arc;
+
+/// A sign-up, parsed at the edge: the password already passed the policy.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub email: Email,
+    pub password: NewPassword,
+    pub details: SignUpDetails,
+}
+
+/// Register, confirm, resend the code: Cognito's public APIs only.
+#[derive(Clone)]
+pub struct SignUpService {
+    identity: Arc<dyn SignUpIdentity>,
+    policy: PasswordPolicy,
+}
+
+impl SignUpService {
+    pub fn new(identity: Arc<dyn SignUpIdentity>, policy: PasswordPolicy) -> Self {
+        Self { identity, policy }
+    }
+
+    /// The pool's policy, for parsing a [`Registration`] at the edge.
+    pub fn password_policy(&self) -> &PasswordPolicy {
+        &self.policy
+    }
+
+    /// Signs the user up. Nothing is written to our table here: the profile is
+    /// created by the post-confirmation trigger, so a refused sign-up leaves nothing.
+    #[tracing::instrument(skip_all)]
+    pub async fn register(&self, registration: Registration) -> Result<Registered, AppError> {
+        let registered = self
+            .identity
+            .sign_up(
+                &registration.email,
+                registration.password.password(),
+                &registration.details,
+            )
+            .await?;
+        tracing::info!(user_id = %registered.user_id, "user registered");
+        Ok(registered)
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn confirm(
+        &self,
+        email: &Email,
+        code: &ConfirmationCode,
+    ) -> Result<Confirmed, AppError> {
+        self.identity.confirm_sign_up(email, code).await?;
+        Ok(Confirmed { confirmed: true })
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn resend_confirmation(&self, email: &Email) -> Result<Accepted, AppError> {
+        self.identity.resend_confirmation(email).await?;
+        Ok(Accepted {
+            message: "If an unconfirmed account exists for this email, a new code has been sent.",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::{AppError, Email};
+    use crate::testing::{InMemoryAuth, TEST_PASSWORD, registration};
+
+    #[tokio::test]
+    async fn registering_twice_with_different_case_is_email_taken() {
+        let fakes = InMemoryAuth::default();
+        let svc = fakes.sign_up();
+        svc.register(registration("Ann@Example.com", TEST_PASSWORD))
+            .await
+            .unwrap();
+        let err = svc
+            .register(registration("ann@example.com", TEST_PASSWORD))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::EmailTaken));
+    }
+
+    #[tokio::test]
+    async fn a_wrong_code_is_refused_and_the_mailed_one_confirms() {
+        let fakes = InMemoryAuth::default();
+        let svc = fakes.sign_up();
+        svc.register(registration("bo@example.com", TEST_PASSWORD))
+            .await
+            .unwrap();
+        let email = Email::parse("bo@example.com").unwrap();
+        let wrong = crate::domain::ConfirmationCode::parse("000000").unwrap();
+        assert!(matches!(
+            svc.confirm(&email, &wrong).await.unwrap_err(),
+            AppError::InvalidCode
+        ));
+        let code = fakes.identity.code_for("bo@example.com").unwrap();
+        let code = crate::domain::ConfirmationCode::parse(&code).unwrap();
+        assert!(svc.confirm(&email, &code).await.unwrap().confirmed);
+        assert!(matches!(
+            svc.confirm(&email, &code).await.unwrap_err(),
+            AppError::AlreadyConfirmed
+        ));
+    }
+}

@@ -1,0 +1,133 @@
+//! Contract suites for the store ports. Each runs against the in-memory fake (in
+//! this crate's unit tests) and against the DynamoDB adapter on the local
+//! emulator (in the integration tests), so the fake cannot drift from the real
+//! store. `unique` keeps runs against a shared table apart.
+
+use crate::domain::{DisplayName, Email, LoginWindow, NewProfile, ProfileCreation, Role, UserId};
+use crate::ports::{LoginWindowStore, ProfileStore, SessionStore};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn fresh(unique: &str, what: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("contract-{unique}-{what}-{nanos}")
+}
+
+/// Compare-and-set: a save names the version it read, and loses to any writer
+/// that saved in between; a missing window is created only once.
+pub async fn login_window_store(store: &dyn LoginWindowStore, unique: &str) {
+    let key = fresh(unique, "window");
+    let first = LoginWindow {
+        failures: 1,
+        expires_at: 1_000,
+    };
+    let second = LoginWindow {
+        failures: 2,
+        expires_at: 1_000,
+    };
+    assert_eq!(store.load(&key).await.unwrap(), None, "nothing stored yet");
+    assert!(store.save(&key, &first, None).await.unwrap(), "created");
+    let stored = store.load(&key).await.unwrap().expect("stored window");
+    assert_eq!(stored.value, first);
+    assert!(
+        !store.save(&key, &second, None).await.unwrap(),
+        "a second create loses"
+    );
+    assert!(
+        !store
+            .save(&key, &second, Some(stored.version + 7))
+            .await
+            .unwrap(),
+        "a version never read loses"
+    );
+    assert_eq!(store.load(&key).await.unwrap(), Some(stored), "unchanged");
+    assert!(
+        store
+            .save(&key, &second, Some(stored.version))
+            .await
+            .unwrap(),
+        "the version read wins"
+    );
+    let updated = store.load(&key).await.unwrap().expect("stored window");
+    assert_eq!(updated.value, second);
+    assert_ne!(updated.version, stored.version);
+    assert!(
+        !store
+            .save(&key, &first, Some(stored.version))
+            .await
+            .unwrap(),
+        "a stale version loses"
+    );
+    store.clear(&key).await.unwrap();
+    assert_eq!(store.load(&key).await.unwrap(), None, "cleared");
+    store.clear(&key).await.unwrap();
+    assert!(
+        store.save(&key, &first, None).await.unwrap(),
+        "created again after a clear"
+    );
+}
+
+/// The cut-off only ever moves forward.
+pub async fn session_store(store: &dyn SessionStore, unique: &str) {
+    let user = UserId::parse(&fresh(unique, "session")).unwrap();
+    assert_eq!(store.sessions_revoked_before(&user).await.unwrap(), None);
+    store.revoke_sessions(&user, 100).await.unwrap();
+    assert_eq!(
+        store.sessions_revoked_before(&user).await.unwrap(),
+        Some(100)
+    );
+    store.revoke_sessions(&user, 50).await.unwrap();
+    assert_eq!(
+        store.sessions_revoked_before(&user).await.unwrap(),
+        Some(100),
+        "an earlier cut-off never replaces a later one"
+    );
+    store.revoke_sessions(&user, 200).await.unwrap();
+    assert_eq!(
+        store.sessions_revoked_before(&user).await.unwrap(),
+        Some(200)
+    );
+}
+
+/// A profile is created once, with its default role; a second creation writes
+/// nothing.
+pub async fn profile_store(store: &dyn ProfileStore, unique: &str) {
+    let user_id = UserId::parse(&fresh(unique, "profile")).unwrap();
+    let new = NewProfile {
+        user_id: user_id.clone(),
+        email: Email::parse(&format!("{}@example.com", user_id.as_str())).unwrap(),
+        display_name: Some(DisplayName::parse("Ada").unwrap()),
+        default_role: Role::parse("user").unwrap(),
+        created_at: chrono::Utc::now(),
+    };
+    assert_eq!(
+        store.get_user(&user_id).await.unwrap().profile,
+        None,
+        "no profile yet"
+    );
+    assert_eq!(
+        store.create_profile(&new).await.unwrap(),
+        ProfileCreation::Created
+    );
+    let created = store.get_user(&user_id).await.unwrap();
+    let profile = created.profile.clone().expect("profile");
+    assert_eq!(profile.email, new.email);
+    assert_eq!(profile.display_name.as_deref(), Some("Ada"));
+    assert_eq!(profile.roles, vec![new.default_role.clone()]);
+    assert_eq!(created.sessions_revoked_before, None);
+    let again = NewProfile {
+        display_name: Some(DisplayName::parse("Someone else").unwrap()),
+        ..new
+    };
+    assert_eq!(
+        store.create_profile(&again).await.unwrap(),
+        ProfileCreation::AlreadyExisted
+    );
+    assert_eq!(
+        store.get_user(&user_id).await.unwrap(),
+        created,
+        "unchanged"
+    );
+}

@@ -1,0 +1,195 @@
+//! Helpers for the service and handler tests: services over the in-memory fakes,
+//! requests from the sample events in `events/`, response bodies as JSON, and the
+//! store contract suites every store adapter must pass. Test support only:
+//! compiled for tests and the `testing` feature, never into a deployed binary.
+
+use crate::adapters::memory::{InMemoryIdentity, InMemoryLoginWindows, InMemorySessions};
+use crate::domain::{
+    AccessToken, Caller, ConfirmationCode, Email, NewPassword, Password, PasswordPolicy, Tokens,
+};
+use crate::ports::SignUpDetails;
+use crate::services::{
+    ChangePasswordService, Credentials, ForgotPasswordService, LoginService, LogoutService,
+    RefreshService, Registration, ResetPasswordService, SessionGuard, SignUpService,
+};
+use lambda_http::{Body, Request, Response};
+use serde_json::Value;
+use std::sync::Arc;
+
+pub mod contract;
+
+/// The sample API Gateway event, with its body replaced by `body` when given.
+pub fn request(event: &str, body: Option<Value>) -> Request {
+    let mut event: Value = serde_json::from_str(event).expect("sample event is JSON");
+    if let Some(body) = body {
+        event["body"] = Value::String(body.to_string());
+    }
+    lambda_http::request::from_str(&event.to_string())
+        .expect("sample event is an API Gateway v2 event")
+}
+
+/// The sample event with a raw (possibly malformed) body.
+pub fn request_with_raw_body(event: &str, body: &str) -> Request {
+    let mut event: Value = serde_json::from_str(event).expect("sample event is JSON");
+    event["body"] = Value::String(body.to_owned());
+    lambda_http::request::from_str(&event.to_string())
+        .expect("sample event is an API Gateway v2 event")
+}
+
+/// The sample event as a call by `user_id` with a token issued at `issued_at`.
+pub fn request_as(
+    event: &str,
+    user_id: &str,
+    issued_at: i64,
+    token: &str,
+    body: Option<Value>,
+) -> Request {
+    let mut event: Value = serde_json::from_str(event).expect("sample event is JSON");
+    let claims = &mut event["requestContext"]["authorizer"]["jwt"]["claims"];
+    claims["sub"] = Value::String(user_id.to_owned());
+    claims["iat"] = Value::String(issued_at.to_string());
+    event["headers"]["authorization"] = Value::String(format!("Bearer {token}"));
+    if let Some(body) = body {
+        event["body"] = Value::String(body.to_string());
+    }
+    lambda_http::request::from_str(&event.to_string())
+        .expect("sample event is an API Gateway v2 event")
+}
+
+pub fn json_of(response: &Response<Body>) -> Value {
+    if response.body().is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_slice(response.body().as_ref()).expect("response body is JSON")
+}
+
+/// The password policy the tests use: 10+ characters, lower, upper and a number.
+pub fn test_policy() -> PasswordPolicy {
+    PasswordPolicy {
+        min_length: 10,
+        require_lowercase: true,
+        require_uppercase: true,
+        require_numbers: true,
+        require_symbols: false,
+    }
+}
+
+/// The password the helpers below register users with.
+pub const TEST_PASSWORD: &str = "Password123";
+
+/// A registration with no display name or locale.
+pub fn registration(email: &str, password: &str) -> Registration {
+    Registration {
+        email: Email::parse(email).expect("test email"),
+        password: NewPassword::parse(password, &test_policy()).expect("test password"),
+        details: SignUpDetails::default(),
+    }
+}
+
+pub fn credentials(email: &str, password: &str) -> Credentials {
+    Credentials {
+        email: Email::parse(email).expect("test email"),
+        password: Password::offered(password).expect("test password"),
+    }
+}
+
+/// The caller a protected endpoint would see for these tokens.
+pub fn caller_for(tokens: &Tokens) -> Caller {
+    let issue = tokens.issued.clone().expect("tokens say whom they are for");
+    Caller {
+        user_id: issue.user_id,
+        groups: vec![],
+        issued_at: issue.issued_at,
+        access_token: AccessToken::parse(&tokens.access_token).expect("token"),
+    }
+}
+
+/// Every authentication service over one set of in-memory fakes, so a test can
+/// sign up with one and log in with another.
+#[derive(Default)]
+pub struct InMemoryAuth {
+    pub identity: Arc<InMemoryIdentity>,
+    pub sessions: Arc<InMemorySessions>,
+    pub windows: Arc<InMemoryLoginWindows>,
+}
+
+impl InMemoryAuth {
+    pub fn guard(&self) -> SessionGuard {
+        SessionGuard::new(self.sessions.clone())
+    }
+
+    pub fn sign_up(&self) -> SignUpService {
+        SignUpService::new(self.identity.clone(), test_policy())
+    }
+
+    pub fn login(&self) -> LoginService {
+        LoginService::new(self.identity.clone(), self.windows.clone(), self.guard())
+    }
+
+    pub fn refresh(&self) -> RefreshService {
+        RefreshService::new(self.identity.clone())
+    }
+
+    pub fn logout(&self) -> LogoutService {
+        LogoutService::new(self.identity.clone(), self.guard())
+    }
+
+    pub fn change_password(&self) -> ChangePasswordService {
+        ChangePasswordService::new(
+            self.identity.clone(),
+            self.identity.clone(),
+            self.guard(),
+            test_policy(),
+        )
+    }
+
+    pub fn forgot_password(&self) -> ForgotPasswordService {
+        ForgotPasswordService::new(self.identity.clone())
+    }
+
+    pub fn reset_password(&self) -> ResetPasswordService {
+        ResetPasswordService::new(
+            self.identity.clone(),
+            self.identity.clone(),
+            self.guard(),
+            test_policy(),
+        )
+    }
+
+    /// Registers `email` (unconfirmed) with [`TEST_PASSWORD`].
+    pub async fn registered(&self, email: &str) {
+        let registered = self
+            .sign_up()
+            .register(registration(email, TEST_PASSWORD))
+            .await;
+        assert!(registered.is_ok(), "register {email}: {registered:?}");
+    }
+
+    /// Confirms a registered `email` with the code it was sent.
+    pub async fn confirmed(&self, email: &str) {
+        let code = self.identity.code_for(email).unwrap_or_default();
+        let confirmed = self
+            .sign_up()
+            .confirm(
+                &Email::parse(email).expect("test email"),
+                &ConfirmationCode::parse(&code).expect("sent code"),
+            )
+            .await;
+        assert!(confirmed.is_ok(), "confirm {email}: {confirmed:?}");
+    }
+
+    /// Registers and confirms `email`.
+    pub async fn confirmed_user(&self, email: &str) {
+        self.registered(email).await;
+        self.confirmed(email).await;
+    }
+
+    /// Registers, confirms and logs in `email`; returns the tokens.
+    pub async fn signed_in(&self, email: &str) -> Tokens {
+        self.confirmed_user(email).await;
+        match self.login().login(credentials(email, TEST_PASSWORD)).await {
+            Ok(tokens) => tokens,
+            Err(err) => panic!("login {email}: {err:?}"),
+        }
+    }
+}
