@@ -7,6 +7,7 @@ mod support;
 
 mod auth;
 mod authorizer;
+mod contracts;
 mod events;
 mod messages;
 mod passwords;

@@ -9,7 +9,7 @@ async fn items_of(user_id: &str) -> i32 {
     dynamodb()
         .await
         .query()
-        .table_name("gatehouse-dev")
+        .table_name(TABLE)
         .key_condition_expression("pk = :pk")
         .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{user_id}")))
         .send()

@@ -241,16 +241,23 @@ pub fn sign_token(claims: &Value) -> String {
         .to_owned()
 }
 
-pub async fn dynamodb() -> aws_sdk_dynamodb::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+/// The table the local stack provisions (`gatehouse-<Stage>`, Stage dev).
+pub const TABLE: &str = "gatehouse-dev";
+
+/// SDK configuration for the stack's emulator.
+pub async fn moto_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(&stack().moto)
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "local", "local", None, None, "tests",
         ))
         .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&config)
+        .await
+}
+
+pub async fn dynamodb() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&moto_config().await)
 }
 
 /// Fails if any of `secrets` appears in a log line of the stack or its functions.

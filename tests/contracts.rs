@@ -1,0 +1,28 @@
+//! The store contracts (`gatehouse::testing::contract`) against the DynamoDB
+//! adapter on the stack's emulator: the same suites the in-memory fakes pass, so
+//! a service test over a fake says what the real table does.
+
+use crate::support::*;
+use gatehouse::adapters::AwsClients;
+use gatehouse::adapters::dynamodb::DynamoTable;
+use gatehouse::testing::contract;
+
+async fn table() -> DynamoTable {
+    let clients = AwsClients::new(moto_config().await);
+    DynamoTable::new(&clients, TABLE.to_owned())
+}
+
+#[tokio::test]
+async fn the_dynamodb_login_windows_keep_the_store_contract() {
+    contract::login_window_store(&table().await, "dynamodb").await;
+}
+
+#[tokio::test]
+async fn the_dynamodb_session_cutoffs_keep_the_store_contract() {
+    contract::session_store(&table().await, "dynamodb").await;
+}
+
+#[tokio::test]
+async fn the_dynamodb_profiles_keep_the_store_contract() {
+    contract::profile_store(&table().await, "dynamodb").await;
+}
