@@ -136,22 +136,26 @@ async fn change_password_needs_a_token() {
 #[tokio::test]
 async fn resend_sends_a_new_code_and_answers_the_same_for_anyone() {
     let email = unique_email("resend");
+    let nobody = unique_email("nobody");
     assert_eq!(register(&email).await.status, 201);
     let first = code_from_outbox(&email).await;
     let known = post("/auth/resend-confirmation", json!({"email": email})).await;
-    let unknown = post(
-        "/auth/resend-confirmation",
-        json!({"email": unique_email("nobody")}),
-    )
-    .await;
+    let unknown = post("/auth/resend-confirmation", json!({"email": nobody})).await;
     assert_eq!(known.status, 202);
     assert_eq!(unknown.status, 202);
     assert_eq!(known.body, unknown.body);
+    assert_eq!(
+        mail_to(&email).await.len(),
+        2,
+        "the sign-up mail and the resent one"
+    );
+    assert!(
+        mail_to(&nobody).await.is_empty(),
+        "nothing goes to an unknown address"
+    );
     let second = code_from_outbox(&email).await;
-    if first != second {
-        let stale = post("/auth/confirm", json!({"email": email, "code": first})).await;
-        assert_eq!(stale.status, 400, "the resent code replaces the first");
-    }
+    let stale = post("/auth/confirm", json!({"email": email, "code": first})).await;
+    assert_eq!(stale.status, 400, "the resent code replaces the first");
     assert_eq!(
         post("/auth/confirm", json!({"email": email, "code": second}))
             .await
@@ -161,4 +165,51 @@ async fn resend_sends_a_new_code_and_answers_the_same_for_anyone() {
     let confirmed = post("/auth/resend-confirmation", json!({"email": email})).await;
     assert_eq!(confirmed.status, 202);
     assert_eq!(confirmed.body, unknown.body);
+    assert_eq!(
+        mail_to(&email).await.len(),
+        2,
+        "a confirmed account is sent nothing"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_sign_up_code_is_400_expired_code_and_a_new_one_works() {
+    let email = unique_email("expired-signup");
+    assert_eq!(register(&email).await.status, 201);
+    let code = code_from_outbox(&email).await;
+    expire_codes(&email).await;
+    let expired = post("/auth/confirm", json!({"email": email, "code": code})).await;
+    assert_eq!(expired.status, 400);
+    assert_eq!(expired.body["code"], "expired_code");
+    assert_eq!(
+        post("/auth/resend-confirmation", json!({"email": email}))
+            .await
+            .status,
+        202
+    );
+    let fresh = code_from_outbox(&email).await;
+    let confirmed = post("/auth/confirm", json!({"email": email, "code": fresh})).await;
+    assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
+}
+
+#[tokio::test]
+async fn an_expired_reset_code_is_400_expired_code_and_the_password_stays() {
+    let (email, _) = signed_up_user("expired-reset").await;
+    assert_eq!(
+        post("/auth/password/forgot", json!({"email": email}))
+            .await
+            .status,
+        202
+    );
+    let code = code_from_outbox(&email).await;
+    expire_codes(&email).await;
+    let expired = post(
+        "/auth/password/reset",
+        json!({"email": email, "code": code, "new_password": "Another-Horse-7"}),
+    )
+    .await;
+    assert_eq!(expired.status, 400);
+    assert_eq!(expired.body["code"], "expired_code");
+    let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
+    assert_eq!(login.status, 200, "the old password still works");
 }

@@ -175,6 +175,26 @@ pub async fn register(email: &str) -> Response {
     .await
 }
 
+/// Every message the local outbox holds for `email`, oldest first.
+pub async fn mail_to(email: &str) -> Vec<Value> {
+    let outbox = send(http().get(url("/_local/outbox"))).await;
+    outbox
+        .body
+        .as_array()
+        .map(|all| all.iter().filter(|m| m["to"] == email).cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Ages `email`'s pending Cognito codes past their lifetime (a local control).
+pub async fn expire_codes(email: &str) {
+    let expired = post("/_local/codes/expire", json!({"email": email})).await;
+    assert_eq!(expired.status, 200, "{:?}", expired.body);
+    assert!(
+        expired.body["expired"].as_u64().unwrap_or_default() > 0,
+        "no pending code for {email}"
+    );
+}
+
 /// The newest code mailed to `email`, read from the local outbox.
 pub async fn code_from_outbox(email: &str) -> String {
     let outbox = send(http().get(url("/_local/outbox"))).await;

@@ -2,12 +2,21 @@
 //! the template's routes, its JWT authorizers, and API Gateway's own answers for
 //! what never reaches a function (404 for no route, 401 from the authorizer, 500
 //! when a function fails, 503 when it times out). Plus the local-only endpoints:
-//! `GET /_local/outbox` and Lambda's Invoke API for `aws lambda invoke`.
+//! `GET /_local/outbox`, `POST /_local/codes/expire` (ages a user's pending
+//! Cognito codes past their lifetime, as waiting a day would) and Lambda's Invoke
+//! API for `aws lambda invoke`.
 
+use crate::cognito::codes::Codes;
 use crate::jwt::{Authorizer, claims_for_payload};
 use crate::outbox::Outbox;
 use crate::runtime::{Functions, InvokeError};
 use crate::template::{Route, RouteAuth};
+use aws_lambda_events::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
+    ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext,
+    ApiGatewayV2httpRequestContextHttpDescription,
+};
+use aws_lambda_events::query_map::QueryMap;
 use axum::Router;
 use axum::body::{Bytes, to_bytes};
 use axum::extract::{Path, Request, State};
@@ -18,7 +27,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::Utc;
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,11 +39,13 @@ pub struct Gateway {
     pub authorizers: BTreeMap<String, Arc<Authorizer>>,
     pub functions: Functions,
     pub outbox: Outbox,
+    pub codes: Arc<Codes>,
 }
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/_local/outbox", get(outbox))
+        .route("/_local/codes/expire", post(expire_codes))
         .route("/_local/health", get(|| async { "ok" }))
         .route(
             "/2015-03-31/functions/{name}/invocations",
@@ -46,6 +57,16 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 
 async fn outbox(State(gw): State<Arc<Gateway>>) -> Response {
     axum::Json(gw.outbox.all()).into_response()
+}
+
+/// `{"email": ...}` → `{"expired": N}`: the user's pending codes now answer
+/// `ExpiredCodeException`, as after their lifetime on AWS.
+async fn expire_codes(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let Some(email) = body["email"].as_str() else {
+        return message(StatusCode::BAD_REQUEST, "the body needs an email");
+    };
+    axum::Json(json!({"expired": gw.codes.expire(email)})).into_response()
 }
 
 fn message(status: StatusCode, text: &str) -> Response {
@@ -158,13 +179,15 @@ fn find_route<'a>(
     })
 }
 
-fn header_map(headers: &HeaderMap) -> (Map<String, Value>, Vec<Value>) {
+/// Headers as API Gateway passes them: one value per name, repeated values joined
+/// with commas, cookies moved to their own list.
+fn split_cookies(headers: &HeaderMap) -> (HeaderMap, Vec<String>) {
     let mut joined: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut cookies = Vec::new();
     for (name, value) in headers {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
         if name == "cookie" {
-            cookies.extend(value.split(';').map(|c| Value::String(c.trim().to_owned())));
+            cookies.extend(value.split(';').map(|c| c.trim().to_owned()));
             continue;
         }
         joined
@@ -172,22 +195,25 @@ fn header_map(headers: &HeaderMap) -> (Map<String, Value>, Vec<Value>) {
             .or_default()
             .push(value);
     }
-    let headers = joined
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v.join(","))))
-        .collect();
-    (headers, cookies)
+    let mut out = HeaderMap::new();
+    for (name, values) in joined {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name),
+            HeaderValue::from_str(&values.join(",")),
+        ) {
+            out.insert(name, value);
+        }
+    }
+    (out, cookies)
 }
 
-fn query_map(query: &str) -> Map<String, Value> {
-    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+fn query_map(query: &str) -> QueryMap {
+    let mut map: HashMap<String, Vec<String>> = HashMap::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         map.entry(k.to_owned()).or_default().push(v.to_owned());
     }
-    map.into_iter()
-        .map(|(k, v)| (k, Value::String(v.join(","))))
-        .collect()
+    QueryMap::from(map)
 }
 
 struct Incoming<'a> {
@@ -201,56 +227,66 @@ struct Incoming<'a> {
     claims: Option<Map<String, Value>>,
 }
 
-fn api_event(req: Incoming<'_>) -> Value {
+/// The payload format 2.0 event, built from the same `aws_lambda_events` types
+/// the functions deserialize, so the two cannot disagree on a field.
+#[allow(deprecated)] // `http_method` is set so that older readers see the real method.
+fn api_event(req: Incoming<'_>) -> ApiGatewayV2httpRequest {
     let route_key = format!("{} {}", req.route.method, req.route.path);
-    let (headers, cookies) = header_map(req.headers);
+    let (headers, cookies) = split_cookies(req.headers);
+    let header = |name: &str| {
+        req.headers
+            .get(name)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+    };
     let now = Utc::now();
-    let mut context = json!({
-        "accountId": crate::template::ACCOUNT_ID,
-        "apiId": "local",
-        "domainName": req.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1"),
-        "domainPrefix": "local",
-        "http": {
-            "method": req.method.as_str(),
-            "path": req.path,
-            "protocol": "HTTP/1.1",
-            "sourceIp": "127.0.0.1",
-            "userAgent": req.headers.get("user-agent").and_then(|h| h.to_str().ok()).unwrap_or(""),
-        },
-        "requestId": uuid::Uuid::new_v4().to_string(),
-        "routeKey": route_key,
-        "stage": "$default",
-        "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
-        "timeEpoch": now.timestamp_millis(),
-    });
+
+    let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
+    http.method = req.method.clone();
+    http.path = Some(req.path.to_owned());
+    http.protocol = Some("HTTP/1.1".into());
+    http.source_ip = Some("127.0.0.1".into());
+    http.user_agent = Some(header("user-agent").unwrap_or_default());
+
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.route_key = Some(route_key.clone());
+    context.account_id = Some(crate::template::ACCOUNT_ID.into());
+    context.stage = Some("$default".into());
+    context.request_id = Some(uuid::Uuid::new_v4().to_string());
+    context.apiid = Some("local".into());
+    context.domain_name = Some(header("host").unwrap_or_else(|| "127.0.0.1".into()));
+    context.domain_prefix = Some("local".into());
+    context.time = Some(now.format("%d/%b/%Y:%H:%M:%S %z").to_string());
+    context.time_epoch = now.timestamp_millis();
+    context.http = http;
     if let Some(claims) = req.claims {
-        context["authorizer"] =
-            json!({"jwt": {"claims": claims_for_payload(&claims), "scopes": null}});
+        let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+        jwt.claims = claims_for_payload(&claims)
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+            .collect();
+        let mut authorizer = ApiGatewayRequestAuthorizer::default();
+        authorizer.jwt = Some(jwt);
+        context.authorizer = Some(authorizer);
     }
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": req.path,
-        "rawQueryString": req.query,
-        "headers": headers,
-        "requestContext": context,
-        "isBase64Encoded": false,
-    });
-    if !cookies.is_empty() {
-        event["cookies"] = Value::Array(cookies);
-    }
-    if !req.query.is_empty() {
-        event["queryStringParameters"] = Value::Object(query_map(req.query));
-    }
-    if !req.params.is_empty() {
-        event["pathParameters"] = json!(req.params);
-    }
+
+    let mut event = ApiGatewayV2httpRequest::default();
+    event.version = Some("2.0".into());
+    event.route_key = Some(route_key);
+    event.raw_path = Some(req.path.to_owned());
+    event.raw_query_string = Some(req.query.to_owned());
+    event.http_method = req.method.clone();
+    event.cookies = (!cookies.is_empty()).then_some(cookies);
+    event.headers = headers;
+    event.query_string_parameters = query_map(req.query);
+    event.path_parameters = req.params.into_iter().collect();
+    event.request_context = context;
     if !req.body.is_empty() {
         match std::str::from_utf8(&req.body) {
-            Ok(text) => event["body"] = json!(text),
+            Ok(text) => event.body = Some(text.to_owned()),
             Err(_) => {
-                event["body"] = json!(BASE64.encode(&req.body));
-                event["isBase64Encoded"] = json!(true);
+                event.body = Some(BASE64.encode(&req.body));
+                event.is_base64_encoded = true;
             }
         }
     }
@@ -367,6 +403,16 @@ async fn route_request(gw: &Gateway, req: Request) -> (Response, Option<&str>) {
         body,
         claims,
     });
+    let event = match serde_json::to_value(&event) {
+        Ok(event) => event,
+        Err(err) => {
+            tracing::error!(error = %err, "the request event could not be serialised");
+            return (
+                message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+                function,
+            );
+        }
+    };
     let response = match gw.functions.invoke(&route.function, event).await {
         Ok(value) => api_response(value),
         Err(InvokeError::Timeout(_)) => {

@@ -197,11 +197,13 @@ async fn run(opts: Options) -> Result<(), BoxError> {
         hosts.insert(host);
     }
 
+    let codes = Arc::new(cognito::codes::Codes::default());
     let proxy = cognito::CognitoProxy::new(
         moto.endpoint.clone(),
         provisioned.pools_by_client.clone(),
         hosts.clone(),
         outbox.clone(),
+        codes.clone(),
     );
     tokio::spawn(async move {
         let _ = axum::serve(cognito_listener, proxy.router()).await;
@@ -237,6 +239,7 @@ async fn run(opts: Options) -> Result<(), BoxError> {
         authorizers,
         functions: hosts.clone(),
         outbox,
+        codes,
     });
     let listener = TcpListener::bind(("127.0.0.1", opts.port))
         .await

@@ -1,0 +1,234 @@
+//! A proxy in front of moto's Cognito that does what moto does not: it invokes the
+//! triggers the template wires (pre sign-up, custom message, post confirmation)
+//! around the calls that fire them on AWS, sends real sign-up and reset codes to the
+//! local outbox, and refuses any code but the one it sent.
+//!
+//! The functions reach it through `AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER`, so
+//! they run the real SDK calls unchanged.
+//!
+//! - [`codes`]: the codes it issues, with Cognito's lifetimes.
+//! - [`triggers`]: the trigger events, typed as the functions read them.
+//! - [`mail`]: how a code reaches the outbox.
+//! - [`operations`]: the Cognito operations it intercepts; every other call is
+//!   forwarded to moto as it is.
+
+pub mod codes;
+mod mail;
+mod operations;
+mod triggers;
+
+use crate::moto::{AwsJson, MotoError, Service};
+use crate::outbox::Outbox;
+use crate::provision::Pool;
+use crate::runtime::Functions;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use codes::Codes;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use triggers::{Attributes, Triggers};
+
+const TARGET_PREFIX: &str = "AWSCognitoIdentityProviderService.";
+
+pub struct CognitoProxy {
+    moto_endpoint: String,
+    http: reqwest::Client,
+    aws: AwsJson,
+    pools_by_client: BTreeMap<String, Pool>,
+    triggers: Triggers,
+    outbox: Outbox,
+    codes: Arc<Codes>,
+}
+
+/// A Cognito-style error answer, as the SDK parses it.
+fn cognito_error(kind: &str, message: &str) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if let Ok(value) = HeaderValue::from_str(kind) {
+        headers.insert("x-amzn-errortype", value);
+    }
+    (
+        StatusCode::BAD_REQUEST,
+        headers,
+        json!({"__type": kind, "message": message}).to_string(),
+    )
+        .into_response()
+}
+
+fn internal_error(err: impl std::fmt::Display) -> Response {
+    cognito_error("InternalErrorException", &err.to_string())
+}
+
+fn json_ok(body: Value) -> Response {
+    (
+        StatusCode::OK,
+        [("content-type", "application/x-amz-json-1.1")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Cognito's `[{Name, Value}]` attribute list as a map.
+fn attributes_to_map(list: &Value) -> Attributes {
+    list.as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|a| {
+                    Some((
+                        a["Name"].as_str()?.to_owned(),
+                        a["Value"].as_str()?.to_owned(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl CognitoProxy {
+    pub fn new(
+        moto_endpoint: String,
+        pools_by_client: BTreeMap<String, Pool>,
+        functions: Functions,
+        outbox: Outbox,
+        codes: Arc<Codes>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            aws: AwsJson::new(&moto_endpoint),
+            moto_endpoint,
+            http: reqwest::Client::new(),
+            pools_by_client,
+            triggers: Triggers::new(functions),
+            outbox,
+            codes,
+        })
+    }
+
+    pub fn router(self: Arc<Self>) -> Router {
+        Router::new().fallback(handle).with_state(self)
+    }
+
+    fn pool_for(&self, body: &Value) -> Option<&Pool> {
+        body["ClientId"]
+            .as_str()
+            .and_then(|id| self.pools_by_client.get(id))
+    }
+
+    /// Sends the call to moto as it came; moto's answer, headers and all.
+    async fn forward(
+        &self,
+        uri: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), reqwest::Error> {
+        let mut request = self.http.post(format!("{}{}", self.moto_endpoint, uri));
+        for (name, value) in headers {
+            if !matches!(name.as_str(), "host" | "content-length" | "connection") {
+                request = request.header(name, value);
+            }
+        }
+        let response = request.body(body).send().await?;
+        let status =
+            StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let mut out = HeaderMap::new();
+        for (name, value) in response.headers() {
+            if !matches!(
+                name.as_str(),
+                "content-length" | "connection" | "transfer-encoding"
+            ) {
+                out.append(name.clone(), value.clone());
+            }
+        }
+        Ok((status, out, response.bytes().await?))
+    }
+
+    async fn admin_call(&self, operation: &str, body: &Value) -> Result<Value, MotoError> {
+        self.aws.call(Service::Cognito, operation, body).await
+    }
+
+    async fn admin_get_user(
+        &self,
+        pool: &Pool,
+        username: &str,
+    ) -> Result<Option<Value>, MotoError> {
+        match self
+            .admin_call(
+                "AdminGetUser",
+                &json!({"UserPoolId": pool.id, "Username": username}),
+            )
+            .await
+        {
+            Ok(user) => Ok(Some(user)),
+            Err(MotoError::Api { kind, .. }) if kind == "UserNotFoundException" => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+/// One intercepted call: the pool of its app client, its path and headers, the
+/// body as sent (to forward) and as JSON (to read).
+struct Call<'a> {
+    pool: &'a Pool,
+    uri: &'a str,
+    headers: &'a HeaderMap,
+    raw: Bytes,
+    body: &'a Value,
+}
+
+impl Call<'_> {
+    fn field(&self, name: &str) -> &str {
+        self.body[name].as_str().unwrap_or_default()
+    }
+}
+
+async fn handle(
+    State(proxy): State<Arc<CognitoProxy>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    let operation = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.strip_prefix(TARGET_PREFIX))
+        .unwrap_or_default()
+        .to_owned();
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_owned();
+    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    tracing::debug!(%operation, "cognito call");
+    let Some(pool) = proxy.pool_for(&body).cloned() else {
+        return match proxy.forward(&path, &headers, raw).await {
+            Ok(answer) => answer.into_response(),
+            Err(err) => internal_error(err),
+        };
+    };
+    let call = Call {
+        pool: &pool,
+        uri: &path,
+        headers: &headers,
+        raw,
+        body: &body,
+    };
+    match operation.as_str() {
+        "SignUp" => proxy.sign_up(call).await,
+        "ConfirmSignUp" => proxy.confirm_sign_up(call).await,
+        "ResendConfirmationCode" => proxy.resend_code(call).await,
+        "ForgotPassword" => proxy.forgot_password(call).await,
+        "ConfirmForgotPassword" => proxy.confirm_forgot_password(call).await,
+        _ => match proxy.forward(&path, &headers, call.raw).await {
+            Ok(answer) => answer.into_response(),
+            Err(err) => internal_error(err),
+        },
+    }
+}

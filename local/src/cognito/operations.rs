@@ -1,0 +1,295 @@
+//! The Cognito operations the stand-in intercepts, each doing around moto's own
+//! answer what Cognito does: triggers, codes, mail.
+
+use super::codes::{CodeCheck, Purpose};
+use super::mail::{deliver_code, mask};
+use super::triggers::{Attributes, Subject};
+use super::{Call, CognitoProxy, attributes_to_map, cognito_error, internal_error, json_ok};
+use crate::provision::Pool;
+use aws_lambda_events::cognito::{
+    CognitoEventUserPoolsCustomMessageTriggerSource as MessageSource,
+    CognitoEventUserPoolsPostConfirmationTriggerSource as ConfirmationSource,
+};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+fn expired_code() -> Response {
+    cognito_error(
+        "ExpiredCodeException",
+        "Invalid code provided, please request a code again.",
+    )
+}
+
+fn code_mismatch() -> Response {
+    cognito_error(
+        "CodeMismatchException",
+        "Invalid verification code provided, please try again.",
+    )
+}
+
+fn user_not_found() -> Response {
+    cognito_error(
+        "UserNotFoundException",
+        "Username/client id combination not found.",
+    )
+}
+
+fn trigger_refused(failed: super::triggers::TriggerFailed) -> Response {
+    cognito_error("UserLambdaValidationException", &failed.0)
+}
+
+impl CognitoProxy {
+    /// Forwards the call to moto; a refusal goes back to the caller as moto gave
+    /// it, a success comes back parsed.
+    async fn forward_call(&self, call: &Call<'_>) -> Result<(Value, Response), Response> {
+        let (status, headers, body) = self
+            .forward(call.uri, call.headers, call.raw.clone())
+            .await
+            .map_err(internal_error)?;
+        if !status.is_success() {
+            return Err((status, headers, body).into_response());
+        }
+        let answer = serde_json::from_slice(&body).unwrap_or(json!({}));
+        Ok((answer, (status, headers, body).into_response()))
+    }
+
+    /// Issues a code and delivers it through the custom message trigger; returns
+    /// Cognito's `CodeDeliveryDetails`.
+    async fn send_code(
+        &self,
+        subject: &Subject<'_>,
+        attributes: &Attributes,
+        purpose: Purpose,
+        source: MessageSource,
+    ) -> Result<Value, Response> {
+        let code = self
+            .codes
+            .issue(&subject.pool.id, subject.username, purpose);
+        let email = attributes
+            .get("email")
+            .map(String::as_str)
+            .unwrap_or(subject.username);
+        let custom = self
+            .triggers
+            .custom_message(subject, source, attributes)
+            .await
+            .map_err(trigger_refused)?;
+        deliver_code(&self.outbox, email, custom.as_ref(), &code);
+        Ok(json!({"Destination": mask(email), "DeliveryMedium": "EMAIL", "AttributeName": "email"}))
+    }
+
+    pub(super) async fn sign_up(&self, call: Call<'_>) -> Response {
+        let subject = Subject {
+            pool: call.pool,
+            client_id: call.field("ClientId"),
+            username: call.field("Username"),
+        };
+        let mut attributes = attributes_to_map(&call.body["UserAttributes"]);
+        let metadata =
+            serde_json::from_value(call.body["ClientMetadata"].clone()).unwrap_or_default();
+        let pre = match self
+            .triggers
+            .pre_sign_up(&subject, &attributes, metadata)
+            .await
+        {
+            Ok(pre) => pre,
+            Err(failed) => return trigger_refused(failed),
+        };
+        let mut answer = match self.forward_call(&call).await {
+            Ok((answer, _)) => answer,
+            Err(refused) => return refused,
+        };
+        if pre.as_ref().is_some_and(|p| p.auto_confirm_user) {
+            let confirmed = self
+                .admin_call(
+                    "AdminConfirmSignUp",
+                    &json!({"UserPoolId": call.pool.id, "Username": subject.username}),
+                )
+                .await;
+            if let Err(err) = confirmed {
+                return internal_error(err);
+            }
+            // As on AWS, an auto-confirmed sign-up runs no post-confirmation trigger.
+            answer["UserConfirmed"] = json!(true);
+            if let Some(map) = answer.as_object_mut() {
+                map.remove("CodeDeliveryDetails");
+            }
+            return json_ok(answer);
+        }
+        if let Some(sub) = answer["UserSub"].as_str() {
+            attributes.insert("sub".into(), sub.to_owned());
+        }
+        match self
+            .send_code(
+                &subject,
+                &attributes,
+                Purpose::SignUp,
+                MessageSource::SignUp,
+            )
+            .await
+        {
+            Ok(delivery) => answer["CodeDeliveryDetails"] = delivery,
+            Err(response) => return response,
+        }
+        json_ok(answer)
+    }
+
+    pub(super) async fn confirm_sign_up(&self, call: Call<'_>) -> Response {
+        let username = call.field("Username");
+        match self.codes.check(
+            &call.pool.id,
+            username,
+            Purpose::SignUp,
+            call.field("ConfirmationCode"),
+        ) {
+            CodeCheck::Valid => self.forward_confirmation(&call, Purpose::SignUp).await,
+            CodeCheck::Expired => expired_code(),
+            CodeCheck::Wrong => code_mismatch(),
+            CodeCheck::NoneIssued => match self.admin_get_user(call.pool, username).await {
+                Ok(None) => user_not_found(),
+                Ok(Some(user)) if user["UserStatus"] == "CONFIRMED" => cognito_error(
+                    "NotAuthorizedException",
+                    "User cannot be confirmed. Current status is CONFIRMED",
+                ),
+                Ok(Some(_)) => code_mismatch(),
+                Err(err) => internal_error(err),
+            },
+        }
+    }
+
+    /// Forwards a confirmation whose code was checked (moto would accept any), then
+    /// does what Cognito does after it: spends the code, marks the email verified
+    /// after a sign-up when the pool auto-verifies email, and runs the
+    /// post-confirmation trigger.
+    async fn forward_confirmation(&self, call: &Call<'_>, purpose: Purpose) -> Response {
+        let username = call.field("Username");
+        let response = match self.forward_call(call).await {
+            Ok((_, response)) => response,
+            Err(refused) => return refused,
+        };
+        self.codes.spend(&call.pool.id, username, purpose);
+        if purpose == Purpose::SignUp && call.pool.auto_verify_email {
+            let verified = self
+                .admin_call(
+                    "AdminUpdateUserAttributes",
+                    &json!({"UserPoolId": call.pool.id, "Username": username, "UserAttributes": [{"Name": "email_verified", "Value": "true"}]}),
+                )
+                .await;
+            if let Err(err) = verified {
+                return internal_error(err);
+            }
+        }
+        let source = match purpose {
+            Purpose::SignUp => ConfirmationSource::ConfirmSignUp,
+            Purpose::Reset => ConfirmationSource::ConfirmForgotPassword,
+        };
+        match self
+            .post_confirmation(call.pool, call.field("ClientId"), username, source)
+            .await
+        {
+            Ok(()) => response,
+            Err(response) => response,
+        }
+    }
+
+    async fn post_confirmation(
+        &self,
+        pool: &Pool,
+        client_id: &str,
+        username: &str,
+        source: ConfirmationSource,
+    ) -> Result<(), Response> {
+        let user = match self.admin_get_user(pool, username).await {
+            Ok(Some(user)) => user,
+            Ok(None) => return Err(user_not_found()),
+            Err(err) => return Err(internal_error(err)),
+        };
+        let mut attributes = attributes_to_map(&user["UserAttributes"]);
+        attributes.insert("cognito:user_status".into(), "CONFIRMED".into());
+        let subject = Subject {
+            pool,
+            client_id,
+            username: user["Username"].as_str().unwrap_or(username),
+        };
+        self.triggers
+            .post_confirmation(&subject, source, &attributes)
+            .await
+            .map_err(trigger_refused)
+    }
+
+    pub(super) async fn resend_code(&self, call: Call<'_>) -> Response {
+        let subject = Subject {
+            pool: call.pool,
+            client_id: call.field("ClientId"),
+            username: call.field("Username"),
+        };
+        let user = match self.admin_get_user(call.pool, subject.username).await {
+            Ok(Some(user)) => user,
+            Ok(None) => return user_not_found(),
+            Err(err) => return internal_error(err),
+        };
+        if user["UserStatus"] == "CONFIRMED" {
+            return cognito_error("InvalidParameterException", "User is already confirmed.");
+        }
+        let attributes = attributes_to_map(&user["UserAttributes"]);
+        match self
+            .send_code(
+                &subject,
+                &attributes,
+                Purpose::SignUp,
+                MessageSource::ResendCode,
+            )
+            .await
+        {
+            Ok(delivery) => json_ok(json!({ "CodeDeliveryDetails": delivery })),
+            Err(response) => response,
+        }
+    }
+
+    /// moto makes up its own reset code (and would accept any other); the stand-in
+    /// sends its own code instead and accepts only that one.
+    pub(super) async fn forgot_password(&self, call: Call<'_>) -> Response {
+        let subject = Subject {
+            pool: call.pool,
+            client_id: call.field("ClientId"),
+            username: call.field("Username"),
+        };
+        let mut answer = match self.forward_call(&call).await {
+            Ok((answer, _)) => answer,
+            Err(refused) => return refused,
+        };
+        let user = match self.admin_get_user(call.pool, subject.username).await {
+            Ok(user) => user,
+            Err(err) => return internal_error(err),
+        };
+        if let Some(user) = user {
+            let attributes = attributes_to_map(&user["UserAttributes"]);
+            match self
+                .send_code(
+                    &subject,
+                    &attributes,
+                    Purpose::Reset,
+                    MessageSource::ForgotPassword,
+                )
+                .await
+            {
+                Ok(delivery) => answer["CodeDeliveryDetails"] = delivery,
+                Err(response) => return response,
+            }
+        }
+        json_ok(answer)
+    }
+
+    pub(super) async fn confirm_forgot_password(&self, call: Call<'_>) -> Response {
+        match self.codes.check(
+            &call.pool.id,
+            call.field("Username"),
+            Purpose::Reset,
+            call.field("ConfirmationCode"),
+        ) {
+            CodeCheck::Valid => self.forward_confirmation(&call, Purpose::Reset).await,
+            CodeCheck::Expired => expired_code(),
+            CodeCheck::Wrong | CodeCheck::NoneIssued => code_mismatch(),
+        }
+    }
+}
