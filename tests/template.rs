@@ -2,16 +2,16 @@
 //! OpenAPI document, build settings, and least-privilege IAM.
 
 use crate::support::*;
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::Command;
 
 fn load(name: &str) -> Value {
     let text = std::fs::read_to_string(workspace_root().join(name)).expect(name);
-    serde_yaml::from_str(&text).expect(name)
+    serde_yaml_ng::from_str(&text).expect(name)
 }
 
-fn resources() -> serde_yaml::Mapping {
+fn resources() -> serde_yaml_ng::Mapping {
     load("template.yaml")["Resources"]
         .as_mapping()
         .expect("Resources")

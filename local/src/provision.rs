@@ -44,8 +44,8 @@ const INTEGER_PROPERTIES: &[&str] = &[
 ];
 
 /// YAML (after intrinsics) to JSON, with CloudFormation's stringly types fixed.
-fn to_api_json(value: &serde_yaml::Value, key: Option<&str>) -> Value {
-    use serde_yaml::Value as Y;
+fn to_api_json(value: &serde_yaml_ng::Value, key: Option<&str>) -> Value {
+    use serde_yaml_ng::Value as Y;
     match value {
         Y::Null => Value::Null,
         Y::Bool(b) => Value::Bool(*b),
@@ -83,7 +83,7 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
 
     for (id, props) in template.resources_of_type("AWS::DynamoDB::Table") {
         let props = to_api_json(
-            &out.refs.resolve_tree(&serde_yaml::Value::Mapping(props))?,
+            &out.refs.resolve_tree(&serde_yaml_ng::Value::Mapping(props))?,
             None,
         );
         let name = props["TableName"]
@@ -133,7 +133,7 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
 
     for (id, raw) in template.resources_of_type("AWS::SES::EmailIdentity") {
         let props = to_api_json(
-            &out.refs.resolve_tree(&serde_yaml::Value::Mapping(raw))?,
+            &out.refs.resolve_tree(&serde_yaml_ng::Value::Mapping(raw))?,
             None,
         );
         let identity = props["EmailIdentity"]
@@ -157,7 +157,7 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
         // Triggers are invoked by the local Cognito proxy, not by moto.
         raw.remove("LambdaConfig");
         let props = to_api_json(
-            &out.refs.resolve_tree(&serde_yaml::Value::Mapping(raw))?,
+            &out.refs.resolve_tree(&serde_yaml_ng::Value::Mapping(raw))?,
             None,
         );
         let mut request = pick(
@@ -210,7 +210,7 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
     for (id, raw) in template.resources_of_type("AWS::Cognito::UserPoolClient") {
         let props = to_api_json(
             &out.refs
-                .resolve_tree(&serde_yaml::Value::Mapping(raw.clone()))?,
+                .resolve_tree(&serde_yaml_ng::Value::Mapping(raw.clone()))?,
             None,
         );
         let request = pick(
@@ -259,7 +259,7 @@ mod tests {
 
     #[test]
     fn cloudformation_strings_become_api_types() {
-        let yaml: serde_yaml::Value = serde_yaml::from_str(
+        let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(
             "PasswordPolicy: {MinimumLength: '10', RequireNumbers: 'true'}\nName: x",
         )
         .unwrap();

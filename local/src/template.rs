@@ -3,7 +3,7 @@
 //! intrinsics (`!Ref`, `!GetAtt`, `!Sub`, `!Join`) are resolved against the values
 //! provisioning produced, so the template stays the single source of truth.
 
-use serde_yaml::{Mapping, Value};
+use serde_yaml_ng::{Mapping, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -12,7 +12,7 @@ pub enum TemplateError {
     #[error("cannot read the template: {0}")]
     Io(#[from] std::io::Error),
     #[error("the template is not valid YAML: {0}")]
-    Yaml(#[from] serde_yaml::Error),
+    Yaml(#[from] serde_yaml_ng::Error),
     #[error("template: {0}")]
     Invalid(String),
 }
@@ -73,7 +73,7 @@ impl Template {
     }
 
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
-        let doc: Value = serde_yaml::from_str(text)?;
+        let doc: Value = serde_yaml_ng::from_str(text)?;
         let section = |name: &str| {
             doc.get(name)
                 .and_then(Value::as_mapping)
