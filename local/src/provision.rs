@@ -83,7 +83,8 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
 
     for (id, props) in template.resources_of_type("AWS::DynamoDB::Table") {
         let props = to_api_json(
-            &out.refs.resolve_tree(&serde_yaml_ng::Value::Mapping(props))?,
+            &out.refs
+                .resolve_tree(&serde_yaml_ng::Value::Mapping(props))?,
             None,
         );
         let name = props["TableName"]

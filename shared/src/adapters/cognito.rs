@@ -102,6 +102,16 @@ fn service_failure<E: ProvideErrorMetadata + RequestId>(
     }
 }
 
+/// How Cognito refuses a sign-up or reset code. An unknown account answers like
+/// a wrong code: no enumeration.
+fn code_refused(code: &str) -> Option<AppError> {
+    match code {
+        "CodeMismatchException" | "UserNotFoundException" => Some(AppError::InvalidCode),
+        "ExpiredCodeException" => Some(AppError::ExpiredCode),
+        _ => None,
+    }
+}
+
 /// Cognito's message for the errors whose message is meant for the user (a
 /// password rule, a trigger's refusal), or `fallback`.
 fn user_message<E: ProvideErrorMetadata>(err: &E, fallback: &'static str) -> String {
@@ -226,13 +236,9 @@ impl SignUpIdentity for CognitoIdentity {
             .await
             .map_err(|e| {
                 failure("ConfirmSignUp", e, |code, _| match code {
-                    // An unknown account answers like a wrong code: no enumeration.
-                    "CodeMismatchException"
-                    | "UserNotFoundException"
-                    | "InvalidParameterException" => Some(AppError::InvalidCode),
-                    "ExpiredCodeException" => Some(AppError::ExpiredCode),
+                    "InvalidParameterException" => Some(AppError::InvalidCode),
                     "NotAuthorizedException" => Some(AppError::AlreadyConfirmed),
-                    _ => None,
+                    other => code_refused(other),
                 })
             })?;
         Ok(())
@@ -378,10 +384,7 @@ impl PasswordIdentity for CognitoIdentity {
             .await
             .map_err(|e| {
                 failure("ConfirmForgotPassword", e, |code, err| match code {
-                    "CodeMismatchException"
-                    | "UserNotFoundException"
-                    | "NotAuthorizedException" => Some(AppError::InvalidCode),
-                    "ExpiredCodeException" => Some(AppError::ExpiredCode),
+                    "NotAuthorizedException" => Some(AppError::InvalidCode),
                     "InvalidParameterException" => Some(AppError::validation(
                         "request",
                         user_message(err, "has an invalid parameter"),
@@ -390,7 +393,7 @@ impl PasswordIdentity for CognitoIdentity {
                         "new_password",
                         user_message(err, "does not meet the password policy"),
                     )),
-                    _ => None,
+                    other => code_refused(other),
                 })
             })?;
         Ok(())
