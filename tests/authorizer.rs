@@ -7,6 +7,17 @@ use serde_json::Value;
 async fn a_missing_token_is_401() {
     let response = send(http().get(url("/users/me"))).await;
     assert_eq!(response.status, 401);
+    assert_eq!(response.body["message"], "Unauthorized");
+}
+
+/// API Gateway's challenge: `Bearer scope="" error="invalid_token" error_description="..."`.
+fn challenge(response: &Response) -> String {
+    response
+        .headers
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -29,8 +40,12 @@ async fn an_expired_token_is_401_though_its_signature_is_valid() {
     let now = claims["iat"].as_i64().expect("iat");
     claims["iat"] = (now - 7200).into();
     claims["exp"] = (now - 3600).into();
-    let expired = sign_token(&claims);
-    assert_eq!(get_with_token("/users/me", &expired).await.status, 401);
+    let expired = get_with_token("/users/me", &sign_token(&claims)).await;
+    assert_eq!(expired.status, 401);
+    assert_eq!(
+        challenge(&expired),
+        r#"Bearer scope="" error="invalid_token" error_description="the token has expired""#
+    );
     // The same claims with a live expiry pass: only the expiry was wrong.
     claims["exp"] = (now + 600).into();
     assert_eq!(
@@ -47,11 +62,12 @@ async fn a_token_for_another_client_or_issuer_is_401() {
     let claims = claims_of(tokens["access_token"].as_str().expect("access token"));
     let mut other_client = claims.clone();
     other_client["client_id"] = "someotherclient".into();
-    assert_eq!(
-        get_with_token("/users/me", &sign_token(&other_client))
-            .await
-            .status,
-        401
+    let refused = get_with_token("/users/me", &sign_token(&other_client)).await;
+    assert_eq!(refused.status, 401);
+    assert!(
+        challenge(&refused).contains("the token does not have a valid audience"),
+        "{}",
+        challenge(&refused)
     );
     let mut other_pool = claims;
     other_pool["iss"] = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_other".into();

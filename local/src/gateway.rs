@@ -34,6 +34,9 @@ use std::time::Instant;
 /// API Gateway's payload limit for HTTP APIs.
 const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 
+/// HTTP APIs wait at most this long for an integration.
+const INTEGRATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub struct Gateway {
     pub routes: Vec<Route>,
     pub authorizers: BTreeMap<String, Arc<Authorizer>>,
@@ -165,18 +168,108 @@ pub fn match_path(template: &str, path: &str) -> Option<BTreeMap<String, String>
     actual.next().is_none().then_some(params)
 }
 
+/// How specific a route is, lowest first, as API Gateway chooses: an exact path,
+/// then one with path variables (more literal segments first), then a greedy
+/// `{proxy+}`, then `$default`; at the same path a method beats `ANY`. The
+/// template's order never matters.
+fn precedence(route: &Route) -> (u8, std::cmp::Reverse<usize>, u8) {
+    let segments: Vec<&str> = route.path.trim_start_matches('/').split('/').collect();
+    let class = if route.path == "$default" {
+        3
+    } else if segments.iter().any(|s| s.ends_with("+}")) {
+        2
+    } else if segments.iter().any(|s| s.starts_with('{')) {
+        1
+    } else {
+        0
+    };
+    let literals = segments.iter().filter(|s| !s.starts_with('{')).count();
+    let method = u8::from(route.method == "ANY");
+    (class, std::cmp::Reverse(literals), method)
+}
+
 fn find_route<'a>(
     routes: &'a [Route],
     method: &Method,
     path: &str,
 ) -> Option<(&'a Route, BTreeMap<String, String>)> {
-    routes.iter().find_map(|route| {
-        let method_ok = route.method == "ANY" || route.method == method.as_str();
-        if !method_ok {
-            return None;
+    routes
+        .iter()
+        .filter(|route| route.method == "ANY" || route.method == method.as_str())
+        .filter_map(|route| {
+            if route.path == "$default" {
+                return Some((route, BTreeMap::new()));
+            }
+            match_path(&route.path, path).map(|params| (route, params))
+        })
+        .min_by_key(|(route, _)| precedence(route))
+}
+
+/// `%XX` escapes decoded, as API Gateway decodes path parameters.
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
         }
-        match_path(&route.path, path).map(|params| (route, params))
-    })
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Content types whose bodies API Gateway passes as text; every other body
+/// (including one without a content type) arrives base64-encoded.
+fn is_text(content_type: Option<&str>) -> bool {
+    let Some(media) = content_type.and_then(|ct| ct.split(';').next()) else {
+        return false;
+    };
+    let media = media.trim().to_ascii_lowercase();
+    media.starts_with("text/")
+        || matches!(
+            media.as_str(),
+            "application/json" | "application/xml" | "application/javascript"
+        )
+        || media.ends_with("+json")
+        || media.ends_with("+xml")
+}
+
+/// API Gateway's 403 when a route has `AuthorizationScopes` and the token carries
+/// none of them.
+fn scope_refusal(route: &Route, claims: &Map<String, Value>) -> Option<Response> {
+    let granted = token_scopes(claims);
+    if route.scopes.is_empty() || route.scopes.iter().any(|s| granted.contains(s)) {
+        return None;
+    }
+    let challenge = format!(
+        "Bearer scope=\"{}\" error=\"insufficient_scope\" error_description=\"the token does not have the required scopes\"",
+        route.scopes.join(" ")
+    );
+    let mut response = message(StatusCode::FORBIDDEN, "Forbidden");
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert("www-authenticate", value);
+    }
+    Some(response)
+}
+
+/// The token's scopes (`scope`, space-separated, as Cognito issues it).
+fn token_scopes(claims: &Map<String, Value>) -> Vec<String> {
+    claims
+        .get("scope")
+        .and_then(Value::as_str)
+        .map(|s| s.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
 }
 
 /// Headers as API Gateway passes them: one value per name, repeated values joined
@@ -261,6 +354,8 @@ fn api_event(req: Incoming<'_>) -> ApiGatewayV2httpRequest {
     context.http = http;
     if let Some(claims) = req.claims {
         let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+        let scopes = token_scopes(&claims);
+        jwt.scopes = (!scopes.is_empty()).then_some(scopes);
         jwt.claims = claims_for_payload(&claims)
             .into_iter()
             .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
@@ -279,12 +374,19 @@ fn api_event(req: Incoming<'_>) -> ApiGatewayV2httpRequest {
     event.cookies = (!cookies.is_empty()).then_some(cookies);
     event.headers = headers;
     event.query_string_parameters = query_map(req.query);
-    event.path_parameters = req.params.into_iter().collect();
+    event.path_parameters = req
+        .params
+        .into_iter()
+        .map(|(name, value)| (name, percent_decode(&value)))
+        .collect();
     event.request_context = context;
     if !req.body.is_empty() {
-        match std::str::from_utf8(&req.body) {
-            Ok(text) => event.body = Some(text.to_owned()),
-            Err(_) => {
+        let text = is_text(header("content-type").as_deref())
+            .then(|| std::str::from_utf8(&req.body).ok())
+            .flatten();
+        match text {
+            Some(text) => event.body = Some(text.to_owned()),
+            None => {
                 event.body = Some(BASE64.encode(&req.body));
                 event.is_base64_encoded = true;
             }
@@ -371,17 +473,26 @@ async fn route_request(gw: &Gateway, req: Request) -> (Response, Option<&str>) {
                 .headers
                 .get(authorizer.header.as_str())
                 .and_then(|v| v.to_str().ok());
-            match authorizer.authorize(header).await {
-                Ok(claims) => Some(claims),
+            let claims = match authorizer.authorize(header).await {
+                Ok(claims) => claims,
                 Err(err) => {
                     tracing::info!(reason = %err, "authorizer refused the request");
+                    let challenge = format!(
+                        "Bearer scope=\"\" error=\"invalid_token\" error_description=\"{}\"",
+                        err.description()
+                    );
                     let mut response = message(StatusCode::UNAUTHORIZED, "Unauthorized");
-                    response
-                        .headers_mut()
-                        .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+                    if let Ok(value) = HeaderValue::from_str(&challenge) {
+                        response.headers_mut().insert("www-authenticate", value);
+                    }
                     return (response, function);
                 }
+            };
+            if let Some(refusal) = scope_refusal(route, &claims) {
+                tracing::info!("authorizer refused the request: insufficient scope");
+                return (refusal, function);
             }
+            Some(claims)
         }
     };
     let body = match to_bytes(body, MAX_PAYLOAD).await {
@@ -413,12 +524,17 @@ async fn route_request(gw: &Gateway, req: Request) -> (Response, Option<&str>) {
             );
         }
     };
-    let response = match gw.functions.invoke(&route.function, event).await {
-        Ok(value) => api_response(value),
-        Err(InvokeError::Timeout(_)) => {
-            message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
-        }
-        Err(err) => {
+    let invoked = tokio::time::timeout(
+        INTEGRATION_TIMEOUT,
+        gw.functions.invoke(&route.function, event),
+    )
+    .await;
+    let response = match invoked {
+        Ok(Ok(value)) => api_response(value),
+        // Only API Gateway's own integration limit is a 503; a function that
+        // outlives its own timeout is a Lambda error, a 500.
+        Err(_) => message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+        Ok(Err(err)) => {
             tracing::error!(function = %route.function, error = %err, "invocation failed");
             message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }
@@ -429,6 +545,7 @@ async fn route_request(gw: &Gateway, req: Request) -> (Response, Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::template::RouteAuth;
 
     #[test]
     fn path_templates_match_segments_and_greedy_tails() {
@@ -440,6 +557,103 @@ mod tests {
         assert!(match_path("/users/{id}", "/users/").is_none());
         let params = match_path("/files/{proxy+}", "/files/a/b/c").unwrap();
         assert_eq!(params["proxy"], "a/b/c");
+    }
+
+    fn route(method: &str, path: &str, function: &str) -> Route {
+        Route {
+            method: method.into(),
+            path: path.into(),
+            function: function.into(),
+            auth: RouteAuth::None,
+            scopes: vec![],
+        }
+    }
+
+    fn chosen(routes: &[Route], method: Method, path: &str) -> Option<String> {
+        find_route(routes, &method, path).map(|(r, _)| r.function.clone())
+    }
+
+    #[test]
+    fn the_most_specific_route_wins_whatever_the_template_order() {
+        let routes = vec![
+            route("ANY", "$default", "Fallback"),
+            route("ANY", "/users/{proxy+}", "Greedy"),
+            route("GET", "/users/{user_id}", "GetUser"),
+            route("ANY", "/users/me", "AnyMe"),
+            route("GET", "/users/me", "GetMe"),
+        ];
+        assert_eq!(
+            chosen(&routes, Method::GET, "/users/me").as_deref(),
+            Some("GetMe")
+        );
+        assert_eq!(
+            chosen(&routes, Method::POST, "/users/me").as_deref(),
+            Some("AnyMe")
+        );
+        assert_eq!(
+            chosen(&routes, Method::GET, "/users/42").as_deref(),
+            Some("GetUser")
+        );
+        assert_eq!(
+            chosen(&routes, Method::DELETE, "/users/42").as_deref(),
+            Some("Greedy")
+        );
+        assert_eq!(
+            chosen(&routes, Method::GET, "/users/42/roles").as_deref(),
+            Some("Greedy")
+        );
+        assert_eq!(
+            chosen(&routes, Method::GET, "/other").as_deref(),
+            Some("Fallback")
+        );
+        let reversed: Vec<Route> = routes.into_iter().rev().collect();
+        assert_eq!(
+            chosen(&reversed, Method::GET, "/users/me").as_deref(),
+            Some("GetMe")
+        );
+        assert_eq!(
+            chosen(&reversed, Method::GET, "/users/42").as_deref(),
+            Some("GetUser")
+        );
+    }
+
+    #[test]
+    fn path_parameters_arrive_url_decoded() {
+        assert_eq!(percent_decode("a%40b.com%2Fx"), "a@b.com/x");
+        assert_eq!(percent_decode("100%"), "100%", "a stray percent stays");
+    }
+
+    #[test]
+    fn only_text_bodies_arrive_as_text() {
+        assert!(is_text(Some("application/json; charset=utf-8")));
+        assert!(is_text(Some("text/plain")));
+        assert!(is_text(Some("application/problem+json")));
+        assert!(!is_text(Some("application/octet-stream")));
+        assert!(!is_text(Some("application/x-www-form-urlencoded")));
+        assert!(!is_text(None));
+    }
+
+    #[test]
+    fn a_route_with_scopes_refuses_a_token_without_one_of_them() {
+        let mut admin = route("GET", "/admin", "Admin");
+        admin.scopes = vec!["gatehouse/admin".into(), "gatehouse/ops".into()];
+        let claims = |scope: &str| {
+            json!({"scope": scope})
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+        };
+        let refused =
+            scope_refusal(&admin, &claims("aws.cognito.signin.user.admin")).expect("refused");
+        assert_eq!(refused.status(), 403);
+        assert!(
+            refused.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("insufficient_scope")
+        );
+        assert!(scope_refusal(&admin, &claims("openid gatehouse/ops")).is_none());
+        assert!(scope_refusal(&route("GET", "/open", "Open"), &claims("")).is_none());
     }
 
     #[test]

@@ -26,6 +26,26 @@ pub enum AuthError {
     Jwks(String),
 }
 
+impl AuthError {
+    /// The reason as API Gateway puts it in `www-authenticate`'s `error_description`.
+    pub fn description(&self) -> &'static str {
+        match self {
+            Self::Missing => "the token is missing",
+            Self::Invalid(err) => match err.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => "the token has expired",
+                jsonwebtoken::errors::ErrorKind::InvalidIssuer => {
+                    "the token does not have a valid issuer"
+                }
+                jsonwebtoken::errors::ErrorKind::ImmatureSignature => "the token is not valid yet",
+                _ => "the token is invalid",
+            },
+            Self::UnknownKey(_) | Self::NoKeyId | Self::Jwks(_) => "the token signature is invalid",
+            Self::IssuedInFuture => "the token is not valid yet",
+            Self::Audience => "the token does not have a valid audience",
+        }
+    }
+}
+
 pub struct Authorizer {
     pub issuer: String,
     pub audience: Vec<String>,

@@ -34,10 +34,13 @@ pub enum RouteAuth {
 
 #[derive(Debug, Clone)]
 pub struct Route {
+    /// Upper case, or `ANY`.
     pub method: String,
     pub path: String,
     pub function: String,
     pub auth: RouteAuth,
+    /// `AuthorizationScopes`: the token must carry at least one of these.
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -193,20 +196,41 @@ impl Template {
             else {
                 continue;
             };
-            for event in events.values() {
+            let id = id.as_str().unwrap_or_default();
+            for (name, event) in events {
                 if event.get("Type").and_then(Value::as_str) != Some("HttpApi") {
                     continue;
                 }
+                let name = name.as_str().unwrap_or_default();
                 let props = event.get("Properties").cloned().unwrap_or_default();
-                let field = |name: &str| {
+                let field = |field: &str| {
                     props
-                        .get(name)
+                        .get(field)
                         .and_then(Value::as_str)
                         .map(str::to_owned)
-                        .ok_or_else(|| invalid(format!("an HttpApi event of {id:?} has no {name}")))
+                        .ok_or_else(|| {
+                            invalid(format!("{id}: HttpApi event {name} has no {field}"))
+                        })
                 };
-                let named = props
-                    .get("Auth")
+                let Some(api) = props.get("ApiId") else {
+                    return Err(invalid(format!(
+                        "{id}: HttpApi event {name} has no ApiId; on AWS it would belong to \
+                         SAM's implicit HTTP API, which has no authorizer. Name the API: \
+                         `ApiId: !Ref HttpApi`"
+                    )));
+                };
+                let api_id = match api {
+                    Value::Tagged(t) if t.tag == "Ref" => t.value.as_str().map(str::to_owned),
+                    _ => None,
+                };
+                if api_id.as_deref() != self.http_api_id().as_deref() {
+                    return Err(invalid(format!(
+                        "{id}: HttpApi event {name} must name the template's \
+                         AWS::Serverless::HttpApi with `ApiId: !Ref <its logical id>`"
+                    )));
+                }
+                let route_auth = props.get("Auth");
+                let named = route_auth
                     .and_then(|a| a.get("Authorizer"))
                     .and_then(Value::as_str);
                 let auth = match named.map(str::to_owned).or(default_authorizer.clone()) {
@@ -214,15 +238,41 @@ impl Template {
                     Some(name) => RouteAuth::Jwt(name),
                     None => RouteAuth::None,
                 };
+                let scopes: Vec<String> = route_auth
+                    .and_then(|a| a.get("AuthorizationScopes"))
+                    .and_then(Value::as_sequence)
+                    .map(|s| {
+                        s.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !scopes.is_empty() && auth == RouteAuth::None {
+                    return Err(invalid(format!(
+                        "{id}: HttpApi event {name} has AuthorizationScopes but no authorizer"
+                    )));
+                }
                 routes.push(Route {
                     method: field("Method")?.to_uppercase(),
                     path: field("Path")?,
-                    function: id.as_str().unwrap_or_default().to_owned(),
+                    function: id.to_owned(),
                     auth,
+                    scopes,
                 });
             }
         }
         Ok(routes)
+    }
+
+    /// The logical id of the template's one `AWS::Serverless::HttpApi`.
+    fn http_api_id(&self) -> Option<String> {
+        self.resources
+            .iter()
+            .find(|(_, r)| {
+                r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::HttpApi")
+            })
+            .and_then(|(id, _)| id.as_str().map(str::to_owned))
     }
 
     fn http_api_auth(&self) -> Option<&Value> {
@@ -517,14 +567,14 @@ Resources:
     Properties:
       Environment: {Variables: {EXTRA: x}}
       Events:
-        A: {Type: HttpApi, Properties: {Path: /open, Method: post, Auth: {Authorizer: NONE}}}
+        A: {Type: HttpApi, Properties: {ApiId: !Ref Api, Path: /open, Method: post, Auth: {Authorizer: NONE}}}
   Closed:
     Type: AWS::Serverless::Function
     Metadata: {BuildProperties: {Binary: closed}}
     Properties:
       Timeout: 2
       Events:
-        A: {Type: HttpApi, Properties: {Path: "/closed/{id}", Method: GET}}
+        A: {Type: HttpApi, Properties: {ApiId: !Ref Api, Path: "/closed/{id}", Method: GET, Auth: {AuthorizationScopes: [gatehouse/admin]}}}
   Hook:
     Type: AWS::Serverless::Function
     Metadata: {BuildProperties: {Binary: hook}}
@@ -540,6 +590,17 @@ Resources:
         let closed = routes.iter().find(|r| r.path == "/closed/{id}").unwrap();
         assert_eq!(closed.auth, RouteAuth::Jwt("Jwt".into()));
         assert_eq!(closed.function, "Closed");
+        assert_eq!(closed.scopes, vec!["gatehouse/admin"]);
+        assert!(open.scopes.is_empty());
+    }
+
+    #[test]
+    fn a_route_without_api_id_is_refused_naming_the_function() {
+        let t = Template::parse(&SAMPLE.replace("ApiId: !Ref Api, Path: /open", "Path: /open"))
+            .unwrap();
+        let err = t.routes().unwrap_err().to_string();
+        assert!(err.contains("Open: HttpApi event A has no ApiId"), "{err}");
+        assert!(err.contains("implicit HTTP API"), "{err}");
     }
 
     #[test]
