@@ -4,14 +4,16 @@
 
 mod cognito;
 mod gateway;
+mod iam;
 mod jwt;
+mod lambda_env;
 mod moto;
 mod outbox;
 mod provision;
 mod runtime;
 mod template;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -136,59 +138,55 @@ async fn run(opts: Options) -> Result<(), BoxError> {
     let provisioned = provision::provision(&template, &aws).await?;
 
     let outbox = outbox::Outbox::default();
-    let cognito_listener = TcpListener::bind("127.0.0.1:0").await?;
-    let cognito_endpoint = format!("http://{}", cognito_listener.local_addr()?);
+    let front_door_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let front_door_endpoint = format!("http://{}", front_door_listener.local_addr()?);
 
     let mut hosts = runtime::Functions::default();
+    let mut roles = HashMap::new();
     for function in &functions {
-        let mut environment = vec![
-            ("AWS_REGION".to_owned(), template::REGION.to_owned()),
-            ("AWS_DEFAULT_REGION".to_owned(), template::REGION.to_owned()),
-            ("AWS_ACCESS_KEY_ID".to_owned(), "local".to_owned()),
-            ("AWS_SECRET_ACCESS_KEY".to_owned(), "local".to_owned()),
-            ("AWS_SESSION_TOKEN".to_owned(), "local".to_owned()),
-            ("AWS_EC2_METADATA_DISABLED".to_owned(), "true".to_owned()),
-            ("AWS_ENDPOINT_URL".to_owned(), moto.endpoint.clone()),
-            (
-                "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER".to_owned(),
-                cognito_endpoint.clone(),
-            ),
-            (
-                "AWS_LAMBDA_FUNCTION_NAME".to_owned(),
-                provisioned
-                    .refs
-                    .get_ref(&function.logical_id)
-                    .unwrap_or(&function.logical_id)
-                    .to_owned(),
-            ),
-            (
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_owned(),
-                function.memory_mb.to_string(),
-            ),
-            (
-                "AWS_LAMBDA_FUNCTION_VERSION".to_owned(),
-                "$LATEST".to_owned(),
-            ),
-            (
-                "AWS_LAMBDA_LOG_GROUP_NAME".to_owned(),
-                format!("/aws/lambda/{}", function.logical_id),
-            ),
-            ("AWS_LAMBDA_LOG_STREAM_NAME".to_owned(), "local".to_owned()),
-            ("AWS_LAMBDA_LOG_FORMAT".to_owned(), "JSON".to_owned()),
-            ("AWS_LAMBDA_LOG_LEVEL".to_owned(), "INFO".to_owned()),
-            ("_HANDLER".to_owned(), "bootstrap".to_owned()),
-        ];
-        for (name, value) in &function.environment {
-            environment.push((name.clone(), provisioned.refs.resolve(value)?));
+        let name = provisioned
+            .refs
+            .get_ref(&function.logical_id)
+            .unwrap_or(&function.logical_id)
+            .to_owned();
+        let access_key = iam::access_key_for(&function.logical_id);
+        let statements = iam::policy::role_statements(
+            &function.logical_id,
+            function.policies.as_ref(),
+            &provisioned.refs,
+        )?;
+        roles.insert(
+            access_key.clone(),
+            iam::Role {
+                name: format!("{}-{}Role", template::STACK_NAME, function.logical_id),
+                session: name.clone(),
+                statements,
+            },
+        );
+        let binary = opts.bin_dir.join(&function.binary);
+        let log_group = function
+            .logging
+            .log_group
+            .as_ref()
+            .map(|g| provisioned.refs.resolve(g))
+            .transpose()?;
+        let mut environment = lambda_env::environment(
+            function,
+            &binary,
+            &lambda_env::Wiring {
+                aws_endpoint: &front_door_endpoint,
+                access_key_id: &access_key,
+                function_name: &name,
+                log_group,
+            },
+        );
+        for (variable, value) in &function.environment {
+            environment.push((variable.clone(), provisioned.refs.resolve(value)?));
         }
         let host = runtime::FunctionHost::start(runtime::FunctionSpec {
             logical_id: function.logical_id.clone(),
-            name: provisioned
-                .refs
-                .get_ref(&function.logical_id)
-                .unwrap_or(&function.logical_id)
-                .to_owned(),
-            binary: opts.bin_dir.join(&function.binary),
+            name,
+            binary,
             environment,
             timeout: Duration::from_secs(function.timeout_secs),
         })
@@ -205,8 +203,15 @@ async fn run(opts: Options) -> Result<(), BoxError> {
         outbox.clone(),
         codes.clone(),
     );
+    let front_door = Arc::new(iam::FrontDoor {
+        roles,
+        tables: provisioned.tables.clone(),
+        cognito: proxy,
+        moto_endpoint: moto.endpoint.clone(),
+        http: reqwest::Client::new(),
+    });
     tokio::spawn(async move {
-        let _ = axum::serve(cognito_listener, proxy.router()).await;
+        let _ = axum::serve(front_door_listener, iam::router(front_door)).await;
     });
 
     let issuer_prefix = format!("https://cognito-idp.{}.amazonaws.com/", template::REGION);

@@ -148,6 +148,52 @@ impl AwsJson {
     }
 }
 
+/// Sends a request to moto as it came (the functions' SDK calls): moto's status,
+/// headers and body.
+pub async fn forward(
+    http: &reqwest::Client,
+    endpoint: &str,
+    method: &axum::http::Method,
+    path: &str,
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<
+    (
+        axum::http::StatusCode,
+        axum::http::HeaderMap,
+        axum::body::Bytes,
+    ),
+    reqwest::Error,
+> {
+    let method =
+        reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap_or(reqwest::Method::POST);
+    let mut request = http.request(method, format!("{endpoint}{path}"));
+    for (name, value) in headers {
+        if !matches!(name.as_str(), "host" | "content-length" | "connection") {
+            request = request.header(name.as_str(), value.as_bytes());
+        }
+    }
+    let response = request.body(body).send().await?;
+    let status = axum::http::StatusCode::from_u16(response.status().as_u16())
+        .unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
+    let mut out = axum::http::HeaderMap::new();
+    for (name, value) in response.headers() {
+        if matches!(
+            name.as_str(),
+            "content-length" | "connection" | "transfer-encoding"
+        ) {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::from_bytes(name.as_str().as_bytes()),
+            axum::http::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            out.append(name, value);
+        }
+    }
+    Ok((status, out, response.bytes().await?))
+}
+
 #[derive(Debug, Clone, Copy)]
 pub enum Service {
     DynamoDb,

@@ -2,10 +2,11 @@
 //! pools and their app clients. CloudFormation's property names for these resources
 //! are the API's, so properties are passed through after intrinsics are resolved.
 
+use crate::iam::request::TableKeys;
 use crate::moto::{AwsJson, MotoError, Service};
 use crate::template::{ACCOUNT_ID, REGION, Refs, Template, TemplateError, Triggers};
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
@@ -30,6 +31,17 @@ pub struct Provisioned {
     pub refs: Refs,
     /// Pool by app client id.
     pub pools_by_client: BTreeMap<String, Pool>,
+    /// Partition keys by table name, for IAM's `dynamodb:LeadingKeys`.
+    pub tables: HashMap<String, TableKeys>,
+}
+
+fn hash_key(key_schema: &Value) -> Option<String> {
+    key_schema
+        .as_array()?
+        .iter()
+        .find(|k| k["KeyType"] == "HASH")?["AttributeName"]
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// Properties whose values CloudFormation takes as strings but the API as numbers.
@@ -113,6 +125,29 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
             )
             .await?;
         }
+        out.tables.insert(
+            name.clone(),
+            TableKeys {
+                hash_key: hash_key(&props["KeySchema"]).unwrap_or_default(),
+                index_hash_keys: props["GlobalSecondaryIndexes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .chain(
+                        props["LocalSecondaryIndexes"]
+                            .as_array()
+                            .into_iter()
+                            .flatten(),
+                    )
+                    .filter_map(|i| {
+                        Some((
+                            i["IndexName"].as_str()?.to_owned(),
+                            hash_key(&i["KeySchema"])?,
+                        ))
+                    })
+                    .collect(),
+            },
+        );
         out.refs.set_ref(&id, &name);
         out.refs.set_attribute(
             &id,

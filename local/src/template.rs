@@ -51,6 +51,39 @@ pub struct Function {
     pub memory_mb: u64,
     /// Unresolved environment values: globals overlaid by the function's own.
     pub environment: BTreeMap<String, Value>,
+    pub logging: Logging,
+    /// `Policies`, unresolved (see `iam::policy`).
+    pub policies: Option<Value>,
+}
+
+/// A function's `LoggingConfig`, globals overlaid by its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Logging {
+    /// `JSON` or `Text` (Lambda's default).
+    pub format: String,
+    /// `ApplicationLogLevel` (JSON format only; Lambda's default is INFO).
+    pub application_level: Option<String>,
+    /// `LogGroup`, when the template names one.
+    pub log_group: Option<Value>,
+}
+
+impl Logging {
+    fn from(global: Option<&Value>, own: Option<&Value>) -> Self {
+        let field = |name: &str| {
+            own.and_then(|c| c.get(name))
+                .or_else(|| global.and_then(|c| c.get(name)))
+        };
+        Self {
+            format: field("LogFormat")
+                .and_then(Value::as_str)
+                .unwrap_or("Text")
+                .to_owned(),
+            application_level: field("ApplicationLogLevel")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            log_group: field("LogGroup").cloned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -175,6 +208,11 @@ impl Template {
                     .and_then(Value::as_u64)
                     .unwrap_or(global_num("MemorySize", 128)),
                 environment,
+                logging: Logging::from(
+                    self.globals.get("LoggingConfig"),
+                    props.get("LoggingConfig"),
+                ),
+                policies: props.get("Policies").cloned(),
             });
         }
         Ok(out)

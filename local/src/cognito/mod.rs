@@ -21,9 +21,7 @@ use crate::moto::{AwsJson, MotoError, Service};
 use crate::outbox::Outbox;
 use crate::provision::Pool;
 use crate::runtime::Functions;
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use codes::Codes;
@@ -111,10 +109,6 @@ impl CognitoProxy {
         })
     }
 
-    pub fn router(self: Arc<Self>) -> Router {
-        Router::new().fallback(handle).with_state(self)
-    }
-
     fn pool_for(&self, body: &Value) -> Option<&Pool> {
         body["ClientId"]
             .as_str()
@@ -128,25 +122,15 @@ impl CognitoProxy {
         headers: &HeaderMap,
         body: Bytes,
     ) -> Result<(StatusCode, HeaderMap, Bytes), reqwest::Error> {
-        let mut request = self.http.post(format!("{}{}", self.moto_endpoint, uri));
-        for (name, value) in headers {
-            if !matches!(name.as_str(), "host" | "content-length" | "connection") {
-                request = request.header(name, value);
-            }
-        }
-        let response = request.body(body).send().await?;
-        let status =
-            StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-        let mut out = HeaderMap::new();
-        for (name, value) in response.headers() {
-            if !matches!(
-                name.as_str(),
-                "content-length" | "connection" | "transfer-encoding"
-            ) {
-                out.append(name.clone(), value.clone());
-            }
-        }
-        Ok((status, out, response.bytes().await?))
+        crate::moto::forward(
+            &self.http,
+            &self.moto_endpoint,
+            &axum::http::Method::POST,
+            uri,
+            headers,
+            body,
+        )
+        .await
     }
 
     async fn admin_call(&self, operation: &str, body: &Value) -> Result<Value, MotoError> {
@@ -188,47 +172,40 @@ impl Call<'_> {
     }
 }
 
-async fn handle(
-    State(proxy): State<Arc<CognitoProxy>>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    raw: Bytes,
-) -> Response {
-    let operation = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.strip_prefix(TARGET_PREFIX))
-        .unwrap_or_default()
-        .to_owned();
-    let path = uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/")
-        .to_owned();
-    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-    tracing::debug!(%operation, "cognito call");
-    let Some(pool) = proxy.pool_for(&body).cloned() else {
-        return match proxy.forward(&path, &headers, raw).await {
-            Ok(answer) => answer.into_response(),
-            Err(err) => internal_error(err),
+impl CognitoProxy {
+    /// Serves one Cognito call (already past the IAM front door).
+    pub async fn serve(&self, path: &str, headers: &HeaderMap, raw: Bytes) -> Response {
+        let operation = headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| t.strip_prefix(TARGET_PREFIX))
+            .unwrap_or_default()
+            .to_owned();
+        let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+        tracing::debug!(%operation, "cognito call");
+        let Some(pool) = self.pool_for(&body).cloned() else {
+            return match self.forward(path, headers, raw).await {
+                Ok(answer) => answer.into_response(),
+                Err(err) => internal_error(err),
+            };
         };
-    };
-    let call = Call {
-        pool: &pool,
-        uri: &path,
-        headers: &headers,
-        raw,
-        body: &body,
-    };
-    match operation.as_str() {
-        "SignUp" => proxy.sign_up(call).await,
-        "ConfirmSignUp" => proxy.confirm_sign_up(call).await,
-        "ResendConfirmationCode" => proxy.resend_code(call).await,
-        "ForgotPassword" => proxy.forgot_password(call).await,
-        "ConfirmForgotPassword" => proxy.confirm_forgot_password(call).await,
-        _ => match proxy.forward(&path, &headers, call.raw).await {
-            Ok(answer) => answer.into_response(),
-            Err(err) => internal_error(err),
-        },
+        let call = Call {
+            pool: &pool,
+            uri: path,
+            headers,
+            raw,
+            body: &body,
+        };
+        match operation.as_str() {
+            "SignUp" => self.sign_up(call).await,
+            "ConfirmSignUp" => self.confirm_sign_up(call).await,
+            "ResendConfirmationCode" => self.resend_code(call).await,
+            "ForgotPassword" => self.forgot_password(call).await,
+            "ConfirmForgotPassword" => self.confirm_forgot_password(call).await,
+            _ => match self.forward(path, headers, call.raw).await {
+                Ok(answer) => answer.into_response(),
+                Err(err) => internal_error(err),
+            },
+        }
     }
 }

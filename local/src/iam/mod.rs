@@ -1,0 +1,231 @@
+//! IAM, enforced locally: each function calls AWS with credentials of its own
+//! role, built from its template `Policies`, and every call passes this front
+//! door, which evaluates the role's statements (actions, resources and
+//! `dynamodb:LeadingKeys` conditions) before the call reaches the emulators.
+//! A refusal is AWS's `AccessDeniedException`, with AWS's message.
+//!
+//! moto can check IAM actions itself, but not resources or conditions, and its
+//! refusals are XML even for JSON services; so the stand-in checks, and moto runs
+//! without its own IAM checks.
+
+pub mod policy;
+pub mod request;
+
+use crate::cognito::CognitoProxy;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use policy::{Decision, Statement, evaluate};
+use request::{Classified, TableKeys, classify};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// One function's execution role.
+#[derive(Debug, Clone)]
+pub struct Role {
+    /// The role's name, as SAM names a function's role: `<Function>Role`.
+    pub name: String,
+    /// The session Lambda assumes it with: the function name.
+    pub session: String,
+    pub statements: Vec<Statement>,
+}
+
+impl Role {
+    fn principal(&self) -> String {
+        format!(
+            "arn:aws:sts::{}:assumed-role/{}/{}",
+            crate::template::ACCOUNT_ID,
+            self.name,
+            self.session
+        )
+    }
+}
+
+/// The access key a function is given; the front door knows its role by it.
+pub fn access_key_for(logical_id: &str) -> String {
+    format!(
+        "LOCAL{}",
+        logical_id
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_uppercase()
+    )
+}
+
+pub struct FrontDoor {
+    pub roles: HashMap<String, Role>,
+    pub tables: HashMap<String, TableKeys>,
+    pub cognito: Arc<CognitoProxy>,
+    pub moto_endpoint: String,
+    pub http: reqwest::Client,
+}
+
+const COGNITO_TARGET: &str = "AWSCognitoIdentityProviderService.";
+
+/// Every request the call makes must be allowed by the role; the refusal if not.
+fn refusal(
+    role: &Role,
+    service: &str,
+    operation: &str,
+    body: &Value,
+    tables: &HashMap<String, TableKeys>,
+) -> Option<Response> {
+    let requests = match classify(service, operation, body, tables) {
+        Classified::Public => return None,
+        Classified::Checked(requests) => requests,
+        Classified::Unreadable(why) => {
+            tracing::error!(role = %role.name, %why, "IAM stand-in refused a call it cannot check");
+            return Some(json_error(
+                StatusCode::BAD_REQUEST,
+                "AccessDeniedException",
+                &format!("the local IAM stand-in refuses what it cannot check: {why}"),
+            ));
+        }
+    };
+    for request in requests {
+        let why = match evaluate(&role.statements, &request) {
+            Decision::Allowed => continue,
+            Decision::ExplicitDeny => "with an explicit deny in an identity-based policy",
+            Decision::ImplicitDeny => "because no identity-based policy allows the action",
+        };
+        let message = format!(
+            "User: {} is not authorized to perform: {} on resource: {} {why}",
+            role.principal(),
+            request.action,
+            request.resource
+        );
+        tracing::warn!(role = %role.name, action = %request.action, resource = %request.resource, "IAM denied the call");
+        return Some(json_error(
+            StatusCode::BAD_REQUEST,
+            "AccessDeniedException",
+            &message,
+        ));
+    }
+    None
+}
+
+fn json_error(status: StatusCode, kind: &str, message: &str) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if let Ok(value) = HeaderValue::from_str(kind) {
+        headers.insert("x-amzn-errortype", value);
+    }
+    (
+        status,
+        headers,
+        json!({"__type": kind, "message": message}).to_string(),
+    )
+        .into_response()
+}
+
+/// `Credential=<key>/<date>/<region>/<service>/aws4_request` of a SigV4 header.
+fn credential_scope(headers: &HeaderMap) -> Option<(String, String)> {
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let scope = auth.split("Credential=").nth(1)?.split(',').next()?;
+    let mut parts = scope.split('/');
+    let key = parts.next()?.to_owned();
+    let service = parts.nth(2)?.to_owned();
+    Some((key, service))
+}
+
+pub fn router(door: Arc<FrontDoor>) -> Router {
+    Router::new().fallback(handle).with_state(door)
+}
+
+async fn handle(
+    State(door): State<Arc<FrontDoor>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let service = match credential_scope(&headers) {
+        Some((key, service)) => {
+            let Some(role) = door.roles.get(&key) else {
+                return json_error(
+                    StatusCode::FORBIDDEN,
+                    "UnrecognizedClientException",
+                    "The security token included in the request is invalid.",
+                );
+            };
+            if let Some(refused) = refusal(role, &service, &operation, &parsed, &door.tables) {
+                return refused;
+            }
+            service
+        }
+        // The SDK signs nothing for Cognito's public APIs: AWS authorises those by
+        // client id, code or the user's token, not IAM.
+        None if target.starts_with(COGNITO_TARGET)
+            && classify("cognito-idp", &operation, &parsed, &door.tables) == Classified::Public =>
+        {
+            "cognito-idp".to_owned()
+        }
+        None => {
+            return json_error(
+                StatusCode::FORBIDDEN,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            );
+        }
+    };
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    if service == "cognito-idp" {
+        return door.cognito.serve(path, &headers, body).await;
+    }
+    match crate::moto::forward(
+        &door.http,
+        &door.moto_endpoint,
+        &method,
+        path,
+        &headers,
+        body,
+    )
+    .await
+    {
+        Ok(answer) => answer.into_response(),
+        Err(err) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            &err.to_string(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sigv4_header_names_the_key_and_service() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "authorization",
+            HeaderValue::from_static(
+                "AWS4-HMAC-SHA256 Credential=LOCALLOGIN/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x",
+            ),
+        );
+        assert_eq!(
+            credential_scope(&headers),
+            Some(("LOCALLOGIN".into(), "dynamodb".into()))
+        );
+    }
+
+    #[test]
+    fn access_keys_are_derived_from_the_logical_id() {
+        assert_eq!(access_key_for("LoginFunction"), "LOCALLOGINFUNCTION");
+    }
+}
