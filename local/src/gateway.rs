@@ -52,7 +52,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/_local/health", get(|| async { "ok" }))
         .route(
             "/2015-03-31/functions/{name}/invocations",
-            post(invoke_directly),
+            // Lambda's own limits apply (checked in the handler), not axum's 2 MB.
+            post(invoke_directly).layer(axum::extract::DefaultBodyLimit::max(MAX_SYNC_PAYLOAD + 1)),
         )
         .fallback(api)
         .with_state(gateway)
@@ -81,27 +82,97 @@ fn message(status: StatusCode, text: &str) -> Response {
         .into_response()
 }
 
-/// Lambda's Invoke API: the function's result, or its error with `X-Amz-Function-Error`.
+/// Lambda's payload limits: 6 MB for a synchronous invocation, 1 MB for an
+/// asynchronous one.
+const MAX_SYNC_PAYLOAD: usize = 6 * 1024 * 1024;
+const MAX_ASYNC_PAYLOAD: usize = 1024 * 1024;
+
+/// A Lambda service error, as the SDK and CLI parse it.
+fn lambda_error(status: StatusCode, kind: &str, message: &str) -> Response {
+    (
+        status,
+        [
+            ("content-type", "application/json"),
+            ("x-amzn-errortype", kind),
+        ],
+        json!({"Type": "User", "message": message}).to_string(),
+    )
+        .into_response()
+}
+
+/// The function's error, as `Invoke` returns it: status 200, the error in the
+/// body, `X-Amz-Function-Error: Unhandled`.
+fn function_error(error_type: &str, message: &str) -> Response {
+    (
+        StatusCode::OK,
+        [
+            ("content-type", "application/json"),
+            ("x-amz-function-error", "Unhandled"),
+        ],
+        json!({"errorType": error_type, "errorMessage": message}).to_string(),
+    )
+        .into_response()
+}
+
+/// Lambda's Invoke API: `RequestResponse` (the default) answers with the result or
+/// the function's error; `Event` queues the invocation and answers 202 at once;
+/// `DryRun` answers 204.
 async fn invoke_directly(
     State(gw): State<Arc<Gateway>>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(host) = gw.functions.find(&name) else {
-        return message(
+    let Some(host) = gw.functions.find(&name).cloned() else {
+        return lambda_error(
             StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
             &format!("Function not found: {name}"),
         );
     };
+    let invocation_type = headers
+        .get("x-amz-invocation-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("RequestResponse")
+        .to_owned();
+    let limit = match invocation_type.as_str() {
+        "RequestResponse" => MAX_SYNC_PAYLOAD,
+        "Event" => MAX_ASYNC_PAYLOAD,
+        "DryRun" => return StatusCode::NO_CONTENT.into_response(),
+        other => {
+            return lambda_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameterValueException",
+                &format!("Unsupported invocation type {other}"),
+            );
+        }
+    };
+    if body.len() > limit {
+        return lambda_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestTooLargeException",
+            &format!("Request must be smaller than {limit} bytes for the InvokeFunction operation"),
+        );
+    }
     let payload: Value = match serde_json::from_slice(&body) {
         Ok(payload) => payload,
         Err(err) => {
-            return message(
+            return lambda_error(
                 StatusCode::BAD_REQUEST,
+                "InvalidRequestContentException",
                 &format!("Could not parse request body into json: {err}"),
             );
         }
     };
+    if invocation_type == "Event" {
+        let logical_id = host.logical_id().to_owned();
+        tokio::spawn(async move {
+            if let Err(err) = host.invoke(payload).await {
+                tracing::warn!(function = %logical_id, error = %err, "asynchronous invocation failed");
+            }
+        });
+        return StatusCode::ACCEPTED.into_response();
+    }
     let started = Instant::now();
     let result = host.invoke(payload).await;
     tracing::info!(
@@ -120,24 +191,12 @@ async fn invoke_directly(
         Err(InvokeError::Function {
             error_type,
             message,
-        }) => (
-            StatusCode::OK,
-            [
-                ("content-type", "application/json"),
-                ("x-amz-function-error", "Unhandled"),
-            ],
-            json!({"errorType": error_type, "errorMessage": message}).to_string(),
-        )
-            .into_response(),
-        Err(err) => (
-            StatusCode::OK,
-            [
-                ("content-type", "application/json"),
-                ("x-amz-function-error", "Unhandled"),
-            ],
-            json!({"errorType": "Runtime.ExitError", "errorMessage": err.to_string()}).to_string(),
-        )
-            .into_response(),
+        }) => function_error(&error_type, &message),
+        Err(InvokeError::Timeout(after)) => function_error(
+            "Sandbox.Timedout",
+            &format!("Task timed out after {:.2} seconds", after.as_secs_f64()),
+        ),
+        Err(err) => function_error("Runtime.ExitError", &err.to_string()),
     }
 }
 

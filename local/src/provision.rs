@@ -24,6 +24,9 @@ pub struct Pool {
     pub id: String,
     pub triggers: Triggers,
     pub auto_verify_email: bool,
+    /// `UsernameAttributes: [email]`: Cognito then names each user by a generated
+    /// id (its `sub`), and triggers see that as `userName`.
+    pub email_as_username: bool,
 }
 
 #[derive(Debug, Default)]
@@ -233,12 +236,16 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
         let auto_verify_email = props["AutoVerifiedAttributes"]
             .as_array()
             .is_some_and(|a| a.iter().any(|v| v == "email"));
+        let email_as_username = props["UsernameAttributes"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|v| v == "email"));
         pools.insert(
             id,
             Pool {
                 id: pool_id,
                 triggers,
                 auto_verify_email,
+                email_as_username,
             },
         );
     }

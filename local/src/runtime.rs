@@ -342,6 +342,19 @@ impl FunctionHost {
     }
 }
 
+/// A new X-Ray trace header, as Lambda sends one with each invocation (the
+/// runtime client puts it in `_X_AMZN_TRACE_ID`).
+fn trace_id() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let parent = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "Root=1-{:08x}-{};Parent={};Sampled=0",
+        now_ms() / 1000,
+        &id[..24],
+        &parent[..16]
+    )
+}
+
 async fn next(State(api): State<InstanceApi>) -> Response {
     let InstanceApi {
         host,
@@ -379,6 +392,7 @@ async fn next(State(api): State<InstanceApi>) -> Response {
                 (now_ms() + host.spec.timeout.as_millis()).to_string(),
             ),
             ("lambda-runtime-invoked-function-arn", arn),
+            ("lambda-runtime-trace-id", trace_id()),
             ("content-type", "application/json".to_owned()),
         ] {
             if let Ok(value) = HeaderValue::from_str(&value) {

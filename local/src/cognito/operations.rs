@@ -35,7 +35,38 @@ fn user_not_found() -> Response {
 }
 
 fn trigger_refused(failed: super::triggers::TriggerFailed) -> Response {
-    cognito_error("UserLambdaValidationException", &failed.0)
+    cognito_error(failed.kind, &failed.message)
+}
+
+/// Cognito's limits on a custom message: the code placeholder must be there
+/// (else the user could never see the code), and sizes are bounded.
+fn check_custom_message(
+    custom: &aws_lambda_events::cognito::CognitoEventUserPoolsCustomMessageResponse,
+) -> Result<(), Response> {
+    let invalid = |why: &str| {
+        cognito_error(
+            "InvalidLambdaResponseException",
+            &format!("CustomMessage failed with error Invalid lambda response: {why}."),
+        )
+    };
+    if let Some(message) = &custom.email_message {
+        if !message.contains(super::triggers::CODE_PLACEHOLDER) {
+            return Err(invalid(
+                "the email message must contain the code placeholder {####}",
+            ));
+        }
+        if message.chars().count() > 20_000 {
+            return Err(invalid("the email message is longer than 20000 characters"));
+        }
+    }
+    if custom
+        .email_subject
+        .as_ref()
+        .is_some_and(|s| s.chars().count() > 140)
+    {
+        return Err(invalid("the email subject is longer than 140 characters"));
+    }
+    Ok(())
 }
 
 impl CognitoProxy {
@@ -53,18 +84,17 @@ impl CognitoProxy {
         Ok((answer, (status, headers, body).into_response()))
     }
 
-    /// Issues a code and delivers it through the custom message trigger; returns
-    /// Cognito's `CodeDeliveryDetails`.
+    /// Issues a code for the username the caller uses and delivers it through the
+    /// custom message trigger; returns Cognito's `CodeDeliveryDetails`.
     async fn send_code(
         &self,
+        caller_username: &str,
         subject: &Subject<'_>,
         attributes: &Attributes,
         purpose: Purpose,
         source: MessageSource,
     ) -> Result<Value, Response> {
-        let code = self
-            .codes
-            .issue(&subject.pool.id, subject.username, purpose);
+        let code = self.codes.issue(&subject.pool.id, caller_username, purpose);
         let email = attributes
             .get("email")
             .map(String::as_str)
@@ -74,15 +104,26 @@ impl CognitoProxy {
             .custom_message(subject, source, attributes)
             .await
             .map_err(trigger_refused)?;
+        if let Some(custom) = &custom {
+            check_custom_message(custom)?;
+        }
         deliver_code(&self.outbox, email, custom.as_ref(), &code);
         Ok(json!({"Destination": mask(email), "DeliveryMedium": "EMAIL", "AttributeName": "email"}))
     }
 
     pub(super) async fn sign_up(&self, call: Call<'_>) -> Response {
+        // With email as username, Cognito names the new user by a generated id,
+        // and that is the `userName` its pre sign-up trigger sees.
+        let generated = uuid::Uuid::new_v4().to_string();
+        let username = call.field("Username");
         let subject = Subject {
             pool: call.pool,
             client_id: call.field("ClientId"),
-            username: call.field("Username"),
+            username: if call.pool.email_as_username {
+                &generated
+            } else {
+                username
+            },
         };
         let mut attributes = attributes_to_map(&call.body["UserAttributes"]);
         let metadata =
@@ -99,11 +140,17 @@ impl CognitoProxy {
             Ok((answer, _)) => answer,
             Err(refused) => return refused,
         };
+        if pre.as_ref().is_some_and(|p| p.auto_verify_email) && attributes.contains_key("email") {
+            if let Err(response) = self.mark_email_verified(call.pool, username).await {
+                return response;
+            }
+            attributes.insert("email_verified".into(), "true".into());
+        }
         if pre.as_ref().is_some_and(|p| p.auto_confirm_user) {
             let confirmed = self
                 .admin_call(
                     "AdminConfirmSignUp",
-                    &json!({"UserPoolId": call.pool.id, "Username": subject.username}),
+                    &json!({"UserPoolId": call.pool.id, "Username": username}),
                 )
                 .await;
             if let Err(err) = confirmed {
@@ -116,11 +163,23 @@ impl CognitoProxy {
             }
             return json_ok(answer);
         }
-        if let Some(sub) = answer["UserSub"].as_str() {
-            attributes.insert("sub".into(), sub.to_owned());
-        }
+        let sub = answer["UserSub"].as_str().unwrap_or_default().to_owned();
+        attributes.insert("sub".into(), sub.clone());
+        attributes.insert("cognito:user_status".into(), "UNCONFIRMED".into());
+        attributes
+            .entry("email_verified".into())
+            .or_insert_with(|| "false".into());
+        let subject = Subject {
+            username: if call.pool.email_as_username {
+                &sub
+            } else {
+                username
+            },
+            ..subject
+        };
         match self
             .send_code(
+                call.field("Username"),
                 &subject,
                 &attributes,
                 Purpose::SignUp,
@@ -169,14 +228,8 @@ impl CognitoProxy {
         };
         self.codes.spend(&call.pool.id, username, purpose);
         if purpose == Purpose::SignUp && call.pool.auto_verify_email {
-            let verified = self
-                .admin_call(
-                    "AdminUpdateUserAttributes",
-                    &json!({"UserPoolId": call.pool.id, "Username": username, "UserAttributes": [{"Name": "email_verified", "Value": "true"}]}),
-                )
-                .await;
-            if let Err(err) = verified {
-                return internal_error(err);
+            if let Err(response) = self.mark_email_verified(call.pool, username).await {
+                return response;
             }
         }
         let source = match purpose {
@@ -192,6 +245,36 @@ impl CognitoProxy {
         }
     }
 
+    async fn mark_email_verified(&self, pool: &Pool, username: &str) -> Result<(), Response> {
+        self.admin_call(
+            "AdminUpdateUserAttributes",
+            &json!({"UserPoolId": pool.id, "Username": username, "UserAttributes": [{"Name": "email_verified", "Value": "true"}]}),
+        )
+        .await
+        .map(|_| ())
+        .map_err(internal_error)
+    }
+
+    /// The user as triggers see them: Cognito's attributes plus its status, and
+    /// the `userName` Cognito gives them (their `sub` when email is the username).
+    fn trigger_view(pool: &Pool, user: &Value, fallback_username: &str) -> (String, Attributes) {
+        let mut attributes = attributes_to_map(&user["UserAttributes"]);
+        if let Some(status) = user["UserStatus"].as_str() {
+            attributes.insert("cognito:user_status".into(), status.to_owned());
+        }
+        attributes
+            .entry("email_verified".into())
+            .or_insert_with(|| "false".into());
+        let username = match attributes.get("sub") {
+            Some(sub) if pool.email_as_username => sub.clone(),
+            _ => user["Username"]
+                .as_str()
+                .unwrap_or(fallback_username)
+                .to_owned(),
+        };
+        (username, attributes)
+    }
+
     async fn post_confirmation(
         &self,
         pool: &Pool,
@@ -204,12 +287,12 @@ impl CognitoProxy {
             Ok(None) => return Err(user_not_found()),
             Err(err) => return Err(internal_error(err)),
         };
-        let mut attributes = attributes_to_map(&user["UserAttributes"]);
+        let (username, mut attributes) = Self::trigger_view(pool, &user, username);
         attributes.insert("cognito:user_status".into(), "CONFIRMED".into());
         let subject = Subject {
             pool,
             client_id,
-            username: user["Username"].as_str().unwrap_or(username),
+            username: &username,
         };
         self.triggers
             .post_confirmation(&subject, source, &attributes)
@@ -231,9 +314,14 @@ impl CognitoProxy {
         if user["UserStatus"] == "CONFIRMED" {
             return cognito_error("InvalidParameterException", "User is already confirmed.");
         }
-        let attributes = attributes_to_map(&user["UserAttributes"]);
+        let (username, attributes) = Self::trigger_view(call.pool, &user, subject.username);
+        let subject = Subject {
+            username: &username,
+            ..subject
+        };
         match self
             .send_code(
+                call.field("Username"),
                 &subject,
                 &attributes,
                 Purpose::SignUp,
@@ -263,9 +351,14 @@ impl CognitoProxy {
             Err(err) => return internal_error(err),
         };
         if let Some(user) = user {
-            let attributes = attributes_to_map(&user["UserAttributes"]);
+            let (username, attributes) = Self::trigger_view(call.pool, &user, subject.username);
+            let subject = Subject {
+                username: &username,
+                ..subject
+            };
             match self
                 .send_code(
+                    call.field("Username"),
                     &subject,
                     &attributes,
                     Purpose::Reset,

@@ -14,6 +14,7 @@ use aws_lambda_events::cognito::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
+use std::time::Duration;
 
 /// A user's attributes as Cognito puts them in trigger events.
 pub type Attributes = HashMap<String, String>;
@@ -29,10 +30,20 @@ pub struct Subject<'a> {
     pub username: &'a str,
 }
 
-/// A trigger's refusal or failure, in Cognito's words for the caller:
-/// "<Trigger> failed with error <message>."
+/// A trigger's refusal or failure, as Cognito reports it to the caller.
 #[derive(Debug)]
-pub struct TriggerFailed(pub String);
+pub struct TriggerFailed {
+    /// `UserLambdaValidationException` (the function refused),
+    /// `UnexpectedLambdaException` (it timed out or could not run), or
+    /// `InvalidLambdaResponseException` (its answer breaks Cognito's rules).
+    pub kind: &'static str,
+    pub message: String,
+}
+
+/// How long Cognito waits for a trigger (not configurable), and how often it
+/// tries one that timed out.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+const ATTEMPTS: u32 = 3;
 
 pub struct Triggers {
     functions: Functions,
@@ -68,20 +79,44 @@ impl Triggers {
         let Some(function) = pool.triggers.get(trigger) else {
             return Ok(None);
         };
-        let failed =
-            |message: String| TriggerFailed(format!("{trigger} failed with error {message}."));
-        let payload = serde_json::to_value(event).map_err(|e| failed(e.to_string()))?;
-        let answer = self
-            .functions
-            .invoke(function, payload)
-            .await
-            .map_err(|err| match err {
-                InvokeError::Function { message, .. } => failed(message),
-                other => failed(other.to_string()),
-            })?;
-        serde_json::from_value(answer)
-            .map(Some)
-            .map_err(|e| failed(format!("the trigger returned an invalid event: {e}")))
+        let failed = |kind, message: String| TriggerFailed {
+            kind,
+            message: format!("{trigger} failed with error {message}."),
+        };
+        let payload = serde_json::to_value(event)
+            .map_err(|e| failed("UnexpectedLambdaException", e.to_string()))?;
+        // A timed-out attempt is tried again, so a trigger can run twice (or
+        // three times) for one call; an error the function returns is final.
+        for attempt in 1..=ATTEMPTS {
+            let invoked = tokio::time::timeout(
+                ATTEMPT_TIMEOUT,
+                self.functions.invoke(function, payload.clone()),
+            )
+            .await;
+            let answer = match invoked {
+                Err(_) => {
+                    tracing::warn!(%trigger, attempt, "trigger timed out after 5 s");
+                    continue;
+                }
+                Ok(Err(InvokeError::Function { message, .. })) => {
+                    return Err(failed("UserLambdaValidationException", message));
+                }
+                Ok(Err(other)) => {
+                    return Err(failed("UnexpectedLambdaException", other.to_string()));
+                }
+                Ok(Ok(answer)) => answer,
+            };
+            return serde_json::from_value(answer).map(Some).map_err(|e| {
+                failed(
+                    "InvalidLambdaResponseException",
+                    format!("the trigger returned an invalid event: {e}"),
+                )
+            });
+        }
+        Err(failed(
+            "UnexpectedLambdaException",
+            format!("Task timed out after {ATTEMPTS} attempts of 5.00 seconds"),
+        ))
     }
 
     pub async fn pre_sign_up(
