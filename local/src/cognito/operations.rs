@@ -39,24 +39,17 @@ fn trigger_refused(failed: super::triggers::TriggerFailed) -> Response {
 }
 
 /// Cognito's limits on a custom message: the code placeholder must be there
-/// (else the user could never see the code), and sizes are bounded.
-fn check_custom_message(
+/// (else the user could never see the code), and sizes are bounded. The reason
+/// it breaks them, if it does.
+fn custom_message_fault(
     custom: &aws_lambda_events::cognito::CognitoEventUserPoolsCustomMessageResponse,
-) -> Result<(), Response> {
-    let invalid = |why: &str| {
-        cognito_error(
-            "InvalidLambdaResponseException",
-            &format!("CustomMessage failed with error Invalid lambda response: {why}."),
-        )
-    };
+) -> Option<&'static str> {
     if let Some(message) = &custom.email_message {
         if !message.contains(super::triggers::CODE_PLACEHOLDER) {
-            return Err(invalid(
-                "the email message must contain the code placeholder {####}",
-            ));
+            return Some("the email message must contain the code placeholder {####}");
         }
         if message.chars().count() > 20_000 {
-            return Err(invalid("the email message is longer than 20000 characters"));
+            return Some("the email message is longer than 20000 characters");
         }
     }
     if custom
@@ -64,9 +57,9 @@ fn check_custom_message(
         .as_ref()
         .is_some_and(|s| s.chars().count() > 140)
     {
-        return Err(invalid("the email subject is longer than 140 characters"));
+        return Some("the email subject is longer than 140 characters");
     }
-    Ok(())
+    None
 }
 
 impl CognitoProxy {
@@ -104,8 +97,11 @@ impl CognitoProxy {
             .custom_message(subject, source, attributes)
             .await
             .map_err(trigger_refused)?;
-        if let Some(custom) = &custom {
-            check_custom_message(custom)?;
+        if let Some(fault) = custom.as_ref().and_then(custom_message_fault) {
+            return Err(cognito_error(
+                "InvalidLambdaResponseException",
+                &format!("CustomMessage failed with error Invalid lambda response: {fault}."),
+            ));
         }
         deliver_code(&self.outbox, email, custom.as_ref(), &code);
         Ok(json!({"Destination": mask(email), "DeliveryMedium": "EMAIL", "AttributeName": "email"}))
@@ -227,10 +223,11 @@ impl CognitoProxy {
             Err(refused) => return refused,
         };
         self.codes.spend(&call.pool.id, username, purpose);
-        if purpose == Purpose::SignUp && call.pool.auto_verify_email {
-            if let Err(response) = self.mark_email_verified(call.pool, username).await {
-                return response;
-            }
+        if purpose == Purpose::SignUp
+            && call.pool.auto_verify_email
+            && let Err(response) = self.mark_email_verified(call.pool, username).await
+        {
+            return response;
         }
         let source = match purpose {
             Purpose::SignUp => ConfirmationSource::ConfirmSignUp,
