@@ -9,6 +9,11 @@ TOOLS := .tools
 VENV := $(TOOLS)/venv
 SAM_VENV := $(TOOLS)/sam
 PORT ?= 3000
+# Template parameters for `make dev`, as `sam deploy` takes them:
+#   make dev OVERRIDES="Stage=dev SignUpAutoConfirmDomains=test.example"
+#   make dev ENV=prod        (samconfig.toml's [prod] parameter_overrides; OVERRIDES win)
+OVERRIDES ?=
+ENV ?=
 
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(SAM_VENV)/bin:$(PATH)
@@ -16,7 +21,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(SAM_VENV)/bin:$(PATH)
 .PHONY: dev test tools build lint sam-build clean-tools
 
 dev: $(VENV)/.installed build
-	./target/debug/gatehouse-local --port $(PORT) --moto-server $(VENV)/bin/moto_server
+	./target/debug/gatehouse-local --port $(PORT) --moto-server $(VENV)/bin/moto_server \
+		--parameter-overrides "$(OVERRIDES)" --config-env "$(ENV)"
 
 test: tools build
 	cargo test --workspace --all-targets

@@ -11,6 +11,7 @@ mod moto;
 mod outbox;
 mod provision;
 mod runtime;
+mod strict;
 mod template;
 
 use std::collections::{BTreeMap, HashMap};
@@ -30,11 +31,15 @@ struct Options {
     moto_server: PathBuf,
     exit_with_stdin: bool,
     parameter_overrides: Vec<(String, String)>,
+    /// A `samconfig.toml` environment whose `parameter_overrides` apply first.
+    config_env: Option<String>,
+    config_file: PathBuf,
 }
 
 const USAGE: &str = "usage: gatehouse-local [--port N] [--moto-port N] [--template FILE] \
 [--bin-dir DIR] [--moto-server PATH] [--exit-with-stdin]
   [--parameter-overrides \"Key=Value ...\"]  (template parameters, as `sam deploy` takes them)
+  [--config-env NAME] [--config-file samconfig.toml]  (that environment's parameter_overrides first)
   --port 0 picks a free port; the URL is printed as `ready on <url>`.";
 
 fn options() -> Result<Options, String> {
@@ -47,6 +52,8 @@ fn options() -> Result<Options, String> {
             .map_or_else(|| "moto_server".into(), PathBuf::from),
         exit_with_stdin: false,
         parameter_overrides: Vec::new(),
+        config_env: None,
+        config_file: "samconfig.toml".into(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -63,15 +70,11 @@ fn options() -> Result<Options, String> {
             "--bin-dir" => opts.bin_dir = value()?.into(),
             "--moto-server" => opts.moto_server = value()?.into(),
             "--exit-with-stdin" => opts.exit_with_stdin = true,
-            "--parameter-overrides" => {
-                for pair in value()?.split_whitespace() {
-                    let (key, val) = pair.split_once('=').ok_or_else(|| {
-                        format!("--parameter-overrides takes Key=Value pairs, not {pair:?}")
-                    })?;
-                    opts.parameter_overrides
-                        .push((key.to_owned(), val.to_owned()));
-                }
-            }
+            "--parameter-overrides" => opts
+                .parameter_overrides
+                .extend(strict::parse_overrides(&value()?)?),
+            "--config-env" => opts.config_env = Some(value()?).filter(|e| !e.is_empty()),
+            "--config-file" => opts.config_file = value()?.into(),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -111,7 +114,16 @@ async fn main() {
 
 async fn run(opts: Options) -> Result<(), BoxError> {
     let mut template = template::Template::load(&opts.template)?;
-    template.override_parameters(&opts.parameter_overrides)?;
+    let mut overrides = Vec::new();
+    if let Some(env) = &opts.config_env {
+        let config = std::fs::read_to_string(&opts.config_file)
+            .map_err(|e| format!("cannot read {}: {e}", opts.config_file.display()))?;
+        overrides = strict::samconfig_overrides(&config, env)?;
+        tracing::info!("parameter overrides of samconfig environment {env}: {overrides:?}");
+    }
+    // Overrides on the command line win over the environment's, as with sam deploy.
+    overrides.extend(opts.parameter_overrides.iter().cloned());
+    template.override_parameters(&overrides)?;
     let functions = template.functions()?;
     let missing: Vec<String> = functions
         .iter()

@@ -108,8 +108,17 @@ impl Template {
         Self::parse(&text)
     }
 
+    /// Parses and checks the template: anything the local stack would not
+    /// evaluate or run is refused here, every problem named.
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
         let doc: Value = serde_yaml_ng::from_str(text)?;
+        let problems = crate::strict::problems(&doc);
+        if !problems.is_empty() {
+            return Err(invalid(format!(
+                "the local stack cannot run this template faithfully:\n  - {}",
+                problems.join("\n  - ")
+            )));
+        }
         let section = |name: &str| {
             doc.get(name)
                 .and_then(Value::as_mapping)
@@ -149,7 +158,9 @@ impl Template {
             .collect()
     }
 
-    /// Replaces parameter defaults, as `sam deploy --parameter-overrides` does.
+    /// Replaces parameter defaults, as `sam deploy --parameter-overrides` does,
+    /// then checks every value as CloudFormation would (`AllowedValues`,
+    /// `AllowedPattern`, `MinValue`/`MaxValue`, `MinLength`/`MaxLength`).
     pub fn override_parameters(
         &mut self,
         overrides: &[(String, String)],
@@ -161,6 +172,15 @@ impl Template {
                 .and_then(Value::as_mapping_mut)
                 .ok_or_else(|| invalid(format!("no parameter {name} to override")))?;
             parameter.insert("Default".into(), Value::String(value.clone()));
+        }
+        for (name, definition) in &self.parameters {
+            let name = name.as_str().unwrap_or_default();
+            let Some(value) = definition.get("Default").and_then(scalar) else {
+                return Err(invalid(format!(
+                    "parameter {name} has no value: give it a Default or an override"
+                )));
+            };
+            crate::strict::check_parameter(name, definition, &value).map_err(invalid)?;
         }
         Ok(())
     }

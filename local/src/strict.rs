@@ -1,0 +1,384 @@
+//! The template, read strictly: everything the local stack does not evaluate or
+//! run stops `make dev` with the resource and the feature named, and parameter
+//! values are checked as CloudFormation checks them. Nothing is silently
+//! defaulted.
+
+use serde_yaml_ng::{Mapping, Value};
+
+/// Resource types the local stack creates or runs. `AWS::Lambda::Permission` is
+/// accepted without effect: locally every wired trigger may run (the template
+/// test checks that each trigger has its permission).
+const SUPPORTED_RESOURCES: &[&str] = &[
+    "AWS::Serverless::Function",
+    "AWS::Serverless::HttpApi",
+    "AWS::DynamoDB::Table",
+    "AWS::Cognito::UserPool",
+    "AWS::Cognito::UserPoolClient",
+    "AWS::SES::EmailIdentity",
+    "AWS::Lambda::Permission",
+];
+
+/// Function event types the local stack delivers.
+const SUPPORTED_EVENTS: &[&str] = &["HttpApi"];
+
+/// Intrinsics the local stack resolves (`!Sub` in its string form only).
+const SUPPORTED_INTRINSICS: &[&str] = &["Ref", "GetAtt", "Sub", "Join"];
+
+/// Function properties that must be plain numbers locally.
+const LITERAL_NUMBERS: &[&str] = &["Timeout", "MemorySize"];
+
+fn intrinsic_name(key: &str) -> Option<&str> {
+    key.strip_prefix("Fn::").or((key == "Ref").then_some("Ref"))
+}
+
+/// Every intrinsic in `value` the stack cannot evaluate, described.
+fn unsupported_intrinsics(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::Tagged(tagged) => {
+            let name = tagged.tag.to_string();
+            let name = name.trim_start_matches('!');
+            if !SUPPORTED_INTRINSICS.contains(&name) {
+                found.push(format!("!{name}"));
+            } else if name == "Sub" && !matches!(tagged.value, Value::String(_)) {
+                found.push("the list form of !Sub".into());
+            }
+            unsupported_intrinsics(&tagged.value, found);
+        }
+        Value::Mapping(map) => {
+            if map.len() == 1
+                && let Some((Some(key), inner)) = map.iter().next().map(|(k, v)| (k.as_str(), v))
+                && let Some(name) = intrinsic_name(key)
+            {
+                if !SUPPORTED_INTRINSICS.contains(&name) {
+                    found.push(format!("Fn::{name}"));
+                } else if name == "Sub" && !matches!(inner, Value::String(_)) {
+                    found.push("the list form of Fn::Sub".into());
+                }
+            }
+            for v in map.values() {
+                unsupported_intrinsics(v, found);
+            }
+        }
+        Value::Sequence(items) => items.iter().for_each(|v| unsupported_intrinsics(v, found)),
+        _ => {}
+    }
+}
+
+/// Every reason the stack cannot run this template faithfully, each naming the
+/// resource (or section) and the feature.
+pub fn problems(doc: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if doc.get("Conditions").is_some() {
+        out.push("Conditions: template conditions are not evaluated by the local stack".into());
+    }
+    for section in ["Mappings", "Rules"] {
+        if doc.get(section).is_some() {
+            out.push(format!("{section}: not evaluated by the local stack"));
+        }
+    }
+    let mut found = Vec::new();
+    unsupported_intrinsics(&doc["Globals"], &mut found);
+    for feature in found {
+        out.push(format!(
+            "Globals: {feature} is not evaluated by the local stack"
+        ));
+    }
+    for key in LITERAL_NUMBERS {
+        let value = &doc["Globals"]["Function"][*key];
+        if !matches!(value, Value::Null | Value::Number(_)) {
+            out.push(format!(
+                "Globals: Function {key} must be a plain number locally"
+            ));
+        }
+    }
+    let empty = Mapping::new();
+    let resources = doc
+        .get("Resources")
+        .and_then(Value::as_mapping)
+        .unwrap_or(&empty);
+    for (id, resource) in resources {
+        let id = id.as_str().unwrap_or("?");
+        let kind = resource
+            .get("Type")
+            .and_then(Value::as_str)
+            .unwrap_or("(no Type)");
+        if !SUPPORTED_RESOURCES.contains(&kind) {
+            out.push(format!(
+                "{id}: resource type {kind} is not run by the local stack"
+            ));
+            continue;
+        }
+        if resource.get("Condition").is_some() {
+            out.push(format!(
+                "{id}: Condition is not evaluated by the local stack"
+            ));
+        }
+        let mut found = Vec::new();
+        unsupported_intrinsics(resource, &mut found);
+        found.dedup();
+        for feature in found {
+            out.push(format!(
+                "{id}: {feature} is not evaluated by the local stack"
+            ));
+        }
+        if kind != "AWS::Serverless::Function" {
+            continue;
+        }
+        let props = &resource["Properties"];
+        for key in LITERAL_NUMBERS {
+            if !matches!(props[*key], Value::Null | Value::Number(_)) {
+                out.push(format!("{id}: {key} must be a plain number locally"));
+            }
+        }
+        for (name, event) in props["Events"].as_mapping().into_iter().flatten() {
+            let event_type = event
+                .get("Type")
+                .and_then(Value::as_str)
+                .unwrap_or("(no Type)");
+            if !SUPPORTED_EVENTS.contains(&event_type) {
+                out.push(format!(
+                    "{id}: event {} of type {event_type} is not delivered by the local stack",
+                    name.as_str().unwrap_or("?")
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// A parameter value checked as CloudFormation checks it.
+pub fn check_parameter(name: &str, definition: &Value, value: &str) -> Result<(), String> {
+    let kind = definition
+        .get("Type")
+        .and_then(Value::as_str)
+        .unwrap_or("String");
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    if let Some(allowed) = definition.get("AllowedValues").and_then(Value::as_sequence) {
+        let allowed: Vec<String> = allowed.iter().filter_map(scalar).collect();
+        if !allowed.iter().any(|a| a == value) {
+            return Err(format!(
+                "parameter {name}: {value:?} is not one of the AllowedValues {allowed:?}"
+            ));
+        }
+    }
+    if let Some(pattern) = definition.get("AllowedPattern").and_then(Value::as_str) {
+        let anchored = format!("^(?:{pattern})$");
+        let regex = regex::Regex::new(&anchored).map_err(|e| {
+            format!("parameter {name}: AllowedPattern cannot be evaluated locally: {e}")
+        })?;
+        if !regex.is_match(value) {
+            return Err(format!(
+                "parameter {name}: {value:?} does not match the AllowedPattern {pattern}"
+            ));
+        }
+    }
+    let bound = |key: &str| {
+        definition
+            .get(key)
+            .and_then(scalar)
+            .and_then(|s| s.parse::<f64>().ok())
+    };
+    match kind {
+        "Number" => {
+            let number: f64 = value
+                .parse()
+                .map_err(|_| format!("parameter {name}: {value:?} is not a Number"))?;
+            if bound("MinValue").is_some_and(|min| number < min) {
+                return Err(format!("parameter {name}: {value} is below its MinValue"));
+            }
+            if bound("MaxValue").is_some_and(|max| number > max) {
+                return Err(format!("parameter {name}: {value} is above its MaxValue"));
+            }
+        }
+        "String" => {
+            let length = value.chars().count() as f64;
+            if bound("MinLength").is_some_and(|min| length < min) {
+                return Err(format!(
+                    "parameter {name}: {value:?} is shorter than its MinLength"
+                ));
+            }
+            if bound("MaxLength").is_some_and(|max| length > max) {
+                return Err(format!(
+                    "parameter {name}: {value:?} is longer than its MaxLength"
+                ));
+            }
+        }
+        other => {
+            return Err(format!(
+                "parameter {name}: type {other} is not evaluated by the local stack"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `Key=Value` pairs as `sam deploy --parameter-overrides` takes them: separated
+/// by spaces, a value may be quoted to hold spaces.
+pub fn parse_overrides(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut pairs = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            return Ok(pairs);
+        }
+        let mut token = String::new();
+        let mut quote = None;
+        while let Some(&c) = chars.peek() {
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => token.push(c),
+                None if c == '"' || c == '\'' => quote = Some(c),
+                None if c.is_whitespace() => break,
+                None => token.push(c),
+            }
+            chars.next();
+        }
+        if quote.is_some() {
+            return Err(format!("an unclosed quote in the overrides {text:?}"));
+        }
+        let (key, value) = token
+            .split_once('=')
+            .ok_or_else(|| format!("parameter overrides take Key=Value pairs, not {token:?}"))?;
+        pairs.push((key.to_owned(), value.to_owned()));
+    }
+}
+
+/// `parameter_overrides` of `[<env>.deploy.parameters]` in a samconfig.toml.
+pub fn samconfig_overrides(text: &str, env: &str) -> Result<Vec<(String, String)>, String> {
+    let config: toml::Table =
+        toml::from_str(text).map_err(|e| format!("samconfig.toml is not valid TOML: {e}"))?;
+    let environment = config
+        .get(env)
+        .ok_or_else(|| format!("samconfig.toml has no environment [{env}]"))?;
+    let overrides = environment
+        .get("deploy")
+        .and_then(|d| d.get("parameters"))
+        .and_then(|p| p.get("parameter_overrides"));
+    match overrides {
+        None => Ok(Vec::new()),
+        Some(toml::Value::String(text)) => parse_overrides(text),
+        Some(toml::Value::Array(items)) => {
+            let joined: Vec<String> = items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect();
+            parse_overrides(&joined.join(" "))
+        }
+        Some(_) => Err(format!(
+            "samconfig.toml: [{env}.deploy.parameters] parameter_overrides must be a string or a list"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(yaml: &str) -> Value {
+        serde_yaml_ng::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn every_unsupported_feature_is_named_with_its_resource() {
+        let problems = problems(&doc(r#"
+Conditions:
+  IsProd: !Equals [!Ref Stage, prod]
+Globals:
+  Function:
+    Timeout: !Ref FunctionTimeout
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+  Fn:
+    Type: AWS::Serverless::Function
+    Condition: IsProd
+    Properties:
+      MemorySize: !If [IsProd, 512, 256]
+      Environment:
+        Variables:
+          A: !Select [0, !Split [",", !Ref List]]
+          B: !Sub ["${X}", {X: y}]
+      Events:
+        Nightly: {Type: Schedule, Properties: {Schedule: rate(1 day)}}
+"#));
+        let all = problems.join("\n");
+        for expected in [
+            "Conditions: template conditions",
+            "Globals: Function Timeout must be a plain number",
+            "Queue: resource type AWS::SQS::Queue",
+            "Fn: Condition is not evaluated",
+            "Fn: !If is not evaluated",
+            "Fn: !Select is not evaluated",
+            "Fn: !Split is not evaluated",
+            "Fn: the list form of !Sub",
+            "Fn: MemorySize must be a plain number",
+            "Fn: event Nightly of type Schedule",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in\n{all}");
+        }
+    }
+
+    #[test]
+    fn the_projects_own_template_has_no_problem() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
+                .unwrap();
+        assert_eq!(problems(&doc(&text)), Vec::<String>::new());
+    }
+
+    #[test]
+    fn parameters_are_checked_as_cloudformation_checks_them() {
+        let stage = doc("{Type: String, AllowedValues: [dev, staging, prod]}");
+        assert!(check_parameter("Stage", &stage, "prod").is_ok());
+        assert!(
+            check_parameter("Stage", &stage, "qa")
+                .unwrap_err()
+                .contains("AllowedValues")
+        );
+        let role = doc(r#"{Type: String, AllowedPattern: "^[a-z0-9_-]{1,64}$"}"#);
+        assert!(check_parameter("DefaultRole", &role, "user").is_ok());
+        assert!(check_parameter("DefaultRole", &role, "Admin!").is_err());
+        let length = doc("{Type: Number, MinValue: 8, MaxValue: 99}");
+        assert!(check_parameter("PasswordMinimumLength", &length, "12").is_ok());
+        assert!(
+            check_parameter("PasswordMinimumLength", &length, "6")
+                .unwrap_err()
+                .contains("MinValue")
+        );
+        assert!(
+            check_parameter("PasswordMinimumLength", &length, "ten")
+                .unwrap_err()
+                .contains("Number")
+        );
+    }
+
+    #[test]
+    fn overrides_parse_like_sam_and_samconfig_environments_are_read() {
+        assert_eq!(
+            parse_overrides(r#"Stage=prod AppName="My App""#).unwrap(),
+            vec![
+                ("Stage".into(), "prod".into()),
+                ("AppName".into(), "My App".into())
+            ]
+        );
+        assert!(parse_overrides("Stage").is_err());
+        let config = r#"
+[prod.deploy.parameters]
+parameter_overrides = "Stage=prod PasswordMinimumLength=12"
+"#;
+        assert_eq!(samconfig_overrides(config, "prod").unwrap().len(), 2);
+        assert!(
+            samconfig_overrides(config, "qa")
+                .unwrap_err()
+                .contains("[qa]")
+        );
+    }
+}
