@@ -9,6 +9,7 @@ mod auth;
 mod authorizer;
 mod contracts;
 mod events;
+mod fidelity;
 mod messages;
 mod passwords;
 mod profile;

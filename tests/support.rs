@@ -59,27 +59,45 @@ pub fn stack() -> &'static Stack {
 
 fn start_stack() -> Stack {
     let bin_dir = target_dir().join("debug");
-    let binary = bin_dir.join("gatehouse-local");
+    let overrides = format!("SignUpAutoConfirmDomains={AUTO_CONFIRM_DOMAIN}");
+    match launch(
+        &workspace_root().join("template.yaml"),
+        &bin_dir,
+        &overrides,
+        "main",
+    ) {
+        Ok(stack) => stack,
+        Err(why) => panic!("{why}"),
+    }
+}
+
+/// Starts `gatehouse-local` on free ports with this template, binaries and
+/// parameter overrides; `Err` with its log when it does not come up.
+pub fn launch(
+    template: &Path,
+    bin_dir: &Path,
+    overrides: &str,
+    label: &str,
+) -> Result<Stack, String> {
+    let binary = target_dir().join("debug").join("gatehouse-local");
     assert!(
         binary.exists(),
         "{} is missing: run `make test`, which builds every binary first",
         binary.display()
     );
-    let log = target_dir().join(format!("local-stack-test-{}.log", std::process::id()));
+    let log = target_dir().join(format!(
+        "local-stack-test-{}-{label}.log",
+        std::process::id()
+    ));
     let log_file = std::fs::File::create(&log).expect("create the stack log");
     let mut child = Command::new(&binary)
         .current_dir(workspace_root())
-        .args([
-            "--port",
-            "0",
-            "--exit-with-stdin",
-            "--template",
-            "template.yaml",
-        ])
+        .args(["--port", "0", "--exit-with-stdin", "--template"])
+        .arg(template)
         .arg("--parameter-overrides")
-        .arg(format!("SignUpAutoConfirmDomains={AUTO_CONFIRM_DOMAIN}"))
+        .arg(overrides)
         .arg("--bin-dir")
-        .arg(&bin_dir)
+        .arg(bin_dir)
         .arg("--moto-server")
         .arg(tool("venv", "moto_server"))
         .stdin(Stdio::piped())
@@ -92,23 +110,27 @@ fn start_stack() -> Stack {
     BufReader::new(stdout)
         .read_line(&mut line)
         .expect("read the ready line");
-    let rest = line
+    let Some(rest) = line
         .trim()
         .strip_prefix("Gatehouse local stack ready on ")
-        .unwrap_or_else(|| {
-            let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-            panic!("the local stack did not start: {line:?}\n{log_text}")
-        });
+        .map(str::to_owned)
+    else {
+        let _ = child.wait();
+        let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+        return Err(format!(
+            "the local stack did not start: {line:?}\n{log_text}"
+        ));
+    };
     let (url, moto) = rest
         .split_once(" (moto on ")
         .expect("ready line names moto");
-    Stack {
+    Ok(Stack {
         url: url.to_owned(),
         moto: moto.trim_end_matches(')').to_owned(),
         log,
         _stdin: Mutex::new(child.stdin.take().expect("stack stdin")),
         _child: Mutex::new(child),
-    }
+    })
 }
 
 pub fn http() -> reqwest::Client {

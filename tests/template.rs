@@ -340,6 +340,25 @@ fn every_function_builds_only_the_aws_clients_its_iam_policy_allows() {
 }
 
 #[test]
+fn every_route_belongs_to_the_http_api_with_the_authorizer() {
+    // Without ApiId, SAM puts a route on an implicit API that has no authorizer.
+    for (id, function) in functions() {
+        for (name, event) in function["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+        {
+            if event["Type"] != "HttpApi" {
+                continue;
+            }
+            let api = &event["Properties"]["ApiId"];
+            let named = matches!(api, Value::Tagged(t) if t.tag == "Ref" && t.value == "HttpApi");
+            assert!(named, "{id}: event {name:?} must say `ApiId: !Ref HttpApi`");
+        }
+    }
+}
+
+#[test]
 fn the_user_pool_uses_email_case_insensitively_and_hides_which_users_exist() {
     let resources = resources();
     let pool = resources

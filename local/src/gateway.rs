@@ -52,8 +52,10 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/_local/health", get(|| async { "ok" }))
         .route(
             "/2015-03-31/functions/{name}/invocations",
-            // Lambda's own limits apply (checked in the handler), not axum's 2 MB.
-            post(invoke_directly).layer(axum::extract::DefaultBodyLimit::max(MAX_SYNC_PAYLOAD + 1)),
+            // Lambda's own limits answer (in the handler), not axum's 2 MB default.
+            post(invoke_directly).layer(axum::extract::DefaultBodyLimit::max(
+                MAX_PAYLOAD + MAX_SYNC_PAYLOAD,
+            )),
         )
         .fallback(api)
         .with_state(gateway)

@@ -125,6 +125,8 @@ async fn run(opts: Options) -> Result<(), BoxError> {
     overrides.extend(opts.parameter_overrides.iter().cloned());
     template.override_parameters(&overrides)?;
     let functions = template.functions()?;
+    // Routes are checked before anything starts: a bad one stops the stack at once.
+    let routes = template.routes()?;
     let missing: Vec<String> = functions
         .iter()
         .map(|f| opts.bin_dir.join(&f.binary))
@@ -252,7 +254,7 @@ async fn run(opts: Options) -> Result<(), BoxError> {
     }
 
     let gateway = Arc::new(gateway::Gateway {
-        routes: template.routes()?,
+        routes,
         authorizers,
         functions: hosts.clone(),
         outbox,
