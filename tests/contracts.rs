@@ -14,15 +14,21 @@ async fn table() -> DynamoTable {
 
 #[tokio::test]
 async fn the_dynamodb_login_windows_keep_the_store_contract() {
-    contract::login_window_store(&table().await, "dynamodb").await;
+    contract::login_window_store(&table().await, "dynamodb")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn the_dynamodb_session_cutoffs_keep_the_store_contract() {
-    contract::session_store(&table().await, "dynamodb").await;
+    contract::session_store(&table().await, "dynamodb")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn the_dynamodb_profiles_keep_the_store_contract() {
-    contract::profile_store(&table().await, "dynamodb").await;
+    contract::profile_store(&table().await, "dynamodb")
+        .await
+        .unwrap();
 }

@@ -135,6 +135,15 @@ async fn event_for(request: reqwest::RequestBuilder) -> Value {
     response.body["event"].clone()
 }
 
+async fn register_at(email: &str) -> Response {
+    send(
+        http()
+            .post(at("/auth/register"))
+            .json(&json!({"email": email, "password": PASSWORD})),
+    )
+    .await
+}
+
 fn probe_file(name: &str) -> Vec<Value> {
     std::fs::read_to_string(fidelity().probe_dir.join(name))
         .unwrap_or_default()
@@ -331,12 +340,7 @@ async fn functions_get_lambdas_environment_and_a_trace_id_per_invocation() {
 #[tokio::test]
 async fn cognito_tries_a_timed_out_trigger_again() {
     let email = unique_email("slow-once");
-    let response = send(
-        http()
-            .post(at("/auth/register"))
-            .json(&json!({"email": email, "password": PASSWORD})),
-    )
-    .await;
+    let response = register_at(&email).await;
     assert_eq!(response.status, 201, "{:?}", response.body);
     assert_eq!(
         probe_file(&format!("attempts-{email}")).len(),
@@ -348,12 +352,7 @@ async fn cognito_tries_a_timed_out_trigger_again() {
 #[tokio::test]
 async fn a_custom_message_without_the_code_placeholder_is_refused() {
     let email = unique_email("noplaceholder");
-    let response = send(
-        http()
-            .post(at("/auth/register"))
-            .json(&json!({"email": email, "password": PASSWORD})),
-    )
-    .await;
+    let response = register_at(&email).await;
     assert!(response.status >= 500, "{:?}", response.body);
     let outbox = send(http().get(at("/_local/outbox"))).await;
     assert!(
@@ -370,12 +369,7 @@ async fn a_custom_message_without_the_code_placeholder_is_refused() {
 #[tokio::test]
 async fn triggers_see_the_username_and_attributes_cognito_sends() {
     let email = unique_email("fields");
-    let registered = send(
-        http()
-            .post(at("/auth/register"))
-            .json(&json!({"email": email, "password": PASSWORD})),
-    )
-    .await;
+    let registered = register_at(&email).await;
     assert_eq!(registered.status, 201, "{:?}", registered.body);
     let sub = registered.body["user_id"]
         .as_str()
@@ -417,12 +411,7 @@ fn uuid_like(text: &str) -> bool {
 #[tokio::test]
 async fn pre_sign_up_auto_verify_email_marks_the_email_verified() {
     let email = unique_email("autoverify");
-    let registered = send(
-        http()
-            .post(at("/auth/register"))
-            .json(&json!({"email": email, "password": PASSWORD})),
-    )
-    .await;
+    let registered = register_at(&email).await;
     assert_eq!(registered.status, 201, "{:?}", registered.body);
     assert_eq!(registered.body["confirmed"], true);
     let env: Value = invoke("ProbeFunction", &json!({"probe": "env"}))

@@ -148,6 +148,30 @@ impl AwsJson {
     }
 }
 
+/// An AWS JSON-protocol error answer, as the SDKs parse it (`__type`, `message`,
+/// `x-amzn-ErrorType`).
+pub fn aws_json_error(
+    status: axum::http::StatusCode,
+    kind: &str,
+    message: &str,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(
+        "content-type",
+        axum::http::HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if let Ok(value) = axum::http::HeaderValue::from_str(kind) {
+        headers.insert("x-amzn-errortype", value);
+    }
+    (
+        status,
+        headers,
+        serde_json::json!({"__type": kind, "message": message}).to_string(),
+    )
+        .into_response()
+}
+
 /// Sends a request to moto as it came (the functions' SDK calls): moto's status,
 /// headers and body.
 pub async fn forward(

@@ -22,7 +22,7 @@ use crate::outbox::Outbox;
 use crate::provision::Pool;
 use crate::runtime::Functions;
 use axum::body::Bytes;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use codes::Codes;
 use serde_json::{Value, json};
@@ -44,20 +44,7 @@ pub struct CognitoProxy {
 
 /// A Cognito-style error answer, as the SDK parses it.
 fn cognito_error(kind: &str, message: &str) -> Response {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "content-type",
-        HeaderValue::from_static("application/x-amz-json-1.1"),
-    );
-    if let Ok(value) = HeaderValue::from_str(kind) {
-        headers.insert("x-amzn-errortype", value);
-    }
-    (
-        StatusCode::BAD_REQUEST,
-        headers,
-        json!({"__type": kind, "message": message}).to_string(),
-    )
-        .into_response()
+    crate::moto::aws_json_error(StatusCode::BAD_REQUEST, kind, message)
 }
 
 fn internal_error(err: impl std::fmt::Display) -> Response {

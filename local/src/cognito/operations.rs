@@ -297,13 +297,28 @@ impl CognitoProxy {
             .map_err(trigger_refused)
     }
 
-    pub(super) async fn resend_code(&self, call: Call<'_>) -> Response {
+    /// Sends a code to an existing user (moto's record of them), as the trigger
+    /// sees them.
+    async fn send_code_to(
+        &self,
+        call: &Call<'_>,
+        user: &Value,
+        purpose: Purpose,
+        source: MessageSource,
+    ) -> Result<Value, Response> {
+        let caller_username = call.field("Username");
+        let (username, attributes) = Self::trigger_view(call.pool, user, caller_username);
         let subject = Subject {
             pool: call.pool,
             client_id: call.field("ClientId"),
-            username: call.field("Username"),
+            username: &username,
         };
-        let user = match self.admin_get_user(call.pool, subject.username).await {
+        self.send_code(caller_username, &subject, &attributes, purpose, source)
+            .await
+    }
+
+    pub(super) async fn resend_code(&self, call: Call<'_>) -> Response {
+        let user = match self.admin_get_user(call.pool, call.field("Username")).await {
             Ok(Some(user)) => user,
             Ok(None) => return user_not_found(),
             Err(err) => return internal_error(err),
@@ -311,19 +326,8 @@ impl CognitoProxy {
         if user["UserStatus"] == "CONFIRMED" {
             return cognito_error("InvalidParameterException", "User is already confirmed.");
         }
-        let (username, attributes) = Self::trigger_view(call.pool, &user, subject.username);
-        let subject = Subject {
-            username: &username,
-            ..subject
-        };
         match self
-            .send_code(
-                call.field("Username"),
-                &subject,
-                &attributes,
-                Purpose::SignUp,
-                MessageSource::ResendCode,
-            )
+            .send_code_to(&call, &user, Purpose::SignUp, MessageSource::ResendCode)
             .await
         {
             Ok(delivery) => json_ok(json!({ "CodeDeliveryDetails": delivery })),
@@ -334,33 +338,17 @@ impl CognitoProxy {
     /// moto makes up its own reset code (and would accept any other); the stand-in
     /// sends its own code instead and accepts only that one.
     pub(super) async fn forgot_password(&self, call: Call<'_>) -> Response {
-        let subject = Subject {
-            pool: call.pool,
-            client_id: call.field("ClientId"),
-            username: call.field("Username"),
-        };
         let mut answer = match self.forward_call(&call).await {
             Ok((answer, _)) => answer,
             Err(refused) => return refused,
         };
-        let user = match self.admin_get_user(call.pool, subject.username).await {
+        let user = match self.admin_get_user(call.pool, call.field("Username")).await {
             Ok(user) => user,
             Err(err) => return internal_error(err),
         };
         if let Some(user) = user {
-            let (username, attributes) = Self::trigger_view(call.pool, &user, subject.username);
-            let subject = Subject {
-                username: &username,
-                ..subject
-            };
             match self
-                .send_code(
-                    call.field("Username"),
-                    &subject,
-                    &attributes,
-                    Purpose::Reset,
-                    MessageSource::ForgotPassword,
-                )
+                .send_code_to(&call, &user, Purpose::Reset, MessageSource::ForgotPassword)
                 .await
             {
                 Ok(delivery) => answer["CodeDeliveryDetails"] = delivery,

@@ -15,11 +15,11 @@ use crate::cognito::CognitoProxy;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use policy::{Decision, Statement, evaluate};
 use request::{Classified, TableKeys, classify};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -109,20 +109,7 @@ fn refusal(
 }
 
 fn json_error(status: StatusCode, kind: &str, message: &str) -> Response {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "content-type",
-        HeaderValue::from_static("application/x-amz-json-1.1"),
-    );
-    if let Ok(value) = HeaderValue::from_str(kind) {
-        headers.insert("x-amzn-errortype", value);
-    }
-    (
-        status,
-        headers,
-        json!({"__type": kind, "message": message}).to_string(),
-    )
-        .into_response()
+    crate::moto::aws_json_error(status, kind, message)
 }
 
 /// `Credential=<key>/<date>/<region>/<service>/aws4_request` of a SigV4 header.
@@ -208,6 +195,7 @@ async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     #[test]
     fn a_sigv4_header_names_the_key_and_service() {

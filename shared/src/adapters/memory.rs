@@ -347,16 +347,22 @@ mod tests {
 
     #[tokio::test]
     async fn the_login_window_fake_keeps_the_store_contract() {
-        contract::login_window_store(&InMemoryLoginWindows::default(), "memory").await;
+        contract::login_window_store(&InMemoryLoginWindows::default(), "memory")
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
     async fn the_session_fake_keeps_the_store_contract() {
-        contract::session_store(&InMemorySessions::default(), "memory").await;
+        contract::session_store(&InMemorySessions::default(), "memory")
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
     async fn the_profile_fake_keeps_the_store_contract() {
-        contract::profile_store(&InMemoryProfileStore::default(), "memory").await;
+        contract::profile_store(&InMemoryProfileStore::default(), "memory")
+            .await
+            .unwrap();
     }
 }

@@ -3,7 +3,9 @@
 //! emulator (in the integration tests), so the fake cannot drift from the real
 //! store. `unique` keeps runs against a shared table apart.
 
-use crate::domain::{DisplayName, Email, LoginWindow, NewProfile, ProfileCreation, Role, UserId};
+use crate::domain::{
+    AppError, DisplayName, Email, LoginWindow, NewProfile, ProfileCreation, Role, UserId,
+};
 use crate::ports::{LoginWindowStore, ProfileStore, SessionStore};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,7 +19,10 @@ fn fresh(unique: &str, what: &str) -> String {
 
 /// Compare-and-set: a save names the version it read, and loses to any writer
 /// that saved in between; a missing window is created only once.
-pub async fn login_window_store(store: &dyn LoginWindowStore, unique: &str) {
+pub async fn login_window_store(
+    store: &dyn LoginWindowStore,
+    unique: &str,
+) -> Result<(), AppError> {
     let key = fresh(unique, "window");
     let first = LoginWindow {
         failures: 1,
@@ -27,107 +32,94 @@ pub async fn login_window_store(store: &dyn LoginWindowStore, unique: &str) {
         failures: 2,
         expires_at: 1_000,
     };
-    assert_eq!(store.load(&key).await.unwrap(), None, "nothing stored yet");
-    assert!(store.save(&key, &first, None).await.unwrap(), "created");
-    let stored = store.load(&key).await.unwrap().expect("stored window");
+    assert_eq!(store.load(&key).await?, None, "nothing stored yet");
+    assert!(store.save(&key, &first, None).await?, "created");
+    let Some(stored) = store.load(&key).await? else {
+        panic!("the created window is not stored");
+    };
     assert_eq!(stored.value, first);
     assert!(
-        !store.save(&key, &second, None).await.unwrap(),
+        !store.save(&key, &second, None).await?,
         "a second create loses"
     );
     assert!(
-        !store
-            .save(&key, &second, Some(stored.version + 7))
-            .await
-            .unwrap(),
+        !store.save(&key, &second, Some(stored.version + 7)).await?,
         "a version never read loses"
     );
-    assert_eq!(store.load(&key).await.unwrap(), Some(stored), "unchanged");
+    assert_eq!(store.load(&key).await?, Some(stored), "unchanged");
     assert!(
-        store
-            .save(&key, &second, Some(stored.version))
-            .await
-            .unwrap(),
+        store.save(&key, &second, Some(stored.version)).await?,
         "the version read wins"
     );
-    let updated = store.load(&key).await.unwrap().expect("stored window");
+    let Some(updated) = store.load(&key).await? else {
+        panic!("the updated window is not stored");
+    };
     assert_eq!(updated.value, second);
     assert_ne!(updated.version, stored.version);
     assert!(
-        !store
-            .save(&key, &first, Some(stored.version))
-            .await
-            .unwrap(),
+        !store.save(&key, &first, Some(stored.version)).await?,
         "a stale version loses"
     );
-    store.clear(&key).await.unwrap();
-    assert_eq!(store.load(&key).await.unwrap(), None, "cleared");
-    store.clear(&key).await.unwrap();
+    store.clear(&key).await?;
+    assert_eq!(store.load(&key).await?, None, "cleared");
+    store.clear(&key).await?;
     assert!(
-        store.save(&key, &first, None).await.unwrap(),
+        store.save(&key, &first, None).await?,
         "created again after a clear"
     );
+    Ok(())
 }
 
 /// The cut-off only ever moves forward.
-pub async fn session_store(store: &dyn SessionStore, unique: &str) {
-    let user = UserId::parse(&fresh(unique, "session")).unwrap();
-    assert_eq!(store.sessions_revoked_before(&user).await.unwrap(), None);
-    store.revoke_sessions(&user, 100).await.unwrap();
+pub async fn session_store(store: &dyn SessionStore, unique: &str) -> Result<(), AppError> {
+    let user = UserId::parse(&fresh(unique, "session"))?;
+    assert_eq!(store.sessions_revoked_before(&user).await?, None);
+    store.revoke_sessions(&user, 100).await?;
+    assert_eq!(store.sessions_revoked_before(&user).await?, Some(100));
+    store.revoke_sessions(&user, 50).await?;
     assert_eq!(
-        store.sessions_revoked_before(&user).await.unwrap(),
-        Some(100)
-    );
-    store.revoke_sessions(&user, 50).await.unwrap();
-    assert_eq!(
-        store.sessions_revoked_before(&user).await.unwrap(),
+        store.sessions_revoked_before(&user).await?,
         Some(100),
         "an earlier cut-off never replaces a later one"
     );
-    store.revoke_sessions(&user, 200).await.unwrap();
-    assert_eq!(
-        store.sessions_revoked_before(&user).await.unwrap(),
-        Some(200)
-    );
+    store.revoke_sessions(&user, 200).await?;
+    assert_eq!(store.sessions_revoked_before(&user).await?, Some(200));
+    Ok(())
 }
 
 /// A profile is created once, with its default role; a second creation writes
 /// nothing.
-pub async fn profile_store(store: &dyn ProfileStore, unique: &str) {
-    let user_id = UserId::parse(&fresh(unique, "profile")).unwrap();
+pub async fn profile_store(store: &dyn ProfileStore, unique: &str) -> Result<(), AppError> {
+    let user_id = UserId::parse(&fresh(unique, "profile"))?;
     let new = NewProfile {
         user_id: user_id.clone(),
-        email: Email::parse(&format!("{}@example.com", user_id.as_str())).unwrap(),
-        display_name: Some(DisplayName::parse("Ada").unwrap()),
-        default_role: Role::parse("user").unwrap(),
+        email: Email::parse(&format!("{}@example.com", user_id.as_str()))?,
+        display_name: Some(DisplayName::parse("Ada")?),
+        default_role: Role::parse("user")?,
         created_at: chrono::Utc::now(),
     };
     assert_eq!(
-        store.get_user(&user_id).await.unwrap().profile,
+        store.get_user(&user_id).await?.profile,
         None,
         "no profile yet"
     );
-    assert_eq!(
-        store.create_profile(&new).await.unwrap(),
-        ProfileCreation::Created
-    );
-    let created = store.get_user(&user_id).await.unwrap();
-    let profile = created.profile.clone().expect("profile");
+    assert_eq!(store.create_profile(&new).await?, ProfileCreation::Created);
+    let created = store.get_user(&user_id).await?;
+    let Some(profile) = created.profile.clone() else {
+        panic!("the created profile is not stored");
+    };
     assert_eq!(profile.email, new.email);
     assert_eq!(profile.display_name.as_deref(), Some("Ada"));
     assert_eq!(profile.roles, vec![new.default_role.clone()]);
     assert_eq!(created.sessions_revoked_before, None);
     let again = NewProfile {
-        display_name: Some(DisplayName::parse("Someone else").unwrap()),
+        display_name: Some(DisplayName::parse("Someone else")?),
         ..new
     };
     assert_eq!(
-        store.create_profile(&again).await.unwrap(),
+        store.create_profile(&again).await?,
         ProfileCreation::AlreadyExisted
     );
-    assert_eq!(
-        store.get_user(&user_id).await.unwrap(),
-        created,
-        "unchanged"
-    );
+    assert_eq!(store.get_user(&user_id).await?, created, "unchanged");
+    Ok(())
 }
