@@ -8,6 +8,7 @@ PYTHON ?= python3
 TOOLS := .tools
 VENV := $(TOOLS)/venv
 SAM_VENV := $(TOOLS)/sam
+BENCH_VENV := $(TOOLS)/bench
 PORT ?= 3000
 # Template parameters for `make dev`, as `sam deploy` takes them:
 #   make dev OVERRIDES="Stage=dev SignUpAutoConfirmDomains=test.example"
@@ -18,7 +19,7 @@ ENV ?=
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(SAM_VENV)/bin:$(PATH)
 
-.PHONY: dev test tools build lint sam-build clean-tools
+.PHONY: dev test tools build lint sam-build bench clean-tools
 
 dev: $(VENV)/.installed build
 	./target/debug/gatehouse-local --port $(PORT) --moto-server $(VENV)/bin/moto_server \
@@ -37,6 +38,12 @@ $(VENV)/.installed: scripts/requirements-local.txt
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $<
 	touch $@
 
+# The Python peer of the benchmark (boto3, pinned) in a virtualenv of its own.
+$(BENCH_VENV)/.installed: scripts/requirements-bench.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
 # SAM CLI pins its own boto3, so it lives in a virtualenv of its own.
 $(SAM_VENV)/.installed: scripts/requirements-sam.txt
 	$(PYTHON) -m venv $(SAM_VENV)
@@ -51,6 +58,12 @@ lint:
 # links through the zig in the SAM virtualenv (so that virtualenv comes first).
 sam-build: tools
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" sam build --beta-features
+
+# The benchmark (not part of `make test`): release bootstraps as `sam build` makes
+# them, each run as Lambda runs it beside its peers; writes bench/results/latest.*.
+# Quicker runs: make bench BENCH_ARGS="--rounds 1 --only get-profile,python,floor"
+bench: tools build $(BENCH_VENV)/.installed
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(PYTHON) bench/run.py $(BENCH_ARGS)
 
 clean-tools:
 	rm -rf $(TOOLS)

@@ -3,8 +3,9 @@
 //! what never reaches a function (404 for no route, 401 from the authorizer, 500
 //! when a function fails, 503 when it times out). Plus the local-only endpoints:
 //! `GET /_local/outbox`, `POST /_local/codes/expire` (ages a user's pending
-//! Cognito codes past their lifetime, as waiting a day would) and Lambda's Invoke
-//! API for `aws lambda invoke`.
+//! Cognito codes past their lifetime, as waiting a day would),
+//! `GET /_local/functions/<name>/environment` (for the benchmark) and Lambda's
+//! Invoke API for `aws lambda invoke`.
 
 use crate::cognito::codes::Codes;
 use crate::jwt::{Authorizer, claims_for_payload};
@@ -49,6 +50,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/_local/outbox", get(outbox))
         .route("/_local/codes/expire", post(expire_codes))
+        .route("/_local/functions/{name}/environment", get(function_environment))
         .route("/_local/health", get(|| async { "ok" }))
         .route(
             "/2015-03-31/functions/{name}/invocations",
@@ -73,6 +75,22 @@ async fn expire_codes(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
         return message(StatusCode::BAD_REQUEST, "the body needs an email");
     };
     axum::Json(json!({"expired": gw.codes.expire(email)})).into_response()
+}
+
+/// The environment a function runs with here (its role's credentials and the
+/// stand-ins' endpoints included), so the benchmark can run a release build of it
+/// as this stack would.
+async fn function_environment(State(gw): State<Arc<Gateway>>, Path(name): Path<String>) -> Response {
+    match gw.functions.find(&name) {
+        Some(host) => axum::Json(
+            host.environment()
+                .iter()
+                .cloned()
+                .collect::<BTreeMap<String, String>>(),
+        )
+        .into_response(),
+        None => message(StatusCode::NOT_FOUND, &format!("Function not found: {name}")),
+    }
 }
 
 fn message(status: StatusCode, text: &str) -> Response {

@@ -118,6 +118,12 @@ impl FunctionHost {
         &self.spec.name
     }
 
+    /// The environment the function's processes get (not the Runtime API address,
+    /// which is per process).
+    pub fn environment(&self) -> &[(String, String)] {
+        &self.spec.environment
+    }
+
     pub fn binary_name(&self) -> String {
         self.spec
             .binary

@@ -4,7 +4,8 @@ use lambda_runtime::{Error, run, service_fn};
 
 mod handler;
 
-#[tokio::main]
+// One event at a time per process: one thread (docs/performance.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let app = app_name(&ProcessEnv)?;

@@ -3,7 +3,8 @@ use lambda_http::{Error, run, service_fn};
 
 mod handler;
 
-#[tokio::main]
+// One event at a time per process: one thread (docs/performance.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let auth = AppContext::from_env().await.refresh()?;
