@@ -187,7 +187,7 @@ class Subject:
         self.name, self.kind, self.cmd, self.env, self.payload, self.binary = (
             name, kind, cmd, env, payload, binary)
         self.inits, self.firsts, self.warms = [], [], []
-        self.cpu_per_request, self.rss_kb, self.errors = [], [], 0
+        self.cpu_per_request, self.rss_kb, self.errors, self.timeouts = [], [], 0, 0
 
 
 def run_round(api, subject, cold, warm):
@@ -205,11 +205,18 @@ def run_round(api, subject, cold, warm):
             if i < cold - 1:
                 continue
             before = cpu_ns(process.pid)
+            done = 0
             for _ in range(warm):
-                duration, ok = api.invoke(subject.payload)
+                try:
+                    duration, ok = api.invoke(subject.payload, timeout=10)
+                except RuntimeError:
+                    # Lambda would time the invocation out and end the process.
+                    subject.timeouts += 1
+                    break
                 subject.warms.append(duration)
                 subject.errors += not ok
-            subject.cpu_per_request.append((cpu_ns(process.pid) - before) / warm)
+                done += 1
+            subject.cpu_per_request.append((cpu_ns(process.pid) - before) / max(done, 1))
             subject.rss_kb.append(peak_rss_kb(process.pid))
         finally:
             process.kill()
@@ -261,6 +268,7 @@ def summary(subject):
         "cold_starts": len(subject.inits),
         "warm_requests": len(subject.warms),
         "errors": subject.errors,
+        "timeouts": subject.timeouts,
     }
 
 
@@ -320,10 +328,12 @@ def main():
         print("building release bootstraps with cargo-lambda (as sam build does)...", flush=True)
         subprocess.run(["cargo", "lambda", "build", "--release", *packages], cwd=ROOT, check=True)
 
+    Path(args.out).mkdir(parents=True, exist_ok=True)
     stack = subprocess.Popen(
         [str(TARGET / "debug/gatehouse-local"), "--port", "0", "--exit-with-stdin",
          "--moto-server", str(ROOT / ".tools/venv/bin/moto_server")],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=open(Path(args.out) / "stack.log", "w"), text=True)
     ready = stack.stdout.readline()
     if "ready on" not in ready:
         sys.exit(f"the local stack did not start: {ready!r}")

@@ -50,7 +50,10 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/_local/outbox", get(outbox))
         .route("/_local/codes/expire", post(expire_codes))
-        .route("/_local/functions/{name}/environment", get(function_environment))
+        .route(
+            "/_local/functions/{name}/environment",
+            get(function_environment),
+        )
         .route("/_local/health", get(|| async { "ok" }))
         .route(
             "/2015-03-31/functions/{name}/invocations",
@@ -80,7 +83,10 @@ async fn expire_codes(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
 /// The environment a function runs with here (its role's credentials and the
 /// stand-ins' endpoints included), so the benchmark can run a release build of it
 /// as this stack would.
-async fn function_environment(State(gw): State<Arc<Gateway>>, Path(name): Path<String>) -> Response {
+async fn function_environment(
+    State(gw): State<Arc<Gateway>>,
+    Path(name): Path<String>,
+) -> Response {
     match gw.functions.find(&name) {
         Some(host) => axum::Json(
             host.environment()
@@ -89,7 +95,10 @@ async fn function_environment(State(gw): State<Arc<Gateway>>, Path(name): Path<S
                 .collect::<BTreeMap<String, String>>(),
         )
         .into_response(),
-        None => message(StatusCode::NOT_FOUND, &format!("Function not found: {name}")),
+        None => message(
+            StatusCode::NOT_FOUND,
+            &format!("Function not found: {name}"),
+        ),
     }
 }
 

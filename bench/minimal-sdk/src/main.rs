@@ -14,7 +14,10 @@ async fn main() -> Result<(), Error> {
     let client = &client;
     let table = &table;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let user = event.payload["user_id"].as_str().unwrap_or("nobody").to_owned();
+        let user = event.payload["user_id"]
+            .as_str()
+            .unwrap_or("nobody")
+            .to_owned();
         let out = client
             .get_item()
             .table_name(table)

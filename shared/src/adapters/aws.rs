@@ -6,6 +6,10 @@ use aws_sdk_dynamodb::operation::RequestId;
 use std::fmt;
 use std::sync::{Mutex, OnceLock};
 
+/// Timeouts of every SDK call (see [`AwsClients::from_env`]).
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(9);
+
 /// An AWS service a function can hold a client for, named by its IAM prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AwsService {
@@ -42,9 +46,23 @@ pub struct AwsClients {
 
 impl AwsClients {
     /// From the environment: region, credentials and `AWS_ENDPOINT_URL*` (the only
-    /// switch between AWS and the local stack).
+    /// switch between AWS and the local stack), with explicit timeouts: the SDK
+    /// sets none by default, and a call that hangs would hold the function to its
+    /// own timeout. No per-attempt timeout: a Cognito call waits on its triggers
+    /// (up to 5 s each, retried), and retrying a sign-up that is still running
+    /// would create a conflict. The operation timeout stays under the functions'
+    /// 10 s, so a caller gets a 503 rather than Lambda's timeout.
     pub async fn from_env() -> Self {
-        Self::new(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_timeout(OPERATION_TIMEOUT)
+            .build();
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+            .load()
+            .await;
+        Self::new(config)
     }
 
     pub fn new(sdk: aws_config::SdkConfig) -> Self {
