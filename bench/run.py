@@ -41,14 +41,13 @@ SAMPLE_USER = "8f452769-9947-4d75-8113-c328cafb5d5f"
 
 
 class RuntimeApi:
-    """A Lambda Runtime API for one process at a time. Each process generation
-    has its own queue, so a poll left by a killed process never takes an event."""
+    """A Lambda Runtime API for one process."""
 
     def __init__(self):
         self.lock = threading.Condition()
-        self.generation = 0
         self.events = queue.Queue()
         self.first_next = None
+        self.init_error = None
         self.results = {}
         api = self
 
@@ -75,7 +74,7 @@ class RuntimeApi:
                         api.first_next = now
                         api.lock.notify_all()
                 item = events.get()
-                if item is None:  # the process this poll belonged to is gone
+                if item is None:  # the API is closing
                     self.send_error(410)
                     return
                 request_id, payload = item
@@ -122,15 +121,11 @@ class RuntimeApi:
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def new_generation(self):
-        with self.lock:
-            old = self.events
-            self.events = queue.Queue()
-            self.first_next = None
-            self.init_error = None
-            self.results = {}
+    def close(self):
         for _ in range(8):
-            old.put(None)
+            self.events.put(None)  # releases polls still waiting
+        self.server.shutdown()
+        self.server.server_close()
 
     def wait_first_next(self, timeout=60):
         deadline = time.monotonic() + timeout
@@ -190,9 +185,11 @@ class Subject:
         self.cpu_per_request, self.rss_kb, self.errors, self.timeouts = [], [], 0, 0
 
 
-def run_round(api, subject, cold, warm):
+def run_round(subject, cold, warm):
     for i in range(cold):
-        api.new_generation()
+        # A Runtime API of its own for each process, as Lambda gives each sandbox:
+        # a poll a killed process left in flight can never take the next event.
+        api = RuntimeApi()
         env = dict(subject.env, AWS_LAMBDA_RUNTIME_API=api.address)
         started = time.perf_counter_ns()
         process = subprocess.Popen(subject.cmd, env=env, stdout=subprocess.DEVNULL,
@@ -221,6 +218,7 @@ def run_round(api, subject, cold, warm):
         finally:
             process.kill()
             process.wait()
+            api.close()
 
 
 def stack_get(url, path):
@@ -362,13 +360,12 @@ def main():
         if wanted:
             subjects = [s for s in subjects if s.kind == "rust" or s.kind in wanted]
 
-        api = RuntimeApi()
         for round_number in range(args.rounds):
             # A/B: each round runs the subjects in the other order.
             order = subjects if round_number % 2 == 0 else list(reversed(subjects))
             for subject in order:
                 print(f"round {round_number + 1}/{args.rounds}: {subject.name}", flush=True)
-                run_round(api, subject, args.cold, args.warm)
+                run_round(subject, args.cold, args.warm)
     finally:
         stack.stdin.close()
         stack.wait(timeout=30)
