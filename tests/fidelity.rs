@@ -58,8 +58,8 @@ const PROBE: &str = r#"
 
 "#;
 
-/// The project's template with the probe, its triggers on the probe, and the
-/// login function's `dynamodb:PutItem` taken away.
+/// The project's template with the probe, its triggers on the probe, the login
+/// function's `dynamodb:PutItem` taken away, and register logging at TRACE.
 fn fidelity_template(probe_dir: &Path) -> String {
     let mut text =
         std::fs::read_to_string(workspace_root().join("template.yaml")).expect("template");
@@ -73,6 +73,12 @@ fn fidelity_template(probe_dir: &Path) -> String {
         "  # ---------------------------------------------------------------- Cognito triggers";
     let probe = PROBE.replace("@PROBE_DIR@", &probe_dir.display().to_string());
     text = text.replacen(marker, &format!("{probe}{marker}"), 1);
+    // Register logs at TRACE: the most a deployment can ask for.
+    text = text.replacen(
+        "      Description: POST /auth/register\n",
+        "      Description: POST /auth/register\n      LoggingConfig:\n        LogFormat: JSON\n        ApplicationLogLevel: TRACE\n",
+        1,
+    );
     text.replace(
         "PreSignUp: !GetAtt CognitoPreSignupFunction.Arn",
         "PreSignUp: !GetAtt TriggerProbeFunction.Arn",
@@ -482,4 +488,23 @@ fn a_route_without_api_id_or_an_unsupported_intrinsic_stops_the_stack() {
     let why = refused_start(&with_if, "");
     assert!(why.contains("Timeout must be a plain number"), "{why}");
     assert!(why.contains("!If"), "{why}");
+}
+
+#[tokio::test]
+async fn no_password_reaches_the_logs_even_at_trace_level() {
+    let email = unique_email("trace");
+    let password = format!("Trace-Secret-{}", email.len() * 7919);
+    let response = send(
+        http()
+            .post(at("/auth/register"))
+            .json(&json!({"email": email, "password": password})),
+    )
+    .await;
+    assert_eq!(response.status, 201, "{:?}", response.body);
+    let log = stack_log();
+    assert!(
+        log.contains("\"AWS_LAMBDA_LOG_LEVEL\"") || log.contains("[register]"),
+        "the register function's logs are in the stack log"
+    );
+    assert!(!log.contains(&password), "the password was logged at TRACE");
 }

@@ -4,18 +4,21 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
 
 /// The filter from `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls:
-/// TRACE to FATAL) or `RUST_LOG` (`level` or `target=level,...`), default INFO.
-/// A `Targets` filter, not `EnvFilter`: no regex engine in the binary and nothing
-/// to evaluate per span (measured in docs/performance.md).
+/// TRACE to FATAL) or `RUST_LOG` (a level), default INFO. Gatehouse's own code
+/// logs at the level asked for; every other crate at INFO at most, whatever the
+/// level: the Lambda runtime logs each raw event at TRACE and the SDK's HTTP and
+/// signing layers log requests below INFO, and those carry passwords, tokens and
+/// codes. A `Targets` filter, not `EnvFilter`: no regex engine in the binary and
+/// nothing to evaluate per span (measured in docs/performance.md).
 fn filter(raw: Option<String>) -> Targets {
-    let raw = raw
-        .unwrap_or_default()
-        .to_lowercase()
-        .replace("fatal", "error");
-    raw.parse::<Targets>()
-        .ok()
-        .filter(|_| !raw.trim().is_empty())
-        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
+    let level = raw
+        .map(|r| r.trim().to_lowercase().replace("fatal", "error"))
+        .filter(|r| !r.is_empty())
+        .and_then(|r| r.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    Targets::new()
+        .with_default(level.min(LevelFilter::INFO))
+        .with_target("gatehouse", level)
 }
 
 /// Installs the subscriber: JSON lines unless the function's `LoggingConfig` asks
@@ -55,14 +58,16 @@ mod tests {
     use tracing::Level;
 
     #[test]
-    fn lambda_levels_and_rust_log_directives_both_parse() {
-        assert!(filter(Some("DEBUG".into())).would_enable("x", &Level::DEBUG));
-        assert!(!filter(Some("WARN".into())).would_enable("x", &Level::INFO));
-        assert!(filter(Some("FATAL".into())).would_enable("x", &Level::ERROR));
-        let directives = filter(Some("info,lambda_runtime=warn".into()));
-        assert!(!directives.would_enable("lambda_runtime", &Level::INFO));
-        assert!(directives.would_enable("gatehouse", &Level::INFO));
-        assert!(filter(None).would_enable("x", &Level::INFO));
-        assert!(!filter(Some("nonsense=?".into())).would_enable("x", &Level::DEBUG));
+    fn the_level_applies_to_gatehouse_and_other_crates_never_go_below_info() {
+        let trace = filter(Some("TRACE".into()));
+        assert!(trace.would_enable("gatehouse::services", &Level::TRACE));
+        assert!(!trace.would_enable("lambda_runtime::layers::api_response", &Level::TRACE));
+        assert!(!trace.would_enable("aws_smithy_runtime", &Level::DEBUG));
+        assert!(trace.would_enable("lambda_runtime", &Level::INFO));
+        assert!(!filter(Some("WARN".into())).would_enable("gatehouse", &Level::INFO));
+        assert!(!filter(Some("WARN".into())).would_enable("hyper", &Level::INFO));
+        assert!(filter(Some("FATAL".into())).would_enable("gatehouse", &Level::ERROR));
+        assert!(filter(None).would_enable("gatehouse", &Level::INFO));
+        assert!(!filter(Some("nonsense".into())).would_enable("gatehouse", &Level::DEBUG));
     }
 }
