@@ -182,7 +182,11 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
         ],
-        "logout" | "change-password" => &["dynamodb:GetItem", "dynamodb:PutItem"],
+        "logout" | "change-password" => &[
+            "cognito-idp:AdminUserGlobalSignOut",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+        ],
         "reset-password" => &[
             "cognito-idp:AdminGetUser",
             "cognito-idp:AdminUserGlobalSignOut",

@@ -82,17 +82,24 @@ impl AppContext {
         Ok(RefreshService::new(self.cognito()?))
     }
 
-    /// Logout: Cognito and the session cut-offs.
-    pub fn logout(&self) -> Result<LogoutService, ConfigError> {
-        Ok(LogoutService::new(self.cognito()?, self.guard()?))
+    /// Cognito's admin APIs on the pool (its id is required at cold start).
+    fn cognito_admin(&self) -> Result<Arc<CognitoAdmin>, ConfigError> {
+        Ok(Arc::new(CognitoAdmin::new(
+            &self.aws,
+            user_pool_id(&*self.env)?,
+        )))
     }
 
-    /// Change password: Cognito and the session cut-offs.
+    /// Logout: Cognito's administrative sign-out and the session cut-offs.
+    pub fn logout(&self) -> Result<LogoutService, ConfigError> {
+        Ok(LogoutService::new(self.cognito_admin()?, self.guard()?))
+    }
+
+    /// Change password: Cognito (public and admin APIs) and the session cut-offs.
     pub fn change_password(&self) -> Result<ChangePasswordService, ConfigError> {
-        let cognito = self.cognito()?;
         Ok(ChangePasswordService::new(
-            cognito.clone(),
-            cognito,
+            self.cognito()?,
+            self.cognito_admin()?,
             self.guard()?,
             password_policy(&*self.env)?,
         ))
@@ -106,10 +113,9 @@ impl AppContext {
     /// Reset password: Cognito (with its admin APIs, so the pool id is required at
     /// cold start) and the session cut-offs.
     pub fn reset_password(&self) -> Result<ResetPasswordService, ConfigError> {
-        let admin = CognitoAdmin::new(&self.aws, user_pool_id(&*self.env)?);
         Ok(ResetPasswordService::new(
             self.cognito()?,
-            Arc::new(admin),
+            self.cognito_admin()?,
             self.guard()?,
             password_policy(&*self.env)?,
         ))

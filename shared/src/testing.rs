@@ -36,7 +36,8 @@ pub fn request_with_raw_body(event: &str, body: &str) -> Request {
         .expect("sample event is an API Gateway v2 event")
 }
 
-/// The sample event as a call by `user_id` with a token issued at `issued_at`.
+/// The sample event as a call by `user_id` (also its Cognito username, as for an
+/// email-as-username pool) with a token issued at `issued_at`.
 pub fn request_as(
     event: &str,
     user_id: &str,
@@ -47,6 +48,7 @@ pub fn request_as(
     let mut event: Value = serde_json::from_str(event).expect("sample event is JSON");
     let claims = &mut event["requestContext"]["authorizer"]["jwt"]["claims"];
     claims["sub"] = Value::String(user_id.to_owned());
+    claims["username"] = Value::String(user_id.to_owned());
     claims["iat"] = Value::String(issued_at.to_string());
     event["headers"]["authorization"] = Value::String(format!("Bearer {token}"));
     if let Some(body) = body {
@@ -97,6 +99,7 @@ pub fn credentials(email: &str, password: &str) -> Credentials {
 pub fn caller_for(tokens: &Tokens) -> Caller {
     let issue = tokens.issued.clone().expect("tokens say whom they are for");
     Caller {
+        username: issue.user_id.as_str().to_owned(),
         user_id: issue.user_id,
         groups: vec![],
         issued_at: issue.issued_at,

@@ -120,6 +120,33 @@ impl CognitoProxy {
         .await
     }
 
+    /// moto files each refresh token under the name the user logged in with
+    /// (their email), so its admin sign-out by username (the `sub`, as in the
+    /// access token) misses them; Cognito revokes them all. After moto's own
+    /// sign-out, the stand-in signs the user out under their email too.
+    async fn sign_out_email_alias(&self, body: &Value) -> Result<(), MotoError> {
+        let (Some(pool_id), Some(username)) =
+            (body["UserPoolId"].as_str(), body["Username"].as_str())
+        else {
+            return Ok(());
+        };
+        let user = self
+            .admin_call(
+                "AdminGetUser",
+                &json!({"UserPoolId": pool_id, "Username": username}),
+            )
+            .await?;
+        let email = attributes_to_map(&user["UserAttributes"]).remove("email");
+        if let Some(email) = email.filter(|e| e != username) {
+            self.admin_call(
+                "AdminUserGlobalSignOut",
+                &json!({"UserPoolId": pool_id, "Username": email}),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     async fn admin_call(&self, operation: &str, body: &Value) -> Result<Value, MotoError> {
         self.aws.call(Service::Cognito, operation, body).await
     }
@@ -170,6 +197,18 @@ impl CognitoProxy {
             .to_owned();
         let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
         tracing::debug!(%operation, "cognito call");
+        if operation == "AdminUserGlobalSignOut" {
+            let answer = match self.forward(path, headers, raw).await {
+                Ok(answer) => answer,
+                Err(err) => return internal_error(err),
+            };
+            if answer.0.is_success()
+                && let Err(err) = self.sign_out_email_alias(&body).await
+            {
+                return internal_error(err);
+            }
+            return answer.into_response();
+        }
         let Some(pool) = self.pool_for(&body).cloned() else {
             return match self.forward(path, headers, raw).await {
                 Ok(answer) => answer.into_response(),

@@ -8,8 +8,7 @@ use crate::domain::{
     Registered, TokenIssue, Tokens, UserId,
 };
 use crate::ports::{
-    AccountAdmin, Authenticator, PasswordIdentity, SignUpDetails, SignUpIdentity, TokenRevoker,
-    UserDirectory,
+    AccountAdmin, Authenticator, PasswordIdentity, SignUpDetails, SignUpIdentity, UserDirectory,
 };
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::Client;
@@ -306,28 +305,6 @@ impl Authenticator for CognitoIdentity {
 }
 
 #[async_trait]
-impl TokenRevoker for CognitoIdentity {
-    async fn sign_out(&self, token: &AccessToken) -> Result<(), AppError> {
-        let result = self
-            .client
-            .global_sign_out()
-            .access_token(token.expose())
-            .send()
-            .await;
-        let Err(err) = result else {
-            return Ok(());
-        };
-        let call = Call::cognito("GlobalSignOut");
-        let err = call.split(err)?;
-        // Already signed out (a retried logout): the goal is reached.
-        if err.code() == Some("NotAuthorizedException") {
-            return Ok(());
-        }
-        Err(service_failure(call, &err, |_, _| None))
-    }
-}
-
-#[async_trait]
 impl PasswordIdentity for CognitoIdentity {
     async fn change_password(
         &self,
@@ -422,6 +399,28 @@ impl AccountAdmin for CognitoAdmin {
             .await
             .map_err(|e| failure("AdminUserGlobalSignOut", e, |_, _| None))?;
         Ok(user_id)
+    }
+
+    async fn sign_out_user(&self, username: &str) -> Result<(), AppError> {
+        self.client
+            .admin_user_global_sign_out()
+            .user_pool_id(&self.user_pool_id)
+            .username(username)
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| {
+                match failure("AdminUserGlobalSignOut", e, |code, _| {
+                    (code == "UserNotFoundException").then_some(AppError::NotFound("user"))
+                }) {
+                    // A deleted user has no refresh tokens left; worth a look all the same.
+                    AppError::NotFound(_) => {
+                        tracing::warn!("sign-out of a user Cognito does not know");
+                        Ok(())
+                    }
+                    other => Err(other),
+                }
+            })
     }
 }
 

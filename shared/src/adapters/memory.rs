@@ -8,7 +8,7 @@ use crate::domain::{
 };
 use crate::ports::{
     AccountAdmin, Authenticator, LoginWindowStore, PasswordIdentity, ProfileStore, SessionStore,
-    SignUpDetails, SignUpIdentity, TokenRevoker, UserSnapshot, Versioned,
+    SignUpDetails, SignUpIdentity, UserSnapshot, Versioned,
 };
 use async_trait::async_trait;
 use chrono::Utc;
@@ -182,15 +182,6 @@ impl Authenticator for InMemoryIdentity {
 }
 
 #[async_trait]
-impl TokenRevoker for InMemoryIdentity {
-    async fn sign_out(&self, token: &AccessToken) -> Result<(), AppError> {
-        let email = self.email_of(token)?;
-        self.revoke_all(&email);
-        Ok(())
-    }
-}
-
-#[async_trait]
 impl PasswordIdentity for InMemoryIdentity {
     async fn change_password(
         &self,
@@ -242,6 +233,18 @@ impl AccountAdmin for InMemoryIdentity {
             .ok_or(AppError::NotFound("user"))?;
         self.revoke_all(email);
         Ok(id)
+    }
+
+    /// The fake names each user by their id.
+    async fn sign_out_user(&self, username: &str) -> Result<(), AppError> {
+        let email = lock(&self.users)
+            .iter()
+            .find(|(_, u)| u.id.as_str() == username)
+            .map(|(email, _)| email.clone());
+        if let Some(email) = email {
+            self.revoke_all(&email);
+        }
+        Ok(())
     }
 }
 

@@ -51,6 +51,9 @@ impl std::fmt::Debug for Tokens {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub user_id: UserId,
+    /// The identity provider's name for the user (the access token's
+    /// `username`): what Cognito's admin APIs take.
+    pub username: String,
     pub groups: Vec<String>,
     /// The access token's `iat`, in epoch seconds.
     pub issued_at: i64,

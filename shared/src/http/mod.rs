@@ -74,8 +74,13 @@ pub fn caller(req: &Request) -> Result<Caller, AppError> {
         _ => raw.trim(),
     };
     let access_token = AccessToken::parse(token).map_err(|_| REQUIRED)?;
+    let username = claims
+        .get("username")
+        .cloned()
+        .unwrap_or_else(|| user_id.as_str().to_owned());
     Ok(Caller {
         user_id,
+        username,
         groups: claims
             .get("cognito:groups")
             .map(|g| parse_claim_list(g))

@@ -44,13 +44,6 @@ pub trait Authenticator: Send + Sync {
     async fn refresh(&self, token: &RefreshToken) -> Result<Tokens, AppError>;
 }
 
-/// Revoking a user's refresh tokens with their own access token.
-#[async_trait]
-pub trait TokenRevoker: Send + Sync {
-    /// Revokes every refresh token of the token's user; revoking twice succeeds.
-    async fn sign_out(&self, token: &AccessToken) -> Result<(), AppError>;
-}
-
 /// Changing and resetting passwords.
 #[async_trait]
 pub trait PasswordIdentity: Send + Sync {
@@ -80,6 +73,11 @@ pub trait PasswordIdentity: Send + Sync {
 pub trait AccountAdmin: Send + Sync {
     /// Revokes every refresh token of the account with this email; returns its id.
     async fn sign_out_everywhere(&self, email: &Email) -> Result<UserId, AppError>;
+
+    /// Revokes every refresh token of the user, whatever state their access token
+    /// is in (a sign-out by token fails once the token expires in flight). A user
+    /// who no longer exists has no tokens left: that succeeds.
+    async fn sign_out_user(&self, username: &str) -> Result<(), AppError>;
 }
 
 /// The identity provider's view of a user, read with their own access token.

@@ -12,7 +12,6 @@ pub mod identity;
 pub mod store;
 
 pub use identity::{
-    AccountAdmin, Authenticator, PasswordIdentity, SignUpDetails, SignUpIdentity, TokenRevoker,
-    UserDirectory,
+    AccountAdmin, Authenticator, PasswordIdentity, SignUpDetails, SignUpIdentity, UserDirectory,
 };
 pub use store::{LoginWindowStore, ProfileStore, SessionStore, UserSnapshot, Versioned};

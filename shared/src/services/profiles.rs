@@ -140,6 +140,7 @@ mod tests {
         svc.on_confirmed(user()).await.unwrap();
         let caller = |issued_at| Caller {
             user_id: user().user_id,
+            username: user().user_id.as_str().to_owned(),
             groups: vec![],
             issued_at,
             access_token: crate::domain::AccessToken::parse("t").unwrap(),
@@ -178,6 +179,7 @@ mod tests {
         .with_directory(Arc::new(FixedDirectory(user())));
         let caller = Caller {
             user_id: user().user_id,
+            username: user().user_id.as_str().to_owned(),
             groups: vec![],
             issued_at: 100,
             access_token: crate::domain::AccessToken::parse("t").unwrap(),

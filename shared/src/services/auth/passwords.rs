@@ -6,7 +6,7 @@ use super::{Accepted, with_retries};
 use crate::domain::{
     AppError, Caller, ConfirmationCode, Email, NewPassword, Password, PasswordPolicy,
 };
-use crate::ports::{AccountAdmin, PasswordIdentity, TokenRevoker};
+use crate::ports::{AccountAdmin, PasswordIdentity};
 use std::sync::Arc;
 
 /// A password change, parsed at the edge.
@@ -24,11 +24,12 @@ pub struct PasswordReset {
     pub new: NewPassword,
 }
 
-/// Change: Cognito (with the caller's token) and the session cut-off.
+/// Change: Cognito (with the caller's token, then its administrative sign-out)
+/// and the session cut-off.
 #[derive(Clone)]
 pub struct ChangePasswordService {
     identity: Arc<dyn PasswordIdentity>,
-    revoker: Arc<dyn TokenRevoker>,
+    admin: Arc<dyn AccountAdmin>,
     guard: SessionGuard,
     policy: PasswordPolicy,
 }
@@ -36,13 +37,13 @@ pub struct ChangePasswordService {
 impl ChangePasswordService {
     pub fn new(
         identity: Arc<dyn PasswordIdentity>,
-        revoker: Arc<dyn TokenRevoker>,
+        admin: Arc<dyn AccountAdmin>,
         guard: SessionGuard,
         policy: PasswordPolicy,
     ) -> Self {
         Self {
             identity,
-            revoker,
+            admin,
             guard,
             policy,
         }
@@ -64,7 +65,7 @@ impl ChangePasswordService {
             .change_password(&caller.access_token, &change.current, change.new.password())
             .await?;
         // The old password is spent now: the caller could not retry, so we do.
-        with_retries(|| self.revoker.sign_out(&caller.access_token)).await?;
+        with_retries(|| self.admin.sign_out_user(&caller.username)).await?;
         with_retries(|| self.guard.end_all(&caller.user_id)).await?;
         tracing::info!("password changed; sessions ended");
         Ok(())

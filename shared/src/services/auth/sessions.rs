@@ -5,7 +5,7 @@ use crate::domain::session::{cutoff_after, token_is_current};
 use crate::domain::{
     AppError, Caller, Email, LoginAttempt, LoginWindow, Password, RefreshToken, Tokens, UserId,
 };
-use crate::ports::{Authenticator, LoginWindowStore, SessionStore, TokenRevoker};
+use crate::ports::{AccountAdmin, Authenticator, LoginWindowStore, SessionStore};
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -194,24 +194,26 @@ impl RefreshService {
     }
 }
 
-/// Logout: Cognito's token revocation and the session cut-off.
+/// Logout: Cognito's administrative sign-out and the session cut-off.
 #[derive(Clone)]
 pub struct LogoutService {
-    revoker: Arc<dyn TokenRevoker>,
+    admin: Arc<dyn AccountAdmin>,
     guard: SessionGuard,
 }
 
 impl LogoutService {
-    pub fn new(revoker: Arc<dyn TokenRevoker>, guard: SessionGuard) -> Self {
-        Self { revoker, guard }
+    pub fn new(admin: Arc<dyn AccountAdmin>, guard: SessionGuard) -> Self {
+        Self { admin, guard }
     }
 
     /// Ends every session: refresh tokens in Cognito first (so nothing can mint new
     /// access tokens), then the cut-off that refuses the access tokens already out.
+    /// The sign-out is by user, not by token: a token that expires in flight
+    /// cannot leave the refresh tokens alive.
     #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn logout(&self, caller: &Caller) -> Result<(), AppError> {
         self.guard.ensure_current(caller).await?;
-        self.revoker.sign_out(&caller.access_token).await?;
+        self.admin.sign_out_user(&caller.username).await?;
         self.guard.end_all(&caller.user_id).await?;
         tracing::info!("sessions ended by logout");
         Ok(())
