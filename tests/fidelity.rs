@@ -150,6 +150,15 @@ async fn register_at(email: &str) -> Response {
     .await
 }
 
+/// What the probe reports of its environment and invocation.
+async fn probe_env() -> Value {
+    invoke("ProbeFunction", &json!({"probe": "env"}))
+        .await
+        .json()
+        .await
+        .expect("env")
+}
+
 fn probe_file(name: &str) -> Vec<Value> {
     std::fs::read_to_string(fidelity().probe_dir.join(name))
         .unwrap_or_default()
@@ -215,11 +224,7 @@ async fn non_text_bodies_arrive_base64_encoded() {
 
 /// A validly signed access token for the fidelity stack's pool and client.
 async fn access_token(scope: &str) -> String {
-    let env = invoke("ProbeFunction", &json!({"probe": "env"}))
-        .await
-        .json::<Value>()
-        .await
-        .expect("env");
+    let env = probe_env().await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -305,11 +310,7 @@ async fn payloads_over_lambdas_limit_are_refused() {
 
 #[tokio::test]
 async fn functions_get_lambdas_environment_and_a_trace_id_per_invocation() {
-    let first: Value = invoke("ProbeFunction", &json!({"probe": "env"}))
-        .await
-        .json()
-        .await
-        .expect("env");
+    let first: Value = probe_env().await;
     let env = &first["env"];
     assert_eq!(env["TZ"], ":UTC");
     assert_eq!(env["AWS_LAMBDA_INITIALIZATION_TYPE"], "on-demand");
@@ -332,11 +333,7 @@ async fn functions_get_lambdas_environment_and_a_trace_id_per_invocation() {
         trace.starts_with("Root=1-") && trace.contains(";Parent="),
         "{trace}"
     );
-    let second: Value = invoke("ProbeFunction", &json!({"probe": "env"}))
-        .await
-        .json()
-        .await
-        .expect("env");
+    let second: Value = probe_env().await;
     assert_ne!(
         second["trace_id"], first["trace_id"],
         "a new trace per invocation"
@@ -420,11 +417,7 @@ async fn pre_sign_up_auto_verify_email_marks_the_email_verified() {
     let registered = register_at(&email).await;
     assert_eq!(registered.status, 201, "{:?}", registered.body);
     assert_eq!(registered.body["confirmed"], true);
-    let env: Value = invoke("ProbeFunction", &json!({"probe": "env"}))
-        .await
-        .json()
-        .await
-        .expect("env");
+    let env: Value = probe_env().await;
     let user: Value = http()
         .post(&fidelity().stack.moto)
         .header("content-type", "application/x-amz-json-1.1")

@@ -16,8 +16,8 @@ use crate::config::{
     user_pool_id,
 };
 use crate::services::{
-    ChangePasswordService, ForgotPasswordService, LoginService, LogoutService, ProfileService,
-    RefreshService, ResetPasswordService, SessionGuard, SignUpService,
+    ForgotPasswordService, LoginService, LogoutService, PasswordService, ProfileService,
+    RefreshService, SessionGuard, SignUpService,
 };
 use std::sync::Arc;
 
@@ -95,9 +95,10 @@ impl AppContext {
         Ok(LogoutService::new(self.cognito_admin()?, self.guard()?))
     }
 
-    /// Change password: Cognito (public and admin APIs) and the session cut-offs.
-    pub fn change_password(&self) -> Result<ChangePasswordService, ConfigError> {
-        Ok(ChangePasswordService::new(
+    /// Change and reset password: Cognito (public and admin APIs, so the pool id
+    /// is required at cold start) and the session cut-offs.
+    pub fn passwords(&self) -> Result<PasswordService, ConfigError> {
+        Ok(PasswordService::new(
             self.cognito()?,
             self.cognito_admin()?,
             self.guard()?,
@@ -108,17 +109,6 @@ impl AppContext {
     /// Forgot password: Cognito only.
     pub fn forgot_password(&self) -> Result<ForgotPasswordService, ConfigError> {
         Ok(ForgotPasswordService::new(self.cognito()?))
-    }
-
-    /// Reset password: Cognito (with its admin APIs, so the pool id is required at
-    /// cold start) and the session cut-offs.
-    pub fn reset_password(&self) -> Result<ResetPasswordService, ConfigError> {
-        Ok(ResetPasswordService::new(
-            self.cognito()?,
-            self.cognito_admin()?,
-            self.guard()?,
-            password_policy(&*self.env)?,
-        ))
     }
 
     /// Profiles for the post-confirmation trigger: the table only.
@@ -178,7 +168,7 @@ mod tests {
     }
 
     #[test]
-    fn reset_password_needs_the_pool_id_at_cold_start() {
+    fn the_password_functions_need_the_pool_id_at_cold_start() {
         let env: HashMap<&'static str, &'static str> = HashMap::from([
             ("USER_POOL_CLIENT_ID", "client"),
             ("TABLE_NAME", "table"),
@@ -186,7 +176,7 @@ mod tests {
         ]);
         let ctx = AppContext::new(AwsClients::unconfigured(), env);
         assert_eq!(
-            ctx.reset_password().err(),
+            ctx.passwords().err(),
             Some(ConfigError::Missing("USER_POOL_ID"))
         );
     }

@@ -9,8 +9,8 @@ use crate::domain::{
 };
 use crate::ports::SignUpDetails;
 use crate::services::{
-    ChangePasswordService, Credentials, ForgotPasswordService, LoginService, LogoutService,
-    RefreshService, Registration, ResetPasswordService, SessionGuard, SignUpService,
+    Credentials, ForgotPasswordService, LoginService, LogoutService, PasswordService,
+    RefreshService, Registration, SessionGuard, SignUpService,
 };
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
@@ -137,8 +137,8 @@ impl InMemoryAuth {
         LogoutService::new(self.identity.clone(), self.guard())
     }
 
-    pub fn change_password(&self) -> ChangePasswordService {
-        ChangePasswordService::new(
+    pub fn passwords(&self) -> PasswordService {
+        PasswordService::new(
             self.identity.clone(),
             self.identity.clone(),
             self.guard(),
@@ -148,15 +148,6 @@ impl InMemoryAuth {
 
     pub fn forgot_password(&self) -> ForgotPasswordService {
         ForgotPasswordService::new(self.identity.clone())
-    }
-
-    pub fn reset_password(&self) -> ResetPasswordService {
-        ResetPasswordService::new(
-            self.identity.clone(),
-            self.identity.clone(),
-            self.guard(),
-            test_policy(),
-        )
     }
 
     /// Registers `email` (unconfirmed) with [`TEST_PASSWORD`].

@@ -1,11 +1,11 @@
 use gatehouse::http::bodies::ChangePasswordBody;
 use gatehouse::http::caller_json_endpoint;
-use gatehouse::services::ChangePasswordService;
+use gatehouse::services::PasswordService;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
 /// `POST /auth/password/change` `{current_password, new_password}` → 204; every session ends.
-pub async fn handle(auth: &ChangePasswordService, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(auth: &PasswordService, req: Request) -> Result<Response<Body>, Error> {
     Ok(caller_json_endpoint(
         &req,
         StatusCode::NO_CONTENT,
@@ -29,7 +29,7 @@ mod tests {
     #[tokio::test]
     async fn a_wrong_current_password_is_401_and_the_right_one_is_204() {
         let fakes = InMemoryAuth::default();
-        let auth = fakes.change_password();
+        let auth = fakes.passwords();
         let tokens = fakes.signed_in("ada@example.com").await;
         let issue = tokens.issued.clone().unwrap();
         let call = |current: &str| {
@@ -54,7 +54,7 @@ mod tests {
     #[tokio::test]
     async fn a_new_password_breaking_the_policy_is_400() {
         let fakes = InMemoryAuth::default();
-        let auth = fakes.change_password();
+        let auth = fakes.passwords();
         let tokens = fakes.signed_in("ada@example.com").await;
         let issue = tokens.issued.clone().unwrap();
         let body = json!({"current_password": "Password123", "new_password": "short"});

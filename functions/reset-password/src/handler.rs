@@ -1,11 +1,11 @@
 use gatehouse::http::bodies::ResetPasswordBody;
 use gatehouse::http::json_endpoint;
-use gatehouse::services::ResetPasswordService;
+use gatehouse::services::PasswordService;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
 /// `POST /auth/password/reset` `{email, code, new_password}` → 204; every session ends.
-pub async fn handle(auth: &ResetPasswordService, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(auth: &PasswordService, req: Request) -> Result<Response<Body>, Error> {
     Ok(json_endpoint(
         &req,
         StatusCode::NO_CONTENT,
@@ -27,17 +27,22 @@ mod tests {
 
     const EVENT: &str = include_str!("../../../events/reset-password.json");
 
-    #[tokio::test]
-    async fn the_mailed_code_sets_the_new_password() {
-        let fakes = InMemoryAuth::default();
-        let auth = fakes.reset_password();
-        let identity = fakes.identity.clone();
+    /// A signed-in ada@example.com who asked for a reset code.
+    async fn reset_code_sent(fakes: &InMemoryAuth) {
         fakes.signed_in("ada@example.com").await;
         fakes
             .forgot_password()
             .forgot_password(&Email::parse("ada@example.com").unwrap())
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_mailed_code_sets_the_new_password() {
+        let fakes = InMemoryAuth::default();
+        let auth = fakes.passwords();
+        let identity = fakes.identity.clone();
+        reset_code_sent(&fakes).await;
         let code = identity.reset_code_for("ada@example.com").unwrap();
         let body =
             json!({"email": "ada@example.com", "code": code, "new_password": "NewPassword456"});
@@ -53,14 +58,9 @@ mod tests {
     #[tokio::test]
     async fn a_wrong_code_or_weak_password_is_400() {
         let fakes = InMemoryAuth::default();
-        let auth = fakes.reset_password();
+        let auth = fakes.passwords();
         let identity = fakes.identity.clone();
-        fakes.signed_in("ada@example.com").await;
-        fakes
-            .forgot_password()
-            .forgot_password(&Email::parse("ada@example.com").unwrap())
-            .await
-            .unwrap();
+        reset_code_sent(&fakes).await;
         let wrong = handle(&auth, request(EVENT, None)).await.unwrap();
         assert_eq!(wrong.status(), 400);
         assert_eq!(json_of(&wrong)["code"], "invalid_code");

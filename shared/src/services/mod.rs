@@ -6,8 +6,8 @@ pub mod auth;
 mod profiles;
 
 pub use auth::{
-    Accepted, ChangePasswordService, Confirmed, Credentials, ForgotPasswordService, LoginService,
-    LogoutService, PasswordChange, PasswordReset, RefreshService, Registration,
-    ResetPasswordService, SessionGuard, SignUpService,
+    Accepted, Confirmed, Credentials, ForgotPasswordService, LoginService, LogoutService,
+    PasswordChange, PasswordReset, PasswordService, RefreshService, Registration, SessionGuard,
+    SignUpService,
 };
 pub use profiles::ProfileService;

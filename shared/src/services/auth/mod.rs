@@ -11,10 +11,7 @@ mod passwords;
 mod sessions;
 mod sign_up;
 
-pub use passwords::{
-    ChangePasswordService, ForgotPasswordService, PasswordChange, PasswordReset,
-    ResetPasswordService,
-};
+pub use passwords::{ForgotPasswordService, PasswordChange, PasswordReset, PasswordService};
 pub use sessions::{Credentials, LoginService, LogoutService, RefreshService, SessionGuard};
 pub use sign_up::{Registration, SignUpService};
 

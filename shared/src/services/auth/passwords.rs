@@ -24,17 +24,17 @@ pub struct PasswordReset {
     pub new: NewPassword,
 }
 
-/// Change: Cognito (with the caller's token, then its administrative sign-out)
-/// and the session cut-off.
+/// Change (signed in) and reset (by emailed code): Cognito's public and admin
+/// APIs and the session cut-off. Both end every session.
 #[derive(Clone)]
-pub struct ChangePasswordService {
+pub struct PasswordService {
     identity: Arc<dyn PasswordIdentity>,
     admin: Arc<dyn AccountAdmin>,
     guard: SessionGuard,
     policy: PasswordPolicy,
 }
 
-impl ChangePasswordService {
+impl PasswordService {
     pub fn new(
         identity: Arc<dyn PasswordIdentity>,
         admin: Arc<dyn AccountAdmin>,
@@ -49,7 +49,8 @@ impl ChangePasswordService {
         }
     }
 
-    /// The pool's policy, for parsing a [`PasswordChange`] at the edge.
+    /// The pool's policy, for parsing a [`PasswordChange`] or [`PasswordReset`]
+    /// at the edge.
     pub fn password_policy(&self) -> &PasswordPolicy {
         &self.policy
     }
@@ -68,6 +69,18 @@ impl ChangePasswordService {
         with_retries(|| self.admin.sign_out_user(&caller.username)).await?;
         with_retries(|| self.guard.end_all(&caller.user_id)).await?;
         tracing::info!("password changed; sessions ended");
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn reset_password(&self, reset: PasswordReset) -> Result<(), AppError> {
+        self.identity
+            .reset_password(&reset.email, &reset.code, reset.new.password())
+            .await?;
+        // The code is spent now: the caller could not retry, so we do.
+        let user_id = with_retries(|| self.admin.sign_out_everywhere(&reset.email)).await?;
+        with_retries(|| self.guard.end_all(&user_id)).await?;
+        tracing::info!(%user_id, "password reset; sessions ended");
         Ok(())
     }
 }
@@ -92,48 +105,6 @@ impl ForgotPasswordService {
     }
 }
 
-/// Reset: Cognito (public and admin APIs) and the session cut-off.
-#[derive(Clone)]
-pub struct ResetPasswordService {
-    identity: Arc<dyn PasswordIdentity>,
-    admin: Arc<dyn AccountAdmin>,
-    guard: SessionGuard,
-    policy: PasswordPolicy,
-}
-
-impl ResetPasswordService {
-    pub fn new(
-        identity: Arc<dyn PasswordIdentity>,
-        admin: Arc<dyn AccountAdmin>,
-        guard: SessionGuard,
-        policy: PasswordPolicy,
-    ) -> Self {
-        Self {
-            identity,
-            admin,
-            guard,
-            policy,
-        }
-    }
-
-    /// The pool's policy, for parsing a [`PasswordReset`] at the edge.
-    pub fn password_policy(&self) -> &PasswordPolicy {
-        &self.policy
-    }
-
-    #[tracing::instrument(skip_all)]
-    pub async fn reset_password(&self, reset: PasswordReset) -> Result<(), AppError> {
-        self.identity
-            .reset_password(&reset.email, &reset.code, reset.new.password())
-            .await?;
-        // The code is spent now: the caller could not retry, so we do.
-        let user_id = with_retries(|| self.admin.sign_out_everywhere(&reset.email)).await?;
-        with_retries(|| self.guard.end_all(&user_id)).await?;
-        tracing::info!(%user_id, "password reset; sessions ended");
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,7 +118,7 @@ mod tests {
     async fn changing_the_password_needs_the_current_one_and_ends_sessions() {
         let fakes = InMemoryAuth::default();
         let caller = caller_for(&fakes.signed_in("fa@example.com").await);
-        let svc = fakes.change_password();
+        let svc = fakes.passwords();
         let wrong = svc
             .change_password(
                 &caller,
@@ -217,14 +188,14 @@ mod tests {
             new: new_password("NewPassword456"),
         };
         let bad = fakes
-            .reset_password()
+            .passwords()
             .reset_password(reset("000000"))
             .await
             .unwrap_err();
         assert!(matches!(bad, AppError::InvalidCode));
         let code = fakes.identity.reset_code_for("ha@example.com").unwrap();
         fakes
-            .reset_password()
+            .passwords()
             .reset_password(reset(&code))
             .await
             .unwrap();
