@@ -13,8 +13,8 @@ async fn table() -> DynamoTable {
 }
 
 #[tokio::test]
-async fn the_dynamodb_login_windows_keep_the_store_contract() {
-    contract::login_window_store(&table().await, "dynamodb")
+async fn the_dynamodb_throttle_windows_keep_the_store_contract() {
+    contract::throttle_store(&table().await, "dynamodb")
         .await
         .unwrap();
 }

@@ -13,5 +13,6 @@ mod fidelity;
 mod messages;
 mod passwords;
 mod profile;
+mod security;
 mod sessions;
 mod template;

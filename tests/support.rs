@@ -59,7 +59,11 @@ pub fn stack() -> &'static Stack {
 
 fn start_stack() -> Stack {
     let bin_dir = target_dir().join("debug");
-    let overrides = format!("SignUpAutoConfirmDomains={AUTO_CONFIRM_DOMAIN}");
+    // Every test calls from 127.0.0.1, so the per-source-IP limits are raised
+    // here; tests of those limits call from other loopback addresses.
+    let overrides = format!(
+        "SignUpAutoConfirmDomains={AUTO_CONFIRM_DOMAIN} SendsPerSourceIp=100000 LoginFailuresPerSourceIp=100000"
+    );
     match launch(
         &workspace_root().join("template.yaml"),
         &bin_dir,

@@ -175,9 +175,17 @@ fn every_function_builds_from_its_own_crate_with_cargo_lambda_and_has_a_sample_e
 /// The IAM actions each function may use: nothing more.
 fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
     let actions: &[&str] = match binary {
-        "register" | "confirm" | "refresh" | "forgot-password" | "resend-confirmation" => &[],
+        // The app client's secret, read at cold start.
+        "confirm" | "refresh" => &["cognito-idp:DescribeUserPoolClient"],
+        // ... and the send limits.
+        "register" | "forgot-password" | "resend-confirmation" => &[
+            "cognito-idp:DescribeUserPoolClient",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+        ],
         "cognito-pre-signup" | "cognito-custom-message" => &[],
         "login" => &[
+            "cognito-idp:DescribeUserPoolClient",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
@@ -190,7 +198,10 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
         "reset-password" => &[
             "cognito-idp:AdminGetUser",
             "cognito-idp:AdminUserGlobalSignOut",
+            "cognito-idp:DescribeUserPoolClient",
             "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:DeleteItem",
         ],
         "get-profile" => &["dynamodb:Query", "dynamodb:PutItem"],
         "cognito-post-confirmation" => &["dynamodb:PutItem"],
@@ -298,6 +309,8 @@ fn clients_built(binary: &str, env: HashMap<&'static str, &'static str>) -> Vec<
         "logout" => ctx.logout().map(drop),
         "forgot_password" => ctx.forgot_password().map(drop),
         "passwords" => ctx.passwords().map(drop),
+        "password_reset" => ctx.password_reset().map(drop),
+        "confirm_sign_up" => ctx.confirm_sign_up().map(drop),
         "onboarding" => ctx.onboarding().map(drop),
         "profiles" => ctx.profiles().map(drop),
         other => panic!("{binary}: unknown wiring {other}: add it to this test"),

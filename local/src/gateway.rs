@@ -406,6 +406,7 @@ struct Incoming<'a> {
     headers: &'a HeaderMap,
     body: Bytes,
     claims: Option<Map<String, Value>>,
+    source_ip: String,
 }
 
 /// The payload format 2.0 event, built from the same `aws_lambda_events` types
@@ -426,7 +427,7 @@ fn api_event(req: Incoming<'_>) -> ApiGatewayV2httpRequest {
     http.method = req.method.clone();
     http.path = Some(req.path.to_owned());
     http.protocol = Some("HTTP/1.1".into());
-    http.source_ip = Some("127.0.0.1".into());
+    http.source_ip = Some(req.source_ip.clone());
     http.user_agent = Some(header("user-agent").unwrap_or_default());
 
     let mut context = ApiGatewayV2httpRequestContext::default();
@@ -541,6 +542,11 @@ async fn api(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
 
 async fn route_request(gw: &Gateway, req: Request) -> (Response, Option<&str>) {
     let (parts, body) = req.into_parts();
+    let source_ip = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip().to_string())
+        .unwrap_or_else(|| "127.0.0.1".into());
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or("");
     let Some((route, params)) = find_route(&gw.routes, &parts.method, path) else {
@@ -601,6 +607,7 @@ async fn route_request(gw: &Gateway, req: Request) -> (Response, Option<&str>) {
         headers: &parts.headers,
         body,
         claims,
+        source_ip,
     });
     let event = match serde_json::to_value(&event) {
         Ok(event) => event,

@@ -216,6 +216,8 @@ async fn run(opts: Options) -> Result<(), BoxError> {
         hosts.clone(),
         outbox.clone(),
         codes.clone(),
+        provisioned.client_secrets.clone(),
+        provisioned.client_write_attributes.clone(),
     );
     let front_door = Arc::new(iam::FrontDoor {
         roles,
@@ -277,7 +279,10 @@ async fn run(opts: Options) -> Result<(), BoxError> {
         moto.endpoint
     );
     tokio::spawn(async move {
-        let _ = axum::serve(listener, gateway::router(gateway)).await;
+        // The peer address becomes the event's `sourceIp`, as on API Gateway.
+        let app =
+            gateway::router(gateway).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let _ = axum::serve(listener, app).await;
     });
 
     wait_for_shutdown(opts.exit_with_stdin).await;

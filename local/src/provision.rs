@@ -27,6 +27,9 @@ pub struct Pool {
     /// `UsernameAttributes: [email]`: Cognito then names each user by a generated
     /// id (its `sub`), and triggers see that as `userName`.
     pub email_as_username: bool,
+    /// `AttributesRequireVerificationBeforeUpdate: [email]`: a new email waits
+    /// for its code; until then the old one stays.
+    pub verify_email_before_update: bool,
 }
 
 #[derive(Debug, Default)]
@@ -34,6 +37,11 @@ pub struct Provisioned {
     pub refs: Refs,
     /// Pool by app client id.
     pub pools_by_client: BTreeMap<String, Pool>,
+    /// Secret by app client id, for the clients that have one.
+    pub client_secrets: BTreeMap<String, String>,
+    /// Writable attributes by app client id, for the clients that list them
+    /// (the others may write every standard attribute).
+    pub client_write_attributes: BTreeMap<String, Vec<String>>,
     /// Partition keys by table name, for IAM's `dynamodb:LeadingKeys`.
     pub tables: HashMap<String, TableKeys>,
 }
@@ -236,6 +244,10 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
         let auto_verify_email = props["AutoVerifiedAttributes"]
             .as_array()
             .is_some_and(|a| a.iter().any(|v| v == "email"));
+        let verify_email_before_update =
+            props["UserAttributeUpdateSettings"]["AttributesRequireVerificationBeforeUpdate"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|v| v == "email"));
         let email_as_username = props["UsernameAttributes"]
             .as_array()
             .is_some_and(|a| a.iter().any(|v| v == "email"));
@@ -246,6 +258,7 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
                 triggers,
                 auto_verify_email,
                 email_as_username,
+                verify_email_before_update,
             },
         );
     }
@@ -287,6 +300,19 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
                 ProvisionError::Invalid("CreateUserPoolClient returned no ClientId".into())
             })?
             .to_owned();
+        if let Some(listed) = props["WriteAttributes"].as_array() {
+            out.client_write_attributes.insert(
+                client_id.clone(),
+                listed
+                    .iter()
+                    .filter_map(|a| a.as_str().map(str::to_owned))
+                    .collect(),
+            );
+        }
+        if let Some(secret) = created["UserPoolClient"]["ClientSecret"].as_str() {
+            out.client_secrets
+                .insert(client_id.clone(), secret.to_owned());
+        }
         let pool_id = props["UserPoolId"].as_str().unwrap_or_default();
         if let Some(pool) = pools.values().find(|p| p.id == pool_id) {
             out.pools_by_client.insert(client_id.clone(), pool.clone());

@@ -2,6 +2,7 @@
 //! fails the cold start and names the variable.
 
 use crate::domain::{PasswordPolicy, Role, SignUpPolicy, domain_list};
+use crate::services::ThrottleLimits;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -58,6 +59,14 @@ pub fn user_pool_client_id(src: &dyn Source) -> Result<String, ConfigError> {
 /// The pool id, given only to functions that call Cognito's admin APIs.
 pub fn user_pool_id(src: &dyn Source) -> Result<String, ConfigError> {
     required(src, "USER_POOL_ID")
+}
+
+/// The per-source-IP throttle limits (the per-email ones are fixed rules).
+pub fn throttle_limits(src: &dyn Source) -> Result<ThrottleLimits, ConfigError> {
+    Ok(ThrottleLimits {
+        login_failures_per_ip: parsed(src, "LOGIN_FAILURES_PER_SOURCE_IP")?,
+        sends_per_ip: parsed(src, "SENDS_PER_SOURCE_IP")?,
+    })
 }
 
 /// The pool's password policy (the template passes the pool's own parameters), so

@@ -9,15 +9,16 @@
 //! the local stack is the SDK's own endpoint configuration (`AWS_ENDPOINT_URL*`).
 
 use crate::adapters::AwsClients;
+use crate::adapters::client_secret::AppClientSecret;
 use crate::adapters::cognito::{CognitoAdmin, CognitoDirectory, CognitoIdentity};
 use crate::adapters::dynamodb::DynamoTable;
 use crate::config::{
-    ConfigError, ProcessEnv, Source, TableConfig, password_policy, user_pool_client_id,
-    user_pool_id,
+    ConfigError, ProcessEnv, Source, TableConfig, password_policy, throttle_limits,
+    user_pool_client_id, user_pool_id,
 };
 use crate::services::{
-    ForgotPasswordService, LoginService, LogoutService, PasswordService, ProfileService,
-    RefreshService, SessionGuard, SignUpService,
+    ConfirmService, ForgotPasswordService, LoginService, LogoutService, PasswordResetService,
+    PasswordService, ProfileService, RefreshService, SessionGuard, SignUpService, Throttle,
 };
 use std::sync::Arc;
 
@@ -46,9 +47,32 @@ impl AppContext {
         &self.aws
     }
 
+    /// The API's confidential app client: its id, and its secret read from
+    /// Cognito on first use (so the pool id is needed too).
+    fn app_client(&self) -> Result<Arc<AppClientSecret>, ConfigError> {
+        Ok(Arc::new(AppClientSecret::new(
+            &self.aws,
+            user_pool_id(&*self.env)?,
+            user_pool_client_id(&*self.env)?,
+        )))
+    }
+
+    fn cognito_with(&self, app: Arc<AppClientSecret>) -> Arc<CognitoIdentity> {
+        Arc::new(CognitoIdentity::new(&self.aws, app))
+    }
+
     fn cognito(&self) -> Result<Arc<CognitoIdentity>, ConfigError> {
-        let client_id = user_pool_client_id(&*self.env)?;
-        Ok(Arc::new(CognitoIdentity::new(&self.aws, client_id)))
+        Ok(self.cognito_with(self.app_client()?))
+    }
+
+    /// The throttle windows in the table, named by digests keyed with the app
+    /// client's secret.
+    fn throttle(&self, app: Arc<AppClientSecret>) -> Result<Throttle, ConfigError> {
+        Ok(Throttle::new(
+            self.table()?,
+            app,
+            throttle_limits(&*self.env)?,
+        ))
     }
 
     fn table(&self) -> Result<Arc<DynamoTable>, ConfigError> {
@@ -60,19 +84,27 @@ impl AppContext {
         Ok(SessionGuard::new(self.table()?))
     }
 
-    /// Register, confirm, resend: Cognito only.
+    /// Register and resend: Cognito, and the table's send limits.
     pub fn sign_up(&self) -> Result<SignUpService, ConfigError> {
+        let app = self.app_client()?;
         Ok(SignUpService::new(
-            self.cognito()?,
+            self.cognito_with(app.clone()),
+            self.throttle(app)?,
             password_policy(&*self.env)?,
         ))
     }
 
-    /// Login: Cognito, and the table's login windows and session cut-offs.
+    /// Confirm: Cognito only.
+    pub fn confirm_sign_up(&self) -> Result<ConfirmService, ConfigError> {
+        Ok(ConfirmService::new(self.cognito()?))
+    }
+
+    /// Login: Cognito, and the table's throttle windows and session cut-offs.
     pub fn login(&self) -> Result<LoginService, ConfigError> {
+        let app = self.app_client()?;
         Ok(LoginService::new(
-            self.cognito()?,
-            self.table()?,
+            self.cognito_with(app.clone()),
+            self.throttle(app)?,
             self.guard()?,
         ))
     }
@@ -95,8 +127,7 @@ impl AppContext {
         Ok(LogoutService::new(self.cognito_admin()?, self.guard()?))
     }
 
-    /// Change and reset password: Cognito (public and admin APIs, so the pool id
-    /// is required at cold start) and the session cut-offs.
+    /// Change password: Cognito (public and admin APIs) and the session cut-offs.
     pub fn passwords(&self) -> Result<PasswordService, ConfigError> {
         Ok(PasswordService::new(
             self.cognito()?,
@@ -106,9 +137,28 @@ impl AppContext {
         ))
     }
 
-    /// Forgot password: Cognito only.
+    /// Reset password: what a change needs, and the throttle (a reset lifts the
+    /// email's login locks).
+    pub fn password_reset(&self) -> Result<PasswordResetService, ConfigError> {
+        let app = self.app_client()?;
+        Ok(PasswordResetService::new(
+            PasswordService::new(
+                self.cognito_with(app.clone()),
+                self.cognito_admin()?,
+                self.guard()?,
+                password_policy(&*self.env)?,
+            ),
+            self.throttle(app)?,
+        ))
+    }
+
+    /// Forgot password: Cognito, and the table's send limits.
     pub fn forgot_password(&self) -> Result<ForgotPasswordService, ConfigError> {
-        Ok(ForgotPasswordService::new(self.cognito()?))
+        let app = self.app_client()?;
+        Ok(ForgotPasswordService::new(
+            self.cognito_with(app.clone()),
+            self.throttle(app)?,
+        ))
     }
 
     /// Profiles for the post-confirmation trigger: the table only.
@@ -142,14 +192,16 @@ mod tests {
             ("PASSWORD_REQUIRE_UPPERCASE", "true"),
             ("PASSWORD_REQUIRE_NUMBERS", "true"),
             ("PASSWORD_REQUIRE_SYMBOLS", "false"),
+            ("LOGIN_FAILURES_PER_SOURCE_IP", "50"),
+            ("SENDS_PER_SOURCE_IP", "20"),
         ]);
         AppContext::new(AwsClients::unconfigured(), env)
     }
 
     #[test]
-    fn sign_up_builds_no_table_client() {
+    fn confirm_builds_no_table_client() {
         let ctx = context();
-        ctx.sign_up().unwrap();
+        ctx.confirm_sign_up().unwrap();
         assert_eq!(ctx.clients().built(), vec![Cognito]);
     }
 
@@ -173,6 +225,8 @@ mod tests {
             ("USER_POOL_CLIENT_ID", "client"),
             ("TABLE_NAME", "table"),
             ("DEFAULT_ROLE", "user"),
+            ("LOGIN_FAILURES_PER_SOURCE_IP", "50"),
+            ("SENDS_PER_SOURCE_IP", "20"),
         ]);
         let ctx = AppContext::new(AwsClients::unconfigured(), env);
         assert_eq!(

@@ -3,14 +3,18 @@
 //! store contract suites every store adapter must pass. Test support only:
 //! compiled for tests and the `testing` feature, never into a deployed binary.
 
-use crate::adapters::memory::{InMemoryIdentity, InMemoryLoginWindows, InMemorySessions};
+use crate::adapters::memory::{
+    InMemoryIdentity, InMemorySessions, InMemoryThrottle, TestThrottleKeys,
+};
 use crate::domain::{
-    AccessToken, Caller, ConfirmationCode, Email, NewPassword, Password, PasswordPolicy, Tokens,
+    AccessToken, Caller, ConfirmationCode, Email, NewPassword, Origin, Password, PasswordPolicy,
+    Tokens,
 };
 use crate::ports::SignUpDetails;
 use crate::services::{
-    Credentials, ForgotPasswordService, LoginService, LogoutService, PasswordService,
-    RefreshService, Registration, SessionGuard, SignUpService,
+    ConfirmService, Credentials, ForgotPasswordService, LoginService, LogoutService,
+    PasswordResetService, PasswordService, RefreshService, Registration, SessionGuard,
+    SignUpService, Throttle, ThrottleLimits,
 };
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
@@ -95,6 +99,20 @@ pub fn credentials(email: &str, password: &str) -> Credentials {
     }
 }
 
+/// A request from the documentation range 192.0.2.0/24, host `n`.
+pub fn from_ip(n: u8) -> Origin {
+    Origin {
+        source_ip: format!("192.0.2.{n}"),
+        user_agent: Some("test".into()),
+    }
+}
+
+/// The per-source-IP limits the tests use.
+pub const TEST_LIMITS: ThrottleLimits = ThrottleLimits {
+    login_failures_per_ip: 50,
+    sends_per_ip: 20,
+};
+
 /// The caller a protected endpoint would see for these tokens.
 pub fn caller_for(tokens: &Tokens) -> Caller {
     let issue = tokens.issued.clone().expect("tokens say whom they are for");
@@ -113,7 +131,7 @@ pub fn caller_for(tokens: &Tokens) -> Caller {
 pub struct InMemoryAuth {
     pub identity: Arc<InMemoryIdentity>,
     pub sessions: Arc<InMemorySessions>,
-    pub windows: Arc<InMemoryLoginWindows>,
+    pub throttle_windows: Arc<InMemoryThrottle>,
 }
 
 impl InMemoryAuth {
@@ -121,12 +139,24 @@ impl InMemoryAuth {
         SessionGuard::new(self.sessions.clone())
     }
 
+    pub fn throttle(&self) -> Throttle {
+        Throttle::new(
+            self.throttle_windows.clone(),
+            Arc::new(TestThrottleKeys),
+            TEST_LIMITS,
+        )
+    }
+
     pub fn sign_up(&self) -> SignUpService {
-        SignUpService::new(self.identity.clone(), test_policy())
+        SignUpService::new(self.identity.clone(), self.throttle(), test_policy())
+    }
+
+    pub fn confirm(&self) -> ConfirmService {
+        ConfirmService::new(self.identity.clone())
     }
 
     pub fn login(&self) -> LoginService {
-        LoginService::new(self.identity.clone(), self.windows.clone(), self.guard())
+        LoginService::new(self.identity.clone(), self.throttle(), self.guard())
     }
 
     pub fn refresh(&self) -> RefreshService {
@@ -146,15 +176,19 @@ impl InMemoryAuth {
         )
     }
 
+    pub fn password_reset(&self) -> PasswordResetService {
+        PasswordResetService::new(self.passwords(), self.throttle())
+    }
+
     pub fn forgot_password(&self) -> ForgotPasswordService {
-        ForgotPasswordService::new(self.identity.clone())
+        ForgotPasswordService::new(self.identity.clone(), self.throttle())
     }
 
     /// Registers `email` (unconfirmed) with [`TEST_PASSWORD`].
     pub async fn registered(&self, email: &str) {
         let registered = self
             .sign_up()
-            .register(registration(email, TEST_PASSWORD))
+            .register(registration(email, TEST_PASSWORD), &from_ip(1))
             .await;
         assert!(registered.is_ok(), "register {email}: {registered:?}");
     }
@@ -163,7 +197,7 @@ impl InMemoryAuth {
     pub async fn confirmed(&self, email: &str) {
         let code = self.identity.code_for(email).unwrap_or_default();
         let confirmed = self
-            .sign_up()
+            .confirm()
             .confirm(
                 &Email::parse(email).expect("test email"),
                 &ConfirmationCode::parse(&code).expect("sent code"),
@@ -181,7 +215,11 @@ impl InMemoryAuth {
     /// Registers, confirms and logs in `email`; returns the tokens.
     pub async fn signed_in(&self, email: &str) -> Tokens {
         self.confirmed_user(email).await;
-        match self.login().login(credentials(email, TEST_PASSWORD)).await {
+        match self
+            .login()
+            .login(credentials(email, TEST_PASSWORD), &from_ip(1))
+            .await
+        {
             Ok(tokens) => tokens,
             Err(err) => panic!("login {email}: {err:?}"),
         }

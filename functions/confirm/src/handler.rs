@@ -1,11 +1,11 @@
 use gatehouse::http::bodies::ConfirmBody;
 use gatehouse::http::json_endpoint;
-use gatehouse::services::SignUpService;
+use gatehouse::services::ConfirmService;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
 /// `POST /auth/confirm` `{email, code}` → 200 `{confirmed: true}`.
-pub async fn handle(auth: &SignUpService, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(auth: &ConfirmService, req: Request) -> Result<Response<Body>, Error> {
     Ok(
         json_endpoint(&req, StatusCode::OK, |body: ConfirmBody| async move {
             let (email, code) = body.parse()?;
@@ -24,9 +24,9 @@ mod tests {
 
     const EVENT: &str = include_str!("../../../events/confirm.json");
 
-    async fn with_pending_user() -> (SignUpService, String) {
+    async fn with_pending_user() -> (ConfirmService, String) {
         let fakes = InMemoryAuth::default();
-        let auth = fakes.sign_up();
+        let auth = fakes.confirm();
         let identity = fakes.identity.clone();
         fakes.registered("ada@example.com").await;
         let code = identity.code_for("ada@example.com").unwrap();
@@ -57,11 +57,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn confirming_twice_is_409_already_confirmed() {
+    async fn confirming_twice_answers_like_a_wrong_code() {
         let (auth, code) = with_pending_user().await;
         handle(&auth, with_code(&code)).await.unwrap();
         let response = handle(&auth, with_code(&code)).await.unwrap();
-        assert_eq!(response.status(), 409);
-        assert_eq!(json_of(&response)["code"], "already_confirmed");
+        assert_eq!(response.status(), 400);
+        assert_eq!(json_of(&response)["code"], "invalid_code");
     }
 }

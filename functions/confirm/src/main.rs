@@ -7,6 +7,6 @@ mod handler;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let auth = AppContext::from_env().await.sign_up()?;
+    let auth = AppContext::from_env().await.confirm_sign_up()?;
     run(service_fn(|req| handler::handle(&auth, req))).await
 }

@@ -1,14 +1,15 @@
 use gatehouse::http::bodies::EmailBody;
-use gatehouse::http::json_endpoint;
+use gatehouse::http::{json_endpoint, origin};
 use gatehouse::services::ForgotPasswordService;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
 /// `POST /auth/password/forgot` `{email}` → 202, the same whether or not the account exists.
 pub async fn handle(auth: &ForgotPasswordService, req: Request) -> Result<Response<Body>, Error> {
+    let from = &origin(&req);
     Ok(
         json_endpoint(&req, StatusCode::ACCEPTED, |body: EmailBody| async move {
-            auth.forgot_password(&body.parse()?).await
+            auth.forgot_password(&body.parse()?, from).await
         })
         .await,
     )

@@ -1,14 +1,15 @@
 use gatehouse::http::bodies::LoginBody;
-use gatehouse::http::json_endpoint;
+use gatehouse::http::{json_endpoint, origin};
 use gatehouse::services::LoginService;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
 /// `POST /auth/login` `{email, password}` → 200 with the tokens.
 pub async fn handle(auth: &LoginService, req: Request) -> Result<Response<Body>, Error> {
+    let from = &origin(&req);
     Ok(
         json_endpoint(&req, StatusCode::OK, |body: LoginBody| async move {
-            auth.login(body.parse()?).await
+            auth.login(body.parse()?, from).await
         })
         .await,
     )

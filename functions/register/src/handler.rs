@@ -1,14 +1,16 @@
 use gatehouse::http::bodies::RegisterBody;
-use gatehouse::http::json_endpoint;
+use gatehouse::http::{json_endpoint, origin};
 use gatehouse::services::SignUpService;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
 /// `POST /auth/register` `{email, password, display_name?, locale?}` → 201.
 pub async fn handle(auth: &SignUpService, req: Request) -> Result<Response<Body>, Error> {
+    let from = &origin(&req);
     Ok(
         json_endpoint(&req, StatusCode::CREATED, |body: RegisterBody| async move {
-            auth.register(body.parse(auth.password_policy())?).await
+            auth.register(body.parse(auth.password_policy())?, from)
+                .await
         })
         .await,
     )

@@ -1,14 +1,15 @@
 use gatehouse::http::bodies::EmailBody;
-use gatehouse::http::json_endpoint;
+use gatehouse::http::{json_endpoint, origin};
 use gatehouse::services::SignUpService;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
 /// `POST /auth/resend-confirmation` `{email}` → 202, the same whatever the account.
 pub async fn handle(auth: &SignUpService, req: Request) -> Result<Response<Body>, Error> {
+    let from = &origin(&req);
     Ok(
         json_endpoint(&req, StatusCode::ACCEPTED, |body: EmailBody| async move {
-            auth.resend_confirmation(&body.parse()?).await
+            auth.resend_confirmation(&body.parse()?, from).await
         })
         .await,
     )

@@ -1,11 +1,11 @@
 use gatehouse::http::bodies::ResetPasswordBody;
 use gatehouse::http::json_endpoint;
-use gatehouse::services::PasswordService;
+use gatehouse::services::PasswordResetService;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
 /// `POST /auth/password/reset` `{email, code, new_password}` → 204; every session ends.
-pub async fn handle(auth: &PasswordService, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(auth: &PasswordResetService, req: Request) -> Result<Response<Body>, Error> {
     Ok(json_endpoint(
         &req,
         StatusCode::NO_CONTENT,
@@ -21,7 +21,7 @@ pub async fn handle(auth: &PasswordService, req: Request) -> Result<Response<Bod
 mod tests {
     use super::*;
     use gatehouse::domain::Email;
-    use gatehouse::testing::{InMemoryAuth, credentials};
+    use gatehouse::testing::{InMemoryAuth, credentials, from_ip};
     use gatehouse::testing::{json_of, request};
     use serde_json::json;
 
@@ -32,7 +32,7 @@ mod tests {
         fakes.signed_in("ada@example.com").await;
         fakes
             .forgot_password()
-            .forgot_password(&Email::parse("ada@example.com").unwrap())
+            .forgot_password(&Email::parse("ada@example.com").unwrap(), &from_ip(1))
             .await
             .unwrap();
     }
@@ -40,7 +40,7 @@ mod tests {
     #[tokio::test]
     async fn the_mailed_code_sets_the_new_password() {
         let fakes = InMemoryAuth::default();
-        let auth = fakes.passwords();
+        let auth = fakes.password_reset();
         let identity = fakes.identity.clone();
         reset_code_sent(&fakes).await;
         let code = identity.reset_code_for("ada@example.com").unwrap();
@@ -50,7 +50,10 @@ mod tests {
         assert_eq!(response.status(), 204);
         let login = fakes
             .login()
-            .login(credentials("ada@example.com", "NewPassword456"))
+            .login(
+                credentials("ada@example.com", "NewPassword456"),
+                &from_ip(1),
+            )
             .await;
         assert!(login.is_ok());
     }
@@ -58,7 +61,7 @@ mod tests {
     #[tokio::test]
     async fn a_wrong_code_or_weak_password_is_400() {
         let fakes = InMemoryAuth::default();
-        let auth = fakes.passwords();
+        let auth = fakes.password_reset();
         let identity = fakes.identity.clone();
         reset_code_sent(&fakes).await;
         let wrong = handle(&auth, request(EVENT, None)).await.unwrap();

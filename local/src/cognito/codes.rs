@@ -14,6 +14,8 @@ const RESET_CODE_LIFETIME: Duration = Duration::from_secs(60 * 60);
 pub enum Purpose {
     SignUp,
     Reset,
+    /// A new email address, held until its code is entered.
+    EmailUpdate,
 }
 
 impl Purpose {
@@ -21,6 +23,8 @@ impl Purpose {
         match self {
             Self::SignUp => SIGN_UP_CODE_LIFETIME,
             Self::Reset => RESET_CODE_LIFETIME,
+            // Cognito's attribute verification codes last 24 hours too.
+            Self::EmailUpdate => SIGN_UP_CODE_LIFETIME,
         }
     }
 }

@@ -11,10 +11,14 @@
 //! - [`mail`]: how a code reaches the outbox.
 //! - [`operations`]: the Cognito operations it intercepts; every other call is
 //!   forwarded to moto as it is.
+//! - [`attributes`]: a new email held until verified, as the pool declares.
+//! - [`secret`]: the confidential app client's `SECRET_HASH` on every public call.
 
+mod attributes;
 pub mod codes;
 mod mail;
 mod operations;
+mod secret;
 mod triggers;
 
 use crate::moto::{AwsJson, MotoError, Service};
@@ -25,6 +29,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use codes::Codes;
+use secret::{ClientSecrets, RefreshOwner, Unverified};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -40,6 +45,9 @@ pub struct CognitoProxy {
     triggers: Triggers,
     outbox: Outbox,
     codes: Arc<Codes>,
+    secrets: ClientSecrets,
+    /// New emails awaiting their code, by pool and username.
+    pending_emails: std::sync::Mutex<std::collections::HashMap<(String, String), String>>,
 }
 
 /// A Cognito-style error answer, as the SDK parses it.
@@ -84,6 +92,8 @@ impl CognitoProxy {
         functions: Functions,
         outbox: Outbox,
         codes: Arc<Codes>,
+        client_secrets: BTreeMap<String, String>,
+        client_write_attributes: BTreeMap<String, Vec<String>>,
     ) -> Arc<Self> {
         Arc::new(Self {
             aws: AwsJson::new(&moto_endpoint),
@@ -93,6 +103,8 @@ impl CognitoProxy {
             triggers: Triggers::new(functions),
             outbox,
             codes,
+            secrets: ClientSecrets::new(client_secrets, client_write_attributes),
+            pending_emails: Default::default(),
         })
     }
 
@@ -170,6 +182,102 @@ impl CognitoProxy {
     }
 }
 
+impl CognitoProxy {
+    /// Cognito refuses a public call of a confidential client without the right
+    /// `SECRET_HASH` (refreshes are checked in [`Self::initiate_auth`], where the
+    /// token's owner is known).
+    fn check_secret_hash(&self, operation: &str, call: &Call<'_>) -> Result<(), Unverified> {
+        let (username, offered) = match operation {
+            "SignUp"
+            | "ConfirmSignUp"
+            | "ResendConfirmationCode"
+            | "ForgotPassword"
+            | "ConfirmForgotPassword" => (call.field("Username"), call.body["SecretHash"].as_str()),
+            "InitiateAuth" if call.field("AuthFlow") == "USER_PASSWORD_AUTH" => (
+                call.body["AuthParameters"]["USERNAME"]
+                    .as_str()
+                    .unwrap_or_default(),
+                call.body["AuthParameters"]["SECRET_HASH"].as_str(),
+            ),
+            _ => return Ok(()),
+        };
+        self.secrets
+            .verify(call.field("ClientId"), username, offered)?;
+        if operation == "SignUp" {
+            let names = attributes_to_map(&call.body["UserAttributes"]);
+            self.secrets
+                .check_writable(call.field("ClientId"), names.keys().map(String::as_str))?;
+        }
+        Ok(())
+    }
+
+    /// Sign-in: remembers whose refresh token it issued; a refresh is checked
+    /// against that owner's internal name, then handed to moto with the hash
+    /// moto computes over the login name.
+    async fn initiate_auth(&self, call: Call<'_>) -> Response {
+        let client_id = call.field("ClientId");
+        let flow = call.field("AuthFlow");
+        if matches!(flow, "REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN") {
+            let token = call.body["AuthParameters"]["REFRESH_TOKEN"]
+                .as_str()
+                .unwrap_or_default();
+            if let Some(owner) = self.secrets.refresh_owner(token) {
+                let offered = call.body["AuthParameters"]["SECRET_HASH"].as_str();
+                if let Err(refused) = self.secrets.verify(client_id, &owner.username, offered) {
+                    return cognito_error("NotAuthorizedException", &refused.0);
+                }
+                let mut body = call.body.clone();
+                if let Some(hash) = self.secrets.expected(client_id, &owner.login_name) {
+                    body["AuthParameters"]["SECRET_HASH"] = Value::String(hash);
+                }
+                return match self
+                    .forward(call.uri, call.headers, Bytes::from(body.to_string()))
+                    .await
+                {
+                    Ok(answer) => answer.into_response(),
+                    Err(err) => internal_error(err),
+                };
+            }
+        }
+        let (status, headers, body) =
+            match self.forward(call.uri, call.headers, call.raw.clone()).await {
+                Ok(answer) => answer,
+                Err(err) => return internal_error(err),
+            };
+        if status.is_success() && flow == "USER_PASSWORD_AUTH" {
+            let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let result = &answer["AuthenticationResult"];
+            if let (Some(token), Some(sub)) = (
+                result["RefreshToken"].as_str(),
+                result["IdToken"].as_str().and_then(subject_of),
+            ) {
+                self.secrets.remember_refresh(
+                    token,
+                    RefreshOwner {
+                        username: sub,
+                        login_name: call.body["AuthParameters"]["USERNAME"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    },
+                );
+            }
+        }
+        (status, headers, body).into_response()
+    }
+}
+
+/// The `sub` of a token moto just issued (read, not verified: it comes from moto).
+fn subject_of(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims["sub"].as_str().map(str::to_owned)
+}
+
 /// One intercepted call: the pool of its app client, its path and headers, the
 /// body as sent (to forward) and as JSON (to read).
 struct Call<'a> {
@@ -209,6 +317,15 @@ impl CognitoProxy {
             }
             return answer.into_response();
         }
+        match operation.as_str() {
+            "UpdateUserAttributes" => {
+                return self.update_user_attributes(path, headers, raw, &body).await;
+            }
+            "VerifyUserAttribute" => {
+                return self.verify_user_attribute(path, headers, raw, &body).await;
+            }
+            _ => {}
+        }
         let Some(pool) = self.pool_for(&body).cloned() else {
             return match self.forward(path, headers, raw).await {
                 Ok(answer) => answer.into_response(),
@@ -222,7 +339,11 @@ impl CognitoProxy {
             raw,
             body: &body,
         };
+        if let Err(refused) = self.check_secret_hash(&operation, &call) {
+            return cognito_error("NotAuthorizedException", &refused.0);
+        }
         match operation.as_str() {
+            "InitiateAuth" => self.initiate_auth(call).await,
             "SignUp" => self.sign_up(call).await,
             "ConfirmSignUp" => self.confirm_sign_up(call).await,
             "ResendConfirmationCode" => self.resend_code(call).await,

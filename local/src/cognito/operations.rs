@@ -79,7 +79,7 @@ impl CognitoProxy {
 
     /// Issues a code for the username the caller uses and delivers it through the
     /// custom message trigger; returns Cognito's `CodeDeliveryDetails`.
-    async fn send_code(
+    pub(super) async fn send_code(
         &self,
         caller_username: &str,
         subject: &Subject<'_>,
@@ -122,6 +122,10 @@ impl CognitoProxy {
             },
         };
         let mut attributes = attributes_to_map(&call.body["UserAttributes"]);
+        if call.pool.email_as_username {
+            // Cognito sets the email from the username.
+            attributes.insert("email".into(), username.to_owned());
+        }
         let metadata =
             serde_json::from_value(call.body["ClientMetadata"].clone()).unwrap_or_default();
         let pre = match self
@@ -231,7 +235,8 @@ impl CognitoProxy {
         }
         let source = match purpose {
             Purpose::SignUp => ConfirmationSource::ConfirmSignUp,
-            Purpose::Reset => ConfirmationSource::ConfirmForgotPassword,
+            // Confirmations run only for sign-up and reset codes.
+            Purpose::Reset | Purpose::EmailUpdate => ConfirmationSource::ConfirmForgotPassword,
         };
         match self
             .post_confirmation(call.pool, call.field("ClientId"), username, source)

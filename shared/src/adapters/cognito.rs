@@ -3,6 +3,7 @@
 //! id, never Cognito's message (it can quote the token or username sent).
 
 use super::aws::{AwsClients, Call};
+use super::client_secret::AppClientSecret;
 use crate::domain::{
     AccessToken, AppError, ConfirmationCode, ConfirmedUser, Email, Password, RefreshToken,
     Registered, TokenIssue, Tokens, UserId,
@@ -18,21 +19,43 @@ use aws_sdk_cognitoidentityprovider::types::{
     AttributeType, AuthFlowType, AuthenticationResultType,
 };
 use base64::Engine;
+use std::sync::Arc;
 
-/// Cognito's public APIs, called as the API's app client (no IAM permission
-/// needed: the client id, a code or the user's own token is the authorisation).
+/// Cognito's public APIs, called as the API's confidential app client: each call
+/// carries the client id and `SECRET_HASH` (see [`AppClientSecret`]); a code or
+/// the user's own token is the rest of the authorisation.
 pub struct CognitoIdentity {
     client: Client,
-    client_id: String,
+    app: Arc<AppClientSecret>,
 }
 
 impl CognitoIdentity {
-    pub fn new(clients: &AwsClients, client_id: String) -> Self {
+    pub fn new(clients: &AwsClients, app: Arc<AppClientSecret>) -> Self {
         Self {
             client: clients.cognito(),
-            client_id,
+            app,
         }
     }
+
+    fn client_id(&self) -> &str {
+        self.app.client_id()
+    }
+}
+
+/// Cognito computes a refresh's `SECRET_HASH` over the user's internal name (the
+/// `sub` in an email-as-username pool), which a refresh token does not reveal, so
+/// the token Gatehouse hands out is `<sub>.<Cognito's token>`. Changing the
+/// prefix gains nothing: the hash then names another user and Cognito refuses.
+fn bind_refresh_token(tokens: &mut Tokens) {
+    if let (Some(token), Some(issue)) = (tokens.refresh_token.as_mut(), tokens.issued.as_ref()) {
+        *token = format!("{}.{token}", issue.user_id);
+    }
+}
+
+fn unbind_refresh_token(token: &RefreshToken) -> Result<(UserId, &str), AppError> {
+    const REFUSED: AppError = AppError::Unauthenticated("the refresh token is invalid or revoked");
+    let (user, token) = token.expose().split_once('.').ok_or(REFUSED)?;
+    Ok((UserId::parse(user).map_err(|_| REFUSED)?, token))
 }
 
 /// A user's own record, read with their access token (`GetUser` needs no IAM
@@ -151,6 +174,21 @@ fn tokens_from(result: Option<&AuthenticationResultType>) -> Result<Tokens, AppE
     }
 }
 
+/// `InitiateAuth`'s parameters, with `SECRET_HASH` when the client has a secret.
+fn with_secret_hash<const N: usize>(
+    hash: Option<String>,
+    parameters: [(&str, &str); N],
+) -> Option<std::collections::HashMap<String, String>> {
+    let mut all: std::collections::HashMap<String, String> = parameters
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    if let Some(hash) = hash {
+        all.insert("SECRET_HASH".into(), hash);
+    }
+    Some(all)
+}
+
 fn attribute(name: &str, value: &str) -> Result<AttributeType, AppError> {
     AttributeType::builder()
         .name(name)
@@ -175,7 +213,9 @@ impl SignUpIdentity for CognitoIdentity {
         password: &Password,
         details: &SignUpDetails,
     ) -> Result<Registered, AppError> {
-        let mut attributes = vec![attribute("email", email.as_str())?];
+        // No `email` attribute: with email as the username Cognito sets it from
+        // the username, and the app client may not write it.
+        let mut attributes = Vec::new();
         if let Some(name) = &details.display_name {
             attributes.push(attribute("name", name.as_str())?);
         }
@@ -185,7 +225,8 @@ impl SignUpIdentity for CognitoIdentity {
         let out = self
             .client
             .sign_up()
-            .client_id(&self.client_id)
+            .client_id(self.client_id())
+            .set_secret_hash(self.app.hash_for(email.as_str()).await?)
             .username(email.as_str())
             .password(password.expose())
             .set_user_attributes(Some(attributes))
@@ -228,7 +269,8 @@ impl SignUpIdentity for CognitoIdentity {
     ) -> Result<(), AppError> {
         self.client
             .confirm_sign_up()
-            .client_id(&self.client_id)
+            .client_id(self.client_id())
+            .set_secret_hash(self.app.hash_for(email.as_str()).await?)
             .username(email.as_str())
             .confirmation_code(code.expose())
             .send()
@@ -236,7 +278,8 @@ impl SignUpIdentity for CognitoIdentity {
             .map_err(|e| {
                 failure("ConfirmSignUp", e, |code, _| match code {
                     "InvalidParameterException" => Some(AppError::InvalidCode),
-                    "NotAuthorizedException" => Some(AppError::AlreadyConfirmed),
+                    // Already confirmed: answered like a wrong code (no enumeration).
+                    "NotAuthorizedException" => Some(AppError::InvalidCode),
                     other => code_refused(other),
                 })
             })?;
@@ -247,7 +290,8 @@ impl SignUpIdentity for CognitoIdentity {
         let sent = self
             .client
             .resend_confirmation_code()
-            .client_id(&self.client_id)
+            .client_id(self.client_id())
+            .set_secret_hash(self.app.hash_for(email.as_str()).await?)
             .username(email.as_str())
             .send()
             .await;
@@ -261,10 +305,15 @@ impl Authenticator for CognitoIdentity {
         let out = self
             .client
             .initiate_auth()
-            .client_id(&self.client_id)
+            .client_id(self.client_id())
             .auth_flow(AuthFlowType::UserPasswordAuth)
-            .auth_parameters("USERNAME", email.as_str())
-            .auth_parameters("PASSWORD", password.expose())
+            .set_auth_parameters(with_secret_hash(
+                self.app.hash_for(email.as_str()).await?,
+                [
+                    ("USERNAME", email.as_str()),
+                    ("PASSWORD", password.expose()),
+                ],
+            ))
             .send()
             .await
             .map_err(|e| {
@@ -280,16 +329,22 @@ impl Authenticator for CognitoIdentity {
                     _ => None,
                 })
             })?;
-        tokens_from(out.authentication_result())
+        let mut tokens = tokens_from(out.authentication_result())?;
+        bind_refresh_token(&mut tokens);
+        Ok(tokens)
     }
 
     async fn refresh(&self, token: &RefreshToken) -> Result<Tokens, AppError> {
+        let (user_id, token) = unbind_refresh_token(token)?;
         let out = self
             .client
             .initiate_auth()
-            .client_id(&self.client_id)
+            .client_id(self.client_id())
             .auth_flow(AuthFlowType::RefreshTokenAuth)
-            .auth_parameters("REFRESH_TOKEN", token.expose())
+            .set_auth_parameters(with_secret_hash(
+                self.app.hash_for(user_id.as_str()).await?,
+                [("REFRESH_TOKEN", token)],
+            ))
             .send()
             .await
             .map_err(|e| {
@@ -338,7 +393,8 @@ impl PasswordIdentity for CognitoIdentity {
         let sent = self
             .client
             .forgot_password()
-            .client_id(&self.client_id)
+            .client_id(self.client_id())
+            .set_secret_hash(self.app.hash_for(email.as_str()).await?)
             .username(email.as_str())
             .send()
             .await;
@@ -353,7 +409,8 @@ impl PasswordIdentity for CognitoIdentity {
     ) -> Result<(), AppError> {
         self.client
             .confirm_forgot_password()
-            .client_id(&self.client_id)
+            .client_id(self.client_id())
+            .set_secret_hash(self.app.hash_for(email.as_str()).await?)
             .username(email.as_str())
             .confirmation_code(code.expose())
             .password(new.expose())

@@ -3,9 +3,11 @@
 
 use super::aws::{AwsClients, Call};
 use crate::domain::{
-    AppError, Email, LoginWindow, NewProfile, Profile, ProfileCreation, Role, UserId, UserStatus,
+    AppError, Email, NewProfile, Profile, ProfileCreation, Role, UserId, UserStatus, Window,
 };
-use crate::ports::{LoginWindowStore, ProfileStore, SessionStore, UserSnapshot, Versioned};
+use crate::ports::{
+    ProfileStore, SessionStore, ThrottleKey, ThrottleStore, UserSnapshot, Versioned,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -22,10 +24,9 @@ pub mod keys {
 
     pub const PROFILE_SK: &str = "PROFILE";
     pub const SESSION_SK: &str = "SESSION";
-    pub const WINDOW_SK: &str = "WINDOW";
 
-    pub fn login_throttle_pk(key: &str) -> String {
-        format!("THROTTLE#LOGIN#{key}")
+    pub fn throttle_pk(subject: &str) -> String {
+        format!("THROTTLE#{subject}")
     }
 
     pub fn user_pk(user: &UserId) -> String {
@@ -96,8 +97,10 @@ struct WindowItem {
     pk: String,
     sk: String,
     entity: String,
-    failures: u32,
+    count: u32,
     expires_at: i64,
+    #[serde(default)]
+    not_before: i64,
     /// Compare-and-set counter: every save names the version it read.
     #[serde(default)]
     version: u64,
@@ -303,15 +306,26 @@ impl SessionStore for DynamoTable {
     }
 }
 
+impl DynamoTable {
+    fn throttle_key(key: &ThrottleKey) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            (
+                "pk".to_owned(),
+                AttributeValue::S(keys::throttle_pk(&key.subject)),
+            ),
+            ("sk".to_owned(), AttributeValue::S(key.counter.clone())),
+        ])
+    }
+}
+
 #[async_trait]
-impl LoginWindowStore for DynamoTable {
-    async fn load(&self, key: &str) -> Result<Option<Versioned<LoginWindow>>, AppError> {
+impl ThrottleStore for DynamoTable {
+    async fn load(&self, key: &ThrottleKey) -> Result<Option<Versioned<Window>>, AppError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(keys::login_throttle_pk(key)))
-            .key("sk", AttributeValue::S(keys::WINDOW_SK.into()))
+            .set_key(Some(Self::throttle_key(key)))
             .consistent_read(true)
             .send()
             .await
@@ -321,9 +335,10 @@ impl LoginWindowStore for DynamoTable {
         };
         let item: WindowItem = serde_dynamo::from_item(item).map_err(AppError::unexpected)?;
         Ok(Some(Versioned {
-            value: LoginWindow {
-                failures: item.failures,
+            value: Window {
+                count: item.count,
                 expires_at: item.expires_at,
+                not_before: item.not_before,
             },
             version: item.version,
         }))
@@ -331,16 +346,17 @@ impl LoginWindowStore for DynamoTable {
 
     async fn save(
         &self,
-        key: &str,
-        window: &LoginWindow,
+        key: &ThrottleKey,
+        window: &Window,
         expected: Option<u64>,
     ) -> Result<bool, AppError> {
         let item = serde_dynamo::to_item(WindowItem {
-            pk: keys::login_throttle_pk(key),
-            sk: keys::WINDOW_SK.into(),
-            entity: "login_window".into(),
-            failures: window.failures,
+            pk: keys::throttle_pk(&key.subject),
+            sk: key.counter.clone(),
+            entity: "throttle_window".into(),
+            count: window.count,
             expires_at: window.expires_at,
+            not_before: window.not_before,
             version: expected.map_or(1, |v| v + 1),
         })
         .map_err(AppError::unexpected)?;
@@ -358,15 +374,48 @@ impl LoginWindowStore for DynamoTable {
         conditional("PutItem", put.send().await)
     }
 
-    async fn clear(&self, key: &str) -> Result<(), AppError> {
+    async fn clear(&self, key: &ThrottleKey) -> Result<(), AppError> {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(keys::login_throttle_pk(key)))
-            .key("sk", AttributeValue::S(keys::WINDOW_SK.into()))
+            .set_key(Some(Self::throttle_key(key)))
             .send()
             .await
             .map_err(|e| Call::dynamodb("DeleteItem").any(e))?;
         Ok(())
+    }
+
+    async fn clear_all(&self, subject: &str, prefix: &str) -> Result<(), AppError> {
+        // A subject has a handful of windows (one per source IP that failed in
+        // the last 15 minutes), so one page is the usual case.
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", AttributeValue::S(keys::throttle_pk(subject)))
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+                .projection_expression("pk, sk")
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Call::dynamodb("Query").any(e))?;
+            for item in out.items() {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(item.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| Call::dynamodb("DeleteItem").any(e))?;
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(());
+            }
+        }
     }
 }

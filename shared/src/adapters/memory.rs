@@ -3,12 +3,12 @@
 //! creation, expiring windows).
 
 use crate::domain::{
-    AccessToken, AppError, ConfirmationCode, Email, LoginWindow, NewProfile, Password, Profile,
-    ProfileCreation, RefreshToken, Registered, TokenIssue, Tokens, UserId, UserStatus,
+    AccessToken, AppError, ConfirmationCode, Email, NewProfile, Password, Profile, ProfileCreation,
+    RefreshToken, Registered, TokenIssue, Tokens, UserId, UserStatus, Window,
 };
 use crate::ports::{
-    AccountAdmin, Authenticator, LoginWindowStore, PasswordIdentity, ProfileStore, SessionStore,
-    SignUpDetails, SignUpIdentity, UserSnapshot, Versioned,
+    AccountAdmin, Authenticator, PasswordIdentity, ProfileStore, SessionStore, SignUpDetails,
+    SignUpIdentity, ThrottleKey, ThrottleKeys, ThrottleStore, UserSnapshot, Versioned,
 };
 use async_trait::async_trait;
 use chrono::Utc;
@@ -132,10 +132,7 @@ impl SignUpIdentity for InMemoryIdentity {
     ) -> Result<(), AppError> {
         let mut users = lock(&self.users);
         let user = users.get_mut(email).ok_or(AppError::InvalidCode)?;
-        if user.confirmed {
-            return Err(AppError::AlreadyConfirmed);
-        }
-        if user.code != code.expose() {
+        if user.confirmed || user.code != code.expose() {
             return Err(AppError::InvalidCode);
         }
         user.confirmed = true;
@@ -305,22 +302,22 @@ impl SessionStore for InMemorySessions {
     }
 }
 
-/// Login windows with a version each, as the table keeps them.
+/// Throttle windows with a version each, as the table keeps them.
 #[derive(Default)]
-pub struct InMemoryLoginWindows {
-    windows: Mutex<HashMap<String, Versioned<LoginWindow>>>,
+pub struct InMemoryThrottle {
+    windows: Mutex<HashMap<ThrottleKey, Versioned<Window>>>,
 }
 
 #[async_trait]
-impl LoginWindowStore for InMemoryLoginWindows {
-    async fn load(&self, key: &str) -> Result<Option<Versioned<LoginWindow>>, AppError> {
+impl ThrottleStore for InMemoryThrottle {
+    async fn load(&self, key: &ThrottleKey) -> Result<Option<Versioned<Window>>, AppError> {
         Ok(lock(&self.windows).get(key).copied())
     }
 
     async fn save(
         &self,
-        key: &str,
-        window: &LoginWindow,
+        key: &ThrottleKey,
+        window: &Window,
         expected: Option<u64>,
     ) -> Result<bool, AppError> {
         let mut windows = lock(&self.windows);
@@ -328,7 +325,7 @@ impl LoginWindowStore for InMemoryLoginWindows {
             return Ok(false);
         }
         windows.insert(
-            key.to_owned(),
+            key.clone(),
             Versioned {
                 value: *window,
                 version: expected.map_or(1, |v| v + 1),
@@ -337,9 +334,28 @@ impl LoginWindowStore for InMemoryLoginWindows {
         Ok(true)
     }
 
-    async fn clear(&self, key: &str) -> Result<(), AppError> {
+    async fn clear(&self, key: &ThrottleKey) -> Result<(), AppError> {
         lock(&self.windows).remove(key);
         Ok(())
+    }
+
+    async fn clear_all(&self, subject: &str, prefix: &str) -> Result<(), AppError> {
+        lock(&self.windows).retain(|k, _| !(k.subject == subject && k.counter.starts_with(prefix)));
+        Ok(())
+    }
+}
+
+/// Throttle keys: the same keyed digest as the adapter, with a test key.
+pub struct TestThrottleKeys;
+
+#[async_trait]
+impl ThrottleKeys for TestThrottleKeys {
+    async fn key(&self, purpose: &str, value: &str) -> Result<String, AppError> {
+        Ok(crate::adapters::client_secret::keyed_digest(
+            b"test key",
+            purpose,
+            value,
+        ))
     }
 }
 
@@ -349,8 +365,8 @@ mod tests {
     use crate::testing::contract;
 
     #[tokio::test]
-    async fn the_login_window_fake_keeps_the_store_contract() {
-        contract::login_window_store(&InMemoryLoginWindows::default(), "memory")
+    async fn the_throttle_fake_keeps_the_store_contract() {
+        contract::throttle_store(&InMemoryThrottle::default(), "memory")
             .await
             .unwrap();
     }

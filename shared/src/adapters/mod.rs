@@ -7,6 +7,7 @@
 //! - `memory`: in-memory fakes, for tests only.
 
 pub mod aws;
+pub mod client_secret;
 pub mod cognito;
 pub mod dynamodb;
 #[cfg(any(test, feature = "testing"))]

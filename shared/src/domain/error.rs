@@ -18,12 +18,12 @@ pub enum AppError {
     InvalidCredentials,
     #[error("the account has not been confirmed yet")]
     UserNotConfirmed,
-    #[error("the confirmation code is wrong")]
+    /// A wrong code, an unknown account or one already confirmed: one answer,
+    /// so a confirmation cannot tell which accounts exist.
+    #[error("the code is wrong or has been used")]
     InvalidCode,
     #[error("the confirmation code has expired; ask for a new one")]
     ExpiredCode,
-    #[error("the account is already confirmed")]
-    AlreadyConfirmed,
     #[error("{0}")]
     Unauthenticated(&'static str),
     #[error("{0}")]

@@ -13,7 +13,10 @@ pub use error::{AppError, BoxError};
 pub use password::{NewPassword, Password, PasswordPolicy};
 pub use profile::{ConfirmedUser, NewProfile, Profile, ProfileCreation, UserStatus};
 pub use signup::{SignUpDecision, SignUpPolicy, domain_list};
-pub use throttle::{LOGIN_WINDOW, LoginAttempt, LoginWindow, MAX_FAILED_LOGINS};
+pub use throttle::{
+    Admission, LOGIN_PER_EMAIL, LOGIN_PER_EMAIL_AND_IP, Limit, OnLimit, SENDS_PER_ADDRESS, Window,
+    login_per_ip, sends_per_ip,
+};
 pub use values::{
     AccessToken, ConfirmationCode, DisplayName, Email, Locale, RefreshToken, Role, UserId,
 };
@@ -45,6 +48,14 @@ impl std::fmt::Debug for Tokens {
             .field("expires_in", &self.expires_in)
             .finish_non_exhaustive()
     }
+}
+
+/// Where a request came from, as API Gateway saw it (the TCP peer, not a
+/// header the caller could set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub source_ip: String,
+    pub user_agent: Option<String>,
 }
 
 /// The authenticated caller of a protected endpoint, from the authorizer's claims.

@@ -5,7 +5,7 @@
 
 pub mod bodies;
 
-use crate::domain::{AccessToken, AppError, Caller, UserId};
+use crate::domain::{AccessToken, AppError, Caller, Origin, UserId};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -33,6 +33,21 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, AppError> {
         return Err(AppError::MalformedBody("the body is empty".into()));
     }
     serde_json::from_slice(bytes).map_err(|e| AppError::MalformedBody(e.to_string()))
+}
+
+/// Where the request came from: API Gateway's `sourceIp` (the TCP peer; a
+/// forwarded-for header is the caller's to set, so it is not trusted).
+pub fn origin(req: &Request) -> Origin {
+    let http = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => Some(&ctx.http),
+        _ => None,
+    };
+    Origin {
+        source_ip: http
+            .and_then(|h| h.source_ip.clone())
+            .unwrap_or_else(|| "unknown".into()),
+        user_agent: http.and_then(|h| h.user_agent.clone()),
+    }
 }
 
 /// The authenticated caller, from the JWT authorizer's claims and the bearer token.
@@ -146,11 +161,6 @@ fn classify(err: &AppError) -> ProblemKind {
         ),
         AppError::InvalidCode => kind(StatusCode::BAD_REQUEST, "invalid_code", "Invalid code"),
         AppError::ExpiredCode => kind(StatusCode::BAD_REQUEST, "expired_code", "Expired code"),
-        AppError::AlreadyConfirmed => kind(
-            StatusCode::CONFLICT,
-            "already_confirmed",
-            "Already confirmed",
-        ),
         AppError::Unauthenticated(_) => {
             kind(StatusCode::UNAUTHORIZED, "invalid_token", "Unauthenticated")
         }

@@ -24,8 +24,8 @@ pub trait SignUpIdentity: Send + Sync {
         details: &SignUpDetails,
     ) -> Result<Registered, AppError>;
 
-    /// `InvalidCode` for a wrong code or an unknown account (no enumeration),
-    /// `ExpiredCode`, or `AlreadyConfirmed`.
+    /// `InvalidCode` for a wrong code, an unknown account or one already
+    /// confirmed (no enumeration), or `ExpiredCode`.
     async fn confirm_sign_up(&self, email: &Email, code: &ConfirmationCode)
     -> Result<(), AppError>;
 

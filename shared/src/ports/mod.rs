@@ -6,7 +6,7 @@
 //!   authentication, token revocation, passwords, account administration, the
 //!   user's own record).
 //! - [`store`]: what lives in the application table (profiles, session
-//!   cut-offs, login windows).
+//!   cut-offs, throttle windows and their keys).
 
 pub mod identity;
 pub mod store;
@@ -14,4 +14,6 @@ pub mod store;
 pub use identity::{
     AccountAdmin, Authenticator, PasswordIdentity, SignUpDetails, SignUpIdentity, UserDirectory,
 };
-pub use store::{LoginWindowStore, ProfileStore, SessionStore, UserSnapshot, Versioned};
+pub use store::{
+    ProfileStore, SessionStore, ThrottleKey, ThrottleKeys, ThrottleStore, UserSnapshot, Versioned,
+};

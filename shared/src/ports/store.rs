@@ -2,7 +2,7 @@
 //! contract is checked against both the DynamoDB adapter and the in-memory fake
 //! by one suite (`crate::testing::contract`), so the fake cannot drift.
 
-use crate::domain::{AppError, LoginWindow, NewProfile, Profile, ProfileCreation, UserId};
+use crate::domain::{AppError, NewProfile, Profile, ProfileCreation, UserId, Window};
 use async_trait::async_trait;
 
 /// A user's partition as one read: the profile and the session cut-off.
@@ -41,22 +41,42 @@ pub struct Versioned<T> {
     pub version: u64,
 }
 
-/// Login windows, keyed by a digest of the email. The store only persists: the
-/// rule (what to count, when to lock) is `LoginWindow::admit`.
+/// Where a throttle window lives: a subject (a keyed digest of an email or a
+/// source IP, never the value itself) and what is counted for it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ThrottleKey {
+    pub subject: String,
+    pub counter: String,
+}
+
+/// Throttle windows. The store only persists: the rules (what to count, when to
+/// refuse) are `domain::Limit::admit`.
 #[async_trait]
-pub trait LoginWindowStore: Send + Sync {
-    /// The stored window, even one that has closed (the rule ignores those).
-    async fn load(&self, key: &str) -> Result<Option<Versioned<LoginWindow>>, AppError>;
+pub trait ThrottleStore: Send + Sync {
+    /// The stored window, even one that has closed (the rules ignore those).
+    async fn load(&self, key: &ThrottleKey) -> Result<Option<Versioned<Window>>, AppError>;
 
     /// Stores `window` if the stored version is still `expected` (`None`: nothing
     /// stored). `Ok(false)` when another writer got there first: nothing written.
     async fn save(
         &self,
-        key: &str,
-        window: &LoginWindow,
+        key: &ThrottleKey,
+        window: &Window,
         expected: Option<u64>,
     ) -> Result<bool, AppError>;
 
-    /// Forgets the window (after a successful login).
-    async fn clear(&self, key: &str) -> Result<(), AppError>;
+    /// Forgets the window.
+    async fn clear(&self, key: &ThrottleKey) -> Result<(), AppError>;
+
+    /// Forgets every window of `subject` whose counter starts with `prefix` (a
+    /// password reset lifts the login locks of every source IP).
+    async fn clear_all(&self, subject: &str, prefix: &str) -> Result<(), AppError>;
+}
+
+/// Keyed digests naming throttle subjects, so a table backup does not reveal
+/// which emails or addresses were tried.
+#[async_trait]
+pub trait ThrottleKeys: Send + Sync {
+    /// A digest of `value`, keyed with a secret; `purpose` keeps kinds apart.
+    async fn key(&self, purpose: &str, value: &str) -> Result<String, AppError>;
 }

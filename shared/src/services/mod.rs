@@ -4,10 +4,12 @@
 
 pub mod auth;
 mod profiles;
+mod throttle;
 
 pub use auth::{
-    Accepted, Confirmed, Credentials, ForgotPasswordService, LoginService, LogoutService,
-    PasswordChange, PasswordReset, PasswordService, RefreshService, Registration, SessionGuard,
-    SignUpService,
+    Accepted, ConfirmService, Confirmed, Credentials, ForgotPasswordService, LoginService,
+    LogoutService, PasswordChange, PasswordReset, PasswordResetService, PasswordService,
+    RefreshService, Registration, SessionGuard, SignUpService,
 };
 pub use profiles::ProfileService;
+pub use throttle::{LoginCount, Throttle, ThrottleLimits};

@@ -4,9 +4,9 @@
 //! store. `unique` keeps runs against a shared table apart.
 
 use crate::domain::{
-    AppError, DisplayName, Email, LoginWindow, NewProfile, ProfileCreation, Role, UserId,
+    AppError, DisplayName, Email, NewProfile, ProfileCreation, Role, UserId, Window,
 };
-use crate::ports::{LoginWindowStore, ProfileStore, SessionStore};
+use crate::ports::{ProfileStore, SessionStore, ThrottleKey, ThrottleStore};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn fresh(unique: &str, what: &str) -> String {
@@ -19,18 +19,22 @@ fn fresh(unique: &str, what: &str) -> String {
 
 /// Compare-and-set: a save names the version it read, and loses to any writer
 /// that saved in between; a missing window is created only once.
-pub async fn login_window_store(
-    store: &dyn LoginWindowStore,
-    unique: &str,
-) -> Result<(), AppError> {
-    let key = fresh(unique, "window");
-    let first = LoginWindow {
-        failures: 1,
-        expires_at: 1_000,
+/// `clear_all` forgets the subject's windows under the prefix, and only those.
+pub async fn throttle_store(store: &dyn ThrottleStore, unique: &str) -> Result<(), AppError> {
+    let subject = fresh(unique, "subject");
+    let key = ThrottleKey {
+        subject: subject.clone(),
+        counter: "LOGIN".into(),
     };
-    let second = LoginWindow {
-        failures: 2,
+    let first = Window {
+        count: 1,
         expires_at: 1_000,
+        not_before: 0,
+    };
+    let second = Window {
+        count: 2,
+        expires_at: 1_000,
+        not_before: 990,
     };
     assert_eq!(store.load(&key).await?, None, "nothing stored yet");
     assert!(store.save(&key, &first, None).await?, "created");
@@ -67,6 +71,26 @@ pub async fn login_window_store(
         store.save(&key, &first, None).await?,
         "created again after a clear"
     );
+    let per_ip = ThrottleKey {
+        subject: subject.clone(),
+        counter: "LOGIN#ip".into(),
+    };
+    let sends = ThrottleKey {
+        subject: subject.clone(),
+        counter: "SEND".into(),
+    };
+    let other = ThrottleKey {
+        subject: fresh(unique, "other"),
+        counter: "LOGIN".into(),
+    };
+    for k in [&per_ip, &sends, &other] {
+        assert!(store.save(k, &first, None).await?);
+    }
+    store.clear_all(&subject, "LOGIN").await?;
+    assert_eq!(store.load(&key).await?, None, "cleared by prefix");
+    assert_eq!(store.load(&per_ip).await?, None, "cleared by prefix");
+    assert!(store.load(&sends).await?.is_some(), "another counter stays");
+    assert!(store.load(&other).await?.is_some(), "another subject stays");
     Ok(())
 }
 

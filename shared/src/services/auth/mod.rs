@@ -11,9 +11,11 @@ mod passwords;
 mod sessions;
 mod sign_up;
 
-pub use passwords::{ForgotPasswordService, PasswordChange, PasswordReset, PasswordService};
+pub use passwords::{
+    ForgotPasswordService, PasswordChange, PasswordReset, PasswordResetService, PasswordService,
+};
 pub use sessions::{Credentials, LoginService, LogoutService, RefreshService, SessionGuard};
-pub use sign_up::{Registration, SignUpService};
+pub use sign_up::{ConfirmService, Registration, SignUpService};
 
 use crate::domain::AppError;
 use serde::Serialize;

@@ -4,9 +4,10 @@
 use super::sessions::SessionGuard;
 use super::{Accepted, with_retries};
 use crate::domain::{
-    AppError, Caller, ConfirmationCode, Email, NewPassword, Password, PasswordPolicy,
+    AppError, Caller, ConfirmationCode, Email, NewPassword, Origin, Password, PasswordPolicy,
 };
 use crate::ports::{AccountAdmin, PasswordIdentity};
+use crate::services::Throttle;
 use std::sync::Arc;
 
 /// A password change, parsed at the edge.
@@ -71,33 +72,62 @@ impl PasswordService {
         tracing::info!("password changed; sessions ended");
         Ok(())
     }
+}
+
+/// Reset: what a change uses, and the throttle, since a reset proves the owner
+/// and lifts the email's login locks.
+#[derive(Clone)]
+pub struct PasswordResetService {
+    passwords: PasswordService,
+    throttle: Throttle,
+}
+
+impl PasswordResetService {
+    pub fn new(passwords: PasswordService, throttle: Throttle) -> Self {
+        Self {
+            passwords,
+            throttle,
+        }
+    }
+
+    pub fn password_policy(&self) -> &PasswordPolicy {
+        self.passwords.password_policy()
+    }
 
     #[tracing::instrument(skip_all)]
     pub async fn reset_password(&self, reset: PasswordReset) -> Result<(), AppError> {
-        self.identity
+        let svc = &self.passwords;
+        svc.identity
             .reset_password(&reset.email, &reset.code, reset.new.password())
             .await?;
         // The code is spent now: the caller could not retry, so we do.
-        let user_id = with_retries(|| self.admin.sign_out_everywhere(&reset.email)).await?;
-        with_retries(|| self.guard.end_all(&user_id)).await?;
-        tracing::info!(%user_id, "password reset; sessions ended");
+        let user_id = with_retries(|| svc.admin.sign_out_everywhere(&reset.email)).await?;
+        with_retries(|| svc.guard.end_all(&user_id)).await?;
+        with_retries(|| self.throttle.lift_login_locks(&reset.email)).await?;
+        tracing::info!(%user_id, "password reset; sessions ended, login locks lifted");
         Ok(())
     }
 }
 
-/// Forgot: Cognito's public API only.
+/// Forgot: Cognito's public API, behind the limits on what sends email.
 #[derive(Clone)]
 pub struct ForgotPasswordService {
     identity: Arc<dyn PasswordIdentity>,
+    throttle: Throttle,
 }
 
 impl ForgotPasswordService {
-    pub fn new(identity: Arc<dyn PasswordIdentity>) -> Self {
-        Self { identity }
+    pub fn new(identity: Arc<dyn PasswordIdentity>, throttle: Throttle) -> Self {
+        Self { identity, throttle }
     }
 
     #[tracing::instrument(skip_all)]
-    pub async fn forgot_password(&self, email: &Email) -> Result<Accepted, AppError> {
+    pub async fn forgot_password(
+        &self,
+        email: &Email,
+        origin: &Origin,
+    ) -> Result<Accepted, AppError> {
+        self.throttle.send_attempt(email, origin).await?;
         self.identity.forgot_password(email).await?;
         Ok(Accepted {
             message: "If an account exists for this email, a reset code has been sent.",
@@ -108,7 +138,9 @@ impl ForgotPasswordService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{InMemoryAuth, TEST_PASSWORD, caller_for, credentials, test_policy};
+    use crate::testing::{
+        InMemoryAuth, TEST_PASSWORD, caller_for, credentials, from_ip, test_policy,
+    };
 
     fn new_password(raw: &str) -> NewPassword {
         NewPassword::parse(raw, &test_policy()).unwrap()
@@ -143,15 +175,76 @@ mod tests {
         assert!(
             fakes
                 .login()
-                .login(credentials("fa@example.com", TEST_PASSWORD))
+                .login(credentials("fa@example.com", TEST_PASSWORD), &from_ip(1))
                 .await
                 .is_err()
         );
         fakes
             .login()
-            .login(credentials("fa@example.com", "NewPassword456"))
+            .login(credentials("fa@example.com", "NewPassword456"), &from_ip(1))
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_reset_lifts_the_login_lock() {
+        let fakes = InMemoryAuth::default();
+        fakes.confirmed_user("lo@example.com").await;
+        let email = Email::parse("lo@example.com").unwrap();
+        for _ in 0..5 {
+            let _ = fakes
+                .login()
+                .login(credentials("lo@example.com", "Wrong-pass-1"), &from_ip(1))
+                .await;
+        }
+        let locked = fakes
+            .login()
+            .login(credentials("lo@example.com", TEST_PASSWORD), &from_ip(1))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(locked, AppError::TooManyRequests { .. }),
+            "{locked:?}"
+        );
+        fakes
+            .forgot_password()
+            .forgot_password(&email, &from_ip(1))
+            .await
+            .unwrap();
+        let code = fakes.identity.reset_code_for("lo@example.com").unwrap();
+        fakes
+            .password_reset()
+            .reset_password(PasswordReset {
+                email,
+                code: ConfirmationCode::parse(&code).unwrap(),
+                new: new_password("NewPassword456"),
+            })
+            .await
+            .unwrap();
+        fakes
+            .login()
+            .login(credentials("lo@example.com", "NewPassword456"), &from_ip(1))
+            .await
+            .expect("the lock is lifted by the reset");
+    }
+
+    #[tokio::test]
+    async fn codes_to_one_address_are_limited() {
+        let fakes = InMemoryAuth::default();
+        let email = Email::parse("flood@example.com").unwrap();
+        for n in 0..5 {
+            fakes
+                .forgot_password()
+                .forgot_password(&email, &from_ip(n))
+                .await
+                .unwrap();
+        }
+        let err = fakes
+            .forgot_password()
+            .forgot_password(&email, &from_ip(99))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::TooManyRequests { .. }), "{err:?}");
     }
 
     #[tokio::test]
@@ -160,11 +253,11 @@ mod tests {
         fakes.confirmed_user("gu@example.com").await;
         let svc = fakes.forgot_password();
         let known = svc
-            .forgot_password(&Email::parse("gu@example.com").unwrap())
+            .forgot_password(&Email::parse("gu@example.com").unwrap(), &from_ip(1))
             .await
             .unwrap();
         let unknown = svc
-            .forgot_password(&Email::parse("who@example.com").unwrap())
+            .forgot_password(&Email::parse("who@example.com").unwrap(), &from_ip(1))
             .await
             .unwrap();
         assert_eq!(known, unknown);
@@ -179,7 +272,7 @@ mod tests {
         let email = Email::parse("ha@example.com").unwrap();
         fakes
             .forgot_password()
-            .forgot_password(&email)
+            .forgot_password(&email, &from_ip(1))
             .await
             .unwrap();
         let reset = |code: &str| PasswordReset {
@@ -188,14 +281,14 @@ mod tests {
             new: new_password("NewPassword456"),
         };
         let bad = fakes
-            .passwords()
+            .password_reset()
             .reset_password(reset("000000"))
             .await
             .unwrap_err();
         assert!(matches!(bad, AppError::InvalidCode));
         let code = fakes.identity.reset_code_for("ha@example.com").unwrap();
         fakes
-            .passwords()
+            .password_reset()
             .reset_password(reset(&code))
             .await
             .unwrap();
@@ -208,7 +301,7 @@ mod tests {
         );
         fakes
             .login()
-            .login(credentials("ha@example.com", "NewPassword456"))
+            .login(credentials("ha@example.com", "NewPassword456"), &from_ip(1))
             .await
             .unwrap();
     }

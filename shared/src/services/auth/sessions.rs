@@ -1,20 +1,13 @@
 //! Sessions: the cut-off that refuses revoked access tokens, login behind the
-//! failed-login window, refresh, logout.
+//! throttle, refresh, logout.
 
 use crate::domain::session::{cutoff_after, token_is_current};
-use crate::domain::{
-    AppError, Caller, Email, LoginAttempt, LoginWindow, Password, RefreshToken, Tokens, UserId,
-};
-use crate::ports::{AccountAdmin, Authenticator, LoginWindowStore, SessionStore};
+use crate::domain::{AppError, Caller, Email, Origin, Password, RefreshToken, Tokens, UserId};
+use crate::ports::{AccountAdmin, Authenticator, SessionStore};
+use crate::services::Throttle;
 use chrono::Utc;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// How often a login re-reads its window after losing a race to a parallel
-/// attempt before it refuses (fail closed: an attempt is never let through
-/// uncounted).
-const WINDOW_RACES: usize = 10;
 
 /// The one home of the session cut-off: Cognito revokes refresh tokens, but its
 /// access tokens stay valid until they expire, so Gatehouse refuses every access
@@ -59,97 +52,48 @@ pub struct Credentials {
     pub password: Password,
 }
 
-/// The key of an email's failed-login window: a digest, so the table never holds
-/// addresses of people who have no account.
-fn window_key(email: &Email) -> String {
-    let digest = Sha256::digest(email.as_str().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Login: Cognito, the login windows and the session cut-off.
+/// Login: Cognito, the throttle windows and the session cut-off.
 #[derive(Clone)]
 pub struct LoginService {
     authenticator: Arc<dyn Authenticator>,
-    windows: Arc<dyn LoginWindowStore>,
+    throttle: Throttle,
     guard: SessionGuard,
 }
 
 impl LoginService {
     pub fn new(
         authenticator: Arc<dyn Authenticator>,
-        windows: Arc<dyn LoginWindowStore>,
+        throttle: Throttle,
         guard: SessionGuard,
     ) -> Self {
         Self {
             authenticator,
-            windows,
+            throttle,
             guard,
         }
     }
 
-    /// Logs in, refusing every attempt (right or wrong, known email or not) once an
-    /// email has failed too often.
+    /// Logs in behind the throttle (`domain::throttle`): every attempt, right or
+    /// wrong, known email or not, is counted before the password is tested.
     #[tracing::instrument(skip_all)]
-    pub async fn login(&self, credentials: Credentials) -> Result<Tokens, AppError> {
+    pub async fn login(
+        &self,
+        credentials: Credentials,
+        origin: &Origin,
+    ) -> Result<Tokens, AppError> {
         let Credentials { email, password } = credentials;
-        let key = window_key(&email);
-        self.count_attempt(&key, Utc::now().timestamp()).await?;
+        let count = self.throttle.login_attempt(&email, origin).await?;
         let tokens = match self.authenticator.login(&email, &password).await {
             // A wrong password keeps its attempt counted.
             Err(AppError::InvalidCredentials) => return Err(AppError::InvalidCredentials),
             Err(other) => {
-                self.release_attempt(&key).await?;
+                self.throttle.login_untested(count).await?;
                 return Err(other);
             }
             Ok(tokens) => tokens,
         };
-        self.windows.clear(&key).await?;
+        self.throttle.login_succeeded(count).await?;
         self.outlast_revocation(tokens, &email, &password).await
-    }
-
-    /// Counts the attempt before the password is tested, by compare-and-set, so
-    /// parallel guesses cannot slip past the limit.
-    async fn count_attempt(&self, key: &str, now: i64) -> Result<(), AppError> {
-        for _ in 0..WINDOW_RACES {
-            let stored = self.windows.load(key).await?;
-            match LoginWindow::admit(stored.as_ref().map(|s| &s.value), now) {
-                LoginAttempt::Locked(wait) => {
-                    return Err(AppError::TooManyRequests {
-                        retry_after: Some(wait),
-                    });
-                }
-                LoginAttempt::Counted(window) => {
-                    if self
-                        .windows
-                        .save(key, &window, stored.map(|s| s.version))
-                        .await?
-                    {
-                        return Ok(());
-                    }
-                }
-            }
-        }
-        Err(AppError::TooManyRequests {
-            retry_after: Some(Duration::from_secs(1)),
-        })
-    }
-
-    /// Gives back an attempt that never tested the password (Cognito was down,
-    /// the account is unconfirmed...).
-    async fn release_attempt(&self, key: &str) -> Result<(), AppError> {
-        for _ in 0..WINDOW_RACES {
-            let Some(stored) = self.windows.load(key).await? else {
-                return Ok(());
-            };
-            if self
-                .windows
-                .save(key, &stored.value.released(), Some(stored.version))
-                .await?
-            {
-                return Ok(());
-            }
-        }
-        Ok(())
     }
 
     /// A login in the same second as a logout or reset would get a token the
@@ -223,7 +167,7 @@ impl LogoutService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{InMemoryAuth, TEST_PASSWORD, caller_for, credentials};
+    use crate::testing::{InMemoryAuth, TEST_PASSWORD, caller_for, credentials, from_ip};
 
     #[tokio::test]
     async fn login_before_confirmation_is_refused_then_works_after() {
@@ -232,7 +176,7 @@ mod tests {
         assert!(matches!(
             fakes
                 .login()
-                .login(credentials("BO@example.com", TEST_PASSWORD))
+                .login(credentials("BO@example.com", TEST_PASSWORD), &from_ip(1))
                 .await
                 .unwrap_err(),
             AppError::UserNotConfirmed
@@ -240,7 +184,7 @@ mod tests {
         fakes.confirmed("bo@example.com").await;
         let tokens = fakes
             .login()
-            .login(credentials("BO@example.com", TEST_PASSWORD))
+            .login(credentials("BO@example.com", TEST_PASSWORD), &from_ip(1))
             .await
             .unwrap();
         assert_eq!(tokens.token_type, "Bearer");
@@ -252,12 +196,18 @@ mod tests {
         fakes.signed_in("known@example.com").await;
         let wrong_password = fakes
             .login()
-            .login(credentials("known@example.com", "Wrong-pass-1"))
+            .login(
+                credentials("known@example.com", "Wrong-pass-1"),
+                &from_ip(1),
+            )
             .await
             .unwrap_err();
         let unknown_email = fakes
             .login()
-            .login(credentials("nobody@example.com", "Wrong-pass-1"))
+            .login(
+                credentials("nobody@example.com", "Wrong-pass-1"),
+                &from_ip(1),
+            )
             .await
             .unwrap_err();
         assert!(matches!(wrong_password, AppError::InvalidCredentials));
@@ -272,14 +222,14 @@ mod tests {
         for _ in 0..5 {
             let err = fakes
                 .login()
-                .login(credentials("cy@example.com", "Wrong-pass-1"))
+                .login(credentials("cy@example.com", "Wrong-pass-1"), &from_ip(1))
                 .await
                 .unwrap_err();
             assert!(matches!(err, AppError::InvalidCredentials));
         }
         let err = fakes
             .login()
-            .login(credentials("cy@example.com", TEST_PASSWORD))
+            .login(credentials("cy@example.com", TEST_PASSWORD), &from_ip(1))
             .await
             .unwrap_err();
         match err {
@@ -290,19 +240,110 @@ mod tests {
         }
     }
 
+    async fn fail_five_times(fakes: &InMemoryAuth, email: &str, ip: u8) {
+        for _ in 0..5 {
+            let err = fakes
+                .login()
+                .login(credentials(email, "Wrong-pass-1"), &from_ip(ip))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, AppError::InvalidCredentials), "{err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lock_from_one_source_ip_does_not_keep_the_owner_out_from_another() {
+        let fakes = InMemoryAuth::default();
+        fakes.confirmed_user("vi@example.com").await;
+        fail_five_times(&fakes, "vi@example.com", 66).await;
+        fakes
+            .login()
+            .login(credentials("vi@example.com", TEST_PASSWORD), &from_ip(7))
+            .await
+            .expect("the owner logs in from their own address");
+    }
+
+    #[tokio::test]
+    async fn past_five_failures_from_everywhere_attempts_are_spaced_not_locked() {
+        let fakes = InMemoryAuth::default();
+        fakes.confirmed_user("sp@example.com").await;
+        fail_five_times(&fakes, "sp@example.com", 1).await;
+        // A sixth address is admitted once, then must wait the delay.
+        let sixth = fakes
+            .login()
+            .login(credentials("sp@example.com", "Wrong-pass-1"), &from_ip(2))
+            .await
+            .unwrap_err();
+        assert!(matches!(sixth, AppError::InvalidCredentials), "{sixth:?}");
+        let err = fakes
+            .login()
+            .login(credentials("sp@example.com", TEST_PASSWORD), &from_ip(3))
+            .await
+            .unwrap_err();
+        match err {
+            AppError::TooManyRequests {
+                retry_after: Some(wait),
+            } => assert!(wait.as_secs() <= 1, "a short delay, not a lock: {wait:?}"),
+            other => panic!("expected 429, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn one_source_ip_trying_many_emails_is_stopped() {
+        let fakes = InMemoryAuth::default();
+        for n in 0..crate::testing::TEST_LIMITS.login_failures_per_ip {
+            let err = fakes
+                .login()
+                .login(
+                    credentials(&format!("u{n}@example.com"), "Wrong-pass-1"),
+                    &from_ip(9),
+                )
+                .await
+                .unwrap_err();
+            assert!(matches!(err, AppError::InvalidCredentials), "{n}: {err:?}");
+        }
+        let sprayed = fakes
+            .login()
+            .login(credentials("next@example.com", "Wrong-pass-1"), &from_ip(9))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(sprayed, AppError::TooManyRequests { .. }),
+            "{sprayed:?}"
+        );
+        let elsewhere = fakes
+            .login()
+            .login(
+                credentials("next@example.com", "Wrong-pass-1"),
+                &from_ip(10),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(elsewhere, AppError::InvalidCredentials),
+            "{elsewhere:?}"
+        );
+    }
+
     #[tokio::test]
     async fn unknown_emails_are_throttled_exactly_like_known_ones() {
         let fakes = InMemoryAuth::default();
         for _ in 0..5 {
             let _ = fakes
                 .login()
-                .login(credentials("ghost@example.com", "Wrong-pass-1"))
+                .login(
+                    credentials("ghost@example.com", "Wrong-pass-1"),
+                    &from_ip(1),
+                )
                 .await;
         }
         assert!(matches!(
             fakes
                 .login()
-                .login(credentials("ghost@example.com", "Wrong-pass-1"))
+                .login(
+                    credentials("ghost@example.com", "Wrong-pass-1"),
+                    &from_ip(1)
+                )
                 .await
                 .unwrap_err(),
             AppError::TooManyRequests { .. }
@@ -316,7 +357,7 @@ mod tests {
         for _ in 0..6 {
             let err = fakes
                 .login()
-                .login(credentials("un@example.com", TEST_PASSWORD))
+                .login(credentials("un@example.com", TEST_PASSWORD), &from_ip(1))
                 .await
                 .unwrap_err();
             assert!(matches!(err, AppError::UserNotConfirmed), "{err:?}");
@@ -331,12 +372,12 @@ mod tests {
             for _ in 0..4 {
                 let _ = fakes
                     .login()
-                    .login(credentials("di@example.com", "Wrong-pass-1"))
+                    .login(credentials("di@example.com", "Wrong-pass-1"), &from_ip(1))
                     .await;
             }
             fakes
                 .login()
-                .login(credentials("di@example.com", TEST_PASSWORD))
+                .login(credentials("di@example.com", TEST_PASSWORD), &from_ip(1))
                 .await
                 .unwrap();
         }
@@ -354,7 +395,7 @@ mod tests {
         ));
         let fresh = fakes
             .login()
-            .login(credentials("ed@example.com", TEST_PASSWORD))
+            .login(credentials("ed@example.com", TEST_PASSWORD), &from_ip(1))
             .await
             .unwrap();
         fakes

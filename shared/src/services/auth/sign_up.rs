@@ -1,8 +1,11 @@
 //! Creating and confirming accounts.
 
 use super::{Accepted, Confirmed};
-use crate::domain::{AppError, ConfirmationCode, Email, NewPassword, PasswordPolicy, Registered};
+use crate::domain::{
+    AppError, ConfirmationCode, Email, NewPassword, Origin, PasswordPolicy, Registered,
+};
 use crate::ports::{SignUpDetails, SignUpIdentity};
+use crate::services::Throttle;
 use std::sync::Arc;
 
 /// A sign-up, parsed at the edge: the password already passed the policy.
@@ -13,16 +16,26 @@ pub struct Registration {
     pub details: SignUpDetails,
 }
 
-/// Register, confirm, resend the code: Cognito's public APIs only.
+/// Register and resend the code: Cognito's public APIs, behind the limits on
+/// what sends email (per address and per source IP).
 #[derive(Clone)]
 pub struct SignUpService {
     identity: Arc<dyn SignUpIdentity>,
+    throttle: Throttle,
     policy: PasswordPolicy,
 }
 
 impl SignUpService {
-    pub fn new(identity: Arc<dyn SignUpIdentity>, policy: PasswordPolicy) -> Self {
-        Self { identity, policy }
+    pub fn new(
+        identity: Arc<dyn SignUpIdentity>,
+        throttle: Throttle,
+        policy: PasswordPolicy,
+    ) -> Self {
+        Self {
+            identity,
+            throttle,
+            policy,
+        }
     }
 
     /// The pool's policy, for parsing a [`Registration`] at the edge.
@@ -33,7 +46,14 @@ impl SignUpService {
     /// Signs the user up. Nothing is written to our table here: the profile is
     /// created by the post-confirmation trigger, so a refused sign-up leaves nothing.
     #[tracing::instrument(skip_all)]
-    pub async fn register(&self, registration: Registration) -> Result<Registered, AppError> {
+    pub async fn register(
+        &self,
+        registration: Registration,
+        origin: &Origin,
+    ) -> Result<Registered, AppError> {
+        self.throttle
+            .send_attempt(&registration.email, origin)
+            .await?;
         let registered = self
             .identity
             .sign_up(
@@ -47,6 +67,31 @@ impl SignUpService {
     }
 
     #[tracing::instrument(skip_all)]
+    pub async fn resend_confirmation(
+        &self,
+        email: &Email,
+        origin: &Origin,
+    ) -> Result<Accepted, AppError> {
+        self.throttle.send_attempt(email, origin).await?;
+        self.identity.resend_confirmation(email).await?;
+        Ok(Accepted {
+            message: "If an unconfirmed account exists for this email, a new code has been sent.",
+        })
+    }
+}
+
+/// Confirm: Cognito's public API only (the code is the authorisation).
+#[derive(Clone)]
+pub struct ConfirmService {
+    identity: Arc<dyn SignUpIdentity>,
+}
+
+impl ConfirmService {
+    pub fn new(identity: Arc<dyn SignUpIdentity>) -> Self {
+        Self { identity }
+    }
+
+    #[tracing::instrument(skip_all)]
     pub async fn confirm(
         &self,
         email: &Email,
@@ -55,30 +100,22 @@ impl SignUpService {
         self.identity.confirm_sign_up(email, code).await?;
         Ok(Confirmed { confirmed: true })
     }
-
-    #[tracing::instrument(skip_all)]
-    pub async fn resend_confirmation(&self, email: &Email) -> Result<Accepted, AppError> {
-        self.identity.resend_confirmation(email).await?;
-        Ok(Accepted {
-            message: "If an unconfirmed account exists for this email, a new code has been sent.",
-        })
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::domain::{AppError, Email};
-    use crate::testing::{InMemoryAuth, TEST_PASSWORD, registration};
+    use crate::testing::{InMemoryAuth, TEST_PASSWORD, from_ip, registration};
 
     #[tokio::test]
     async fn registering_twice_with_different_case_is_email_taken() {
         let fakes = InMemoryAuth::default();
         let svc = fakes.sign_up();
-        svc.register(registration("Ann@Example.com", TEST_PASSWORD))
+        svc.register(registration("Ann@Example.com", TEST_PASSWORD), &from_ip(1))
             .await
             .unwrap();
         let err = svc
-            .register(registration("ann@example.com", TEST_PASSWORD))
+            .register(registration("ann@example.com", TEST_PASSWORD), &from_ip(1))
             .await
             .unwrap_err();
         assert!(matches!(err, AppError::EmailTaken));
@@ -88,9 +125,10 @@ mod tests {
     async fn a_wrong_code_is_refused_and_the_mailed_one_confirms() {
         let fakes = InMemoryAuth::default();
         let svc = fakes.sign_up();
-        svc.register(registration("bo@example.com", TEST_PASSWORD))
+        svc.register(registration("bo@example.com", TEST_PASSWORD), &from_ip(1))
             .await
             .unwrap();
+        let svc = fakes.confirm();
         let email = Email::parse("bo@example.com").unwrap();
         let wrong = crate::domain::ConfirmationCode::parse("000000").unwrap();
         assert!(matches!(
@@ -100,9 +138,16 @@ mod tests {
         let code = fakes.identity.code_for("bo@example.com").unwrap();
         let code = crate::domain::ConfirmationCode::parse(&code).unwrap();
         assert!(svc.confirm(&email, &code).await.unwrap().confirmed);
-        assert!(matches!(
-            svc.confirm(&email, &code).await.unwrap_err(),
-            AppError::AlreadyConfirmed
-        ));
+        let again = svc.confirm(&email, &code).await.unwrap_err();
+        let unknown = svc
+            .confirm(&Email::parse("nobody@example.com").unwrap(), &code)
+            .await
+            .unwrap_err();
+        assert!(matches!(again, AppError::InvalidCode), "{again:?}");
+        assert_eq!(
+            again.to_string(),
+            unknown.to_string(),
+            "an already confirmed account answers like an unknown one"
+        );
     }
 }

@@ -1,0 +1,202 @@
+//! A user's own attribute updates (`UpdateUserAttributes`, `VerifyUserAttribute`,
+//! called with their access token). moto applies a new email at once; Cognito,
+//! with `AttributesRequireVerificationBeforeUpdate: [email]`, holds it: the old
+//! address stays the login and the contact, and a code goes to the new one.
+//! Only that code makes the change.
+
+use super::codes::{CodeCheck, Purpose};
+use super::triggers::Subject;
+use super::{CognitoProxy, attributes_to_map, cognito_error, internal_error, json_ok};
+use crate::moto::MotoError;
+use aws_lambda_events::cognito::CognitoEventUserPoolsCustomMessageTriggerSource as MessageSource;
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde_json::{Value, json};
+
+/// The claims of an access token, read without verifying: moto verifies it in
+/// the `GetUser` that comes first.
+fn claims_of(token: &str) -> Value {
+    token
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p.trim_end_matches('='))
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or(Value::Null)
+}
+
+fn moto_refusal(err: MotoError) -> Response {
+    match err {
+        MotoError::Api { kind, message, .. } => cognito_error(&kind, &message),
+        other => internal_error(other),
+    }
+}
+
+impl CognitoProxy {
+    /// The token's user (moto checks the token) and their pool, if the pool is
+    /// one the template declares.
+    async fn token_user(
+        &self,
+        body: &Value,
+    ) -> Result<(Value, Option<&crate::provision::Pool>), Response> {
+        let token = body["AccessToken"].as_str().unwrap_or_default();
+        let user = self
+            .admin_call("GetUser", &json!({"AccessToken": token}))
+            .await
+            .map_err(moto_refusal)?;
+        let client_id = claims_of(token)["client_id"].as_str().map(str::to_owned);
+        let pool = client_id.and_then(|id| self.pools_by_client.get(&id));
+        Ok((user, pool))
+    }
+
+    pub(super) async fn update_user_attributes(
+        &self,
+        uri: &str,
+        headers: &HeaderMap,
+        raw: Bytes,
+        body: &Value,
+    ) -> Response {
+        let (user, pool) = match self.token_user(body).await {
+            Ok(found) => found,
+            Err(refused) => return refused,
+        };
+        let requested = attributes_to_map(&body["UserAttributes"]);
+        let client_id = claims_of(body["AccessToken"].as_str().unwrap_or_default())["client_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if let Err(refused) = self
+            .secrets
+            .check_writable(&client_id, requested.keys().map(String::as_str))
+        {
+            return cognito_error("NotAuthorizedException", &refused.0);
+        }
+        let current = attributes_to_map(&user["UserAttributes"]);
+        let new_email = requested
+            .get("email")
+            .filter(|e| Some(*e) != current.get("email"));
+        let (Some(pool), Some(new_email)) =
+            (pool.filter(|p| p.verify_email_before_update), new_email)
+        else {
+            return match self.forward(uri, headers, raw).await {
+                Ok(answer) => answer.into_response(),
+                Err(err) => internal_error(err),
+            };
+        };
+        // Everything but the email is applied now.
+        let others: Vec<Value> = body["UserAttributes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["Name"] != "email")
+            .cloned()
+            .collect();
+        if !others.is_empty() {
+            let mut rest = body.clone();
+            rest["UserAttributes"] = Value::Array(others);
+            match self
+                .forward(uri, headers, Bytes::from(rest.to_string()))
+                .await
+            {
+                Ok(answer) if answer.0.is_success() => {}
+                Ok(refused) => return refused.into_response(),
+                Err(err) => return internal_error(err),
+            }
+        }
+        let username = user["Username"].as_str().unwrap_or_default().to_owned();
+        let claims = claims_of(body["AccessToken"].as_str().unwrap_or_default());
+        let subject = Subject {
+            pool,
+            client_id: claims["client_id"].as_str().unwrap_or_default(),
+            username: &username,
+        };
+        let mut attributes = current.clone();
+        attributes.insert("email".into(), new_email.clone());
+        self.pending_emails
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((pool.id.clone(), username.clone()), new_email.clone());
+        match self
+            .send_code(
+                &username,
+                &subject,
+                &attributes,
+                Purpose::EmailUpdate,
+                MessageSource::UpdateUserAttribute,
+            )
+            .await
+        {
+            Ok(delivery) => json_ok(json!({"CodeDeliveryDetailsList": [delivery]})),
+            Err(response) => response,
+        }
+    }
+
+    pub(super) async fn verify_user_attribute(
+        &self,
+        uri: &str,
+        headers: &HeaderMap,
+        raw: Bytes,
+        body: &Value,
+    ) -> Response {
+        let (user, pool) = match self.token_user(body).await {
+            Ok(found) => found,
+            Err(refused) => return refused,
+        };
+        let Some(pool) =
+            pool.filter(|p| p.verify_email_before_update && body["AttributeName"] == "email")
+        else {
+            return match self.forward(uri, headers, raw).await {
+                Ok(answer) => answer.into_response(),
+                Err(err) => internal_error(err),
+            };
+        };
+        let username = user["Username"].as_str().unwrap_or_default().to_owned();
+        let key = (pool.id.clone(), username.clone());
+        let pending = self
+            .pending_emails
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        let offered = body["Code"].as_str().unwrap_or_default();
+        match (
+            pending,
+            self.codes
+                .check(&pool.id, &username, Purpose::EmailUpdate, offered),
+        ) {
+            (Some(email), CodeCheck::Valid) => {
+                let applied = self
+                    .admin_call(
+                        "AdminUpdateUserAttributes",
+                        &json!({"UserPoolId": pool.id, "Username": username, "UserAttributes": [
+                            {"Name": "email", "Value": email},
+                            {"Name": "email_verified", "Value": "true"},
+                        ]}),
+                    )
+                    .await;
+                if let Err(err) = applied {
+                    return moto_refusal(err);
+                }
+                self.codes.spend(&pool.id, &username, Purpose::EmailUpdate);
+                self.pending_emails
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&key);
+                json_ok(json!({}))
+            }
+            (_, CodeCheck::Expired) => cognito_error(
+                "ExpiredCodeException",
+                "Invalid code provided, please request a code again.",
+            ),
+            _ => cognito_error(
+                "CodeMismatchException",
+                "Invalid verification code provided, please try again.",
+            ),
+        }
+    }
+}
