@@ -40,36 +40,53 @@ impl fmt::Display for UserId {
 pub struct Email(String);
 
 impl Email {
+    /// One mailbox, one form: the part before `@` is plain ASCII (letters,
+    /// digits and `.!#$%&'*+/=?^_`{|}~-`, no quoting), lower-cased; the domain is
+    /// IDNA-encoded (UTS 46: a Unicode domain becomes its `xn--` form), so
+    /// look-alike characters and Unicode case folding cannot make two throttle
+    /// keys or two accounts for one mailbox.
     pub fn parse(raw: &str) -> Result<Self, AppError> {
-        let normalised = raw.trim().to_lowercase();
+        let trimmed = raw.trim();
         let invalid = |reason: &str| AppError::validation("email", reason.to_owned());
-        if normalised.is_empty() {
+        if trimmed.is_empty() {
             return Err(invalid("is required"));
         }
-        // Cognito's limit for a username, which the email is.
-        if normalised.len() > 128 {
-            return Err(invalid("is longer than 128 characters"));
-        }
-        if normalised
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-        {
+        if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(invalid("must not contain spaces"));
         }
-        let Some((local, domain)) = normalised.rsplit_once('@') else {
+        let Some((local, domain)) = trimmed.rsplit_once('@') else {
             return Err(invalid("must contain '@'"));
         };
-        if local.is_empty() || local.len() > 64 || local.contains('@') {
-            return Err(invalid("has an invalid part before '@'"));
+        const LOCAL_SYMBOLS: &str = ".!#$%&'*+/=?^_`{|}~-";
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && local
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || LOCAL_SYMBOLS.contains(c))
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..");
+        if !local_ok {
+            return Err(invalid(
+                "must have plain letters, digits or .!#$%&'*+/=?^_`{|}~- before '@'",
+            ));
         }
+        let domain =
+            idna::domain_to_ascii_strict(domain).map_err(|_| invalid("has an invalid domain"))?;
         let labels_ok = domain.split('.').all(|label| {
             !label.is_empty()
+                && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         });
         if !domain.contains('.') || !labels_ok {
             return Err(invalid("has an invalid domain"));
+        }
+        let normalised = format!("{}@{domain}", local.to_ascii_lowercase());
+        // Cognito's limit for a username, which the email is.
+        if normalised.len() > 128 {
+            return Err(invalid("is longer than 128 characters"));
         }
         Ok(Self(normalised))
     }
@@ -253,11 +270,43 @@ mod tests {
     }
 
     #[test]
+    fn one_mailbox_has_one_form_whatever_the_unicode() {
+        // A Unicode domain is stored in its IDNA (xn--) form...
+        let idn = Email::parse("bob@B\u{fc}cher.example").unwrap();
+        assert_eq!(idn.as_str(), "bob@xn--bcher-kva.example");
+        assert_eq!(Email::parse("bob@xn--bcher-kva.example").unwrap(), idn);
+        // ...and case folding of look-alikes cannot reach another key: the
+        // Kelvin sign folds to "k" only inside the domain, where UTS 46 maps it.
+        assert_eq!(
+            Email::parse("bob@\u{212a}ey.example").unwrap().as_str(),
+            "bob@key.example"
+        );
+        // A Cyrillic "е" is another domain, and says so.
+        assert!(
+            Email::parse("bob@\u{435}xample.com")
+                .unwrap()
+                .as_str()
+                .starts_with("bob@xn--")
+        );
+    }
+
+    #[test]
     fn email_without_at_or_domain_dot_is_rejected_with_a_reason() {
         for (raw, reason) in [
             ("alice", "must contain '@'"),
             ("alice@localhost", "has an invalid domain"),
-            ("@example.com", "has an invalid part before '@'"),
+            (
+                "@example.com",
+                "must have plain letters, digits or .!#$%&'*+/=?^_`{|}~- before '@'",
+            ),
+            (
+                "\u{430}lice@example.com",
+                "must have plain letters, digits or .!#$%&'*+/=?^_`{|}~- before '@'",
+            ),
+            (
+                "al..ice@example.com",
+                "must have plain letters, digits or .!#$%&'*+/=?^_`{|}~- before '@'",
+            ),
             ("a b@example.com", "must not contain spaces"),
             ("", "is required"),
             ("alice@exa..mple.com", "has an invalid domain"),
