@@ -14,10 +14,6 @@ async fn register_confirm_login_and_read_the_profile() {
     assert_eq!(registered.status, 201, "{:?}", registered.body);
     assert_eq!(registered.body["email"], email);
     assert_eq!(registered.body["confirmed"], false);
-    let user_id = registered.body["user_id"]
-        .as_str()
-        .expect("user_id")
-        .to_owned();
 
     let code = code_from_outbox(&email).await;
     let confirmed = post("/auth/confirm", json!({"email": email, "code": code})).await;
@@ -35,6 +31,7 @@ async fn register_confirm_login_and_read_the_profile() {
         );
     }
     let access = login.body["access_token"].as_str().expect("access token");
+    let user_id = claims_of(access)["sub"].clone();
 
     let me = get_with_token("/users/me", access).await;
     assert_eq!(me.status, 200, "{:?}", me.body);
@@ -56,12 +53,52 @@ async fn register_confirm_login_and_read_the_profile() {
 }
 
 #[tokio::test]
-async fn registering_an_existing_email_is_409_whatever_its_case() {
-    let email = unique_email("dup");
+async fn registering_a_taken_email_answers_like_a_new_one_and_tells_the_owner() {
+    let (email, _) = signed_up_user("taken").await;
+    let fresh = register(&unique_email("fresh")).await;
+    let mails_before = mail_to(&email).await.len();
+    let again = post(
+        "/auth/register",
+        json!({"email": email.to_uppercase(), "password": "Intruder-Pass-1"}),
+    )
+    .await;
+    assert_eq!(again.status, fresh.status);
+    assert_eq!(again.body["confirmed"], fresh.body["confirmed"]);
+    assert_eq!(
+        again.body.as_object().map(|o| o.keys().collect::<Vec<_>>()),
+        fresh.body.as_object().map(|o| o.keys().collect::<Vec<_>>())
+    );
+    let mails = mail_to(&email).await;
+    assert_eq!(mails.len(), mails_before + 1, "the owner is told");
+    let notice = mails.last().expect("notice");
+    assert_eq!(
+        notice["subject"],
+        "Someone tried to sign up to Gatehouse with your email"
+    );
+    // Nothing changed: the owner's password still works, the intruder's does not.
+    let owner = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
+    assert_eq!(owner.status, 200);
+    let intruder = post(
+        "/auth/login",
+        json!({"email": email, "password": "Intruder-Pass-1"}),
+    )
+    .await;
+    assert_eq!(intruder.status, 401);
+}
+
+#[tokio::test]
+async fn registering_twice_before_confirming_sends_a_fresh_confirmation_code() {
+    let email = unique_email("twice-unconfirmed");
     assert_eq!(register(&email).await.status, 201);
-    let again = register(&email.to_uppercase()).await;
-    assert_eq!(again.status, 409);
-    assert_eq!(again.body["code"], "email_taken");
+    let first = code_from_outbox(&email).await;
+    assert_eq!(register(&email).await.status, 201);
+    let mails = mail_to(&email).await;
+    assert_eq!(mails.len(), 2);
+    assert_eq!(mails[1]["subject"], "Confirm your Gatehouse account");
+    let second = code_from_outbox(&email).await;
+    assert_ne!(first, second, "a new code replaces the first");
+    let confirmed = post("/auth/confirm", json!({"email": email, "code": second})).await;
+    assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
 }
 
 #[tokio::test]

@@ -374,10 +374,7 @@ async fn triggers_see_the_username_and_attributes_cognito_sends() {
     let email = unique_email("fields");
     let registered = register_at(&email).await;
     assert_eq!(registered.status, 201, "{:?}", registered.body);
-    let sub = registered.body["user_id"]
-        .as_str()
-        .expect("user id")
-        .to_owned();
+    let sub = user_id_in(&fidelity().stack.moto, &email).await;
     let message = probe_file("triggers")
         .into_iter()
         .find(|e| {

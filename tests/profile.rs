@@ -70,9 +70,9 @@ async fn an_unconfirmed_account_cannot_log_in_and_has_no_profile_yet() {
     let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
     assert_eq!(login.status, 403);
     assert_eq!(login.body["code"], "user_not_confirmed");
-    let user_id = registered.body["user_id"].as_str().expect("user_id");
+    let user_id = user_id_of(&email).await;
     assert_eq!(
-        items_of(user_id).await,
+        items_of(&user_id).await,
         0,
         "registration writes nothing to the table"
     );

@@ -253,6 +253,51 @@ pub async fn signed_up_user(tag: &str) -> (String, Value) {
     (email, login.body)
 }
 
+/// One call to the emulator's Cognito, as an operator would make it.
+async fn cognito_admin(moto: &str, operation: &str, body: Value) -> Value {
+    let response = http()
+        .post(moto)
+        .header(
+            "x-amz-target",
+            format!("AWSCognitoIdentityProviderService.{operation}"),
+        )
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("the emulator answers");
+    response.json().await.expect("JSON")
+}
+
+/// The user id (Cognito's `sub`) of `email`'s account in the stack whose
+/// emulator is at `moto` (the sign-up answer does not carry it).
+pub async fn user_id_in(moto: &str, email: &str) -> String {
+    let pools = cognito_admin(moto, "ListUserPools", json!({"MaxResults": 10})).await;
+    let pool = pools["UserPools"][0]["Id"]
+        .as_str()
+        .expect("a pool")
+        .to_owned();
+    let users = cognito_admin(
+        moto,
+        "ListUsers",
+        json!({"UserPoolId": pool, "Filter": format!("email = \"{email}\"")}),
+    )
+    .await;
+    users["Users"][0]["Attributes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["Name"] == "sub")
+        .and_then(|a| a["Value"].as_str())
+        .unwrap_or_else(|| panic!("no account for {email}: {users}"))
+        .to_owned()
+}
+
+/// [`user_id_in`] the main stack.
+pub async fn user_id_of(email: &str) -> String {
+    user_id_in(&stack().moto, email).await
+}
+
 /// The claims of a JWT, without verifying it.
 pub fn claims_of(token: &str) -> Value {
     use base64::Engine;

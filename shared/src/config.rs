@@ -2,7 +2,7 @@
 //! fails the cold start and names the variable.
 
 use crate::domain::{PasswordPolicy, Role, SignUpPolicy, domain_list};
-use crate::services::ThrottleLimits;
+use crate::services::{TakenAddresses, ThrottleLimits};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -67,6 +67,19 @@ pub fn throttle_limits(src: &dyn Source) -> Result<ThrottleLimits, ConfigError> 
         login_failures_per_ip: parsed(src, "LOGIN_FAILURES_PER_SOURCE_IP")?,
         sends_per_ip: parsed(src, "SENDS_PER_SOURCE_IP")?,
     })
+}
+
+/// Whether sign-up reveals that an address is taken (`SIGNUP_REVEALS_TAKEN_EMAILS`,
+/// default false).
+pub fn taken_addresses(src: &dyn Source) -> Result<TakenAddresses, ConfigError> {
+    match optional(src, "SIGNUP_REVEALS_TAKEN_EMAILS").as_deref() {
+        None | Some("false") => Ok(TakenAddresses::Hide),
+        Some("true") => Ok(TakenAddresses::Reveal),
+        Some(other) => Err(ConfigError::Invalid {
+            name: "SIGNUP_REVEALS_TAKEN_EMAILS",
+            reason: format!("{other:?} is not true or false"),
+        }),
+    }
 }
 
 /// The pool's password policy (the template passes the pool's own parameters), so

@@ -13,8 +13,8 @@ use crate::adapters::client_secret::AppClientSecret;
 use crate::adapters::cognito::{CognitoAdmin, CognitoDirectory, CognitoIdentity};
 use crate::adapters::dynamodb::DynamoTable;
 use crate::config::{
-    ConfigError, ProcessEnv, Source, TableConfig, password_policy, throttle_limits,
-    user_pool_client_id, user_pool_id,
+    ConfigError, ProcessEnv, Source, TableConfig, password_policy, taken_addresses,
+    throttle_limits, user_pool_client_id, user_pool_id,
 };
 use crate::services::{
     ConfirmService, ForgotPasswordService, LoginService, LogoutService, PasswordResetService,
@@ -91,6 +91,7 @@ impl AppContext {
             self.cognito_with(app.clone()),
             self.throttle(app)?,
             password_policy(&*self.env)?,
+            taken_addresses(&*self.env)?,
         ))
     }
 

@@ -14,7 +14,7 @@ use crate::ports::SignUpDetails;
 use crate::services::{
     ConfirmService, Credentials, ForgotPasswordService, LoginService, LogoutService,
     PasswordResetService, PasswordService, RefreshService, Registration, SessionGuard,
-    SignUpService, Throttle, ThrottleLimits,
+    SignUpService, TakenAddresses, Throttle, ThrottleLimits,
 };
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
@@ -147,8 +147,23 @@ impl InMemoryAuth {
         )
     }
 
+    /// Sign-up as deployed by default: a taken address answers like a new one.
     pub fn sign_up(&self) -> SignUpService {
-        SignUpService::new(self.identity.clone(), self.throttle(), test_policy())
+        SignUpService::new(
+            self.identity.clone(),
+            self.throttle(),
+            test_policy(),
+            TakenAddresses::Hide,
+        )
+    }
+
+    pub fn sign_up_revealing_taken(&self) -> SignUpService {
+        SignUpService::new(
+            self.identity.clone(),
+            self.throttle(),
+            test_policy(),
+            TakenAddresses::Reveal,
+        )
     }
 
     pub fn confirm(&self) -> ConfirmService {

@@ -1,7 +1,9 @@
 use aws_lambda_events::event::cognito::{
     CognitoEventUserPoolsCustomMessage, CognitoEventUserPoolsCustomMessageTriggerSource as Source,
 };
-use gatehouse::domain::messages::{Language, MessageKind, render};
+use gatehouse::domain::messages::{
+    Language, MessageKind, NOTICE_METADATA_KEY, SIGN_UP_ATTEMPT_NOTICE, render,
+};
 use lambda_runtime::{Error, LambdaEvent};
 
 type Event = CognitoEventUserPoolsCustomMessage;
@@ -9,13 +11,25 @@ type Event = CognitoEventUserPoolsCustomMessage;
 /// Cognito replaces this with the real code after the trigger returns.
 const DEFAULT_CODE_PARAMETER: &str = "{####}";
 
-/// Brands the sign-up, resend and password-reset messages in the user's language.
-/// Other messages keep Cognito's defaults.
+/// Brands the sign-up, resend and password-reset messages in the user's language,
+/// and the notice to an address someone tried to register again (a reset code
+/// Gatehouse asked for with that notice in `ClientMetadata`). Other messages keep
+/// Cognito's defaults.
 pub async fn handle(app_name: &str, event: LambdaEvent<Event>) -> Result<Event, Error> {
     let mut event = event.payload;
     let kind = match event.cognito_event_user_pools_header.trigger_source {
         Some(Source::SignUp) => MessageKind::SignUpCode,
         Some(Source::ResendCode) => MessageKind::ResendCode,
+        Some(Source::ForgotPassword)
+            if event
+                .request
+                .client_metadata
+                .get(NOTICE_METADATA_KEY)
+                .map(String::as_str)
+                == Some(SIGN_UP_ATTEMPT_NOTICE) =>
+        {
+            MessageKind::SignUpAttempt
+        }
         Some(Source::ForgotPassword) => MessageKind::PasswordResetCode,
         _ => return Ok(event),
     };

@@ -114,6 +114,7 @@ impl CognitoProxy {
             pool,
             client_id: claims["client_id"].as_str().unwrap_or_default(),
             username: &username,
+            client_metadata: body.get("ClientMetadata"),
         };
         let mut attributes = current.clone();
         attributes.insert("email".into(), new_email.clone());

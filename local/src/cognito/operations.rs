@@ -115,6 +115,7 @@ impl CognitoProxy {
         let subject = Subject {
             pool: call.pool,
             client_id: call.field("ClientId"),
+            client_metadata: call.body.get("ClientMetadata"),
             username: if call.pool.email_as_username {
                 &generated
             } else {
@@ -295,6 +296,7 @@ impl CognitoProxy {
             pool,
             client_id,
             username: &username,
+            client_metadata: None,
         };
         self.triggers
             .post_confirmation(&subject, source, &attributes)
@@ -317,6 +319,7 @@ impl CognitoProxy {
             pool: call.pool,
             client_id: call.field("ClientId"),
             username: &username,
+            client_metadata: call.body.get("ClientMetadata"),
         };
         self.send_code(caller_username, &subject, &attributes, purpose, source)
             .await
@@ -343,6 +346,21 @@ impl CognitoProxy {
     /// moto makes up its own reset code (and would accept any other); the stand-in
     /// sends its own code instead and accepts only that one.
     pub(super) async fn forgot_password(&self, call: Call<'_>) -> Response {
+        // Cognito resets only through a verified address (moto does not check).
+        match self.admin_get_user(call.pool, call.field("Username")).await {
+            Ok(Some(user))
+                if attributes_to_map(&user["UserAttributes"])
+                    .get("email_verified")
+                    .is_none_or(|v| v != "true") =>
+            {
+                return cognito_error(
+                    "InvalidParameterException",
+                    "Cannot reset password for the user as there is no registered/verified email or phone_number",
+                );
+            }
+            Ok(_) => {}
+            Err(err) => return internal_error(err),
+        }
         let mut answer = match self.forward_call(&call).await {
             Ok((answer, _)) => answer,
             Err(refused) => return refused,

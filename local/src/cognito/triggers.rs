@@ -28,6 +28,9 @@ pub struct Subject<'a> {
     pub pool: &'a Pool,
     pub client_id: &'a str,
     pub username: &'a str,
+    /// The call's `ClientMetadata`, which Cognito passes to the custom message
+    /// trigger (and others) as it came.
+    pub client_metadata: Option<&'a serde_json::Value>,
 }
 
 /// A trigger's refusal or failure, as Cognito reports it to the caller.
@@ -149,6 +152,10 @@ impl Triggers {
             .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
             .collect();
         event.request.code_parameter = Some(CODE_PLACEHOLDER.into());
+        event.request.client_metadata = subject
+            .client_metadata
+            .and_then(|m| serde_json::from_value(m.clone()).ok())
+            .unwrap_or_default();
         Ok(self
             .invoke(subject.pool, "CustomMessage", &event)
             .await?

@@ -4,6 +4,7 @@
 
 use super::aws::{AwsClients, Call};
 use super::client_secret::AppClientSecret;
+use crate::domain::messages::{NOTICE_METADATA_KEY, SIGN_UP_ATTEMPT_NOTICE};
 use crate::domain::{
     AccessToken, AppError, ConfirmationCode, ConfirmedUser, Email, Password, RefreshToken,
     Registered, TokenIssue, Tokens, UserId,
@@ -296,6 +297,29 @@ impl SignUpIdentity for CognitoIdentity {
             .send()
             .await;
         succeed_quietly("ResendConfirmationCode", sent)
+    }
+
+    /// A reset code with the sign-up-attempt notice (the custom message trigger
+    /// writes it); Cognito refuses a reset for an unconfirmed account, which then
+    /// gets a fresh confirmation code instead.
+    async fn notify_existing_account(&self, email: &Email) -> Result<(), AppError> {
+        let sent = self
+            .client
+            .forgot_password()
+            .client_id(self.client_id())
+            .set_secret_hash(self.app.hash_for(email.as_str()).await?)
+            .username(email.as_str())
+            .client_metadata(NOTICE_METADATA_KEY, SIGN_UP_ATTEMPT_NOTICE)
+            .send()
+            .await;
+        match sent {
+            Err(SdkError::ServiceError(err))
+                if err.err().code() == Some("InvalidParameterException") =>
+            {
+                self.resend_confirmation(email).await
+            }
+            other => succeed_quietly("ForgotPassword", other),
+        }
     }
 }
 

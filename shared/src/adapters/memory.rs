@@ -34,10 +34,19 @@ pub struct InMemoryIdentity {
     /// Live refresh tokens and access tokens, to the email they belong to.
     refresh_tokens: Mutex<HashMap<String, Email>>,
     access_tokens: Mutex<HashMap<String, Email>>,
+    /// Addresses told that someone tried to register them again.
+    notices: Mutex<Vec<Email>>,
     counter: AtomicU64,
 }
 
 impl InMemoryIdentity {
+    pub fn notices_to(&self, email: &str) -> usize {
+        lock(&self.notices)
+            .iter()
+            .filter(|e| e.as_str() == email)
+            .count()
+    }
+
     pub fn user_count(&self) -> usize {
         lock(&self.users).len()
     }
@@ -144,6 +153,11 @@ impl SignUpIdentity for InMemoryIdentity {
         if let Some(user) = lock(&self.users).get_mut(email).filter(|u| !u.confirmed) {
             user.code = format!("{:06}", 200_000 + n);
         }
+        Ok(())
+    }
+
+    async fn notify_existing_account(&self, email: &Email) -> Result<(), AppError> {
+        lock(&self.notices).push(email.clone());
         Ok(())
     }
 }

@@ -7,7 +7,15 @@ pub enum MessageKind {
     SignUpCode,
     ResendCode,
     PasswordResetCode,
+    /// To the owner of an address someone tried to register again (sign-up
+    /// answers alike for new and taken addresses, so the owner hears it here).
+    SignUpAttempt,
 }
+
+/// The `ClientMetadata` key and value that ask the custom message trigger for a
+/// [`MessageKind::SignUpAttempt`] notice instead of a plain reset message.
+pub const NOTICE_METADATA_KEY: &str = "gatehouse_notice";
+pub const SIGN_UP_ATTEMPT_NOTICE: &str = "sign_up_attempt";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {
@@ -80,6 +88,18 @@ fn copy(kind: MessageKind, language: Language) -> Copy {
             body: "Geben Sie diesen Code ein, um ein neues Passwort zu wählen:",
             footer: "Wenn Sie kein neues Passwort angefordert haben, ignorieren Sie diese E-Mail; Ihr Passwort bleibt unverändert.",
         },
+        (SignUpAttempt, English) => Copy {
+            subject: "Someone tried to sign up to {app} with your email",
+            heading: "You already have an account",
+            body: "Someone, perhaps you, tried to create a {app} account with this email address, which already has one. If you forgot your password, enter this code to choose a new one:",
+            footer: "If this was not you, ignore this email; your account and password are unchanged.",
+        },
+        (SignUpAttempt, German) => Copy {
+            subject: "Jemand wollte sich mit Ihrer E-Mail-Adresse bei {app} registrieren",
+            heading: "Sie haben bereits ein Konto",
+            body: "Jemand, vielleicht Sie, wollte mit dieser E-Mail-Adresse ein {app}-Konto anlegen; es gibt bereits eines. Wenn Sie Ihr Passwort vergessen haben, geben Sie diesen Code ein, um ein neues zu wählen:",
+            footer: "Wenn Sie das nicht waren, ignorieren Sie diese E-Mail; Ihr Konto und Ihr Passwort bleiben unverändert.",
+        },
     }
 }
 
@@ -143,6 +163,7 @@ mod tests {
             MessageKind::SignUpCode,
             MessageKind::ResendCode,
             MessageKind::PasswordResetCode,
+            MessageKind::SignUpAttempt,
         ] {
             for language in [Language::English, Language::German] {
                 let m = render(kind, language, "Gatehouse", "{####}");

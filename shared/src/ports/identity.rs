@@ -32,6 +32,11 @@ pub trait SignUpIdentity: Send + Sync {
     /// Sends a new sign-up code. Succeeds, sending nothing, for an unknown or
     /// already confirmed account, so callers cannot tell them apart.
     async fn resend_confirmation(&self, email: &Email) -> Result<(), AppError>;
+
+    /// Tells the owner of a registered address that someone tried to sign up
+    /// with it (with a reset code, or a fresh confirmation code if the account is
+    /// unconfirmed). Succeeds quietly whatever the account's state.
+    async fn notify_existing_account(&self, email: &Email) -> Result<(), AppError>;
 }
 
 /// Password and refresh-token authentication.

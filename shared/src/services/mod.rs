@@ -9,7 +9,7 @@ mod throttle;
 pub use auth::{
     Accepted, ConfirmService, Confirmed, Credentials, ForgotPasswordService, LoginService,
     LogoutService, PasswordChange, PasswordReset, PasswordResetService, PasswordService,
-    RefreshService, Registration, SessionGuard, SignUpService,
+    RefreshService, Registration, SessionGuard, SignUpAnswer, SignUpService, TakenAddresses,
 };
 pub use profiles::ProfileService;
 pub use throttle::{LoginCount, Throttle, ThrottleLimits};

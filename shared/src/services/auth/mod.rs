@@ -15,7 +15,7 @@ pub use passwords::{
     ForgotPasswordService, PasswordChange, PasswordReset, PasswordResetService, PasswordService,
 };
 pub use sessions::{Credentials, LoginService, LogoutService, RefreshService, SessionGuard};
-pub use sign_up::{ConfirmService, Registration, SignUpService};
+pub use sign_up::{ConfirmService, Registration, SignUpAnswer, SignUpService, TakenAddresses};
 
 use crate::domain::AppError;
 use serde::Serialize;

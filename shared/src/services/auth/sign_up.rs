@@ -16,6 +16,24 @@ pub struct Registration {
     pub details: SignUpDetails,
 }
 
+/// What a sign-up answers. No user id: the answer for an address already
+/// registered must look the same as for a new one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SignUpAnswer {
+    pub email: Email,
+    pub confirmed: bool,
+}
+
+/// Whether sign-up tells a caller that an address is taken (OWASP advises not:
+/// Cognito itself does, so Gatehouse answers for it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakenAddresses {
+    /// 409 `email_taken`.
+    Reveal,
+    /// The answer a new address gets; the owner is told by email instead.
+    Hide,
+}
+
 /// Register and resend the code: Cognito's public APIs, behind the limits on
 /// what sends email (per address and per source IP).
 #[derive(Clone)]
@@ -23,6 +41,7 @@ pub struct SignUpService {
     identity: Arc<dyn SignUpIdentity>,
     throttle: Throttle,
     policy: PasswordPolicy,
+    taken: TakenAddresses,
 }
 
 impl SignUpService {
@@ -30,11 +49,13 @@ impl SignUpService {
         identity: Arc<dyn SignUpIdentity>,
         throttle: Throttle,
         policy: PasswordPolicy,
+        taken: TakenAddresses,
     ) -> Self {
         Self {
             identity,
             throttle,
             policy,
+            taken,
         }
     }
 
@@ -50,20 +71,34 @@ impl SignUpService {
         &self,
         registration: Registration,
         origin: &Origin,
-    ) -> Result<Registered, AppError> {
-        self.throttle
-            .send_attempt(&registration.email, origin)
-            .await?;
-        let registered = self
+    ) -> Result<SignUpAnswer, AppError> {
+        let email = registration.email;
+        self.throttle.send_attempt(&email, origin).await?;
+        let signed_up = self
             .identity
             .sign_up(
-                &registration.email,
+                &email,
                 registration.password.password(),
                 &registration.details,
             )
-            .await?;
-        tracing::info!(user_id = %registered.user_id, "user registered");
-        Ok(registered)
+            .await;
+        match signed_up {
+            Ok(Registered {
+                user_id, confirmed, ..
+            }) => {
+                tracing::info!(%user_id, "user registered");
+                Ok(SignUpAnswer { email, confirmed })
+            }
+            Err(AppError::EmailTaken) if self.taken == TakenAddresses::Hide => {
+                self.identity.notify_existing_account(&email).await?;
+                tracing::info!("sign-up for a registered address; its owner was told");
+                Ok(SignUpAnswer {
+                    email,
+                    confirmed: false,
+                })
+            }
+            Err(err) => Err(err),
+        }
     }
 
     #[tracing::instrument(skip_all)]
@@ -108,9 +143,26 @@ mod tests {
     use crate::testing::{InMemoryAuth, TEST_PASSWORD, from_ip, registration};
 
     #[tokio::test]
-    async fn registering_twice_with_different_case_is_email_taken() {
+    async fn a_taken_address_answers_like_a_new_one_and_its_owner_is_told() {
         let fakes = InMemoryAuth::default();
         let svc = fakes.sign_up();
+        let first = svc
+            .register(registration("Cy@Example.com", TEST_PASSWORD), &from_ip(1))
+            .await
+            .unwrap();
+        let again = svc
+            .register(registration("cy@example.com", TEST_PASSWORD), &from_ip(1))
+            .await
+            .unwrap();
+        assert_eq!(first, again);
+        assert_eq!(fakes.identity.user_count(), 1);
+        assert_eq!(fakes.identity.notices_to("cy@example.com"), 1);
+    }
+
+    #[tokio::test]
+    async fn registering_twice_with_different_case_is_email_taken_when_revealed() {
+        let fakes = InMemoryAuth::default();
+        let svc = fakes.sign_up_revealing_taken();
         svc.register(registration("Ann@Example.com", TEST_PASSWORD), &from_ip(1))
             .await
             .unwrap();
