@@ -10,6 +10,7 @@ mod authorizer;
 mod contracts;
 mod events;
 mod fidelity;
+mod input;
 mod messages;
 mod passwords;
 mod profile;

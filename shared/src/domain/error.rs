@@ -8,10 +8,12 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub enum AppError {
     #[error("{field} {reason}")]
     Validation { field: &'static str, reason: String },
-    #[error("the request body is not valid JSON for this endpoint: {0}")]
+    #[error("the request body {0}")]
     MalformedBody(String),
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("the request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
     #[error("an account with this email already exists")]
     EmailTaken,
     #[error("the email or password is wrong")]

@@ -16,8 +16,72 @@ use std::error::Error as _;
 /// Bodies above this are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// A body declared as something other than JSON is refused (415); no
+/// `Content-Type` at all is read as JSON.
+fn ensure_json(req: &Request) -> Result<(), AppError> {
+    let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let media_type = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let is_json = media_type == "application/json"
+        || (media_type.starts_with("application/") && media_type.ends_with("+json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(AppError::UnsupportedMediaType)
+    }
+}
+
+/// What serde says about a body that does not parse, without echoing the
+/// caller's input: values and field names that are not plain identifiers are
+/// left out.
+fn body_error(err: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let at = format!("(line {}, column {})", err.line(), err.column());
+    match err.classify() {
+        Category::Syntax | Category::Eof | Category::Io => format!("is not valid JSON {at}"),
+        Category::Data => {
+            let full = err.to_string();
+            let message = full
+                .rsplit_once(" at line ")
+                .map_or(full.as_str(), |(m, _)| m);
+            let mut safe = String::new();
+            let mut quoted = String::new();
+            let mut quote = None;
+            for c in message.chars() {
+                match quote {
+                    None if c == '"' || c == '`' => quote = Some(c),
+                    None => safe.push(c),
+                    Some(q) if c == q => {
+                        let plain = !quoted.is_empty()
+                            && quoted.len() <= 64
+                            && quoted
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+                        safe.push('`');
+                        safe.push_str(if plain { &quoted } else { "…" });
+                        safe.push('`');
+                        quoted.clear();
+                        quote = None;
+                    }
+                    Some(_) => quoted.push(c),
+                }
+            }
+            format!("does not fit this endpoint: {safe} {at}")
+        }
+    }
+}
+
 /// Parses the request body as JSON into `T`.
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, AppError> {
+    ensure_json(req)?;
     let bytes: &[u8] = match req.body() {
         Body::Empty => b"",
         Body::Text(text) => text.as_bytes(),
@@ -30,9 +94,9 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, AppError> {
         });
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(AppError::MalformedBody("the body is empty".into()));
+        return Err(AppError::MalformedBody("is empty".into()));
     }
-    serde_json::from_slice(bytes).map_err(|e| AppError::MalformedBody(e.to_string()))
+    serde_json::from_slice(bytes).map_err(|e| AppError::MalformedBody(body_error(&e)))
 }
 
 /// Where the request came from: API Gateway's `sourceIp` (the TCP peer; a
@@ -143,6 +207,11 @@ fn classify(err: &AppError) -> ProblemKind {
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             "Request body too large",
+        ),
+        AppError::UnsupportedMediaType => kind(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Unsupported media type",
         ),
         AppError::EmailTaken => kind(
             StatusCode::CONFLICT,
@@ -342,6 +411,37 @@ where
         Err(err) => Err(err),
     };
     respond(ok, result)
+}
+
+#[cfg(test)]
+mod body_tests {
+    use super::body_error;
+
+    fn error_for<T: serde::de::DeserializeOwned + std::fmt::Debug>(raw: &str) -> String {
+        body_error(&serde_json::from_str::<T>(raw).unwrap_err())
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        count: u32,
+    }
+
+    #[test]
+    fn a_body_error_never_echoes_the_callers_input() {
+        let injected = error_for::<Body>(r#"{"count": "<script>alert(1)</script>"}"#);
+        assert!(!injected.contains("script"), "{injected}");
+        assert!(injected.starts_with("does not fit this endpoint: invalid type"));
+        let field = error_for::<Body>(r#"{"count": 1, "<b>x</b>": 2}"#);
+        assert!(!field.contains("<b>"), "{field}");
+        let plain = error_for::<Body>(r#"{"count": 1, "extra": 2}"#);
+        assert!(plain.contains("unknown field `extra`"), "{plain}");
+        assert_eq!(
+            error_for::<Body>("{\"count\": "),
+            "is not valid JSON (line 1, column 10)"
+        );
+    }
 }
 
 #[cfg(test)]
