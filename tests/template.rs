@@ -106,6 +106,32 @@ fn openapi_documents_exactly_the_template_routes() {
     );
 }
 
+#[tokio::test]
+async fn the_local_stack_serves_exactly_the_template_routes() {
+    let served = send(http().get(url("/_local/routes"))).await;
+    assert_eq!(served.status, 200);
+    let served: BTreeMap<(String, String), bool> = served
+        .body
+        .as_array()
+        .expect("routes")
+        .iter()
+        .map(|r| {
+            (
+                (
+                    r["method"].as_str().expect("method").to_owned(),
+                    r["path"].as_str().expect("path").to_owned(),
+                ),
+                r["public"].as_bool().expect("public"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        served,
+        template_routes(),
+        "the local stack and template.yaml disagree (route -> public)"
+    );
+}
+
 #[test]
 fn every_route_outside_auth_requires_the_jwt_authorizer() {
     let api = resources()

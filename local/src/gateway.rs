@@ -55,6 +55,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             get(function_environment),
         )
         .route("/_local/health", get(|| async { "ok" }))
+        .route("/_local/routes", get(served_routes))
         .route(
             "/2015-03-31/functions/{name}/invocations",
             // Lambda's own limits answer (in the handler), not axum's 2 MB default.
@@ -64,6 +65,23 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         )
         .fallback(api)
         .with_state(gateway)
+}
+
+/// The routes this gateway serves: `[{method, path, public}]`, for the contract
+/// test that holds them, the template and `openapi.yaml` to one set.
+async fn served_routes(State(gw): State<Arc<Gateway>>) -> Response {
+    let routes: Vec<Value> = gw
+        .routes
+        .iter()
+        .map(|r| {
+            json!({
+                "method": r.method,
+                "path": r.path,
+                "public": matches!(r.auth, RouteAuth::None),
+            })
+        })
+        .collect();
+    axum::Json(routes).into_response()
 }
 
 async fn outbox(State(gw): State<Arc<Gateway>>) -> Response {
