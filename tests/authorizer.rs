@@ -87,3 +87,101 @@ async fn an_id_token_passes_the_authorizer_but_the_function_refuses_it() {
     assert_eq!(response.status, 401);
     assert_eq!(response.body["code"], "invalid_token");
 }
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A token with this header and these claims, signed by `sign` over
+/// `header.payload`.
+fn forged(header: Value, claims: &Value, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
+    let signing_input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let signature = sign(signing_input.as_bytes());
+    format!("{signing_input}.{}", b64(&signature))
+}
+
+#[tokio::test]
+async fn forged_algorithms_and_keys_are_401() {
+    let (_, tokens) = signed_up_user("forged").await;
+    let claims = claims_of(tokens["access_token"].as_str().expect("access token"));
+    assert_eq!(
+        get_with_token("/users/me", &sign_token(&claims))
+            .await
+            .status,
+        200,
+        "the claims themselves are good"
+    );
+    let unsigned = forged(
+        serde_json::json!({"alg": "none", "kid": "dummy"}),
+        &claims,
+        |_| Vec::new(),
+    );
+    // HS256 keyed with the public key: the classic algorithm-confusion forgery.
+    let jwks = send(http().get(format!(
+        "{}/{}/.well-known/jwks.json",
+        stack().moto,
+        claims["iss"]
+            .as_str()
+            .and_then(|iss| iss.rsplit('/').next())
+            .expect("pool id")
+    )))
+    .await;
+    assert_eq!(jwks.status, 200, "{:?}", jwks.body);
+    let public_key = jwks.body.to_string();
+    let confused = forged(
+        serde_json::json!({"alg": "HS256", "kid": "dummy", "typ": "JWT"}),
+        &claims,
+        |input| {
+            use hmac::{Hmac, KeyInit, Mac};
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(public_key.as_bytes())
+                .expect("any key length");
+            mac.update(input);
+            mac.finalize().into_bytes().to_vec()
+        },
+    );
+    let mut other_kid = claims.clone();
+    other_kid["__header"] = serde_json::json!({"kid": "not-in-the-jwks"});
+    let wrong_kid = sign_token(&other_kid);
+    for (what, token) in [
+        ("alg none", unsigned),
+        ("HS256 with the public key", confused),
+        ("an unknown kid", wrong_kid),
+    ] {
+        let response = get_with_token("/users/me", &token).await;
+        assert_eq!(response.status, 401, "{what}");
+        assert_eq!(response.body["message"], "Unauthorized", "{what}");
+        assert!(
+            !challenge(&response).contains("dummy"),
+            "{what}: the refusal names no key"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_token_not_yet_valid_is_401() {
+    let (_, tokens) = signed_up_user("early").await;
+    let mut claims = claims_of(tokens["access_token"].as_str().expect("access token"));
+    let now = claims["iat"].as_i64().expect("iat");
+    let mut later = claims.clone();
+    later["nbf"] = (now + 600).into();
+    assert_eq!(
+        get_with_token("/users/me", &sign_token(&later))
+            .await
+            .status,
+        401,
+        "nbf in the future"
+    );
+    claims["iat"] = (now + 600).into();
+    assert_eq!(
+        get_with_token("/users/me", &sign_token(&claims))
+            .await
+            .status,
+        401,
+        "issued in the future"
+    );
+}

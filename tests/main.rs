@@ -7,6 +7,7 @@ mod support;
 
 mod auth;
 mod authorizer;
+mod concurrency;
 mod contracts;
 mod events;
 mod fidelity;

@@ -293,6 +293,23 @@ pub async fn user_id_in(moto: &str, email: &str) -> String {
         .to_owned()
 }
 
+/// How many Cognito accounts of the main stack have this email.
+pub async fn accounts_for(email: &str) -> usize {
+    let moto = &stack().moto;
+    let pools = cognito_admin(moto, "ListUserPools", json!({"MaxResults": 10})).await;
+    let pool = pools["UserPools"][0]["Id"]
+        .as_str()
+        .expect("a pool")
+        .to_owned();
+    let users = cognito_admin(
+        moto,
+        "ListUsers",
+        json!({"UserPoolId": pool, "Filter": format!("email = \"{email}\"")}),
+    )
+    .await;
+    users["Users"].as_array().map_or(0, Vec::len)
+}
+
 /// [`user_id_in`] the main stack.
 pub async fn user_id_of(email: &str) -> String {
     user_id_in(&stack().moto, email).await
