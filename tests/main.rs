@@ -10,6 +10,7 @@ mod authorizer;
 mod concurrency;
 mod contracts;
 mod events;
+mod faults;
 mod fidelity;
 mod input;
 mod messages;

@@ -44,6 +44,7 @@ pub struct Gateway {
     pub functions: Functions,
     pub outbox: Outbox,
     pub codes: Arc<Codes>,
+    pub outage: Arc<crate::outage::Outage>,
 }
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
@@ -56,6 +57,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         )
         .route("/_local/health", get(|| async { "ok" }))
         .route("/_local/routes", get(served_routes))
+        .route("/_local/aws/outage", post(switch_outage))
         .route(
             "/2015-03-31/functions/{name}/invocations",
             // Lambda's own limits answer (in the handler), not axum's 2 MB default.
@@ -65,6 +67,20 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         )
         .fallback(api)
         .with_state(gateway)
+}
+
+/// `{"down": true|false}`: takes the emulated AWS away from the functions, or
+/// brings it back (see `crate::outage`).
+async fn switch_outage(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let Some(down) = body["down"].as_bool() else {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "the body needs \"down\": true or false",
+        );
+    };
+    gw.outage.set(down);
+    axum::Json(json!({"down": down})).into_response()
 }
 
 /// The routes this gateway serves: `[{method, path, public}]`, for the contract

@@ -8,6 +8,7 @@ mod iam;
 mod jwt;
 mod lambda_env;
 mod moto;
+mod outage;
 mod outbox;
 mod provision;
 mod runtime;
@@ -226,9 +227,12 @@ async fn run(opts: Options) -> Result<(), BoxError> {
         moto_endpoint: moto.endpoint.clone(),
         http: reqwest::Client::new(),
     });
-    tokio::spawn(async move {
-        let _ = axum::serve(front_door_listener, iam::router(front_door)).await;
-    });
+    let outage = Arc::new(outage::Outage::default());
+    tokio::spawn(outage::serve(
+        front_door_listener,
+        iam::router(front_door),
+        outage.clone(),
+    ));
 
     let issuer_prefix = format!("https://cognito-idp.{}.amazonaws.com/", template::REGION);
     let mut authorizers = BTreeMap::new();
@@ -261,6 +265,7 @@ async fn run(opts: Options) -> Result<(), BoxError> {
         functions: hosts.clone(),
         outbox,
         codes,
+        outage,
     });
     let listener = TcpListener::bind(("127.0.0.1", opts.port))
         .await

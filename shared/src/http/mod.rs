@@ -311,6 +311,12 @@ pub fn problem_response(err: &AppError) -> Response<Body> {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
         }
+        // A dependency is down: worth another try shortly, not at once.
+        AppError::Unavailable(_) => {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         AppError::Unauthenticated(_) => {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -1,0 +1,144 @@
+//! AWS failing mid-run, on a stack of its own (its outage must not touch the
+//! other tests): every endpoint answers 503 problem JSON with `Retry-After`, no
+//! half-done write is left, and everything works once AWS is back.
+
+use crate::support::*;
+use serde_json::{Value, json};
+
+struct At<'a>(&'a Stack);
+
+impl At<'_> {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.0.url)
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Response {
+        send(http().post(self.url(path)).json(&body)).await
+    }
+
+    async fn me(&self, token: &str) -> Response {
+        send(http().get(self.url("/users/me")).bearer_auth(token)).await
+    }
+
+    async fn outage(&self, down: bool) {
+        let switched = self.post("/_local/aws/outage", json!({"down": down})).await;
+        assert_eq!(switched.status, 200, "{:?}", switched.body);
+    }
+
+    async fn code_for(&self, email: &str) -> String {
+        let outbox = send(http().get(self.url("/_local/outbox"))).await;
+        let text = outbox
+            .body
+            .as_array()
+            .and_then(|all| all.iter().rev().find(|m| m["to"] == email))
+            .and_then(|m| m["text"].as_str())
+            .expect("a code was mailed")
+            .to_owned();
+        text.split(|c: char| !c.is_ascii_digit())
+            .find(|run| run.len() == 6)
+            .expect("a code")
+            .to_owned()
+    }
+
+    async fn login(&self, email: &str) -> Response {
+        self.post("/auth/login", json!({"email": email, "password": PASSWORD}))
+            .await
+    }
+}
+
+#[tokio::test]
+async fn with_aws_down_every_endpoint_is_a_503_and_all_works_once_it_is_back() {
+    let stack = launch(
+        &workspace_root().join("template.yaml"),
+        &target_dir().join("debug"),
+        "",
+        "faults",
+    )
+    .unwrap_or_else(|why| panic!("{why}"));
+    let at = At(&stack);
+    let email = unique_email("outage");
+    let registered = at
+        .post(
+            "/auth/register",
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(registered.status, 201, "{:?}", registered.body);
+    let code = at.code_for(&email).await;
+    assert_eq!(
+        at.post("/auth/confirm", json!({"email": email, "code": code}))
+            .await
+            .status,
+        200
+    );
+    let login = at.login(&email).await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    let token = login.body["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let refresh = login.body["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+
+    at.outage(true).await;
+    let newcomer = unique_email("during-outage");
+    let during = [
+        (
+            "register",
+            at.post(
+                "/auth/register",
+                json!({"email": newcomer, "password": PASSWORD}),
+            )
+            .await,
+        ),
+        ("login", at.login(&email).await),
+        ("profile", at.me(&token).await),
+        (
+            "refresh",
+            at.post("/auth/refresh", json!({"refresh_token": refresh}))
+                .await,
+        ),
+        (
+            "forgot",
+            at.post("/auth/password/forgot", json!({"email": email}))
+                .await,
+        ),
+        (
+            "logout",
+            send(http().post(at.url("/auth/logout")).bearer_auth(&token)).await,
+        ),
+    ];
+    at.outage(false).await;
+    for (what, answer) in &during {
+        assert_eq!(answer.status, 503, "{what}: {:?}", answer.body);
+        assert_eq!(
+            answer.headers["content-type"], "application/problem+json",
+            "{what}"
+        );
+        assert_eq!(answer.body["code"], "unavailable", "{what}");
+        assert!(answer.headers.contains_key("retry-after"), "{what}");
+    }
+
+    // Back: nothing half-done stands in the way.
+    let again = at
+        .post(
+            "/auth/register",
+            json!({"email": newcomer, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(again.status, 201, "{:?}", again.body);
+    assert_eq!(
+        at.post(
+            "/auth/confirm",
+            json!({"email": newcomer, "code": at.code_for(&newcomer).await})
+        )
+        .await
+        .status,
+        200,
+        "the registration made during the outage left nothing behind"
+    );
+    assert_eq!(at.me(&token).await.status, 200);
+    assert_eq!(at.login(&email).await.status, 200, "no failure was counted");
+}
