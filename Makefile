@@ -9,6 +9,7 @@ TOOLS := .tools
 VENV := $(TOOLS)/venv
 SAM_VENV := $(TOOLS)/sam
 BENCH_VENV := $(TOOLS)/bench
+CHECKOV_VENV := $(TOOLS)/checkov
 PORT ?= 3000
 # Template parameters for `make dev`, as `sam deploy` takes them:
 #   make dev OVERRIDES="Stage=dev SignUpAutoConfirmDomains=test.example"
@@ -31,7 +32,7 @@ test: tools build
 build:
 	cargo build --workspace --bins
 
-tools: $(VENV)/.installed $(SAM_VENV)/.installed
+tools: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
 $(VENV)/.installed: scripts/requirements-local.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +43,12 @@ $(VENV)/.installed: scripts/requirements-local.txt
 $(BENCH_VENV)/.installed: scripts/requirements-bench.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
+# checkov (template security checks) pins its own dependencies too.
+$(CHECKOV_VENV)/.installed: scripts/requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $<
 	touch $@
 
 # SAM CLI pins its own boto3, so it lives in a virtualenv of its own.

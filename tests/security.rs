@@ -305,3 +305,19 @@ async fn a_refresh_token_bound_to_another_user_is_refused() {
     let fine = post("/auth/refresh", json!({"refresh_token": token})).await;
     assert_eq!(fine.status, 200, "{:?}", fine.body);
 }
+
+#[tokio::test]
+async fn the_access_log_names_the_source_ip_and_route_and_never_the_body() {
+    let email = unique_email("access-log");
+    let secret = "Access-Log-Secret-9";
+    let answer = login_from(&from_address(5), &email, secret).await;
+    assert_eq!(answer.status, 401);
+    let log = std::fs::read_to_string(&stack().log).expect("stack log");
+    assert!(
+        log.lines().any(|l| l.contains(r#""ip":"127.0.0.5""#)
+            && l.contains(r#""routeKey":"POST /auth/login""#)
+            && l.contains(r#""status":"401""#)),
+        "no access log line for the login"
+    );
+    assert_not_logged(&[secret, &email]);
+}

@@ -82,6 +82,27 @@ fn sam_validate_lint_reports_nothing() {
 }
 
 #[test]
+fn checkov_fails_no_check_but_those_skipped_with_a_reason() {
+    run_ok(
+        Command::new(tool("checkov", "checkov"))
+            .current_dir(workspace_root())
+            .args(["-f", "template.yaml", "--config-file", ".checkov.yaml"]),
+        "checkov",
+    );
+    // Each skipped check has its reason in a comment right above it.
+    let config = std::fs::read_to_string(workspace_root().join(".checkov.yaml")).expect("config");
+    let lines: Vec<&str> = config.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim_start().starts_with("- CKV") {
+            assert!(
+                i > 0 && lines[i - 1].trim_start().starts_with('#'),
+                "{line}: say why it is skipped"
+            );
+        }
+    }
+}
+
+#[test]
 fn openapi_documents_exactly_the_template_routes() {
     let openapi = load("openapi.yaml");
     assert!(

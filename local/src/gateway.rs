@@ -45,6 +45,8 @@ pub struct Gateway {
     pub outbox: Outbox,
     pub codes: Arc<Codes>,
     pub outage: Arc<crate::outage::Outage>,
+    /// The HTTP API's access log format, if it has one.
+    pub access_log_format: Option<String>,
 }
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
@@ -564,6 +566,11 @@ async fn api(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let source_ip = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip().to_string())
+        .unwrap_or_default();
     let (response, function) = route_request(&gw, req).await;
     tracing::info!(
         "{method} {path} -> {} {} ({} ms)",
@@ -571,6 +578,30 @@ async fn api(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         function.unwrap_or("-"),
         started.elapsed().as_millis()
     );
+    if let Some(format) = &gw.access_log_format {
+        let route_key = find_route(&gw.routes, &method, &path)
+            .map(|(r, _)| format!("{} {}", r.method, r.path))
+            .unwrap_or_else(|| "-".into());
+        // API Gateway's $context variables this stack knows; JSON-escaped, as
+        // the format puts them inside quotes.
+        let escape = |v: &str| {
+            serde_json::to_string(v)
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_owned()
+        };
+        let line = format
+            .replace("$context.requestId", &uuid::Uuid::new_v4().to_string())
+            .replace("$context.identity.sourceIp", &escape(&source_ip))
+            .replace("$context.routeKey", &escape(&route_key))
+            .replace("$context.status", response.status().as_str())
+            .replace(
+                "$context.responseLatency",
+                &started.elapsed().as_millis().to_string(),
+            )
+            .replace("$context.integrationErrorMessage", "");
+        tracing::info!(target: "access_log", "{line}");
+    }
     response
 }
 

@@ -266,6 +266,7 @@ async fn run(opts: Options) -> Result<(), BoxError> {
         outbox,
         codes,
         outage,
+        access_log_format: template.access_log_format(),
     });
     let listener = TcpListener::bind(("127.0.0.1", opts.port))
         .await

@@ -7,7 +7,8 @@ use serde_yaml_ng::{Mapping, Value};
 
 /// Resource types the local stack creates or runs. `AWS::Lambda::Permission` is
 /// accepted without effect: locally every wired trigger may run (the template
-/// test checks that each trigger has its permission).
+/// test checks that each trigger has its permission). A log group's lines go to
+/// the stack's own log (the HTTP API's access log among them).
 const SUPPORTED_RESOURCES: &[&str] = &[
     "AWS::Serverless::Function",
     "AWS::Serverless::HttpApi",
@@ -16,6 +17,7 @@ const SUPPORTED_RESOURCES: &[&str] = &[
     "AWS::Cognito::UserPoolClient",
     "AWS::SES::EmailIdentity",
     "AWS::Lambda::Permission",
+    "AWS::Logs::LogGroup",
 ];
 
 /// Function event types the local stack delivers.

@@ -333,6 +333,18 @@ impl Template {
             .and_then(|(id, _)| id.as_str().map(str::to_owned))
     }
 
+    /// The HTTP API's `AccessLogSettings.Format`, if it logs access.
+    pub fn access_log_format(&self) -> Option<String> {
+        self.resources
+            .values()
+            .find(|r| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::HttpApi"))
+            .and_then(|api| api.get("Properties"))
+            .and_then(|p| p.get("AccessLogSettings"))
+            .and_then(|s| s.get("Format"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+
     fn http_api_auth(&self) -> Option<&Value> {
         self.resources
             .values()
