@@ -150,11 +150,13 @@ impl FunctionHost {
     }
 
     /// Starts another process when more invocations wait than idle processes
-    /// can take.
+    /// can take. A process being stopped (after a timeout) takes nothing more,
+    /// as Lambda replaces a timed-out environment.
     async fn scale(self: &Arc<Self>) -> Result<(), InvokeError> {
         let mut instances = self.instances.lock().await;
         let busy = self.in_flight().len();
-        let idle = instances.len().saturating_sub(busy);
+        let live = instances.values().filter(|i| i.kill.is_some()).count();
+        let idle = live.saturating_sub(busy);
         if self.queued.load(Ordering::SeqCst) > idle && instances.len() < MAX_INSTANCES {
             if !instances.is_empty() {
                 tracing::info!(
