@@ -10,6 +10,8 @@ VENV := $(TOOLS)/venv
 SAM_VENV := $(TOOLS)/sam
 BENCH_VENV := $(TOOLS)/bench
 CHECKOV_VENV := $(TOOLS)/checkov
+DOCS_RENDERER := $(TOOLS)/docs/.installed
+CHROMIUM := $(TOOLS)/.chromium
 PORT ?= 3000
 # Template parameters for `make dev`, as `sam deploy` takes them:
 #   make dev OVERRIDES="Stage=dev SignUpAutoConfirmDomains=test.example"
@@ -26,13 +28,13 @@ dev: $(VENV)/.installed build
 	./target/debug/gatehouse-local --port $(PORT) --moto-server $(VENV)/bin/moto_server \
 		--parameter-overrides "$(OVERRIDES)" --config-env "$(ENV)"
 
-test: tools build
+test: tools build $(CHROMIUM)
 	cargo test --workspace --all-targets
 
-build:
+build: $(DOCS_RENDERER)
 	cargo build --workspace --bins
 
-tools: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
+tools: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(DOCS_RENDERER)
 
 $(VENV)/.installed: scripts/requirements-local.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +46,17 @@ $(BENCH_VENV)/.installed: scripts/requirements-bench.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $<
 	touch $@
+
+# The API docs page's renderer, pinned, from the npm registry (scripts/docs-renderer.sh).
+$(DOCS_RENDERER): scripts/docs-renderer.sh
+	bash $< $(TOOLS)/docs
+	touch $@
+
+# A real browser for the docs page test: Debian's Chromium (installed as root,
+# as CI runs; Debian's release pins the version).
+$(CHROMIUM):
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	mkdir -p $(TOOLS) && touch $@
 
 # checkov (template security checks) pins its own dependencies too.
 $(CHECKOV_VENV)/.installed: scripts/requirements-checkov.txt

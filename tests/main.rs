@@ -9,6 +9,7 @@ mod auth;
 mod authorizer;
 mod concurrency;
 mod contracts;
+mod docs_page;
 mod events;
 mod faults;
 mod fidelity;
