@@ -10,6 +10,7 @@ VENV := $(TOOLS)/venv
 SAM_VENV := $(TOOLS)/sam
 BENCH_VENV := $(TOOLS)/bench
 CHECKOV_VENV := $(TOOLS)/checkov
+ST_VENV := $(TOOLS)/st
 DOCS_RENDERER := $(TOOLS)/docs/.installed
 CHROMIUM := $(TOOLS)/.chromium
 PORT ?= 3000
@@ -34,7 +35,7 @@ test: tools build $(CHROMIUM)
 build: $(DOCS_RENDERER)
 	cargo build --workspace --bins
 
-tools: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(DOCS_RENDERER)
+tools: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(ST_VENV)/.installed $(DOCS_RENDERER)
 
 $(VENV)/.installed: scripts/requirements-local.txt
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +58,12 @@ $(DOCS_RENDERER): scripts/docs-renderer.sh
 $(CHROMIUM):
 	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	mkdir -p $(TOOLS) && touch $@
+
+# schemathesis (the API contract run in make test) in a virtualenv of its own.
+$(ST_VENV)/.installed: scripts/requirements-schemathesis.txt
+	$(PYTHON) -m venv $(ST_VENV)
+	$(ST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	touch $@
 
 # checkov (template security checks) pins its own dependencies too.
 $(CHECKOV_VENV)/.installed: scripts/requirements-checkov.txt

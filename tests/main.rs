@@ -8,6 +8,7 @@ mod support;
 mod auth;
 mod authorizer;
 mod concurrency;
+mod contract;
 mod contracts;
 mod docs_page;
 mod events;

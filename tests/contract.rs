@@ -1,0 +1,59 @@
+//! The API contract, checked by schemathesis (pinned, `.tools/st`) against a
+//! stack of its own: every check in positive and negative modes, the stateful
+//! links of openapi.yaml (register -> login -> the token), zero failures. What
+//! is relaxed, and why, is in tests/schemathesis/schemathesis.toml.
+
+use crate::support::*;
+use serde_json::json;
+use std::process::Command;
+
+const OVERRIDES: &str = "SignUpAutoConfirmDomains=autoconfirm.example \
+                         SendsPerSourceIp=100000 LoginFailuresPerSourceIp=100000";
+
+#[tokio::test]
+async fn schemathesis_finds_no_failure_in_any_mode() {
+    let stack = launch(
+        &workspace_root().join("template.yaml"),
+        &target_dir().join("debug"),
+        OVERRIDES,
+        "contract",
+    )
+    .unwrap_or_else(|why| panic!("{why}"));
+    let email = unique_email("contract").replace("@example.com", "@autoconfirm.example");
+    let registered = send(
+        http()
+            .post(format!("{}/auth/register", stack.url))
+            .json(&json!({"email": email, "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(registered.body["confirmed"], true, "{:?}", registered.body);
+
+    let dir = workspace_root().join("tests/schemathesis");
+    let out = Command::new(tool("st", "st"))
+        .current_dir(target_dir())
+        .env("SCHEMATHESIS_HOOKS", "hooks")
+        .env("PYTHONPATH", &dir)
+        .env("GATEHOUSE_URL", &stack.url)
+        .env("GATEHOUSE_EMAIL", &email)
+        .env("GATEHOUSE_PASSWORD", PASSWORD)
+        .env("GATEHOUSE_AUTO_CONFIRM_DOMAIN", "autoconfirm.example")
+        .arg("--config-file")
+        .arg(dir.join("schemathesis.toml"))
+        .arg("run")
+        .arg(workspace_root().join("openapi.yaml"))
+        .args(["--url", &stack.url])
+        .args(["--checks", "all", "--exclude-checks", "unsupported_method"])
+        .args(["--mode", "all", "--generation-deterministic", "--no-color"])
+        .output()
+        .expect("run schemathesis (make test installs it)");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis found failures:\n{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        report.contains("5 covered / 5 selected"),
+        "the stateful links were not all followed:\n{report}"
+    );
+}
