@@ -8,7 +8,8 @@ use serde_json::json;
 use std::process::Command;
 
 const OVERRIDES: &str = "SignUpAutoConfirmDomains=autoconfirm.example \
-                         SendsPerSourceIp=100000 LoginFailuresPerSourceIp=100000";
+                         SendsPerSourceIp=100000 LoginFailuresPerSourceIp=100000 \
+                         ApiThrottlingRateLimit=100000 ApiThrottlingBurstLimit=100000";
 
 #[tokio::test]
 async fn schemathesis_finds_no_failure_in_any_mode() {

@@ -321,3 +321,31 @@ async fn the_access_log_names_the_source_ip_and_route_and_never_the_body() {
     );
     assert_not_logged(&[secret, &email]);
 }
+
+#[tokio::test]
+async fn the_api_throttles_each_route_as_its_stage_settings_say() {
+    let stack = launch(
+        &workspace_root().join("template.yaml"),
+        &target_dir().join("debug"),
+        "ApiThrottlingRateLimit=1 ApiThrottlingBurstLimit=3",
+        "throttling",
+    )
+    .unwrap_or_else(|why| panic!("{why}"));
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let answer = send(http().get(format!("{}/docs", stack.url))).await;
+        if answer.status == 429 {
+            assert_eq!(answer.body["message"], "Too Many Requests");
+        }
+        statuses.push(answer.status);
+    }
+    assert_eq!(&statuses[..3], &[200, 200, 200], "the burst passes");
+    assert!(statuses[3..].contains(&429), "{statuses:?}");
+    let other_route = send(
+        http()
+            .post(format!("{}/auth/login", stack.url))
+            .json(&json!({"email": "someone@example.com", "password": "Wrong-Password-1"})),
+    )
+    .await;
+    assert_eq!(other_route.status, 401, "each route has its own bucket");
+}

@@ -60,9 +60,11 @@ pub fn stack() -> &'static Stack {
 fn start_stack() -> Stack {
     let bin_dir = target_dir().join("debug");
     // Every test calls from 127.0.0.1, so the per-source-IP limits are raised
-    // here; tests of those limits call from other loopback addresses.
+    // here (tests of those limits call from other loopback addresses), and so is
+    // the API's route throttling (a test of its own has a stack of its own).
     let overrides = format!(
-        "SignUpAutoConfirmDomains={AUTO_CONFIRM_DOMAIN} SendsPerSourceIp=100000 LoginFailuresPerSourceIp=100000"
+        "SignUpAutoConfirmDomains={AUTO_CONFIRM_DOMAIN} SendsPerSourceIp=100000 LoginFailuresPerSourceIp=100000 \
+         ApiThrottlingRateLimit=100000 ApiThrottlingBurstLimit=100000"
     );
     match launch(
         &workspace_root().join("template.yaml"),

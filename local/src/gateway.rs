@@ -47,6 +47,8 @@ pub struct Gateway {
     pub outage: Arc<crate::outage::Outage>,
     /// The HTTP API's access log format, if it has one.
     pub access_log_format: Option<String>,
+    /// The HTTP API's route throttling, if it declares one.
+    pub throttle: Option<crate::throttling::RouteThrottle>,
 }
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
@@ -618,6 +620,14 @@ async fn route_request(gw: &Gateway, req: Request) -> (Response, Option<&str>) {
         return (message(StatusCode::NOT_FOUND, "Not Found"), None);
     };
     let function = Some(route.function.as_str());
+    if let Some(throttle) = &gw.throttle
+        && !throttle.admit(&format!("{} {}", route.method, route.path))
+    {
+        return (
+            message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
+            function,
+        );
+    }
     let claims = match &route.auth {
         RouteAuth::None => None,
         RouteAuth::Jwt(name) => {

@@ -14,6 +14,7 @@ mod provision;
 mod runtime;
 mod strict;
 mod template;
+mod throttling;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::TcpListener as StdListener;
@@ -259,6 +260,23 @@ async fn run(opts: Options) -> Result<(), BoxError> {
         );
     }
 
+    let throttle = match template.route_throttling() {
+        Some((rate, burst)) => {
+            let number = |value: &serde_yaml_ng::Value,
+                          what: &str|
+             -> Result<f64, Box<dyn std::error::Error + Send + Sync>> {
+                let text = provisioned.refs.resolve(value)?;
+                text.parse::<f64>().map_err(|_| {
+                    format!("HttpApi DefaultRouteSettings: {what} {text:?} is not a number").into()
+                })
+            };
+            Some(throttling::RouteThrottle::new(
+                number(&rate, "ThrottlingRateLimit")?,
+                number(&burst, "ThrottlingBurstLimit")?,
+            ))
+        }
+        None => None,
+    };
     let gateway = Arc::new(gateway::Gateway {
         routes,
         authorizers,
@@ -267,6 +285,7 @@ async fn run(opts: Options) -> Result<(), BoxError> {
         codes,
         outage,
         access_log_format: template.access_log_format(),
+        throttle,
     });
     let listener = TcpListener::bind(("127.0.0.1", opts.port))
         .await

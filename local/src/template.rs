@@ -333,6 +333,21 @@ impl Template {
             .and_then(|(id, _)| id.as_str().map(str::to_owned))
     }
 
+    /// The HTTP API's `DefaultRouteSettings` throttling, unresolved:
+    /// `(ThrottlingRateLimit, ThrottlingBurstLimit)`.
+    pub fn route_throttling(&self) -> Option<(Value, Value)> {
+        let settings = self
+            .resources
+            .values()
+            .find(|r| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::HttpApi"))
+            .and_then(|api| api.get("Properties"))
+            .and_then(|p| p.get("DefaultRouteSettings"))?;
+        Some((
+            settings.get("ThrottlingRateLimit")?.clone(),
+            settings.get("ThrottlingBurstLimit")?.clone(),
+        ))
+    }
+
     /// The HTTP API's `AccessLogSettings.Format`, if it logs access.
     pub fn access_log_format(&self) -> Option<String> {
         self.resources

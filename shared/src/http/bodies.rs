@@ -20,6 +20,7 @@ fn as_field(field: &'static str) -> impl FnOnce(AppError) -> AppError {
 
 /// `POST /auth/register`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RegisterBody {
     pub email: String,
     pub password: String,
@@ -48,6 +49,7 @@ impl RegisterBody {
 
 /// `POST /auth/confirm`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConfirmBody {
     pub email: String,
     pub code: String,
@@ -64,6 +66,7 @@ impl ConfirmBody {
 
 /// `POST /auth/resend-confirmation` and `POST /auth/password/forgot`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EmailBody {
     pub email: String,
 }
@@ -76,6 +79,7 @@ impl EmailBody {
 
 /// `POST /auth/login`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LoginBody {
     pub email: String,
     pub password: String,
@@ -94,6 +98,7 @@ impl LoginBody {
 
 /// `POST /auth/refresh`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RefreshBody {
     pub refresh_token: String,
 }
@@ -106,6 +111,7 @@ impl RefreshBody {
 
 /// `POST /auth/password/change`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChangePasswordBody {
     pub current_password: String,
     pub new_password: String,
@@ -124,6 +130,7 @@ impl ChangePasswordBody {
 
 /// `POST /auth/password/reset`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ResetPasswordBody {
     pub email: String,
     pub code: String,
