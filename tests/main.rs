@@ -22,3 +22,4 @@ mod profile;
 mod security;
 mod sessions;
 mod template;
+mod users;

@@ -64,7 +64,8 @@ fn start_stack() -> Stack {
     // the API's route throttling (a test of its own has a stack of its own).
     let overrides = format!(
         "SignUpAutoConfirmDomains={AUTO_CONFIRM_DOMAIN} SendsPerSourceIp=100000 LoginFailuresPerSourceIp=100000 \
-         ApiThrottlingRateLimit=100000 ApiThrottlingBurstLimit=100000"
+         ApiThrottlingRateLimit=100000 ApiThrottlingBurstLimit=100000 AdminEmails={}",
+        ADMIN_EMAILS.join(",")
     );
     match launch(
         &workspace_root().join("template.yaml"),
@@ -159,6 +160,13 @@ pub fn unique_email(tag: &str) -> String {
 }
 
 pub const PASSWORD: &str = "Correct-Horse-9";
+
+/// The main stack's `AdminEmails`: one address per test that needs an admin.
+pub const ADMIN_EMAILS: [&str; 3] = [
+    "root-one@example.com",
+    "root-two@example.com",
+    "root-three@example.com",
+];
 
 /// Sign-ups at this domain are auto-confirmed by the pre sign-up trigger (the test
 /// stack runs with Stage=dev and this domain in `SignUpAutoConfirmDomains`).

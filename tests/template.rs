@@ -113,6 +113,10 @@ fn openapi_documents_exactly_the_template_routes() {
     let mut documented = BTreeMap::new();
     for (path, item) in openapi["paths"].as_mapping().expect("paths") {
         for (method, operation) in item.as_mapping().expect("path item") {
+            // A path item also holds what its operations share (`parameters`).
+            if method == "parameters" {
+                continue;
+            }
             let method = method.as_str().expect("method").to_uppercase();
             let public = operation["security"]
                 .as_sequence()
@@ -251,7 +255,19 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:Query",
             "dynamodb:DeleteItem",
         ],
-        "get-profile" => &["dynamodb:Query", "dynamodb:PutItem"],
+        "get-profile" | "get-user" => &["dynamodb:Query", "dynamodb:PutItem"],
+        "disable-user" => &[
+            "cognito-idp:AdminDisableUser",
+            "cognito-idp:AdminUserGlobalSignOut",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+        ],
+        "enable-user" => &[
+            "cognito-idp:AdminEnableUser",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+        ],
         "cognito-post-confirmation" => &["dynamodb:PutItem"],
         other => panic!("no IAM expectation for {other}: add one to this test"),
     };
@@ -359,6 +375,7 @@ fn clients_built(binary: &str, env: HashMap<&'static str, &'static str>) -> Vec<
         "passwords" => ctx.passwords().map(drop),
         "password_reset" => ctx.password_reset().map(drop),
         "confirm_sign_up" => ctx.confirm_sign_up().map(drop),
+        "user_admin" => ctx.user_admin().map(drop),
         "onboarding" => ctx.onboarding().map(drop),
         "profiles" => ctx.profiles().map(drop),
         other => panic!("{binary}: unknown wiring {other}: add it to this test"),

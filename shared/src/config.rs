@@ -1,7 +1,7 @@
 //! Typed configuration, read once at cold start. A missing or malformed variable
 //! fails the cold start and names the variable.
 
-use crate::domain::{PasswordPolicy, Role, SignUpPolicy, domain_list};
+use crate::domain::{Email, PasswordPolicy, Role, SignUpPolicy, domain_list};
 use crate::services::{TakenAddresses, ThrottleLimits};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -92,6 +92,22 @@ pub fn password_policy(src: &dyn Source) -> Result<PasswordPolicy, ConfigError> 
         require_numbers: parsed(src, "PASSWORD_REQUIRE_NUMBERS")?,
         require_symbols: parsed(src, "PASSWORD_REQUIRE_SYMBOLS")?,
     })
+}
+
+/// `ADMIN_EMAILS`: comma-separated addresses whose confirmation grants `admin`.
+pub fn admin_emails(src: &dyn Source) -> Result<Vec<Email>, ConfigError> {
+    optional(src, "ADMIN_EMAILS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            Email::parse(e).map_err(|err| ConfigError::Invalid {
+                name: "ADMIN_EMAILS",
+                reason: err.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// What the functions that touch application data need.

@@ -13,12 +13,13 @@ use crate::adapters::client_secret::AppClientSecret;
 use crate::adapters::cognito::{CognitoAdmin, CognitoDirectory, CognitoIdentity};
 use crate::adapters::dynamodb::DynamoTable;
 use crate::config::{
-    ConfigError, ProcessEnv, Source, TableConfig, password_policy, taken_addresses,
+    ConfigError, ProcessEnv, Source, TableConfig, admin_emails, password_policy, taken_addresses,
     throttle_limits, user_pool_client_id, user_pool_id,
 };
 use crate::services::{
     ConfirmService, ForgotPasswordService, LoginService, LogoutService, PasswordResetService,
-    PasswordService, ProfileService, RefreshService, SessionGuard, SignUpService, Throttle,
+    PasswordService, ProfileService, RefreshService, SessionGuard, SignUpService, StartingRoles,
+    Throttle, UserAdminService,
 };
 use std::sync::Arc;
 
@@ -165,7 +166,23 @@ impl AppContext {
     /// Profiles for the post-confirmation trigger: the table only.
     pub fn onboarding(&self) -> Result<ProfileService, ConfigError> {
         let cfg = TableConfig::from_source(&*self.env)?;
-        Ok(ProfileService::new(self.table()?, cfg.default_role))
+        Ok(ProfileService::new(
+            self.table()?,
+            StartingRoles {
+                default_role: cfg.default_role,
+                admin_emails: admin_emails(&*self.env)?,
+            },
+        ))
+    }
+
+    /// Account administration: the table (roles, cut-offs, status) and
+    /// Cognito's admin APIs on the pool.
+    pub fn user_admin(&self) -> Result<UserAdminService, ConfigError> {
+        Ok(UserAdminService::new(
+            self.table()?,
+            self.cognito_admin()?,
+            self.guard()?,
+        ))
     }
 
     /// Profiles for API callers: the table, and Cognito's `GetUser` (with the

@@ -80,6 +80,15 @@ pub fn test_policy() -> PasswordPolicy {
     }
 }
 
+/// The roles new users start with in tests: `user`, and `admin` for
+/// `root@example.com`.
+pub fn starting_roles() -> crate::services::StartingRoles {
+    crate::services::StartingRoles {
+        default_role: crate::domain::Role::parse("user").expect("role"),
+        admin_emails: vec![Email::parse("root@example.com").expect("email")],
+    }
+}
+
 /// The password the helpers below register users with.
 pub const TEST_PASSWORD: &str = "Password123";
 

@@ -43,7 +43,7 @@ mod tests {
     fn service() -> ProfileService {
         ProfileService::new(
             Arc::new(InMemoryProfileStore::default()),
-            Role::parse("user").unwrap(),
+            gatehouse::testing::starting_roles(),
         )
     }
 

@@ -16,7 +16,7 @@ mod tests {
     use super::*;
     use gatehouse::adapters::memory::InMemoryProfileStore;
     use gatehouse::domain::ConfirmedUser;
-    use gatehouse::domain::{Role, UserId};
+    use gatehouse::domain::UserId;
     use gatehouse::ports::SessionStore;
     use gatehouse::testing::{json_of, request, request_as};
     use serde_json::Value;
@@ -27,7 +27,7 @@ mod tests {
 
     async fn service_with_profile() -> (ProfileService, Arc<InMemoryProfileStore>) {
         let store = Arc::new(InMemoryProfileStore::default());
-        let svc = ProfileService::new(store.clone(), Role::parse("user").unwrap());
+        let svc = ProfileService::new(store.clone(), gatehouse::testing::starting_roles());
         svc.on_confirmed(
             ConfirmedUser::from_attributes(Some(USER), Some("ada@example.com"), Some("Ada"))
                 .unwrap(),

@@ -503,6 +503,46 @@ impl AccountAdmin for CognitoAdmin {
                 }
             })
     }
+
+    async fn set_enabled(&self, username: &str, enabled: bool) -> Result<(), AppError> {
+        if enabled {
+            self.enable(username).await
+        } else {
+            self.disable(username).await
+        }
+    }
+}
+
+impl CognitoAdmin {
+    async fn enable(&self, username: &str) -> Result<(), AppError> {
+        self.client
+            .admin_enable_user()
+            .user_pool_id(&self.user_pool_id)
+            .username(username)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                failure("AdminEnableUser", e, |code, _| {
+                    (code == "UserNotFoundException").then_some(AppError::NotFound("user"))
+                })
+            })
+    }
+
+    async fn disable(&self, username: &str) -> Result<(), AppError> {
+        self.client
+            .admin_disable_user()
+            .user_pool_id(&self.user_pool_id)
+            .username(username)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                failure("AdminDisableUser", e, |code, _| {
+                    (code == "UserNotFoundException").then_some(AppError::NotFound("user"))
+                })
+            })
+    }
 }
 
 #[async_trait]

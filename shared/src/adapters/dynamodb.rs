@@ -162,22 +162,23 @@ impl ProfileStore for DynamoTable {
             updated_at: now.clone(),
             version: 1,
         });
-        let role = UserItem::Role(RoleItem {
-            pk,
-            sk: keys::role_sk(&new.default_role),
-            gsi1pk: keys::role_gsi1pk(&new.default_role),
-            gsi1sk: keys::user_pk(&new.user_id),
-            user_id: new.user_id.clone(),
-            role: new.default_role.clone(),
-            granted_at: now,
-        });
-        let result = self
+        let mut write = self
             .client
             .transact_write_items()
-            .transact_items(self.put_if_absent(&profile)?)
-            .transact_items(self.put_if_absent(&role)?)
-            .send()
-            .await;
+            .transact_items(self.put_if_absent(&profile)?);
+        for role in &new.roles {
+            let item = UserItem::Role(RoleItem {
+                pk: pk.clone(),
+                sk: keys::role_sk(role),
+                gsi1pk: keys::role_gsi1pk(role),
+                gsi1sk: keys::user_pk(&new.user_id),
+                user_id: new.user_id.clone(),
+                role: role.clone(),
+                granted_at: now.clone(),
+            });
+            write = write.transact_items(self.put_if_absent(&item)?);
+        }
+        let result = write.send().await;
         let call = Call::dynamodb("TransactWriteItems");
         match result {
             Ok(_) => Ok(ProfileCreation::Created),
@@ -193,6 +194,25 @@ impl ProfileStore for DynamoTable {
                 other => Err(call.failed(&other)),
             },
         }
+    }
+
+    async fn set_status(&self, user_id: &UserId, status: UserStatus) -> Result<bool, AppError> {
+        let status = serde_dynamo::to_attribute_value(status).map_err(AppError::unexpected)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(keys::user_pk(user_id)))
+            .key("sk", AttributeValue::S(keys::PROFILE_SK.into()))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET #status = :status, updated_at = :now, version = version + :one")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", status)
+            .expression_attribute_values(":now", AttributeValue::S(timestamp(Utc::now())))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await;
+        conditional("UpdateItem", result)
     }
 
     async fn get_user(&self, user_id: &UserId) -> Result<UserSnapshot, AppError> {

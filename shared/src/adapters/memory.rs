@@ -26,6 +26,7 @@ struct FakeUser {
     code: String,
     reset_code: Option<String>,
     confirmed: bool,
+    disabled: bool,
 }
 
 #[derive(Default)]
@@ -125,6 +126,7 @@ impl SignUpIdentity for InMemoryIdentity {
                 code: format!("{:06}", 100_000 + n),
                 reset_code: None,
                 confirmed: false,
+                disabled: false,
             },
         );
         Ok(Registered {
@@ -168,7 +170,10 @@ impl Authenticator for InMemoryIdentity {
         let (id, confirmed) = {
             let users = lock(&self.users);
             match users.get(email) {
-                Some(u) if u.password == password.expose() => (u.id.clone(), u.confirmed),
+                // As Cognito: a disabled user is refused before the password.
+                Some(u) if !u.disabled && u.password == password.expose() => {
+                    (u.id.clone(), u.confirmed)
+                }
                 _ => return Err(AppError::InvalidCredentials),
             }
         };
@@ -185,9 +190,13 @@ impl Authenticator for InMemoryIdentity {
             .ok_or(AppError::Unauthenticated(
                 "the refresh token is invalid or revoked",
             ))?;
-        let id = lock(&self.users).get(&email).map(|u| u.id.clone()).ok_or(
-            AppError::Unauthenticated("the refresh token is invalid or revoked"),
-        )?;
+        let id = lock(&self.users)
+            .get(&email)
+            .filter(|u| !u.disabled)
+            .map(|u| u.id.clone())
+            .ok_or(AppError::Unauthenticated(
+                "the refresh token is invalid or revoked",
+            ))?;
         Ok(self.issue(&email, &id, false))
     }
 }
@@ -257,6 +266,16 @@ impl AccountAdmin for InMemoryIdentity {
         }
         Ok(())
     }
+
+    async fn set_enabled(&self, username: &str, enabled: bool) -> Result<(), AppError> {
+        let mut users = lock(&self.users);
+        let user = users
+            .values_mut()
+            .find(|u| u.id.as_str() == username)
+            .ok_or(AppError::NotFound("user"))?;
+        user.disabled = !enabled;
+        Ok(())
+    }
 }
 
 #[derive(Default)]
@@ -279,13 +298,24 @@ impl ProfileStore for InMemoryProfileStore {
                 email: new.email.clone(),
                 display_name: new.display_name.as_ref().map(|n| n.as_str().to_owned()),
                 preferences: BTreeMap::new(),
-                roles: vec![new.default_role.clone()],
+                roles: new.roles.clone(),
                 status: UserStatus::Active,
                 created_at: new.created_at,
                 updated_at: new.created_at,
             },
         );
         Ok(ProfileCreation::Created)
+    }
+
+    async fn set_status(&self, user_id: &UserId, status: UserStatus) -> Result<bool, AppError> {
+        Ok(match lock(&self.profiles).get_mut(user_id) {
+            Some(profile) => {
+                profile.status = status;
+                profile.updated_at = Utc::now();
+                true
+            }
+            None => false,
+        })
     }
 
     async fn get_user(&self, user_id: &UserId) -> Result<UserSnapshot, AppError> {

@@ -1,5 +1,6 @@
 //! Pure types and rules. No AWS SDK, no Lambda runtime.
 
+pub mod access;
 mod error;
 pub mod messages;
 mod password;

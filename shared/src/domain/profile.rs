@@ -57,7 +57,9 @@ pub struct NewProfile {
     pub user_id: UserId,
     pub email: Email,
     pub display_name: Option<DisplayName>,
-    pub default_role: Role,
+    /// The role assignments it starts with (never empty: the default role, and
+    /// `admin` for an address the deployment names).
+    pub roles: Vec<Role>,
     pub created_at: DateTime<Utc>,
 }
 

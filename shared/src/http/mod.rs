@@ -99,6 +99,14 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, AppError> {
     serde_json::from_slice(bytes).map_err(|e| AppError::MalformedBody(body_error(&e)))
 }
 
+/// The `{user_id}` path parameter; `None` when it is not a user id (answered
+/// as an unknown user, so a malformed id tells nothing more than an unknown one).
+pub fn path_user_id(req: &Request) -> Option<UserId> {
+    req.path_parameters()
+        .first("user_id")
+        .and_then(|raw| UserId::parse(raw).ok())
+}
+
 /// Where the request came from: API Gateway's `sourceIp` (the TCP peer; a
 /// forwarded-for header is the caller's to set, so it is not trusted).
 pub fn origin(req: &Request) -> Origin {

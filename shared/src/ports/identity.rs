@@ -83,6 +83,10 @@ pub trait AccountAdmin: Send + Sync {
     /// is in (a sign-out by token fails once the token expires in flight). A user
     /// who no longer exists has no tokens left: that succeeds.
     async fn sign_out_user(&self, username: &str) -> Result<(), AppError>;
+
+    /// Enables or disables sign-in for the user (a disabled user can neither log
+    /// in nor refresh). `NotFound` for a user the provider does not know.
+    async fn set_enabled(&self, username: &str, enabled: bool) -> Result<(), AppError>;
 }
 
 /// The identity provider's view of a user, read with their own access token.

@@ -2,7 +2,7 @@
 //! contract is checked against both the DynamoDB adapter and the in-memory fake
 //! by one suite (`crate::testing::contract`), so the fake cannot drift.
 
-use crate::domain::{AppError, NewProfile, Profile, ProfileCreation, UserId, Window};
+use crate::domain::{AppError, NewProfile, Profile, ProfileCreation, UserId, UserStatus, Window};
 use async_trait::async_trait;
 
 /// A user's partition as one read: the profile and the session cut-off.
@@ -22,6 +22,9 @@ pub trait ProfileStore: Send + Sync {
 
     /// Everything about one user in one round trip.
     async fn get_user(&self, user_id: &UserId) -> Result<UserSnapshot, AppError>;
+
+    /// Sets the profile's status; `Ok(false)` when the user has no profile.
+    async fn set_status(&self, user_id: &UserId, status: UserStatus) -> Result<bool, AppError>;
 }
 
 /// Per-user session cut-offs.

@@ -5,11 +5,13 @@
 pub mod auth;
 mod profiles;
 mod throttle;
+mod users;
 
 pub use auth::{
     Accepted, ConfirmService, Confirmed, Credentials, ForgotPasswordService, LoginService,
     LogoutService, PasswordChange, PasswordReset, PasswordResetService, PasswordService,
     RefreshService, Registration, SessionGuard, SignUpAnswer, SignUpService, TakenAddresses,
 };
-pub use profiles::ProfileService;
+pub use profiles::{ProfileService, StartingRoles};
 pub use throttle::{LoginCount, Throttle, ThrottleLimits};
+pub use users::UserAdminService;

@@ -1,26 +1,50 @@
 //! Profiles: creation on confirmation, reads for the API.
 
+use crate::domain::access::{ADMIN_ROLE, Permission, allows};
 use crate::domain::session::token_is_current;
 use crate::domain::{
-    AppError, Caller, ConfirmedUser, NewProfile, Profile, ProfileCreation, Role, UserId,
+    AppError, Caller, ConfirmedUser, Email, NewProfile, Profile, ProfileCreation, Role, UserId,
 };
 use crate::ports::{ProfileStore, UserDirectory};
 use chrono::Utc;
 use std::sync::Arc;
 
+/// The roles a newly confirmed user starts with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartingRoles {
+    pub default_role: Role,
+    /// Addresses whose confirmation also grants `admin` (the deployment's
+    /// `AdminEmails`: how the first administrator comes to be).
+    pub admin_emails: Vec<Email>,
+}
+
+impl StartingRoles {
+    pub fn for_email(&self, email: &Email) -> Vec<Role> {
+        let mut roles = vec![self.default_role.clone()];
+        if self.admin_emails.contains(email)
+            && let Ok(admin) = Role::parse(ADMIN_ROLE)
+        {
+            roles.push(admin);
+        }
+        roles.sort();
+        roles.dedup();
+        roles
+    }
+}
+
 /// Profiles: creation on confirmation, reads for the API.
 #[derive(Clone)]
 pub struct ProfileService {
     store: Arc<dyn ProfileStore>,
-    default_role: Role,
+    roles: StartingRoles,
     directory: Option<Arc<dyn UserDirectory>>,
 }
 
 impl ProfileService {
-    pub fn new(store: Arc<dyn ProfileStore>, default_role: Role) -> Self {
+    pub fn new(store: Arc<dyn ProfileStore>, roles: StartingRoles) -> Self {
         Self {
             store,
-            default_role,
+            roles,
             directory: None,
         }
     }
@@ -37,9 +61,9 @@ impl ProfileService {
     pub async fn on_confirmed(&self, user: ConfirmedUser) -> Result<ProfileCreation, AppError> {
         let profile = NewProfile {
             user_id: user.user_id,
+            roles: self.roles.for_email(&user.email),
             email: user.email,
             display_name: user.display_name,
-            default_role: self.default_role.clone(),
             created_at: Utc::now(),
         };
         let outcome = self.store.create_profile(&profile).await?;
@@ -76,6 +100,34 @@ impl ProfileService {
         self.get(&caller.user_id).await
     }
 
+    /// A user's profile, for themself or a caller allowed to read users. The
+    /// same 403 for an unknown id as for a known one when the caller may not
+    /// read users, so ids cannot be probed.
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+    pub async fn get_for(
+        &self,
+        caller: &Caller,
+        target: Option<&UserId>,
+    ) -> Result<Profile, AppError> {
+        // The caller's own profile first: it checks the token against the
+        // cut-off and holds the roles the rule decides on.
+        let me = self.get_own(caller).await?;
+        if target == Some(&caller.user_id) {
+            return Ok(me);
+        }
+        if !allows(&me.roles, Permission::ReadUsers) {
+            return Err(AppError::Forbidden("you may not read other users".into()));
+        }
+        let Some(target) = target else {
+            return Err(AppError::NotFound("user"));
+        };
+        self.store
+            .get_user(target)
+            .await?
+            .profile
+            .ok_or(AppError::NotFound("user"))
+    }
+
     pub async fn get(&self, user_id: &UserId) -> Result<Profile, AppError> {
         self.store
             .get_user(user_id)
@@ -90,6 +142,27 @@ mod tests {
     use super::*;
     use crate::adapters::memory::InMemoryProfileStore;
 
+    fn roles() -> StartingRoles {
+        StartingRoles {
+            default_role: Role::parse("user").unwrap(),
+            admin_emails: vec![Email::parse("root@example.com").unwrap()],
+        }
+    }
+
+    #[test]
+    fn a_named_address_starts_as_admin_and_every_other_as_a_user() {
+        let roles = roles();
+        let names = |email: &str| -> Vec<String> {
+            roles
+                .for_email(&Email::parse(email).unwrap())
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect()
+        };
+        assert_eq!(names("Root@Example.com"), ["admin", "user"]);
+        assert_eq!(names("rooted@example.com"), ["user"]);
+    }
+
     fn user() -> ConfirmedUser {
         ConfirmedUser::from_attributes(
             Some("8f452769-9947-4d75-8113-c328cafb5d5f"),
@@ -101,10 +174,7 @@ mod tests {
 
     #[tokio::test]
     async fn confirmation_creates_a_profile_with_the_default_role() {
-        let svc = ProfileService::new(
-            Arc::new(InMemoryProfileStore::default()),
-            Role::parse("user").unwrap(),
-        );
+        let svc = ProfileService::new(Arc::new(InMemoryProfileStore::default()), roles());
         assert_eq!(
             svc.on_confirmed(user()).await.unwrap(),
             ProfileCreation::Created
@@ -119,7 +189,7 @@ mod tests {
     #[tokio::test]
     async fn a_second_delivery_changes_nothing() {
         let store = Arc::new(InMemoryProfileStore::default());
-        let svc = ProfileService::new(store.clone(), Role::parse("user").unwrap());
+        let svc = ProfileService::new(store.clone(), crate::testing::starting_roles());
         svc.on_confirmed(user()).await.unwrap();
         let id = user().user_id;
         let first = svc.get(&id).await.unwrap();
@@ -136,7 +206,7 @@ mod tests {
     async fn a_token_issued_before_the_session_cutoff_is_refused() {
         use crate::ports::SessionStore;
         let store = Arc::new(InMemoryProfileStore::default());
-        let svc = ProfileService::new(store.clone(), Role::parse("user").unwrap());
+        let svc = ProfileService::new(store.clone(), crate::testing::starting_roles());
         svc.on_confirmed(user()).await.unwrap();
         let caller = |issued_at| Caller {
             user_id: user().user_id,
@@ -174,7 +244,7 @@ mod tests {
     async fn a_confirmed_user_without_a_profile_gets_one_on_first_read() {
         let svc = ProfileService::new(
             Arc::new(InMemoryProfileStore::default()),
-            Role::parse("user").unwrap(),
+            crate::testing::starting_roles(),
         )
         .with_directory(Arc::new(FixedDirectory(user())));
         let caller = Caller {
@@ -191,10 +261,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_user_has_no_profile() {
-        let svc = ProfileService::new(
-            Arc::new(InMemoryProfileStore::default()),
-            Role::parse("user").unwrap(),
-        );
+        let svc = ProfileService::new(Arc::new(InMemoryProfileStore::default()), roles());
         let err = svc
             .get(&UserId::parse("nobody").unwrap())
             .await

@@ -4,7 +4,7 @@
 //! store. `unique` keeps runs against a shared table apart.
 
 use crate::domain::{
-    AppError, DisplayName, Email, NewProfile, ProfileCreation, Role, UserId, Window,
+    AppError, DisplayName, Email, NewProfile, ProfileCreation, Role, UserId, UserStatus, Window,
 };
 use crate::ports::{ProfileStore, SessionStore, ThrottleKey, ThrottleStore};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -111,15 +111,15 @@ pub async fn session_store(store: &dyn SessionStore, unique: &str) -> Result<(),
     Ok(())
 }
 
-/// A profile is created once, with its default role; a second creation writes
-/// nothing.
+/// A profile is created once, with its roles; a second creation writes
+/// nothing; its status can be set, and setting it for no profile says so.
 pub async fn profile_store(store: &dyn ProfileStore, unique: &str) -> Result<(), AppError> {
     let user_id = UserId::parse(&fresh(unique, "profile"))?;
     let new = NewProfile {
         user_id: user_id.clone(),
         email: Email::parse(&format!("{}@example.com", user_id.as_str()))?,
         display_name: Some(DisplayName::parse("Ada")?),
-        default_role: Role::parse("user")?,
+        roles: vec![Role::parse("admin")?, Role::parse("user")?],
         created_at: chrono::Utc::now(),
     };
     assert_eq!(
@@ -134,16 +134,28 @@ pub async fn profile_store(store: &dyn ProfileStore, unique: &str) -> Result<(),
     };
     assert_eq!(profile.email, new.email);
     assert_eq!(profile.display_name.as_deref(), Some("Ada"));
-    assert_eq!(profile.roles, vec![new.default_role.clone()]);
+    assert_eq!(profile.roles, new.roles);
     assert_eq!(created.sessions_revoked_before, None);
     let again = NewProfile {
         display_name: Some(DisplayName::parse("Someone else")?),
-        ..new
+        ..new.clone()
     };
     assert_eq!(
         store.create_profile(&again).await?,
         ProfileCreation::AlreadyExisted
     );
     assert_eq!(store.get_user(&user_id).await?, created, "unchanged");
+    assert!(store.set_status(&user_id, UserStatus::Disabled).await?);
+    let disabled = store.get_user(&user_id).await?.profile.expect("profile");
+    assert_eq!(disabled.status, UserStatus::Disabled);
+    assert_eq!(disabled.roles, new.roles, "only the status changed");
+    assert!(store.set_status(&user_id, UserStatus::Active).await?);
+    let nobody = UserId::parse(&fresh(unique, "nobody"))?;
+    assert!(!store.set_status(&nobody, UserStatus::Disabled).await?);
+    assert_eq!(
+        store.get_user(&nobody).await?.profile,
+        None,
+        "nothing created"
+    );
     Ok(())
 }

@@ -34,7 +34,7 @@ pub struct Accepted {
 
 /// Runs `step` up to three times while it fails for reasons a retry can fix
 /// (on top of the SDK's own retries of throttling and transient errors).
-async fn with_retries<T, F, Fut>(mut step: F) -> Result<T, AppError>
+pub(crate) async fn with_retries<T, F, Fut>(mut step: F) -> Result<T, AppError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, AppError>>,

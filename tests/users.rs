@@ -1,0 +1,126 @@
+//! Reading and administering other users through the local stack: the access
+//! rule, the first administrator from `AdminEmails`, disable and enable.
+
+use crate::support::*;
+use serde_json::{Value, json};
+
+/// Registers `email`, confirms it with the mailed code and logs in.
+async fn signed_up_as(email: &str) -> Value {
+    assert_eq!(register(email).await.status, 201);
+    let code = code_from_outbox(email).await;
+    let confirmed = post("/auth/confirm", json!({"email": email, "code": code})).await;
+    assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
+    let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    login.body
+}
+
+fn access(tokens: &Value) -> &str {
+    tokens["access_token"].as_str().expect("access token")
+}
+
+fn user_id(tokens: &Value) -> String {
+    claims_of(access(tokens))["sub"]
+        .as_str()
+        .expect("sub")
+        .to_owned()
+}
+
+async fn admin_action(token: &str, target: &str, action: &str) -> Response {
+    send(
+        http()
+            .post(url(&format!("/users/{target}/{action}")))
+            .bearer_auth(token),
+    )
+    .await
+}
+
+const NOBODY: &str = "99999999-2222-4333-8444-555555555555";
+
+#[tokio::test]
+async fn an_address_in_admin_emails_becomes_admin_and_reads_anyone() {
+    let admin = signed_up_as(ADMIN_EMAILS[0]).await;
+    let me = get_with_token("/users/me", access(&admin)).await;
+    assert_eq!(me.body["roles"], json!(["admin", "user"]));
+    let (_, user) = signed_up_user("readable").await;
+    let read = get_with_token(&format!("/users/{}", user_id(&user)), access(&admin)).await;
+    assert_eq!(read.status, 200, "{:?}", read.body);
+    assert_eq!(read.body["user_id"], user_id(&user));
+    assert_eq!(
+        get_with_token(&format!("/users/{NOBODY}"), access(&admin))
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_user_reads_only_themself_and_cannot_tell_which_ids_exist() {
+    let (_, alice) = signed_up_user("alice").await;
+    let (_, bob) = signed_up_user("bob").await;
+    let own = get_with_token(&format!("/users/{}", user_id(&alice)), access(&alice)).await;
+    assert_eq!(own.status, 200);
+    assert_eq!(own.body["roles"], json!(["user"]));
+    let known = get_with_token(&format!("/users/{}", user_id(&bob)), access(&alice)).await;
+    let unknown = get_with_token(&format!("/users/{NOBODY}"), access(&alice)).await;
+    assert_eq!(known.status, 403);
+    assert_eq!(known.body, unknown.body);
+    for action in ["disable", "enable"] {
+        let refused = admin_action(access(&alice), &user_id(&bob), action).await;
+        assert_eq!(refused.status, 403, "{action}");
+    }
+    assert_eq!(
+        get_with_token("/users/me", access(&bob)).await.status,
+        200,
+        "bob is untouched"
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_user_is_out_at_once_and_back_once_enabled() {
+    let admin = signed_up_as(ADMIN_EMAILS[1]).await;
+    let (email, user) = signed_up_user("disabled").await;
+    let target = user_id(&user);
+    let disabled = admin_action(access(&admin), &target, "disable").await;
+    assert_eq!(disabled.status, 204, "{:?}", disabled.body);
+    assert_eq!(
+        get_with_token("/users/me", access(&user)).await.status,
+        401,
+        "the old access token is refused at once"
+    );
+    let refresh = post(
+        "/auth/refresh",
+        json!({"refresh_token": user["refresh_token"]}),
+    )
+    .await;
+    assert_eq!(refresh.status, 401, "refresh is refused");
+    let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
+    assert_eq!(login.status, 401, "login is refused");
+    let seen = get_with_token(&format!("/users/{target}"), access(&admin)).await;
+    assert_eq!(seen.body["status"], "disabled");
+    assert_eq!(
+        admin_action(access(&admin), &target, "disable")
+            .await
+            .status,
+        204,
+        "disabling again is harmless"
+    );
+
+    assert_eq!(
+        admin_action(access(&admin), &target, "enable").await.status,
+        204
+    );
+    let back = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
+    assert_eq!(back.status, 200, "{:?}", back.body);
+    let seen = get_with_token(&format!("/users/{target}"), access(&admin)).await;
+    assert_eq!(seen.body["status"], "active");
+}
+
+#[tokio::test]
+async fn an_admin_cannot_disable_themself_nor_an_unknown_user() {
+    let admin = signed_up_as(ADMIN_EMAILS[2]).await;
+    let own = admin_action(access(&admin), &user_id(&admin), "disable").await;
+    assert_eq!(own.status, 400, "{:?}", own.body);
+    let unknown = admin_action(access(&admin), NOBODY, "disable").await;
+    assert_eq!(unknown.status, 404, "{:?}", unknown.body);
+}
