@@ -256,6 +256,7 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:DeleteItem",
         ],
         "get-profile" | "get-user" => &["dynamodb:Query", "dynamodb:PutItem"],
+        "patch-profile" => &["dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"],
         "disable-user" => &[
             "cognito-idp:AdminDisableUser",
             "cognito-idp:AdminUserGlobalSignOut",
@@ -554,5 +555,30 @@ fn the_table_has_on_demand_billing_recovery_and_ttl() {
     assert_eq!(
         props["TimeToLiveSpecification"]["AttributeName"],
         "expires_at"
+    );
+}
+
+#[test]
+fn every_problem_code_the_api_can_answer_is_in_openapi() {
+    let source = std::fs::read_to_string(workspace_root().join("shared/src/http/mod.rs"))
+        .expect("http/mod.rs");
+    let pattern = regex::Regex::new(r#"StatusCode::[A-Z_]+,\s*"([a-z_]+)""#).expect("regex");
+    let produced: BTreeSet<String> = pattern
+        .captures_iter(&source)
+        .map(|c| c[1].to_owned())
+        .collect();
+    assert!(produced.len() > 10, "{produced:?}");
+    let spec = load("openapi.yaml");
+    let documented: BTreeSet<String> =
+        spec["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
+            .as_sequence()
+            .expect("code enum")
+            .iter()
+            .map(|v| v.as_str().expect("code").to_owned())
+            .collect();
+    let missing: Vec<_> = produced.difference(&documented).collect();
+    assert!(
+        missing.is_empty(),
+        "codes missing from openapi.yaml: {missing:?}"
     );
 }

@@ -26,7 +26,15 @@ AUTO_CONFIRM_DOMAIN = os.environ["GATEHOUSE_AUTO_CONFIRM_DOMAIN"]
 
 
 @schemathesis.auth().apply_to(
-    name=["GET /users/me", "POST /auth/logout", "POST /auth/password/change"]
+    name=[
+        "GET /users/me",
+        "PATCH /users/me",
+        "GET /users/{user_id}",
+        "POST /users/{user_id}/disable",
+        "POST /users/{user_id}/enable",
+        "POST /auth/logout",
+        "POST /auth/password/change",
+    ]
 )
 class AccessToken:
     def get(self, case, ctx):

@@ -1,13 +1,13 @@
-use gatehouse::http::caller_endpoint;
+use gatehouse::http::profile_endpoint;
 use gatehouse::services::ProfileService;
-use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
 /// `GET /users/me` → 200 with the caller's profile.
 pub async fn handle(profiles: &ProfileService, req: Request) -> Result<Response<Body>, Error> {
-    Ok(caller_endpoint(&req, StatusCode::OK, |caller| async move {
-        profiles.get_own(&caller).await
-    })
+    Ok(profile_endpoint(
+        &req,
+        |caller| async move { profiles.get_own(&caller).await },
+    )
     .await)
 }
 

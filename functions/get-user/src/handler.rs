@@ -1,6 +1,5 @@
-use gatehouse::http::{caller_endpoint, path_user_id};
+use gatehouse::http::{path_user_id, profile_endpoint};
 use gatehouse::services::ProfileService;
-use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
 /// `GET /users/{user_id}` → 200 with the profile, for the user themself or a
@@ -8,7 +7,7 @@ use lambda_http::{Body, Error, Request, Response};
 /// an unknown id a reader asks about.
 pub async fn handle(profiles: &ProfileService, req: Request) -> Result<Response<Body>, Error> {
     let target = path_user_id(&req);
-    Ok(caller_endpoint(&req, StatusCode::OK, |caller| async move {
+    Ok(profile_endpoint(&req, |caller| async move {
         profiles.get_for(&caller, target.as_ref()).await
     })
     .await)

@@ -215,6 +215,39 @@ impl ProfileStore for DynamoTable {
         conditional("UpdateItem", result)
     }
 
+    async fn update_profile(
+        &self,
+        user_id: &UserId,
+        expected: u64,
+        display_name: Option<&str>,
+        preferences: &BTreeMap<String, serde_json::Value>,
+    ) -> Result<bool, AppError> {
+        let preferences =
+            serde_dynamo::to_attribute_value(preferences).map_err(AppError::unexpected)?;
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(keys::user_pk(user_id)))
+            .key("sk", AttributeValue::S(keys::PROFILE_SK.into()))
+            .condition_expression("attribute_exists(pk) AND version = :expected")
+            .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
+            .expression_attribute_values(":preferences", preferences)
+            .expression_attribute_values(":now", AttributeValue::S(timestamp(Utc::now())))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+        let update = match display_name {
+            Some(name) => update
+                .update_expression(
+                    "SET display_name = :name, preferences = :preferences, updated_at = :now, version = version + :one",
+                )
+                .expression_attribute_values(":name", AttributeValue::S(name.to_owned())),
+            None => update.update_expression(
+                "SET preferences = :preferences, updated_at = :now, version = version + :one REMOVE display_name",
+            ),
+        };
+        conditional("UpdateItem", update.send().await)
+    }
+
     async fn get_user(&self, user_id: &UserId) -> Result<UserSnapshot, AppError> {
         let out = self
             .client
@@ -255,6 +288,7 @@ impl ProfileStore for DynamoTable {
             status: p.status,
             created_at: parse_timestamp(&p.created_at)?,
             updated_at: parse_timestamp(&p.updated_at)?,
+            version: p.version,
         });
         Ok(UserSnapshot {
             profile,

@@ -302,6 +302,7 @@ impl ProfileStore for InMemoryProfileStore {
                 status: UserStatus::Active,
                 created_at: new.created_at,
                 updated_at: new.created_at,
+                version: 1,
             },
         );
         Ok(ProfileCreation::Created)
@@ -312,9 +313,29 @@ impl ProfileStore for InMemoryProfileStore {
             Some(profile) => {
                 profile.status = status;
                 profile.updated_at = Utc::now();
+                profile.version += 1;
                 true
             }
             None => false,
+        })
+    }
+
+    async fn update_profile(
+        &self,
+        user_id: &UserId,
+        expected: u64,
+        display_name: Option<&str>,
+        preferences: &BTreeMap<String, serde_json::Value>,
+    ) -> Result<bool, AppError> {
+        Ok(match lock(&self.profiles).get_mut(user_id) {
+            Some(profile) if profile.version == expected => {
+                profile.display_name = display_name.map(str::to_owned);
+                profile.preferences = preferences.clone();
+                profile.updated_at = Utc::now();
+                profile.version += 1;
+                true
+            }
+            _ => false,
         })
     }
 

@@ -16,6 +16,12 @@ pub enum AppError {
     UnsupportedMediaType,
     #[error("an account with this email already exists")]
     EmailTaken,
+    /// `If-Match` names a version that is no longer current.
+    #[error("the profile has changed since the version in If-Match; read it again")]
+    PreconditionFailed,
+    /// A write lost to concurrent writes more often than it retries.
+    #[error("{0}")]
+    Conflict(&'static str),
     #[error("the email or password is wrong")]
     InvalidCredentials,
     #[error("the account has not been confirmed yet")]

@@ -4,6 +4,7 @@ pub mod access;
 mod error;
 pub mod messages;
 mod password;
+pub mod preferences;
 mod profile;
 pub mod session;
 mod signup;

@@ -21,6 +21,9 @@ pub struct Profile {
     pub status: UserStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Bumped by every change; the API shows it as the `ETag`.
+    #[serde(skip)]
+    pub version: u64,
 }
 
 /// A user Cognito has confirmed, as the post-confirmation trigger or `GetUser`

@@ -243,6 +243,12 @@ fn classify(err: &AppError) -> ProblemKind {
         }
         AppError::Forbidden(_) => kind(StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
         AppError::NotFound(_) => kind(StatusCode::NOT_FOUND, "not_found", "Not found"),
+        AppError::PreconditionFailed => kind(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+            "Precondition failed",
+        ),
+        AppError::Conflict(_) => kind(StatusCode::CONFLICT, "conflict", "Conflict"),
         AppError::TooManyRequests { .. } => kind(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_requests",
@@ -406,6 +412,49 @@ where
         Err(err) => Err(err),
     };
     respond(ok, result)
+}
+
+/// A profile's version as an entity tag.
+fn etag(version: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+/// `If-Match`: `None` when absent or `*`; the version it names otherwise. A
+/// value that names no version of ours matches none (so it gets 412).
+pub fn if_match(req: &Request) -> Option<u64> {
+    let raw = req
+        .headers()
+        .get(header::IF_MATCH)?
+        .to_str()
+        .unwrap_or_default()
+        .trim();
+    if raw == "*" {
+        return None;
+    }
+    Some(
+        raw.trim_start_matches("W/")
+            .trim_matches('"')
+            .parse()
+            .unwrap_or(u64::MAX),
+    )
+}
+
+/// A protected endpoint answering with a profile, whose version goes in `ETag`.
+pub async fn profile_endpoint<F, Fut>(req: &Request, use_case: F) -> Response<Body>
+where
+    F: FnOnce(Caller) -> Fut,
+    Fut: Future<Output = Result<crate::domain::Profile, AppError>>,
+{
+    let result = match caller(req) {
+        Ok(caller) => use_case(caller).await,
+        Err(err) => Err(err),
+    };
+    let version = result.as_ref().ok().map(|p| p.version);
+    let mut response = respond(StatusCode::OK, result);
+    if let Some(version) = version {
+        response.headers_mut().insert(header::ETAG, etag(version));
+    }
+    response
 }
 
 /// A protected endpoint with a JSON body: the caller, the body, then the use case.

@@ -4,6 +4,7 @@
 
 use crate::domain::{AppError, NewProfile, Profile, ProfileCreation, UserId, UserStatus, Window};
 use async_trait::async_trait;
+use std::collections::BTreeMap;
 
 /// A user's partition as one read: the profile and the session cut-off.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -22,6 +23,16 @@ pub trait ProfileStore: Send + Sync {
 
     /// Everything about one user in one round trip.
     async fn get_user(&self, user_id: &UserId) -> Result<UserSnapshot, AppError>;
+
+    /// Replaces the display name and preferences if the stored version is still
+    /// `expected`; `Ok(false)` when it is not (or there is no profile).
+    async fn update_profile(
+        &self,
+        user_id: &UserId,
+        expected: u64,
+        display_name: Option<&str>,
+        preferences: &BTreeMap<String, serde_json::Value>,
+    ) -> Result<bool, AppError>;
 
     /// Sets the profile's status; `Ok(false)` when the user has no profile.
     async fn set_status(&self, user_id: &UserId, status: UserStatus) -> Result<bool, AppError>;

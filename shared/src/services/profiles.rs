@@ -1,6 +1,7 @@
 //! Profiles: creation on confirmation, reads for the API.
 
 use crate::domain::access::{ADMIN_ROLE, Permission, allows};
+use crate::domain::preferences::ProfilePatch;
 use crate::domain::session::token_is_current;
 use crate::domain::{
     AppError, Caller, ConfirmedUser, Email, NewProfile, Profile, ProfileCreation, Role, UserId,
@@ -98,6 +99,50 @@ impl ProfileService {
         }
         self.on_confirmed(confirmed).await?;
         self.get(&caller.user_id).await
+    }
+
+    /// Changes the caller's display name and preferences. With `if_match` the
+    /// change applies only to that version (412 otherwise); without it, it
+    /// still never overwrites a concurrent change: it applies to the version it
+    /// read, and re-reads if that one has gone (a merge of the fields it names).
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+    pub async fn patch_own(
+        &self,
+        caller: &Caller,
+        patch: &ProfilePatch,
+        if_match: Option<u64>,
+    ) -> Result<Profile, AppError> {
+        const RACES: usize = 3;
+        for _ in 0..RACES {
+            let current = self.get_own(caller).await?;
+            if if_match.is_some_and(|v| v != current.version) {
+                return Err(AppError::PreconditionFailed);
+            }
+            let name = match &patch.display_name {
+                Some(name) => name.as_ref().map(|n| n.as_str().to_owned()),
+                None => current.display_name.clone(),
+            };
+            let preferences = patch.apply_to(&current.preferences);
+            if self
+                .store
+                .update_profile(
+                    &caller.user_id,
+                    current.version,
+                    name.as_deref(),
+                    &preferences,
+                )
+                .await?
+            {
+                tracing::info!("profile updated");
+                return self.get(&caller.user_id).await;
+            }
+            if if_match.is_some() {
+                return Err(AppError::PreconditionFailed);
+            }
+        }
+        Err(AppError::Conflict(
+            "the profile kept changing meanwhile; read it and try again",
+        ))
     }
 
     /// A user's profile, for themself or a caller allowed to read users. The
