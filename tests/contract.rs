@@ -20,14 +20,18 @@ async fn schemathesis_finds_no_failure_in_any_mode() {
         "contract",
     )
     .unwrap_or_else(|why| panic!("{why}"));
-    let email = unique_email("contract").replace("@example.com", "@autoconfirm.example");
-    let registered = send(
-        http()
-            .post(format!("{}/auth/register", stack.url))
-            .json(&json!({"email": email, "password": PASSWORD})),
-    )
-    .await;
-    assert_eq!(registered.body["confirmed"], true, "{:?}", registered.body);
+    let mut users = Vec::new();
+    for tag in ["contract", "contract-deletion"] {
+        let email = unique_email(tag).replace("@example.com", "@autoconfirm.example");
+        let registered = send(
+            http()
+                .post(format!("{}/auth/register", stack.url))
+                .json(&json!({"email": email, "password": PASSWORD})),
+        )
+        .await;
+        assert_eq!(registered.body["confirmed"], true, "{:?}", registered.body);
+        users.push(email);
+    }
 
     let dir = workspace_root().join("tests/schemathesis");
     let out = Command::new(tool("st", "st"))
@@ -35,7 +39,8 @@ async fn schemathesis_finds_no_failure_in_any_mode() {
         .env("SCHEMATHESIS_HOOKS", "hooks")
         .env("PYTHONPATH", &dir)
         .env("GATEHOUSE_URL", &stack.url)
-        .env("GATEHOUSE_EMAIL", &email)
+        .env("GATEHOUSE_EMAIL", &users[0])
+        .env("GATEHOUSE_DELETION_EMAIL", &users[1])
         .env("GATEHOUSE_PASSWORD", PASSWORD)
         .env("GATEHOUSE_AUTO_CONFIRM_DOMAIN", "autoconfirm.example")
         .arg("--config-file")

@@ -264,6 +264,15 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
         ],
+        "delete-account" => &[
+            "cognito-idp:DescribeUserPoolClient",
+            "cognito-idp:AdminUserGlobalSignOut",
+            "cognito-idp:AdminDeleteUser",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:Query",
+        ],
         "enable-user" => &[
             "cognito-idp:AdminEnableUser",
             "dynamodb:Query",
@@ -377,6 +386,7 @@ fn clients_built(binary: &str, env: HashMap<&'static str, &'static str>) -> Vec<
         "password_reset" => ctx.password_reset().map(drop),
         "confirm_sign_up" => ctx.confirm_sign_up().map(drop),
         "user_admin" => ctx.user_admin().map(drop),
+        "account_deletion" => ctx.account_deletion().map(drop),
         "onboarding" => ctx.onboarding().map(drop),
         "profiles" => ctx.profiles().map(drop),
         other => panic!("{binary}: unknown wiring {other}: add it to this test"),

@@ -124,3 +124,64 @@ async fn an_admin_cannot_disable_themself_nor_an_unknown_user() {
     let unknown = admin_action(access(&admin), NOBODY, "disable").await;
     assert_eq!(unknown.status, 404, "{:?}", unknown.body);
 }
+
+async fn delete_me(token: &str, password: &str) -> Response {
+    send(
+        http()
+            .delete(url("/users/me"))
+            .bearer_auth(token)
+            .json(&json!({"current_password": password})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn deleting_an_account_needs_its_password_and_leaves_nothing() {
+    let (email, tokens) = signed_up_user("delete").await;
+    let token = access(&tokens);
+    let id = user_id(&tokens);
+    let wrong = delete_me(token, "Wrong-Password-1").await;
+    assert_eq!(wrong.status, 401, "{:?}", wrong.body);
+    assert_eq!(
+        get_with_token("/users/me", token).await.status,
+        200,
+        "nothing deleted"
+    );
+
+    let deleted = delete_me(token, PASSWORD).await;
+    assert_eq!(deleted.status, 204, "{:?}", deleted.body);
+    assert_eq!(get_with_token("/users/me", token).await.status, 401);
+    let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
+    assert_eq!(login.status, 401, "the Cognito user is gone");
+    assert_eq!(accounts_for(&email).await, 0);
+    let refresh = post(
+        "/auth/refresh",
+        json!({"refresh_token": tokens["refresh_token"]}),
+    )
+    .await;
+    assert_eq!(refresh.status, 401);
+    let items = dynamodb()
+        .await
+        .query()
+        .table_name(TABLE)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{id}")),
+        )
+        .send()
+        .await
+        .expect("query")
+        .items
+        .unwrap_or_default();
+    assert!(
+        items
+            .iter()
+            .all(|i| i["sk"].as_s().ok().map(String::as_str) == Some("SESSION")),
+        "only the session cut-off stays: {items:?}"
+    );
+    let again = delete_me(token, PASSWORD).await;
+    assert_eq!(again.status, 401, "a second delete is harmless");
+    // The address is free again.
+    assert_eq!(register(&email).await.status, 201);
+}

@@ -17,9 +17,9 @@ use crate::config::{
     throttle_limits, user_pool_client_id, user_pool_id,
 };
 use crate::services::{
-    ConfirmService, ForgotPasswordService, LoginService, LogoutService, PasswordResetService,
-    PasswordService, ProfileService, RefreshService, SessionGuard, SignUpService, StartingRoles,
-    Throttle, UserAdminService,
+    AccountDeletionService, ConfirmService, ForgotPasswordService, LoginService, LogoutService,
+    PasswordResetService, PasswordService, ProfileService, RefreshService, SessionGuard,
+    SignUpService, StartingRoles, Throttle, UserAdminService,
 };
 use std::sync::Arc;
 
@@ -181,6 +181,20 @@ impl AppContext {
         Ok(UserAdminService::new(
             self.table()?,
             self.cognito_admin()?,
+            self.guard()?,
+        ))
+    }
+
+    /// Deleting one's own account: the table, Cognito (sign-in to check the
+    /// password, `GetUser`, and the admin APIs) and the login throttle.
+    pub fn account_deletion(&self) -> Result<AccountDeletionService, ConfigError> {
+        let app = self.app_client()?;
+        Ok(AccountDeletionService::new(
+            self.table()?,
+            Arc::new(CognitoDirectory::new(&self.aws)),
+            self.cognito_with(app.clone()),
+            self.cognito_admin()?,
+            self.throttle(app)?,
             self.guard()?,
         ))
     }

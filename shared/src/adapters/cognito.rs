@@ -504,6 +504,24 @@ impl AccountAdmin for CognitoAdmin {
             })
     }
 
+    async fn delete_user(&self, username: &str) -> Result<(), AppError> {
+        self.client
+            .admin_delete_user()
+            .user_pool_id(&self.user_pool_id)
+            .username(username)
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| {
+                match failure("AdminDeleteUser", e, |code, _| {
+                    (code == "UserNotFoundException").then_some(AppError::NotFound("user"))
+                }) {
+                    AppError::NotFound(_) => Ok(()),
+                    other => Err(other),
+                }
+            })
+    }
+
     async fn set_enabled(&self, username: &str, enabled: bool) -> Result<(), AppError> {
         if enabled {
             self.enable(username).await

@@ -215,6 +215,39 @@ impl ProfileStore for DynamoTable {
         conditional("UpdateItem", result)
     }
 
+    async fn delete_user_data(&self, user_id: &UserId) -> Result<(), AppError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(keys::user_pk(user_id)))
+            .projection_expression("pk, sk")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Call::dynamodb("Query").any(e))?;
+        // A user's partition is small and bounded (profile, roles, cut-off).
+        for key in out.items() {
+            if key
+                .get("sk")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+                == Some(keys::SESSION_SK)
+            {
+                continue;
+            }
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key.clone()))
+                .send()
+                .await
+                .map_err(|e| Call::dynamodb("DeleteItem").any(e))?;
+        }
+        Ok(())
+    }
+
     async fn update_profile(
         &self,
         user_id: &UserId,

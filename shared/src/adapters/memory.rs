@@ -267,6 +267,18 @@ impl AccountAdmin for InMemoryIdentity {
         Ok(())
     }
 
+    async fn delete_user(&self, username: &str) -> Result<(), AppError> {
+        let email = lock(&self.users)
+            .iter()
+            .find(|(_, u)| u.id.as_str() == username)
+            .map(|(email, _)| email.clone());
+        if let Some(email) = email {
+            self.revoke_all(&email);
+            lock(&self.users).remove(&email);
+        }
+        Ok(())
+    }
+
     async fn set_enabled(&self, username: &str, enabled: bool) -> Result<(), AppError> {
         let mut users = lock(&self.users);
         let user = users
@@ -318,6 +330,11 @@ impl ProfileStore for InMemoryProfileStore {
             }
             None => false,
         })
+    }
+
+    async fn delete_user_data(&self, user_id: &UserId) -> Result<(), AppError> {
+        lock(&self.profiles).remove(user_id);
+        Ok(())
     }
 
     async fn update_profile(

@@ -128,6 +128,20 @@ impl ChangePasswordBody {
     }
 }
 
+/// `DELETE /users/me`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteAccountBody {
+    pub current_password: String,
+}
+
+impl DeleteAccountBody {
+    pub fn parse(self) -> Result<Password, AppError> {
+        Password::offered(&self.current_password)
+            .map_err(|_| AppError::validation("current_password", "is required"))
+    }
+}
+
 /// `POST /auth/password/reset`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

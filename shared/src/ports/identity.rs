@@ -87,6 +87,9 @@ pub trait AccountAdmin: Send + Sync {
     /// Enables or disables sign-in for the user (a disabled user can neither log
     /// in nor refresh). `NotFound` for a user the provider does not know.
     async fn set_enabled(&self, username: &str, enabled: bool) -> Result<(), AppError>;
+
+    /// Deletes the user; a user already gone is a success.
+    async fn delete_user(&self, username: &str) -> Result<(), AppError>;
 }
 
 /// The identity provider's view of a user, read with their own access token.

@@ -34,6 +34,10 @@ pub trait ProfileStore: Send + Sync {
         preferences: &BTreeMap<String, serde_json::Value>,
     ) -> Result<bool, AppError>;
 
+    /// Deletes the user's profile and role assignments (the session cut-off
+    /// stays, so tokens issued before it stay refused). Nothing left is fine.
+    async fn delete_user_data(&self, user_id: &UserId) -> Result<(), AppError>;
+
     /// Sets the profile's status; `Ok(false)` when the user has no profile.
     async fn set_status(&self, user_id: &UserId, status: UserStatus) -> Result<bool, AppError>;
 }
