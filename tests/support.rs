@@ -162,10 +162,12 @@ pub fn unique_email(tag: &str) -> String {
 pub const PASSWORD: &str = "Correct-Horse-9";
 
 /// The main stack's `AdminEmails`: one address per test that needs an admin.
-pub const ADMIN_EMAILS: [&str; 3] = [
+pub const ADMIN_EMAILS: [&str; 5] = [
     "root-one@example.com",
     "root-two@example.com",
     "root-three@example.com",
+    "root-four@example.com",
+    "root-five@example.com",
 ];
 
 /// Sign-ups at this domain are auto-confirmed by the pre sign-up trigger (the test

@@ -273,6 +273,7 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:DeleteItem",
             "dynamodb:Query",
         ],
+        "list-users" => &["cognito-idp:DescribeUserPoolClient", "dynamodb:Query"],
         "enable-user" => &[
             "cognito-idp:AdminEnableUser",
             "dynamodb:Query",
@@ -387,6 +388,7 @@ fn clients_built(binary: &str, env: HashMap<&'static str, &'static str>) -> Vec<
         "confirm_sign_up" => ctx.confirm_sign_up().map(drop),
         "user_admin" => ctx.user_admin().map(drop),
         "account_deletion" => ctx.account_deletion().map(drop),
+        "user_list" => ctx.user_list().map(drop),
         "onboarding" => ctx.onboarding().map(drop),
         "profiles" => ctx.profiles().map(drop),
         other => panic!("{binary}: unknown wiring {other}: add it to this test"),

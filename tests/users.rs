@@ -185,3 +185,98 @@ async fn deleting_an_account_needs_its_password_and_leaves_nothing() {
     // The address is free again.
     assert_eq!(register(&email).await.status, 201);
 }
+
+/// A confirmed user with a profile at `email` (auto-confirmed, then read once,
+/// which creates the profile as it would for any auto-confirmed sign-up).
+async fn profiled(email: String) {
+    assert_eq!(register(&email).await.status, 201);
+    let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    assert_eq!(
+        get_with_token("/users/me", access(&login.body))
+            .await
+            .status,
+        200
+    );
+}
+
+async fn list(token: &str, query: &str) -> Response {
+    get_with_token(&format!("/users?{query}"), token).await
+}
+
+#[tokio::test]
+async fn an_admin_pages_through_55_users_without_gap_or_duplicate() {
+    let admin = signed_up_as(ADMIN_EMAILS[3]).await;
+    let prefix = format!(
+        "lst{}x",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    );
+    let mut set = tokio::task::JoinSet::new();
+    for n in 0..55 {
+        set.spawn(profiled(format!("{prefix}{n:02}@{AUTO_CONFIRM_DOMAIN}")));
+    }
+    set.join_all().await;
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("limit=20&email_prefix={prefix}&cursor={c}"),
+            None => format!("limit=20&email_prefix={prefix}"),
+        };
+        let page = list(access(&admin), &query).await;
+        assert_eq!(page.status, 200, "{:?}", page.body);
+        for item in page.body["items"].as_array().expect("items") {
+            seen.push(item["email"].as_str().expect("email").to_owned());
+        }
+        pages += 1;
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+        assert!(pages < 10, "the pages never end");
+    }
+    let expected: Vec<String> = (0..55)
+        .map(|n| format!("{prefix}{n:02}@{AUTO_CONFIRM_DOMAIN}"))
+        .collect();
+    assert_eq!(seen, expected, "every user once, in email order");
+    assert_eq!(pages, 3);
+}
+
+#[tokio::test]
+async fn a_tampered_or_foreign_cursor_is_a_400_and_non_admins_get_403() {
+    let admin = signed_up_as(ADMIN_EMAILS[4]).await;
+    let first = list(access(&admin), "limit=1").await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    let cursor = first.body["next_cursor"]
+        .as_str()
+        .expect("more than one user exists")
+        .to_owned();
+    assert_eq!(
+        list(access(&admin), &format!("limit=1&cursor={cursor}"))
+            .await
+            .status,
+        200
+    );
+    let (payload, signature) = cursor.split_once('.').expect("payload.signature");
+    let mut forged = payload.as_bytes().to_vec();
+    forged[3] ^= 1;
+    let tampered = format!("{}.{signature}", String::from_utf8_lossy(&forged));
+    for (what, query) in [
+        ("tampered", format!("limit=1&cursor={tampered}")),
+        (
+            "foreign",
+            format!("limit=1&status=disabled&cursor={cursor}"),
+        ),
+        ("garbage", "limit=1&cursor=not-a-cursor".to_owned()),
+        ("bad limit", "limit=1000".to_owned()),
+    ] {
+        let refused = list(access(&admin), &query).await;
+        assert_eq!(refused.status, 400, "{what}: {:?}", refused.body);
+    }
+    let (_, user) = signed_up_user("lister").await;
+    assert_eq!(list(access(&user), "limit=5").await.status, 403);
+}

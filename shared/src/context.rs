@@ -19,7 +19,7 @@ use crate::config::{
 use crate::services::{
     AccountDeletionService, ConfirmService, ForgotPasswordService, LoginService, LogoutService,
     PasswordResetService, PasswordService, ProfileService, RefreshService, SessionGuard,
-    SignUpService, StartingRoles, Throttle, UserAdminService,
+    SignUpService, StartingRoles, Throttle, UserAdminService, UserListService,
 };
 use std::sync::Arc;
 
@@ -183,6 +183,12 @@ impl AppContext {
             self.cognito_admin()?,
             self.guard()?,
         ))
+    }
+
+    /// The admin's user list: the table, and the app client's secret to sign
+    /// cursors with.
+    pub fn user_list(&self) -> Result<UserListService, ConfigError> {
+        Ok(UserListService::new(self.table()?, self.app_client()?))
     }
 
     /// Deleting one's own account: the table, Cognito (sign-in to check the

@@ -33,6 +33,7 @@ AUTO_CONFIRM_DOMAIN = os.environ["GATEHOUSE_AUTO_CONFIRM_DOMAIN"]
         "GET /users/me",
         "PATCH /users/me",
         "GET /users/{user_id}",
+        "GET /users",
         "POST /users/{user_id}/disable",
         "POST /users/{user_id}/enable",
         "POST /auth/logout",

@@ -3,7 +3,8 @@
 
 use super::aws::{AwsClients, Call};
 use crate::domain::{
-    AppError, Email, NewProfile, Profile, ProfileCreation, Role, UserId, UserStatus, Window,
+    AppError, Email, ListPosition, NewProfile, Profile, ProfileCreation, Role, UserId, UserQuery,
+    UserStatus, UserSummary, Window,
 };
 use crate::ports::{
     ProfileStore, SessionStore, ThrottleKey, ThrottleStore, UserSnapshot, Versioned,
@@ -23,6 +24,14 @@ pub mod keys {
     use crate::domain::{Email, Role, UserId};
 
     pub const PROFILE_SK: &str = "PROFILE";
+    pub const PROFILES_GSI2PK: &str = "PROFILE";
+    pub const PROFILES_INDEX: &str = "gsi2";
+
+    /// Sorted by email, then id (one email has one account, but the id keeps
+    /// the key unique whatever happens).
+    pub fn profile_gsi2sk(email: &Email, user: &UserId) -> String {
+        format!("{email}#{user}")
+    }
     pub const SESSION_SK: &str = "SESSION";
 
     pub fn throttle_pk(subject: &str) -> String {
@@ -49,6 +58,11 @@ struct ProfileItem {
     sk: String,
     gsi1pk: String,
     gsi1sk: String,
+    /// Every profile under one key, sorted by email: the admin's list.
+    #[serde(default)]
+    gsi2pk: String,
+    #[serde(default)]
+    gsi2sk: String,
     user_id: UserId,
     email: Email,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -153,6 +167,8 @@ impl ProfileStore for DynamoTable {
             sk: keys::PROFILE_SK.into(),
             gsi1pk: keys::email_gsi1pk(&new.email),
             gsi1sk: keys::PROFILE_SK.into(),
+            gsi2pk: keys::PROFILES_GSI2PK.into(),
+            gsi2sk: keys::profile_gsi2sk(&new.email, &new.user_id),
             user_id: new.user_id.clone(),
             email: new.email.clone(),
             display_name: new.display_name.as_ref().map(|n| n.as_str().to_owned()),
@@ -213,6 +229,87 @@ impl ProfileStore for DynamoTable {
             .send()
             .await;
         conditional("UpdateItem", result)
+    }
+
+    async fn list_users(
+        &self,
+        query: &UserQuery,
+        after: Option<&ListPosition>,
+        limit: usize,
+    ) -> Result<(Vec<UserSummary>, Option<ListPosition>), AppError> {
+        let mut found = Vec::new();
+        let mut start = after.map(|p| {
+            HashMap::from([
+                (
+                    "pk".to_owned(),
+                    AttributeValue::S(keys::user_pk(&p.user_id)),
+                ),
+                ("sk".to_owned(), AttributeValue::S(keys::PROFILE_SK.into())),
+                (
+                    "gsi2pk".to_owned(),
+                    AttributeValue::S(keys::PROFILES_GSI2PK.into()),
+                ),
+                (
+                    "gsi2sk".to_owned(),
+                    AttributeValue::S(keys::profile_gsi2sk(&p.email, &p.user_id)),
+                ),
+            ])
+        });
+        // A status filter can leave pages short: read on until the page is full
+        // or the index ends.
+        loop {
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(keys::PROFILES_INDEX)
+                .expression_attribute_values(":pk", AttributeValue::S(keys::PROFILES_GSI2PK.into()))
+                .limit((limit - found.len()).max(1) as i32)
+                .set_exclusive_start_key(start.take());
+            request = match &query.email_prefix {
+                Some(prefix) => request
+                    .key_condition_expression("gsi2pk = :pk AND begins_with(gsi2sk, :prefix)")
+                    .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone())),
+                None => request.key_condition_expression("gsi2pk = :pk"),
+            };
+            if let Some(status) = query.status {
+                request = request
+                    .filter_expression("#status = :status")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(
+                        ":status",
+                        serde_dynamo::to_attribute_value(status).map_err(AppError::unexpected)?,
+                    );
+            }
+            let out = request
+                .send()
+                .await
+                .map_err(|e| Call::dynamodb("Query").any(e))?;
+            for item in out.items() {
+                let p: ProfileItem =
+                    serde_dynamo::from_item(item.clone()).map_err(AppError::unexpected)?;
+                found.push(UserSummary {
+                    user_id: p.user_id,
+                    email: p.email,
+                    display_name: p.display_name,
+                    status: p.status,
+                    created_at: parse_timestamp(&p.created_at)?,
+                });
+            }
+            start = out.last_evaluated_key;
+            if found.len() >= limit || start.is_none() {
+                break;
+            }
+        }
+        found.truncate(limit);
+        let more = found.len() == limit && (start.is_some() || !found.is_empty());
+        let next = more.then(|| {
+            found.last().map(|u| ListPosition {
+                email: u.email.clone(),
+                user_id: u.user_id.clone(),
+            })
+        });
+        Ok((found, next.flatten()))
     }
 
     async fn delete_user_data(&self, user_id: &UserId) -> Result<(), AppError> {

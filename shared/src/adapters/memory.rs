@@ -3,8 +3,9 @@
 //! creation, expiring windows).
 
 use crate::domain::{
-    AccessToken, AppError, ConfirmationCode, Email, NewProfile, Password, Profile, ProfileCreation,
-    RefreshToken, Registered, TokenIssue, Tokens, UserId, UserStatus, Window,
+    AccessToken, AppError, ConfirmationCode, Email, ListPosition, NewProfile, Password, Profile,
+    ProfileCreation, RefreshToken, Registered, TokenIssue, Tokens, UserId, UserQuery, UserStatus,
+    UserSummary, Window,
 };
 use crate::ports::{
     AccountAdmin, Authenticator, PasswordIdentity, ProfileStore, SessionStore, SignUpDetails,
@@ -330,6 +331,51 @@ impl ProfileStore for InMemoryProfileStore {
             }
             None => false,
         })
+    }
+
+    async fn list_users(
+        &self,
+        query: &UserQuery,
+        after: Option<&ListPosition>,
+        limit: usize,
+    ) -> Result<(Vec<UserSummary>, Option<ListPosition>), AppError> {
+        let mut all: Vec<UserSummary> = lock(&self.profiles)
+            .values()
+            .filter(|p| query.status.is_none_or(|s| p.status == s))
+            .filter(|p| {
+                query
+                    .email_prefix
+                    .as_ref()
+                    .is_none_or(|prefix| p.email.as_str().starts_with(prefix.as_str()))
+            })
+            .map(|p| UserSummary {
+                user_id: p.user_id.clone(),
+                email: p.email.clone(),
+                display_name: p.display_name.clone(),
+                status: p.status,
+                created_at: p.created_at,
+            })
+            .collect();
+        let key = |u: &UserSummary| (u.email.as_str().to_owned(), u.user_id.as_str().to_owned());
+        all.sort_by_key(key);
+        let page: Vec<UserSummary> = all
+            .into_iter()
+            .filter(|u| {
+                after.is_none_or(|a| {
+                    key(u) > (a.email.as_str().to_owned(), a.user_id.as_str().to_owned())
+                })
+            })
+            .take(limit + 1)
+            .collect();
+        let more = page.len() > limit;
+        let page: Vec<UserSummary> = page.into_iter().take(limit).collect();
+        let next = more.then(|| {
+            page.last().map(|u| ListPosition {
+                email: u.email.clone(),
+                user_id: u.user_id.clone(),
+            })
+        });
+        Ok((page, next.flatten()))
     }
 
     async fn delete_user_data(&self, user_id: &UserId) -> Result<(), AppError> {

@@ -13,7 +13,10 @@ mod values;
 
 pub use error::{AppError, BoxError};
 pub use password::{NewPassword, Password, PasswordPolicy};
-pub use profile::{ConfirmedUser, NewProfile, Profile, ProfileCreation, UserStatus};
+pub use profile::{
+    ConfirmedUser, ListPosition, NewProfile, Profile, ProfileCreation, UserQuery, UserStatus,
+    UserSummary,
+};
 pub use signup::{SignUpDecision, SignUpPolicy, domain_list};
 pub use throttle::{
     Admission, LOGIN_PER_EMAIL, LOGIN_PER_EMAIL_AND_IP, Limit, OnLimit, SENDS_PER_ADDRESS, Window,

@@ -26,6 +26,31 @@ pub struct Profile {
     pub version: u64,
 }
 
+/// One user in the admin's list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserSummary {
+    pub user_id: UserId,
+    pub email: Email,
+    pub display_name: Option<String>,
+    pub status: UserStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Which users a list asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserQuery {
+    pub status: Option<UserStatus>,
+    /// Lower-cased, as emails are stored.
+    pub email_prefix: Option<String>,
+}
+
+/// Where a page of the list ended: the last user it showed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListPosition {
+    pub email: Email,
+    pub user_id: UserId,
+}
+
 /// A user Cognito has confirmed, as the post-confirmation trigger or `GetUser`
 /// describes them, parsed at that edge.
 #[derive(Debug, Clone, PartialEq, Eq)]

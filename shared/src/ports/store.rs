@@ -2,7 +2,10 @@
 //! contract is checked against both the DynamoDB adapter and the in-memory fake
 //! by one suite (`crate::testing::contract`), so the fake cannot drift.
 
-use crate::domain::{AppError, NewProfile, Profile, ProfileCreation, UserId, UserStatus, Window};
+use crate::domain::{
+    AppError, ListPosition, NewProfile, Profile, ProfileCreation, UserId, UserQuery, UserStatus,
+    UserSummary, Window,
+};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 
@@ -37,6 +40,15 @@ pub trait ProfileStore: Send + Sync {
     /// Deletes the user's profile and role assignments (the session cut-off
     /// stays, so tokens issued before it stay refused). Nothing left is fine.
     async fn delete_user_data(&self, user_id: &UserId) -> Result<(), AppError>;
+
+    /// Up to `limit` users matching `query`, by email, after `after`; and where
+    /// the page ended if more may follow.
+    async fn list_users(
+        &self,
+        query: &UserQuery,
+        after: Option<&ListPosition>,
+        limit: usize,
+    ) -> Result<(Vec<UserSummary>, Option<ListPosition>), AppError>;
 
     /// Sets the profile's status; `Ok(false)` when the user has no profile.
     async fn set_status(&self, user_id: &UserId, status: UserStatus) -> Result<bool, AppError>;
@@ -89,6 +101,15 @@ pub trait ThrottleStore: Send + Sync {
     /// Forgets every window of `subject` whose counter starts with `prefix` (a
     /// password reset lifts the login locks of every source IP).
     async fn clear_all(&self, subject: &str, prefix: &str) -> Result<(), AppError>;
+}
+
+/// Signs and checks opaque tokens the API hands out (list cursors), so a
+/// tampered or foreign one is refused rather than obeyed.
+#[async_trait]
+pub trait TokenSigner: Send + Sync {
+    async fn sign(&self, payload: &str) -> Result<String, AppError>;
+    /// `Ok(false)` for a signature that does not match.
+    async fn verify(&self, payload: &str, signature: &str) -> Result<bool, AppError>;
 }
 
 /// Keyed digests naming throttle subjects, so a table backup does not reveal

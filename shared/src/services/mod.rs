@@ -14,4 +14,4 @@ pub use auth::{
 };
 pub use profiles::{ProfileService, StartingRoles};
 pub use throttle::{LoginCount, Throttle, ThrottleLimits};
-pub use users::{AccountDeletionService, UserAdminService};
+pub use users::{AccountDeletionService, UserAdminService, UserListService, UserPage};

@@ -4,8 +4,11 @@
 use super::auth::with_retries;
 use crate::domain::access::{Permission, allows};
 use crate::domain::session::token_is_current;
-use crate::domain::{AppError, Caller, Origin, Password, UserId, UserStatus};
-use crate::ports::{AccountAdmin, Authenticator, ProfileStore, UserDirectory};
+use crate::domain::{
+    AppError, Caller, Email, ListPosition, Origin, Password, UserId, UserQuery, UserStatus,
+    UserSummary,
+};
+use crate::ports::{AccountAdmin, Authenticator, ProfileStore, TokenSigner, UserDirectory};
 use crate::services::{SessionGuard, Throttle};
 use std::sync::Arc;
 
@@ -150,5 +153,107 @@ impl AccountDeletionService {
         with_retries(|| self.accounts.delete_user(&caller.username)).await?;
         tracing::info!("account deleted");
         Ok(())
+    }
+}
+
+/// One page of the admin's user list.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UserPage {
+    pub items: Vec<UserSummary>,
+    pub next_cursor: Option<String>,
+}
+
+/// The admin's user list, paged by opaque cursors that are signed: a tampered
+/// cursor, or one from a list with other filters, is refused (400), never
+/// obeyed as another query.
+#[derive(Clone)]
+pub struct UserListService {
+    store: Arc<dyn ProfileStore>,
+    signer: Arc<dyn TokenSigner>,
+}
+
+const BAD_CURSOR: &str = "is not a cursor this list handed out";
+
+impl UserListService {
+    pub const DEFAULT_LIMIT: usize = 20;
+    pub const MAX_LIMIT: usize = 100;
+
+    pub fn new(store: Arc<dyn ProfileStore>, signer: Arc<dyn TokenSigner>) -> Self {
+        Self { store, signer }
+    }
+
+    /// What a cursor is bound to: the position and the list's filters.
+    fn payload(position: &ListPosition, query: &UserQuery) -> String {
+        serde_json::json!({
+            "e": position.email,
+            "u": position.user_id,
+            "s": query.status,
+            "p": query.email_prefix,
+        })
+        .to_string()
+    }
+
+    async fn cursor_for(
+        &self,
+        position: &ListPosition,
+        query: &UserQuery,
+    ) -> Result<String, AppError> {
+        use base64::Engine;
+        let payload = Self::payload(position, query);
+        let signature = self.signer.sign(&payload).await?;
+        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload);
+        Ok(format!("{encoded}.{signature}"))
+    }
+
+    async fn position_of(&self, cursor: &str, query: &UserQuery) -> Result<ListPosition, AppError> {
+        use base64::Engine;
+        let bad = || AppError::validation("cursor", BAD_CURSOR);
+        let (encoded, signature) = cursor.split_once('.').ok_or_else(bad)?;
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(encoded)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(bad)?;
+        if !self.signer.verify(&payload, signature).await? {
+            return Err(bad());
+        }
+        let fields: serde_json::Value = serde_json::from_str(&payload).map_err(|_| bad())?;
+        let position = ListPosition {
+            email: Email::parse(fields["e"].as_str().unwrap_or_default()).map_err(|_| bad())?,
+            user_id: UserId::parse(fields["u"].as_str().unwrap_or_default()).map_err(|_| bad())?,
+        };
+        // Signed for this list's filters only.
+        if Self::payload(&position, query) != payload {
+            return Err(bad());
+        }
+        Ok(position)
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        query: &UserQuery,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<UserPage, AppError> {
+        let me = self.store.get_user(&caller.user_id).await?;
+        if !token_is_current(caller.issued_at, me.sessions_revoked_before) {
+            return Err(AppError::Unauthenticated("the token has been revoked"));
+        }
+        let roles = me.profile.map(|p| p.roles).unwrap_or_default();
+        if !allows(&roles, Permission::ReadUsers) {
+            return Err(AppError::Forbidden("you may not read other users".into()));
+        }
+        let after = match cursor {
+            Some(cursor) => Some(self.position_of(cursor, query).await?),
+            None => None,
+        };
+        let (items, next) = self.store.list_users(query, after.as_ref(), limit).await?;
+        let next_cursor = match next {
+            Some(position) => Some(self.cursor_for(&position, query).await?),
+            None => None,
+        };
+        Ok(UserPage { items, next_cursor })
     }
 }
