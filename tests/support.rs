@@ -162,12 +162,13 @@ pub fn unique_email(tag: &str) -> String {
 pub const PASSWORD: &str = "Correct-Horse-9";
 
 /// The main stack's `AdminEmails`: one address per test that needs an admin.
-pub const ADMIN_EMAILS: [&str; 5] = [
+pub const ADMIN_EMAILS: [&str; 6] = [
     "root-one@example.com",
     "root-two@example.com",
     "root-three@example.com",
     "root-four@example.com",
     "root-five@example.com",
+    "root-six@example.com",
 ];
 
 /// Sign-ups at this domain are auto-confirmed by the pre sign-up trigger (the test

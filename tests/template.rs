@@ -241,6 +241,7 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
+            "dynamodb:Query",
         ],
         "logout" | "change-password" => &[
             "cognito-idp:AdminUserGlobalSignOut",
@@ -278,7 +279,9 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "cognito-idp:AdminEnableUser",
             "dynamodb:Query",
             "dynamodb:UpdateItem",
+            "dynamodb:PutItem",
         ],
+        "user-events" => &["cognito-idp:DescribeUserPoolClient", "dynamodb:Query"],
         "cognito-post-confirmation" => &["dynamodb:PutItem"],
         other => panic!("no IAM expectation for {other}: add one to this test"),
     };
@@ -389,6 +392,7 @@ fn clients_built(binary: &str, env: HashMap<&'static str, &'static str>) -> Vec<
         "user_admin" => ctx.user_admin().map(drop),
         "account_deletion" => ctx.account_deletion().map(drop),
         "user_list" => ctx.user_list().map(drop),
+        "audit_trail" => ctx.audit_trail().map(drop),
         "onboarding" => ctx.onboarding().map(drop),
         "profiles" => ctx.profiles().map(drop),
         other => panic!("{binary}: unknown wiring {other}: add it to this test"),

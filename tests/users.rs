@@ -280,3 +280,96 @@ async fn a_tampered_or_foreign_cursor_is_a_400_and_non_admins_get_403() {
     let (_, user) = signed_up_user("lister").await;
     assert_eq!(list(access(&user), "limit=5").await.status, 403);
 }
+
+async fn events_of(token: &str, user: &str) -> Response {
+    get_with_token(&format!("/users/{user}/events"), token).await
+}
+
+fn actions(page: &Response) -> Vec<String> {
+    page.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| e["action"].as_str().expect("action").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_audit_trail_records_each_flow_newest_first() {
+    let email = unique_email("audited");
+    let tokens = signed_up_as(&email).await;
+    let id = user_id(&tokens);
+    let wrong = post(
+        "/auth/login",
+        json!({"email": email, "password": "Wrong-Password-1"}),
+    )
+    .await;
+    assert_eq!(wrong.status, 401);
+    let changed = send(
+        http()
+            .post(url("/auth/password/change"))
+            .bearer_auth(access(&tokens))
+            .header("user-agent", "audit-test/1")
+            .json(&json!({"current_password": PASSWORD, "new_password": "Another-Horse-7"})),
+    )
+    .await;
+    assert_eq!(changed.status, 204, "{:?}", changed.body);
+    let login = post(
+        "/auth/login",
+        json!({"email": email, "password": "Another-Horse-7"}),
+    )
+    .await;
+    let fresh = access(&login.body).to_owned();
+    let logout = send(http().post(url("/auth/logout")).bearer_auth(&fresh)).await;
+    assert_eq!(logout.status, 204);
+    let login = post(
+        "/auth/login",
+        json!({"email": email, "password": "Another-Horse-7"}),
+    )
+    .await;
+    let token = access(&login.body).to_owned();
+
+    let page = events_of(&token, &id).await;
+    assert_eq!(page.status, 200, "{:?}", page.body);
+    assert_eq!(
+        actions(&page),
+        [
+            "login_succeeded",
+            "logged_out",
+            "login_succeeded",
+            "password_changed",
+            "login_failed",
+            "login_succeeded",
+            "confirmed",
+            "signed_up",
+        ]
+    );
+    let change = &page.body["items"][3];
+    assert_eq!(change["source_ip"], "127.0.0.1");
+    assert_eq!(change["user_agent"], "audit-test/1");
+    assert!(change.get("actor").is_none(), "the user did it");
+
+    let (_, other) = signed_up_user("not-an-auditor").await;
+    assert_eq!(events_of(access(&other), &id).await.status, 403);
+}
+
+#[tokio::test]
+async fn an_admins_actions_are_in_the_trail_with_the_admin_as_actor() {
+    let admin = signed_up_as(ADMIN_EMAILS[5]).await;
+    let (_, user) = signed_up_user("administered").await;
+    let target = user_id(&user);
+    assert_eq!(
+        admin_action(access(&admin), &target, "disable")
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        admin_action(access(&admin), &target, "enable").await.status,
+        204
+    );
+    let page = events_of(access(&admin), &target).await;
+    assert_eq!(page.status, 200, "{:?}", page.body);
+    assert_eq!(actions(&page)[..2], ["enabled", "disabled"]);
+    assert_eq!(page.body["items"][0]["actor"], user_id(&admin));
+}

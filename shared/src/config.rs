@@ -110,6 +110,21 @@ pub fn admin_emails(src: &dyn Source) -> Result<Vec<Email>, ConfigError> {
         .collect()
 }
 
+/// How long audit events are kept (`AUDIT_RETENTION_DAYS`, default 365).
+pub fn audit_retention_days(src: &dyn Source) -> Result<u32, ConfigError> {
+    match optional(src, "AUDIT_RETENTION_DAYS") {
+        None => Ok(365),
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|d| *d > 0)
+            .ok_or(ConfigError::Invalid {
+                name: "AUDIT_RETENTION_DAYS",
+                reason: format!("{raw:?} is not a number of days"),
+            }),
+    }
+}
+
 /// What the functions that touch application data need.
 #[derive(Debug, Clone)]
 pub struct TableConfig {

@@ -13,13 +13,14 @@ use crate::adapters::client_secret::AppClientSecret;
 use crate::adapters::cognito::{CognitoAdmin, CognitoDirectory, CognitoIdentity};
 use crate::adapters::dynamodb::DynamoTable;
 use crate::config::{
-    ConfigError, ProcessEnv, Source, TableConfig, admin_emails, password_policy, taken_addresses,
-    throttle_limits, user_pool_client_id, user_pool_id,
+    ConfigError, ProcessEnv, Source, TableConfig, admin_emails, audit_retention_days,
+    password_policy, taken_addresses, throttle_limits, user_pool_client_id, user_pool_id,
 };
 use crate::services::{
-    AccountDeletionService, ConfirmService, ForgotPasswordService, LoginService, LogoutService,
-    PasswordResetService, PasswordService, ProfileService, RefreshService, SessionGuard,
-    SignUpService, StartingRoles, Throttle, UserAdminService, UserListService,
+    AccountDeletionService, Audit, AuditTrailService, ConfirmService, ForgotPasswordService,
+    LoginService, LogoutService, PasswordResetService, PasswordService, ProfileService,
+    RefreshService, SessionGuard, SignUpService, StartingRoles, Throttle, UserAdminService,
+    UserListService,
 };
 use std::sync::Arc;
 
@@ -81,6 +82,11 @@ impl AppContext {
         Ok(Arc::new(DynamoTable::new(&self.aws, cfg.table_name)))
     }
 
+    /// The audit trail in the table, with the deployment's retention.
+    fn audit(&self) -> Result<Audit, ConfigError> {
+        Ok(Audit::new(self.table()?, audit_retention_days(&*self.env)?))
+    }
+
     fn guard(&self) -> Result<SessionGuard, ConfigError> {
         Ok(SessionGuard::new(self.table()?))
     }
@@ -93,6 +99,7 @@ impl AppContext {
             self.throttle(app)?,
             password_policy(&*self.env)?,
             taken_addresses(&*self.env)?,
+            self.audit()?,
         ))
     }
 
@@ -108,6 +115,8 @@ impl AppContext {
             self.cognito_with(app.clone()),
             self.throttle(app)?,
             self.guard()?,
+            self.audit()?,
+            self.table()?,
         ))
     }
 
@@ -126,7 +135,11 @@ impl AppContext {
 
     /// Logout: Cognito's administrative sign-out and the session cut-offs.
     pub fn logout(&self) -> Result<LogoutService, ConfigError> {
-        Ok(LogoutService::new(self.cognito_admin()?, self.guard()?))
+        Ok(LogoutService::new(
+            self.cognito_admin()?,
+            self.guard()?,
+            self.audit()?,
+        ))
     }
 
     /// Change password: Cognito (public and admin APIs) and the session cut-offs.
@@ -136,6 +149,7 @@ impl AppContext {
             self.cognito_admin()?,
             self.guard()?,
             password_policy(&*self.env)?,
+            self.audit()?,
         ))
     }
 
@@ -149,6 +163,7 @@ impl AppContext {
                 self.cognito_admin()?,
                 self.guard()?,
                 password_policy(&*self.env)?,
+                self.audit()?,
             ),
             self.throttle(app)?,
         ))
@@ -172,7 +187,8 @@ impl AppContext {
                 default_role: cfg.default_role,
                 admin_emails: admin_emails(&*self.env)?,
             },
-        ))
+        )
+        .with_audit(self.audit()?))
     }
 
     /// Account administration: the table (roles, cut-offs, status) and
@@ -182,6 +198,7 @@ impl AppContext {
             self.table()?,
             self.cognito_admin()?,
             self.guard()?,
+            self.audit()?,
         ))
     }
 
@@ -189,6 +206,17 @@ impl AppContext {
     /// cursors with.
     pub fn user_list(&self) -> Result<UserListService, ConfigError> {
         Ok(UserListService::new(self.table()?, self.app_client()?))
+    }
+
+    /// A user's audit trail: the table, and the app client's secret to sign
+    /// cursors with.
+    pub fn audit_trail(&self) -> Result<AuditTrailService, ConfigError> {
+        let table = self.table()?;
+        Ok(AuditTrailService::new(
+            table.clone(),
+            table,
+            self.app_client()?,
+        ))
     }
 
     /// Deleting one's own account: the table, Cognito (sign-in to check the
@@ -202,6 +230,7 @@ impl AppContext {
             self.cognito_admin()?,
             self.throttle(app)?,
             self.guard()?,
+            self.audit()?,
         ))
     }
 

@@ -4,7 +4,7 @@
 //! compiled for tests and the `testing` feature, never into a deployed binary.
 
 use crate::adapters::memory::{
-    InMemoryIdentity, InMemorySessions, InMemoryThrottle, TestThrottleKeys,
+    InMemoryAuditLog, InMemoryIdentity, InMemorySessions, InMemoryThrottle, TestThrottleKeys,
 };
 use crate::domain::{
     AccessToken, Caller, ConfirmationCode, Email, NewPassword, Origin, Password, PasswordPolicy,
@@ -12,7 +12,7 @@ use crate::domain::{
 };
 use crate::ports::SignUpDetails;
 use crate::services::{
-    ConfirmService, Credentials, ForgotPasswordService, LoginService, LogoutService,
+    Audit, ConfirmService, Credentials, ForgotPasswordService, LoginService, LogoutService,
     PasswordResetService, PasswordService, RefreshService, Registration, SessionGuard,
     SignUpService, TakenAddresses, Throttle, ThrottleLimits,
 };
@@ -141,11 +141,17 @@ pub struct InMemoryAuth {
     pub identity: Arc<InMemoryIdentity>,
     pub sessions: Arc<InMemorySessions>,
     pub throttle_windows: Arc<InMemoryThrottle>,
+    pub audit_log: Arc<InMemoryAuditLog>,
+    pub profiles: Arc<crate::adapters::memory::InMemoryProfileStore>,
 }
 
 impl InMemoryAuth {
     pub fn guard(&self) -> SessionGuard {
         SessionGuard::new(self.sessions.clone())
+    }
+
+    pub fn audit(&self) -> Audit {
+        Audit::new(self.audit_log.clone(), 30)
     }
 
     pub fn throttle(&self) -> Throttle {
@@ -163,6 +169,7 @@ impl InMemoryAuth {
             self.throttle(),
             test_policy(),
             TakenAddresses::Hide,
+            self.audit(),
         )
     }
 
@@ -172,6 +179,7 @@ impl InMemoryAuth {
             self.throttle(),
             test_policy(),
             TakenAddresses::Reveal,
+            self.audit(),
         )
     }
 
@@ -180,7 +188,13 @@ impl InMemoryAuth {
     }
 
     pub fn login(&self) -> LoginService {
-        LoginService::new(self.identity.clone(), self.throttle(), self.guard())
+        LoginService::new(
+            self.identity.clone(),
+            self.throttle(),
+            self.guard(),
+            self.audit(),
+            self.profiles.clone(),
+        )
     }
 
     pub fn refresh(&self) -> RefreshService {
@@ -188,7 +202,7 @@ impl InMemoryAuth {
     }
 
     pub fn logout(&self) -> LogoutService {
-        LogoutService::new(self.identity.clone(), self.guard())
+        LogoutService::new(self.identity.clone(), self.guard(), self.audit())
     }
 
     pub fn passwords(&self) -> PasswordService {
@@ -197,6 +211,7 @@ impl InMemoryAuth {
             self.identity.clone(),
             self.guard(),
             test_policy(),
+            self.audit(),
         )
     }
 

@@ -34,6 +34,7 @@ AUTO_CONFIRM_DOMAIN = os.environ["GATEHOUSE_AUTO_CONFIRM_DOMAIN"]
         "PATCH /users/me",
         "GET /users/{user_id}",
         "GET /users",
+        "GET /users/{user_id}/events",
         "POST /users/{user_id}/disable",
         "POST /users/{user_id}/enable",
         "POST /auth/logout",

@@ -1,17 +1,18 @@
 use gatehouse::http::bodies::ChangePasswordBody;
-use gatehouse::http::caller_json_endpoint;
+use gatehouse::http::{caller_json_endpoint, origin};
 use gatehouse::services::PasswordService;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
 /// `POST /auth/password/change` `{current_password, new_password}` → 204; every session ends.
 pub async fn handle(auth: &PasswordService, req: Request) -> Result<Response<Body>, Error> {
+    let from = &origin(&req);
     Ok(caller_json_endpoint(
         &req,
         StatusCode::NO_CONTENT,
         |caller, body: ChangePasswordBody| async move {
             let change = body.parse(auth.password_policy())?;
-            auth.change_password(&caller, change).await
+            auth.change_password(&caller, change, from).await
         },
     )
     .await)

@@ -1,13 +1,14 @@
-use gatehouse::http::caller_endpoint;
+use gatehouse::http::{caller_endpoint, origin};
 use gatehouse::services::LogoutService;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
 /// `POST /auth/logout` → 204; every session of the caller ends.
 pub async fn handle(auth: &LogoutService, req: Request) -> Result<Response<Body>, Error> {
+    let from = &origin(&req);
     Ok(
         caller_endpoint(&req, StatusCode::NO_CONTENT, |caller| async move {
-            auth.logout(&caller).await
+            auth.logout(&caller, from).await
         })
         .await,
     )

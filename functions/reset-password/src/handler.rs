@@ -1,16 +1,17 @@
 use gatehouse::http::bodies::ResetPasswordBody;
-use gatehouse::http::json_endpoint;
+use gatehouse::http::{json_endpoint, origin};
 use gatehouse::services::PasswordResetService;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
 /// `POST /auth/password/reset` `{email, code, new_password}` → 204; every session ends.
 pub async fn handle(auth: &PasswordResetService, req: Request) -> Result<Response<Body>, Error> {
+    let from = &origin(&req);
     Ok(json_endpoint(
         &req,
         StatusCode::NO_CONTENT,
         |body: ResetPasswordBody| async move {
-            auth.reset_password(body.parse(auth.password_policy())?)
+            auth.reset_password(body.parse(auth.password_policy())?, from)
                 .await
         },
     )

@@ -2,12 +2,13 @@
 //! in `docs/data-model.md`; the key formats live here and nowhere else.
 
 use super::aws::{AwsClients, Call};
+use crate::domain::audit::{AuditEvent, AuditPosition};
 use crate::domain::{
     AppError, Email, ListPosition, NewProfile, Profile, ProfileCreation, Role, UserId, UserQuery,
     UserStatus, UserSummary, Window,
 };
 use crate::ports::{
-    ProfileStore, SessionStore, ThrottleKey, ThrottleStore, UserSnapshot, Versioned,
+    AuditLog, ProfileStore, SessionStore, ThrottleKey, ThrottleStore, UserSnapshot, Versioned,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -36,6 +37,15 @@ pub mod keys {
 
     pub fn throttle_pk(subject: &str) -> String {
         format!("THROTTLE#{subject}")
+    }
+
+    pub fn audit_pk(user: &UserId) -> String {
+        format!("AUDIT#{user}")
+    }
+
+    /// Newest first by sorting descending; the id keeps simultaneous events apart.
+    pub fn audit_sk(at: &str, id: &str) -> String {
+        format!("{at}#{id}")
     }
 
     pub fn user_pk(user: &UserId) -> String {
@@ -104,6 +114,17 @@ enum UserItem {
     Session(SessionItem),
     #[serde(other)]
     Other,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AuditItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    #[serde(flatten)]
+    event: AuditEvent,
+    /// TTL: the trail's retention.
+    expires_at: i64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -312,6 +333,24 @@ impl ProfileStore for DynamoTable {
         Ok((found, next.flatten()))
     }
 
+    async fn user_id_by_email(&self, email: &Email) -> Result<Option<UserId>, AppError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(keys::email_gsi1pk(email)))
+            .send()
+            .await
+            .map_err(|e| Call::dynamodb("Query").any(e))?;
+        Ok(out
+            .items()
+            .iter()
+            .find_map(|item| item.get("user_id").and_then(|v| v.as_s().ok()))
+            .and_then(|id| UserId::parse(id).ok()))
+    }
+
     async fn delete_user_data(&self, user_id: &UserId) -> Result<(), AppError> {
         let out = self
             .client
@@ -499,6 +538,76 @@ impl DynamoTable {
             ),
             ("sk".to_owned(), AttributeValue::S(key.counter.clone())),
         ])
+    }
+}
+
+#[async_trait]
+impl AuditLog for DynamoTable {
+    async fn record(&self, event: &AuditEvent, retention_days: u32) -> Result<(), AppError> {
+        let at = timestamp(event.at);
+        let item = serde_dynamo::to_item(AuditItem {
+            pk: keys::audit_pk(&event.user_id),
+            sk: keys::audit_sk(&at, &event.id),
+            entity: "audit_event".into(),
+            event: event.clone(),
+            expires_at: event.at.timestamp() + i64::from(retention_days) * 86_400,
+        })
+        .map_err(AppError::unexpected)?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| Call::dynamodb("PutItem").any(e))?;
+        Ok(())
+    }
+
+    async fn events(
+        &self,
+        user_id: &UserId,
+        before: Option<&AuditPosition>,
+        limit: usize,
+    ) -> Result<(Vec<AuditEvent>, Option<AuditPosition>), AppError> {
+        let pk = keys::audit_pk(user_id);
+        let start = before.map(|p| {
+            HashMap::from([
+                ("pk".to_owned(), AttributeValue::S(pk.clone())),
+                (
+                    "sk".to_owned(),
+                    AttributeValue::S(keys::audit_sk(&timestamp(p.at), &p.id)),
+                ),
+            ])
+        });
+        let now = Utc::now().timestamp();
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+            .scan_index_forward(false)
+            .limit(limit as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| Call::dynamodb("Query").any(e))?;
+        let mut events = Vec::new();
+        for item in out.items() {
+            let item: AuditItem =
+                serde_dynamo::from_item(item.clone()).map_err(AppError::unexpected)?;
+            // Past its retention: DynamoDB deletes it late, so reads skip it.
+            if item.expires_at > now {
+                events.push(item.event);
+            }
+        }
+        let next = out.last_evaluated_key.and_then(|_| {
+            events.last().map(|e| AuditPosition {
+                at: e.at,
+                id: e.id.clone(),
+            })
+        });
+        Ok((events, next))
     }
 }
 

@@ -2,14 +2,16 @@
 //! behaviour the services rely on (uniqueness, codes, token revocation, idempotent
 //! creation, expiring windows).
 
+use crate::domain::audit::{AuditEvent, AuditPosition};
 use crate::domain::{
     AccessToken, AppError, ConfirmationCode, Email, ListPosition, NewProfile, Password, Profile,
     ProfileCreation, RefreshToken, Registered, TokenIssue, Tokens, UserId, UserQuery, UserStatus,
     UserSummary, Window,
 };
 use crate::ports::{
-    AccountAdmin, Authenticator, PasswordIdentity, ProfileStore, SessionStore, SignUpDetails,
-    SignUpIdentity, ThrottleKey, ThrottleKeys, ThrottleStore, UserSnapshot, Versioned,
+    AccountAdmin, AuditLog, Authenticator, PasswordIdentity, ProfileStore, SessionStore,
+    SignUpDetails, SignUpIdentity, ThrottleKey, ThrottleKeys, ThrottleStore, UserSnapshot,
+    Versioned,
 };
 use async_trait::async_trait;
 use chrono::Utc;
@@ -378,6 +380,13 @@ impl ProfileStore for InMemoryProfileStore {
         Ok((page, next.flatten()))
     }
 
+    async fn user_id_by_email(&self, email: &Email) -> Result<Option<UserId>, AppError> {
+        Ok(lock(&self.profiles)
+            .values()
+            .find(|p| &p.email == email)
+            .map(|p| p.user_id.clone()))
+    }
+
     async fn delete_user_data(&self, user_id: &UserId) -> Result<(), AppError> {
         lock(&self.profiles).remove(user_id);
         Ok(())
@@ -470,6 +479,58 @@ impl ThrottleStore for InMemoryThrottle {
     async fn clear_all(&self, subject: &str, prefix: &str) -> Result<(), AppError> {
         lock(&self.windows).retain(|k, _| !(k.subject == subject && k.counter.starts_with(prefix)));
         Ok(())
+    }
+}
+
+/// The audit trail, newest first.
+#[derive(Default)]
+pub struct InMemoryAuditLog {
+    events: Mutex<Vec<AuditEvent>>,
+}
+
+impl InMemoryAuditLog {
+    /// The actions recorded for a user, oldest first.
+    pub fn actions_of(&self, user_id: &UserId) -> Vec<crate::domain::audit::AuditAction> {
+        lock(&self.events)
+            .iter()
+            .filter(|e| &e.user_id == user_id)
+            .map(|e| e.action)
+            .collect()
+    }
+}
+
+#[async_trait]
+impl AuditLog for InMemoryAuditLog {
+    async fn record(&self, event: &AuditEvent, _retention_days: u32) -> Result<(), AppError> {
+        lock(&self.events).push(event.clone());
+        Ok(())
+    }
+
+    async fn events(
+        &self,
+        user_id: &UserId,
+        before: Option<&AuditPosition>,
+        limit: usize,
+    ) -> Result<(Vec<AuditEvent>, Option<AuditPosition>), AppError> {
+        let key = |e: &AuditEvent| (e.at, e.id.clone());
+        let mut mine: Vec<AuditEvent> = lock(&self.events)
+            .iter()
+            .filter(|e| &e.user_id == user_id)
+            .filter(|e| before.is_none_or(|b| key(e) < (b.at, b.id.clone())))
+            .cloned()
+            .collect();
+        mine.sort_by_key(|e| std::cmp::Reverse(key(e)));
+        let more = mine.len() > limit;
+        mine.truncate(limit);
+        let next = more
+            .then(|| {
+                mine.last().map(|e| AuditPosition {
+                    at: e.at,
+                    id: e.id.clone(),
+                })
+            })
+            .flatten();
+        Ok((mine, next))
     }
 }
 

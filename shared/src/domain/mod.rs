@@ -1,6 +1,7 @@
 //! Pure types and rules. No AWS SDK, no Lambda runtime.
 
 pub mod access;
+pub mod audit;
 mod error;
 pub mod messages;
 mod password;

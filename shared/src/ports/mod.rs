@@ -15,6 +15,6 @@ pub use identity::{
     AccountAdmin, Authenticator, PasswordIdentity, SignUpDetails, SignUpIdentity, UserDirectory,
 };
 pub use store::{
-    ProfileStore, SessionStore, ThrottleKey, ThrottleKeys, ThrottleStore, TokenSigner,
+    AuditLog, ProfileStore, SessionStore, ThrottleKey, ThrottleKeys, ThrottleStore, TokenSigner,
     UserSnapshot, Versioned,
 };

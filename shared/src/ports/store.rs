@@ -2,9 +2,10 @@
 //! contract is checked against both the DynamoDB adapter and the in-memory fake
 //! by one suite (`crate::testing::contract`), so the fake cannot drift.
 
+use crate::domain::audit::{AuditEvent, AuditPosition};
 use crate::domain::{
-    AppError, ListPosition, NewProfile, Profile, ProfileCreation, UserId, UserQuery, UserStatus,
-    UserSummary, Window,
+    AppError, Email, ListPosition, NewProfile, Profile, ProfileCreation, UserId, UserQuery,
+    UserStatus, UserSummary, Window,
 };
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -49,6 +50,9 @@ pub trait ProfileStore: Send + Sync {
         after: Option<&ListPosition>,
         limit: usize,
     ) -> Result<(Vec<UserSummary>, Option<ListPosition>), AppError>;
+
+    /// The id of the account with this email, if it has a profile.
+    async fn user_id_by_email(&self, email: &Email) -> Result<Option<UserId>, AppError>;
 
     /// Sets the profile's status; `Ok(false)` when the user has no profile.
     async fn set_status(&self, user_id: &UserId, status: UserStatus) -> Result<bool, AppError>;
@@ -101,6 +105,21 @@ pub trait ThrottleStore: Send + Sync {
     /// Forgets every window of `subject` whose counter starts with `prefix` (a
     /// password reset lifts the login locks of every source IP).
     async fn clear_all(&self, subject: &str, prefix: &str) -> Result<(), AppError>;
+}
+
+/// The audit trail: one partition per user, newest first.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Records the event; it expires `retention_days` later.
+    async fn record(&self, event: &AuditEvent, retention_days: u32) -> Result<(), AppError>;
+
+    /// Up to `limit` of the user's events, newest first, older than `before`.
+    async fn events(
+        &self,
+        user_id: &UserId,
+        before: Option<&AuditPosition>,
+        limit: usize,
+    ) -> Result<(Vec<AuditEvent>, Option<AuditPosition>), AppError>;
 }
 
 /// Signs and checks opaque tokens the API hands out (list cursors), so a

@@ -2,11 +2,13 @@
 //! values (parsed at the edge by `crate::http::bodies` or the trigger handlers),
 //! never wire strings.
 
+mod audit;
 pub mod auth;
 mod profiles;
 mod throttle;
 mod users;
 
+pub use audit::Audit;
 pub use auth::{
     Accepted, ConfirmService, Confirmed, Credentials, ForgotPasswordService, LoginService,
     LogoutService, PasswordChange, PasswordReset, PasswordResetService, PasswordService,
@@ -14,4 +16,7 @@ pub use auth::{
 };
 pub use profiles::{ProfileService, StartingRoles};
 pub use throttle::{LoginCount, Throttle, ThrottleLimits};
-pub use users::{AccountDeletionService, UserAdminService, UserListService, UserPage};
+pub use users::{
+    AccountDeletionService, AuditTrailService, EventPage, UserAdminService, UserListService,
+    UserPage,
+};

@@ -1,12 +1,14 @@
 //! Profiles: creation on confirmation, reads for the API.
 
 use crate::domain::access::{ADMIN_ROLE, Permission, allows};
+use crate::domain::audit::AuditAction;
 use crate::domain::preferences::ProfilePatch;
 use crate::domain::session::token_is_current;
 use crate::domain::{
     AppError, Caller, ConfirmedUser, Email, NewProfile, Profile, ProfileCreation, Role, UserId,
 };
 use crate::ports::{ProfileStore, UserDirectory};
+use crate::services::Audit;
 use chrono::Utc;
 use std::sync::Arc;
 
@@ -39,6 +41,7 @@ pub struct ProfileService {
     store: Arc<dyn ProfileStore>,
     roles: StartingRoles,
     directory: Option<Arc<dyn UserDirectory>>,
+    audit: Option<Audit>,
 }
 
 impl ProfileService {
@@ -47,7 +50,14 @@ impl ProfileService {
             store,
             roles,
             directory: None,
+            audit: None,
         }
+    }
+
+    /// Records confirmations in the audit trail (the post-confirmation trigger).
+    pub fn with_audit(mut self, audit: Audit) -> Self {
+        self.audit = Some(audit);
+        self
     }
 
     /// Lets `get_own` create a missing profile from the identity provider.
@@ -67,7 +77,11 @@ impl ProfileService {
             display_name: user.display_name,
             created_at: Utc::now(),
         };
+        let user_id = profile.user_id.clone();
         let outcome = self.store.create_profile(&profile).await?;
+        if let (Some(audit), ProfileCreation::Created) = (&self.audit, outcome) {
+            audit.user(&user_id, AuditAction::Confirmed, None).await;
+        }
         tracing::info!(?outcome, "profile provisioned");
         Ok(outcome)
     }

@@ -3,13 +3,16 @@
 
 use super::auth::with_retries;
 use crate::domain::access::{Permission, allows};
+use crate::domain::audit::{AuditAction, AuditEvent, AuditPosition};
 use crate::domain::session::token_is_current;
 use crate::domain::{
     AppError, Caller, Email, ListPosition, Origin, Password, UserId, UserQuery, UserStatus,
     UserSummary,
 };
-use crate::ports::{AccountAdmin, Authenticator, ProfileStore, TokenSigner, UserDirectory};
-use crate::services::{SessionGuard, Throttle};
+use crate::ports::{
+    AccountAdmin, AuditLog, Authenticator, ProfileStore, TokenSigner, UserDirectory,
+};
+use crate::services::{Audit, SessionGuard, Throttle};
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -17,6 +20,7 @@ pub struct UserAdminService {
     store: Arc<dyn ProfileStore>,
     accounts: Arc<dyn AccountAdmin>,
     guard: SessionGuard,
+    audit: Audit,
 }
 
 impl UserAdminService {
@@ -24,11 +28,13 @@ impl UserAdminService {
         store: Arc<dyn ProfileStore>,
         accounts: Arc<dyn AccountAdmin>,
         guard: SessionGuard,
+        audit: Audit,
     ) -> Self {
         Self {
             store,
             accounts,
             guard,
+            audit,
         }
     }
 
@@ -62,23 +68,45 @@ impl UserAdminService {
     /// the cut-off), then the profile says so. Each step is safe to repeat, so
     /// a retry finishes what a failure interrupted.
     #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
-    pub async fn disable(&self, caller: &Caller, target: Option<&UserId>) -> Result<(), AppError> {
+    pub async fn disable(
+        &self,
+        caller: &Caller,
+        target: Option<&UserId>,
+        origin: &Origin,
+    ) -> Result<(), AppError> {
         self.authorise(caller).await?;
         let target = Self::other_user(caller, target)?;
         with_retries(|| self.accounts.set_enabled(target.as_str(), false)).await?;
         with_retries(|| self.accounts.sign_out_user(target.as_str())).await?;
         with_retries(|| self.guard.end_all(target)).await?;
         with_retries(|| self.store.set_status(target, UserStatus::Disabled)).await?;
+        self.audit
+            .record(
+                AuditEvent::new(target.clone(), AuditAction::Disabled, Some(origin))
+                    .by(&caller.user_id),
+            )
+            .await;
         tracing::info!(target = %target, "account disabled");
         Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
-    pub async fn enable(&self, caller: &Caller, target: Option<&UserId>) -> Result<(), AppError> {
+    pub async fn enable(
+        &self,
+        caller: &Caller,
+        target: Option<&UserId>,
+        origin: &Origin,
+    ) -> Result<(), AppError> {
         self.authorise(caller).await?;
         let target = Self::other_user(caller, target)?;
         with_retries(|| self.accounts.set_enabled(target.as_str(), true)).await?;
         with_retries(|| self.store.set_status(target, UserStatus::Active)).await?;
+        self.audit
+            .record(
+                AuditEvent::new(target.clone(), AuditAction::Enabled, Some(origin))
+                    .by(&caller.user_id),
+            )
+            .await;
         tracing::info!(target = %target, "account enabled");
         Ok(())
     }
@@ -97,6 +125,7 @@ pub struct AccountDeletionService {
     accounts: Arc<dyn AccountAdmin>,
     throttle: Throttle,
     guard: SessionGuard,
+    audit: Audit,
 }
 
 impl AccountDeletionService {
@@ -107,6 +136,7 @@ impl AccountDeletionService {
         accounts: Arc<dyn AccountAdmin>,
         throttle: Throttle,
         guard: SessionGuard,
+        audit: Audit,
     ) -> Self {
         Self {
             store,
@@ -115,6 +145,7 @@ impl AccountDeletionService {
             accounts,
             throttle,
             guard,
+            audit,
         }
     }
 
@@ -151,6 +182,10 @@ impl AccountDeletionService {
         with_retries(|| self.store.delete_user_data(&caller.user_id)).await?;
         with_retries(|| self.accounts.sign_out_user(&caller.username)).await?;
         with_retries(|| self.accounts.delete_user(&caller.username)).await?;
+        // The trail outlives the account, for its retention.
+        self.audit
+            .user(&caller.user_id, AuditAction::Deleted, Some(origin))
+            .await;
         tracing::info!("account deleted");
         Ok(())
     }
@@ -255,5 +290,97 @@ impl UserListService {
             None => None,
         };
         Ok(UserPage { items, next_cursor })
+    }
+}
+
+/// A page of a user's audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EventPage {
+    pub items: Vec<AuditEvent>,
+    pub next_cursor: Option<String>,
+}
+
+/// A user's audit trail, newest first, for the user themself or a caller
+/// allowed to read users; cursors are signed for that user's trail.
+#[derive(Clone)]
+pub struct AuditTrailService {
+    store: Arc<dyn ProfileStore>,
+    log: Arc<dyn AuditLog>,
+    signer: Arc<dyn TokenSigner>,
+}
+
+impl AuditTrailService {
+    pub const PAGE: usize = 50;
+
+    pub fn new(
+        store: Arc<dyn ProfileStore>,
+        log: Arc<dyn AuditLog>,
+        signer: Arc<dyn TokenSigner>,
+    ) -> Self {
+        Self { store, log, signer }
+    }
+
+    fn payload(user: &UserId, position: &AuditPosition) -> String {
+        serde_json::json!({"u": user, "a": position.at, "i": position.id}).to_string()
+    }
+
+    async fn position_of(&self, user: &UserId, cursor: &str) -> Result<AuditPosition, AppError> {
+        use base64::Engine;
+        let bad = || AppError::validation("cursor", BAD_CURSOR);
+        let (encoded, signature) = cursor.split_once('.').ok_or_else(bad)?;
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(encoded)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(bad)?;
+        if !self.signer.verify(&payload, signature).await? {
+            return Err(bad());
+        }
+        let fields: serde_json::Value = serde_json::from_str(&payload).map_err(|_| bad())?;
+        let position: AuditPosition = serde_json::from_value(serde_json::json!({
+            "at": fields["a"], "id": fields["i"]
+        }))
+        .map_err(|_| bad())?;
+        if Self::payload(user, &position) != payload {
+            return Err(bad());
+        }
+        Ok(position)
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+    pub async fn events(
+        &self,
+        caller: &Caller,
+        target: Option<&UserId>,
+        cursor: Option<&str>,
+    ) -> Result<EventPage, AppError> {
+        let me = self.store.get_user(&caller.user_id).await?;
+        if !token_is_current(caller.issued_at, me.sessions_revoked_before) {
+            return Err(AppError::Unauthenticated("the token has been revoked"));
+        }
+        let own = target == Some(&caller.user_id);
+        let roles = me.profile.map(|p| p.roles).unwrap_or_default();
+        if !own && !allows(&roles, Permission::ReadUsers) {
+            return Err(AppError::Forbidden("you may not read other users".into()));
+        }
+        let target = target.ok_or(AppError::NotFound("user"))?;
+        let before = match cursor {
+            Some(cursor) => Some(self.position_of(target, cursor).await?),
+            None => None,
+        };
+        let (items, next) = self.log.events(target, before.as_ref(), Self::PAGE).await?;
+        let next_cursor = match next {
+            Some(position) => {
+                use base64::Engine;
+                let payload = Self::payload(target, &position);
+                let signature = self.signer.sign(&payload).await?;
+                Some(format!(
+                    "{}.{signature}",
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload)
+                ))
+            }
+            None => None,
+        };
+        Ok(EventPage { items, next_cursor })
     }
 }

@@ -3,11 +3,12 @@
 
 use super::sessions::SessionGuard;
 use super::{Accepted, with_retries};
+use crate::domain::audit::AuditAction;
 use crate::domain::{
     AppError, Caller, ConfirmationCode, Email, NewPassword, Origin, Password, PasswordPolicy,
 };
 use crate::ports::{AccountAdmin, PasswordIdentity};
-use crate::services::Throttle;
+use crate::services::{Audit, Throttle};
 use std::sync::Arc;
 
 /// A password change, parsed at the edge.
@@ -33,6 +34,7 @@ pub struct PasswordService {
     admin: Arc<dyn AccountAdmin>,
     guard: SessionGuard,
     policy: PasswordPolicy,
+    audit: Audit,
 }
 
 impl PasswordService {
@@ -41,12 +43,14 @@ impl PasswordService {
         admin: Arc<dyn AccountAdmin>,
         guard: SessionGuard,
         policy: PasswordPolicy,
+        audit: Audit,
     ) -> Self {
         Self {
             identity,
             admin,
             guard,
             policy,
+            audit,
         }
     }
 
@@ -61,6 +65,7 @@ impl PasswordService {
         &self,
         caller: &Caller,
         change: PasswordChange,
+        origin: &Origin,
     ) -> Result<(), AppError> {
         self.guard.ensure_current(caller).await?;
         self.identity
@@ -69,6 +74,9 @@ impl PasswordService {
         // The old password is spent now: the caller could not retry, so we do.
         with_retries(|| self.admin.sign_out_user(&caller.username)).await?;
         with_retries(|| self.guard.end_all(&caller.user_id)).await?;
+        self.audit
+            .user(&caller.user_id, AuditAction::PasswordChanged, Some(origin))
+            .await;
         tracing::info!("password changed; sessions ended");
         Ok(())
     }
@@ -95,7 +103,11 @@ impl PasswordResetService {
     }
 
     #[tracing::instrument(skip_all)]
-    pub async fn reset_password(&self, reset: PasswordReset) -> Result<(), AppError> {
+    pub async fn reset_password(
+        &self,
+        reset: PasswordReset,
+        origin: &Origin,
+    ) -> Result<(), AppError> {
         let svc = &self.passwords;
         svc.identity
             .reset_password(&reset.email, &reset.code, reset.new.password())
@@ -104,6 +116,9 @@ impl PasswordResetService {
         let user_id = with_retries(|| svc.admin.sign_out_everywhere(&reset.email)).await?;
         with_retries(|| svc.guard.end_all(&user_id)).await?;
         with_retries(|| self.throttle.lift_login_locks(&reset.email)).await?;
+        svc.audit
+            .user(&user_id, AuditAction::PasswordReset, Some(origin))
+            .await;
         tracing::info!(%user_id, "password reset; sessions ended, login locks lifted");
         Ok(())
     }
@@ -158,6 +173,7 @@ mod tests {
                     current: Password::offered("Nope-nope-1").unwrap(),
                     new: new_password("NewPassword456"),
                 },
+                &from_ip(1),
             )
             .await
             .unwrap_err();
@@ -168,6 +184,7 @@ mod tests {
                 current: Password::offered(TEST_PASSWORD).unwrap(),
                 new: new_password("NewPassword456"),
             },
+            &from_ip(1),
         )
         .await
         .unwrap();
@@ -214,11 +231,14 @@ mod tests {
         let code = fakes.identity.reset_code_for("lo@example.com").unwrap();
         fakes
             .password_reset()
-            .reset_password(PasswordReset {
-                email,
-                code: ConfirmationCode::parse(&code).unwrap(),
-                new: new_password("NewPassword456"),
-            })
+            .reset_password(
+                PasswordReset {
+                    email,
+                    code: ConfirmationCode::parse(&code).unwrap(),
+                    new: new_password("NewPassword456"),
+                },
+                &from_ip(1),
+            )
             .await
             .unwrap();
         fakes
@@ -282,14 +302,14 @@ mod tests {
         };
         let bad = fakes
             .password_reset()
-            .reset_password(reset("000000"))
+            .reset_password(reset("000000"), &from_ip(1))
             .await
             .unwrap_err();
         assert!(matches!(bad, AppError::InvalidCode));
         let code = fakes.identity.reset_code_for("ha@example.com").unwrap();
         fakes
             .password_reset()
-            .reset_password(reset(&code))
+            .reset_password(reset(&code), &from_ip(1))
             .await
             .unwrap();
         assert!(

@@ -1,10 +1,11 @@
 //! Sessions: the cut-off that refuses revoked access tokens, login behind the
 //! throttle, refresh, logout.
 
+use crate::domain::audit::AuditAction;
 use crate::domain::session::{cutoff_after, token_is_current};
 use crate::domain::{AppError, Caller, Email, Origin, Password, RefreshToken, Tokens, UserId};
-use crate::ports::{AccountAdmin, Authenticator, SessionStore};
-use crate::services::Throttle;
+use crate::ports::{AccountAdmin, Authenticator, ProfileStore, SessionStore};
+use crate::services::{Audit, Throttle};
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +59,9 @@ pub struct LoginService {
     authenticator: Arc<dyn Authenticator>,
     throttle: Throttle,
     guard: SessionGuard,
+    audit: Audit,
+    /// To name the account a failed or refused login was for, in its trail.
+    accounts: Arc<dyn ProfileStore>,
 }
 
 impl LoginService {
@@ -65,11 +69,15 @@ impl LoginService {
         authenticator: Arc<dyn Authenticator>,
         throttle: Throttle,
         guard: SessionGuard,
+        audit: Audit,
+        accounts: Arc<dyn ProfileStore>,
     ) -> Self {
         Self {
             authenticator,
             throttle,
             guard,
+            audit,
+            accounts,
         }
     }
 
@@ -82,10 +90,24 @@ impl LoginService {
         origin: &Origin,
     ) -> Result<Tokens, AppError> {
         let Credentials { email, password } = credentials;
-        let count = self.throttle.login_attempt(&email, origin).await?;
+        let count = match self.throttle.login_attempt(&email, origin).await {
+            Ok(count) => count,
+            Err(refused @ AppError::TooManyRequests { .. }) => {
+                self.audit
+                    .by_email(&*self.accounts, &email, AuditAction::LoginLocked, origin)
+                    .await;
+                return Err(refused);
+            }
+            Err(other) => return Err(other),
+        };
         let tokens = match self.authenticator.login(&email, &password).await {
             // A wrong password keeps its attempt counted.
-            Err(AppError::InvalidCredentials) => return Err(AppError::InvalidCredentials),
+            Err(AppError::InvalidCredentials) => {
+                self.audit
+                    .by_email(&*self.accounts, &email, AuditAction::LoginFailed, origin)
+                    .await;
+                return Err(AppError::InvalidCredentials);
+            }
             Err(other) => {
                 self.throttle.login_untested(count).await?;
                 return Err(other);
@@ -93,6 +115,11 @@ impl LoginService {
             Ok(tokens) => tokens,
         };
         self.throttle.login_succeeded(count).await?;
+        if let Some(issue) = &tokens.issued {
+            self.audit
+                .user(&issue.user_id, AuditAction::LoginSucceeded, Some(origin))
+                .await;
+        }
         self.outlast_revocation(tokens, &email, &password).await
     }
 
@@ -143,11 +170,16 @@ impl RefreshService {
 pub struct LogoutService {
     admin: Arc<dyn AccountAdmin>,
     guard: SessionGuard,
+    audit: Audit,
 }
 
 impl LogoutService {
-    pub fn new(admin: Arc<dyn AccountAdmin>, guard: SessionGuard) -> Self {
-        Self { admin, guard }
+    pub fn new(admin: Arc<dyn AccountAdmin>, guard: SessionGuard, audit: Audit) -> Self {
+        Self {
+            admin,
+            guard,
+            audit,
+        }
     }
 
     /// Ends every session: refresh tokens in Cognito first (so nothing can mint new
@@ -155,10 +187,13 @@ impl LogoutService {
     /// The sign-out is by user, not by token: a token that expires in flight
     /// cannot leave the refresh tokens alive.
     #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
-    pub async fn logout(&self, caller: &Caller) -> Result<(), AppError> {
+    pub async fn logout(&self, caller: &Caller, origin: &Origin) -> Result<(), AppError> {
         self.guard.ensure_current(caller).await?;
         self.admin.sign_out_user(&caller.username).await?;
         self.guard.end_all(&caller.user_id).await?;
+        self.audit
+            .user(&caller.user_id, AuditAction::LoggedOut, Some(origin))
+            .await;
         tracing::info!("sessions ended by logout");
         Ok(())
     }
@@ -388,7 +423,7 @@ mod tests {
         let fakes = InMemoryAuth::default();
         let tokens = fakes.signed_in("ed@example.com").await;
         let caller = caller_for(&tokens);
-        fakes.logout().logout(&caller).await.unwrap();
+        fakes.logout().logout(&caller, &from_ip(1)).await.unwrap();
         assert!(matches!(
             fakes.guard().ensure_current(&caller).await.unwrap_err(),
             AppError::Unauthenticated(_)

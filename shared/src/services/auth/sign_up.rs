@@ -1,11 +1,12 @@
 //! Creating and confirming accounts.
 
 use super::{Accepted, Confirmed};
+use crate::domain::audit::AuditAction;
 use crate::domain::{
     AppError, ConfirmationCode, Email, NewPassword, Origin, PasswordPolicy, Registered,
 };
 use crate::ports::{SignUpDetails, SignUpIdentity};
-use crate::services::Throttle;
+use crate::services::{Audit, Throttle};
 use std::sync::Arc;
 
 /// A sign-up, parsed at the edge: the password already passed the policy.
@@ -42,6 +43,7 @@ pub struct SignUpService {
     throttle: Throttle,
     policy: PasswordPolicy,
     taken: TakenAddresses,
+    audit: Audit,
 }
 
 impl SignUpService {
@@ -50,12 +52,14 @@ impl SignUpService {
         throttle: Throttle,
         policy: PasswordPolicy,
         taken: TakenAddresses,
+        audit: Audit,
     ) -> Self {
         Self {
             identity,
             throttle,
             policy,
             taken,
+            audit,
         }
     }
 
@@ -87,6 +91,9 @@ impl SignUpService {
                 user_id, confirmed, ..
             }) => {
                 tracing::info!(%user_id, "user registered");
+                self.audit
+                    .user(&user_id, AuditAction::SignedUp, Some(origin))
+                    .await;
                 Ok(SignUpAnswer { email, confirmed })
             }
             Err(AppError::EmailTaken) if self.taken == TakenAddresses::Hide => {

@@ -1,0 +1,67 @@
+//! The audit trail: who did what to which account, when, and from where.
+
+use super::{Origin, UserId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What happened to an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    SignedUp,
+    Confirmed,
+    LoginSucceeded,
+    LoginFailed,
+    LoginLocked,
+    LoggedOut,
+    PasswordChanged,
+    PasswordReset,
+    Disabled,
+    Enabled,
+    Deleted,
+}
+
+/// One entry of a user's trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub user_id: UserId,
+    pub action: AuditAction,
+    /// Who did it, when not the user themself (an administrator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<UserId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    pub at: DateTime<Utc>,
+    /// Unique per event: two in the same instant are both kept.
+    pub id: String,
+}
+
+impl AuditEvent {
+    /// An event now, by the user themself, from `origin` (if known).
+    pub fn new(user_id: UserId, action: AuditAction, origin: Option<&Origin>) -> Self {
+        Self {
+            user_id,
+            action,
+            actor: None,
+            source_ip: origin.map(|o| o.source_ip.clone()),
+            user_agent: origin.and_then(|o| o.user_agent.clone()),
+            at: Utc::now(),
+            id: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    /// Done by `actor` rather than the user.
+    pub fn by(mut self, actor: &UserId) -> Self {
+        self.actor = Some(actor.clone());
+        self
+    }
+}
+
+/// Where a page of a trail ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPosition {
+    pub at: DateTime<Utc>,
+    pub id: String,
+}
