@@ -282,6 +282,15 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:PutItem",
         ],
         "user-events" => &["cognito-idp:DescribeUserPoolClient", "dynamodb:Query"],
+        "request-email-change" => &[
+            "cognito-idp:DescribeUserPoolClient",
+            "cognito-idp:AdminUpdateUserAttributes",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+        ],
+        "verify-email-change" => &["dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"],
         "cognito-post-confirmation" => &["dynamodb:PutItem"],
         other => panic!("no IAM expectation for {other}: add one to this test"),
     };
@@ -393,6 +402,7 @@ fn clients_built(binary: &str, env: HashMap<&'static str, &'static str>) -> Vec<
         "account_deletion" => ctx.account_deletion().map(drop),
         "user_list" => ctx.user_list().map(drop),
         "audit_trail" => ctx.audit_trail().map(drop),
+        "email_change" => ctx.email_change().map(drop),
         "onboarding" => ctx.onboarding().map(drop),
         "profiles" => ctx.profiles().map(drop),
         other => panic!("{binary}: unknown wiring {other}: add it to this test"),

@@ -373,3 +373,90 @@ async fn an_admins_actions_are_in_the_trail_with_the_admin_as_actor() {
     assert_eq!(actions(&page)[..2], ["enabled", "disabled"]);
     assert_eq!(page.body["items"][0]["actor"], user_id(&admin));
 }
+
+async fn as_user(token: &str, path: &str, body: Value) -> Response {
+    send(http().post(url(path)).bearer_auth(token).json(&body)).await
+}
+
+#[tokio::test]
+async fn an_email_changes_only_once_the_new_address_confirms_it() {
+    let (old, tokens) = signed_up_user("moving").await;
+    let token = access(&tokens).to_owned();
+    let new = unique_email("moved");
+    let asked = as_user(&token, "/users/me/email", json!({"new_email": new})).await;
+    assert_eq!(asked.status, 202, "{:?}", asked.body);
+    let mail = mail_to(&new).await;
+    assert_eq!(mail.len(), 1, "a code went to the new address");
+    assert_eq!(
+        mail[0]["subject"],
+        "Confirm your new Gatehouse email address"
+    );
+    // Until the code is entered, nothing has moved.
+    assert_eq!(
+        post("/auth/login", json!({"email": old, "password": PASSWORD}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        post("/auth/login", json!({"email": new, "password": PASSWORD}))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(get_with_token("/users/me", &token).await.body["email"], old);
+
+    let wrong = as_user(&token, "/users/me/email/verify", json!({"code": "000000"})).await;
+    assert_eq!(wrong.status, 400, "{:?}", wrong.body);
+    let code = code_from_outbox(&new).await;
+    let verified = as_user(&token, "/users/me/email/verify", json!({"code": code})).await;
+    assert_eq!(verified.status, 200, "{:?}", verified.body);
+    assert_eq!(verified.body["email"], new);
+    assert_eq!(
+        post("/auth/login", json!({"email": new, "password": PASSWORD}))
+            .await
+            .status,
+        200,
+        "the new address is the login"
+    );
+    assert_eq!(
+        post("/auth/login", json!({"email": old, "password": PASSWORD}))
+            .await
+            .status,
+        401,
+        "the old one is not"
+    );
+    let trail = events_of(&token, &user_id(&tokens)).await;
+    assert_eq!(actions(&trail)[..2], ["login_succeeded", "email_changed"]);
+}
+
+#[tokio::test]
+async fn an_address_in_use_gets_the_same_answer_and_nothing_changes() {
+    let (taken, _) = signed_up_user("already-there").await;
+    let (mine, tokens) = signed_up_user("wants-theirs").await;
+    let token = access(&tokens);
+    let free = as_user(
+        token,
+        "/users/me/email",
+        json!({"new_email": unique_email("free")}),
+    )
+    .await;
+    let mails_before = mail_to(&taken).await.len();
+    let in_use = as_user(token, "/users/me/email", json!({"new_email": taken})).await;
+    assert_eq!(free.status, 202, "{:?}", free.body);
+    assert_eq!(in_use.status, free.status);
+    assert_eq!(in_use.body, free.body);
+    assert_eq!(
+        mail_to(&taken).await.len(),
+        mails_before,
+        "nothing sent there"
+    );
+    assert_eq!(get_with_token("/users/me", token).await.body["email"], mine);
+    assert_eq!(
+        post("/auth/login", json!({"email": taken, "password": PASSWORD}))
+            .await
+            .status,
+        200,
+        "the other account is untouched"
+    );
+}

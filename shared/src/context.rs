@@ -17,10 +17,10 @@ use crate::config::{
     password_policy, taken_addresses, throttle_limits, user_pool_client_id, user_pool_id,
 };
 use crate::services::{
-    AccountDeletionService, Audit, AuditTrailService, ConfirmService, ForgotPasswordService,
-    LoginService, LogoutService, PasswordResetService, PasswordService, ProfileService,
-    RefreshService, SessionGuard, SignUpService, StartingRoles, Throttle, UserAdminService,
-    UserListService,
+    AccountDeletionService, Audit, AuditTrailService, ConfirmService, EmailChangeService,
+    ForgotPasswordService, LoginService, LogoutService, PasswordResetService, PasswordService,
+    ProfileService, RefreshService, SessionGuard, SignUpService, StartingRoles, Throttle,
+    UserAdminService, UserListService,
 };
 use std::sync::Arc;
 
@@ -216,6 +216,19 @@ impl AppContext {
             table.clone(),
             table,
             self.app_client()?,
+        ))
+    }
+
+    /// Changing one's email: the table, Cognito (admin update, and the user's
+    /// own token to verify) and the send limits.
+    pub fn email_change(&self) -> Result<EmailChangeService, ConfigError> {
+        let app = self.app_client()?;
+        Ok(EmailChangeService::new(
+            self.table()?,
+            Arc::new(CognitoDirectory::new(&self.aws)),
+            self.cognito_admin()?,
+            self.throttle(app)?,
+            self.audit()?,
         ))
     }
 

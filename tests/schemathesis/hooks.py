@@ -32,6 +32,8 @@ AUTO_CONFIRM_DOMAIN = os.environ["GATEHOUSE_AUTO_CONFIRM_DOMAIN"]
     name=[
         "GET /users/me",
         "PATCH /users/me",
+        "POST /users/me/email",
+        "POST /users/me/email/verify",
         "GET /users/{user_id}",
         "GET /users",
         "GET /users/{user_id}/events",

@@ -31,6 +31,9 @@ pub async fn handle(app_name: &str, event: LambdaEvent<Event>) -> Result<Event, 
             MessageKind::SignUpAttempt
         }
         Some(Source::ForgotPassword) => MessageKind::PasswordResetCode,
+        Some(Source::UpdateUserAttribute | Source::VerifyUserAttribute) => {
+            MessageKind::EmailChangeCode
+        }
         _ => return Ok(event),
     };
     let locale = event

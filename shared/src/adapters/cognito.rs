@@ -504,6 +504,35 @@ impl AccountAdmin for CognitoAdmin {
             })
     }
 
+    async fn request_email_change(&self, username: &str, email: &Email) -> Result<(), AppError> {
+        let sent = self
+            .client
+            .admin_update_user_attributes()
+            .user_pool_id(&self.user_pool_id)
+            .username(username)
+            .user_attributes(attribute("email", email.as_str())?)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(e) => match failure("AdminUpdateUserAttributes", e, |code, _| match code {
+                "AliasExistsException" => Some(AppError::EmailTaken),
+                // The token outlived its user (deleted through Cognito).
+                "UserNotFoundException" => {
+                    Some(AppError::Unauthenticated("the account no longer exists"))
+                }
+                _ => None,
+            }) {
+                // The same answer as for a free address: nothing is sent, nothing changes.
+                AppError::EmailTaken => {
+                    tracing::info!("email change to an address another account has");
+                    Ok(())
+                }
+                other => Err(other),
+            },
+        }
+    }
+
     async fn delete_user(&self, username: &str) -> Result<(), AppError> {
         self.client
             .admin_delete_user()
@@ -565,6 +594,30 @@ impl CognitoAdmin {
 
 #[async_trait]
 impl UserDirectory for CognitoDirectory {
+    async fn verify_email(
+        &self,
+        token: &AccessToken,
+        code: &ConfirmationCode,
+    ) -> Result<(), AppError> {
+        self.client
+            .verify_user_attribute()
+            .access_token(token.expose())
+            .attribute_name("email")
+            .code(code.expose())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                failure("VerifyUserAttribute", e, |c, _| match c {
+                    "NotAuthorizedException" => {
+                        Some(AppError::Unauthenticated("the token has been revoked"))
+                    }
+                    "InvalidParameterException" => Some(AppError::InvalidCode),
+                    other => code_refused(other),
+                })
+            })
+    }
+
     async fn confirmed_user(&self, token: &AccessToken) -> Result<ConfirmedUser, AppError> {
         let out = self
             .client

@@ -84,6 +84,9 @@ struct ProfileItem {
     updated_at: String,
     /// Optimistic-locking counter for later updates.
     version: u64,
+    /// An email change waiting for its code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending_email: Option<Email>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -198,6 +201,7 @@ impl ProfileStore for DynamoTable {
             created_at: now.clone(),
             updated_at: now.clone(),
             version: 1,
+            pending_email: None,
         });
         let mut write = self
             .client
@@ -333,6 +337,45 @@ impl ProfileStore for DynamoTable {
         Ok((found, next.flatten()))
     }
 
+    async fn set_pending_email(&self, user_id: &UserId, email: &Email) -> Result<bool, AppError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(keys::user_pk(user_id)))
+            .key("sk", AttributeValue::S(keys::PROFILE_SK.into()))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET pending_email = :email")
+            .expression_attribute_values(":email", AttributeValue::S(email.as_str().to_owned()))
+            .send()
+            .await;
+        conditional("UpdateItem", result)
+    }
+
+    async fn set_email(&self, user_id: &UserId, email: &Email) -> Result<bool, AppError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(keys::user_pk(user_id)))
+            .key("sk", AttributeValue::S(keys::PROFILE_SK.into()))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression(
+                "SET email = :email, gsi1pk = :gsi1pk, gsi2sk = :gsi2sk, updated_at = :now, version = version + :one REMOVE pending_email",
+            )
+            .expression_attribute_values(":email", AttributeValue::S(email.as_str().to_owned()))
+            .expression_attribute_values(":gsi1pk", AttributeValue::S(keys::email_gsi1pk(email)))
+            .expression_attribute_values(
+                ":gsi2sk",
+                AttributeValue::S(keys::profile_gsi2sk(email, user_id)),
+            )
+            .expression_attribute_values(":now", AttributeValue::S(timestamp(Utc::now())))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await;
+        conditional("UpdateItem", result)
+    }
+
     async fn user_id_by_email(&self, email: &Email) -> Result<Option<UserId>, AppError> {
         let out = self
             .client
@@ -458,6 +501,7 @@ impl ProfileStore for DynamoTable {
             created_at: parse_timestamp(&p.created_at)?,
             updated_at: parse_timestamp(&p.updated_at)?,
             version: p.version,
+            pending_email: p.pending_email,
         });
         Ok(UserSnapshot {
             profile,

@@ -270,6 +270,10 @@ impl AccountAdmin for InMemoryIdentity {
         Ok(())
     }
 
+    async fn request_email_change(&self, _username: &str, _email: &Email) -> Result<(), AppError> {
+        Ok(())
+    }
+
     async fn delete_user(&self, username: &str) -> Result<(), AppError> {
         let email = lock(&self.users)
             .iter()
@@ -318,6 +322,7 @@ impl ProfileStore for InMemoryProfileStore {
                 created_at: new.created_at,
                 updated_at: new.created_at,
                 version: 1,
+                pending_email: None,
             },
         );
         Ok(ProfileCreation::Created)
@@ -378,6 +383,28 @@ impl ProfileStore for InMemoryProfileStore {
             })
         });
         Ok((page, next.flatten()))
+    }
+
+    async fn set_pending_email(&self, user_id: &UserId, email: &Email) -> Result<bool, AppError> {
+        Ok(match lock(&self.profiles).get_mut(user_id) {
+            Some(profile) => {
+                profile.pending_email = Some(email.clone());
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn set_email(&self, user_id: &UserId, email: &Email) -> Result<bool, AppError> {
+        Ok(match lock(&self.profiles).get_mut(user_id) {
+            Some(profile) => {
+                profile.pending_email = None;
+                profile.email = email.clone();
+                profile.version += 1;
+                true
+            }
+            None => false,
+        })
     }
 
     async fn user_id_by_email(&self, email: &Email) -> Result<Option<UserId>, AppError> {

@@ -16,6 +16,7 @@ pub enum AuditAction {
     LoggedOut,
     PasswordChanged,
     PasswordReset,
+    EmailChanged,
     Disabled,
     Enabled,
     Deleted,

@@ -7,6 +7,8 @@ pub enum MessageKind {
     SignUpCode,
     ResendCode,
     PasswordResetCode,
+    /// To a new address an account is moving to: the code that confirms it.
+    EmailChangeCode,
     /// To the owner of an address someone tried to register again (sign-up
     /// answers alike for new and taken addresses, so the owner hears it here).
     SignUpAttempt,
@@ -88,6 +90,18 @@ fn copy(kind: MessageKind, language: Language) -> Copy {
             body: "Geben Sie diesen Code ein, um ein neues Passwort zu wählen:",
             footer: "Wenn Sie kein neues Passwort angefordert haben, ignorieren Sie diese E-Mail; Ihr Passwort bleibt unverändert.",
         },
+        (EmailChangeCode, English) => Copy {
+            subject: "Confirm your new {app} email address",
+            heading: "Confirm your new address",
+            body: "Enter this code to make this your {app} sign-in and contact address:",
+            footer: "If you did not ask for this, ignore this email; nothing changes without the code.",
+        },
+        (EmailChangeCode, German) => Copy {
+            subject: "Bestätigen Sie Ihre neue {app}-E-Mail-Adresse",
+            heading: "Neue Adresse bestätigen",
+            body: "Geben Sie diesen Code ein, um diese Adresse für die Anmeldung bei {app} und für Nachrichten zu verwenden:",
+            footer: "Wenn Sie das nicht angefordert haben, ignorieren Sie diese E-Mail; ohne den Code ändert sich nichts.",
+        },
         (SignUpAttempt, English) => Copy {
             subject: "Someone tried to sign up to {app} with your email",
             heading: "You already have an account",
@@ -164,6 +178,7 @@ mod tests {
             MessageKind::ResendCode,
             MessageKind::PasswordResetCode,
             MessageKind::SignUpAttempt,
+            MessageKind::EmailChangeCode,
         ] {
             for language in [Language::English, Language::German] {
                 let m = render(kind, language, "Gatehouse", "{####}");

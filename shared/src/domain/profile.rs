@@ -24,6 +24,9 @@ pub struct Profile {
     /// Bumped by every change; the API shows it as the `ETag`.
     #[serde(skip)]
     pub version: u64,
+    /// A new address asked for and not yet confirmed by its code.
+    #[serde(skip)]
+    pub pending_email: Option<Email>,
 }
 
 /// One user in the admin's list.

@@ -128,6 +128,32 @@ impl ChangePasswordBody {
     }
 }
 
+/// `POST /users/me/email`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEmailBody {
+    pub new_email: String,
+}
+
+impl NewEmailBody {
+    pub fn parse(self) -> Result<Email, AppError> {
+        Email::parse(&self.new_email).map_err(as_field("new_email"))
+    }
+}
+
+/// `POST /users/me/email/verify`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeBody {
+    pub code: String,
+}
+
+impl CodeBody {
+    pub fn parse(self) -> Result<ConfirmationCode, AppError> {
+        ConfirmationCode::parse(&self.code).map_err(as_field("code"))
+    }
+}
+
 /// `DELETE /users/me`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

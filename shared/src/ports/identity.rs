@@ -88,6 +88,11 @@ pub trait AccountAdmin: Send + Sync {
     /// in nor refresh). `NotFound` for a user the provider does not know.
     async fn set_enabled(&self, username: &str, enabled: bool) -> Result<(), AppError>;
 
+    /// Starts moving the user to `email`: the provider holds it until the code
+    /// it sends there is entered. An address another account has changes
+    /// nothing and is a success too (callers must not learn it is taken).
+    async fn request_email_change(&self, username: &str, email: &Email) -> Result<(), AppError>;
+
     /// Deletes the user; a user already gone is a success.
     async fn delete_user(&self, username: &str) -> Result<(), AppError>;
 }
@@ -96,4 +101,12 @@ pub trait AccountAdmin: Send + Sync {
 #[async_trait]
 pub trait UserDirectory: Send + Sync {
     async fn confirmed_user(&self, token: &AccessToken) -> Result<ConfirmedUser, AppError>;
+
+    /// Completes a pending email change with the code sent to the new address:
+    /// `InvalidCode` or `ExpiredCode` otherwise.
+    async fn verify_email(
+        &self,
+        token: &AccessToken,
+        code: &ConfirmationCode,
+    ) -> Result<(), AppError>;
 }

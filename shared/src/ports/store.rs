@@ -51,6 +51,14 @@ pub trait ProfileStore: Send + Sync {
         limit: usize,
     ) -> Result<(Vec<UserSummary>, Option<ListPosition>), AppError>;
 
+    /// Remembers the address an email change is waiting to confirm.
+    async fn set_pending_email(&self, user_id: &UserId, email: &Email) -> Result<bool, AppError>;
+
+    /// The profile's email (and the indexes that find it by email) follows a
+    /// verified change, and nothing is pending any more; `Ok(false)` when the
+    /// user has no profile.
+    async fn set_email(&self, user_id: &UserId, email: &Email) -> Result<bool, AppError>;
+
     /// The id of the account with this email, if it has a profile.
     async fn user_id_by_email(&self, email: &Email) -> Result<Option<UserId>, AppError>;
 

@@ -297,6 +297,14 @@ mod tests {
         ) -> Result<ConfirmedUser, AppError> {
             Ok(self.0.clone())
         }
+
+        async fn verify_email(
+            &self,
+            _token: &crate::domain::AccessToken,
+            _code: &crate::domain::ConfirmationCode,
+        ) -> Result<(), AppError> {
+            Err(AppError::InvalidCode)
+        }
     }
 
     #[tokio::test]

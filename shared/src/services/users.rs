@@ -384,3 +384,95 @@ impl AuditTrailService {
         Ok(EventPage { items, next_cursor })
     }
 }
+
+/// Changing one's email: a code goes to the new address (through Cognito,
+/// which keeps the old address as the login and contact until the code is
+/// entered), then the profile follows. An address another account has gets the
+/// same answer as a free one, and nothing changes.
+#[derive(Clone)]
+pub struct EmailChangeService {
+    store: Arc<dyn ProfileStore>,
+    directory: Arc<dyn UserDirectory>,
+    accounts: Arc<dyn AccountAdmin>,
+    throttle: Throttle,
+    audit: Audit,
+}
+
+impl EmailChangeService {
+    pub fn new(
+        store: Arc<dyn ProfileStore>,
+        directory: Arc<dyn UserDirectory>,
+        accounts: Arc<dyn AccountAdmin>,
+        throttle: Throttle,
+        audit: Audit,
+    ) -> Self {
+        Self {
+            store,
+            directory,
+            accounts,
+            throttle,
+            audit,
+        }
+    }
+
+    async fn ensure_current(&self, caller: &Caller) -> Result<(), AppError> {
+        let me = self.store.get_user(&caller.user_id).await?;
+        if token_is_current(caller.issued_at, me.sessions_revoked_before) {
+            Ok(())
+        } else {
+            Err(AppError::Unauthenticated("the token has been revoked"))
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+    pub async fn request(
+        &self,
+        caller: &Caller,
+        new_email: &Email,
+        origin: &Origin,
+    ) -> Result<crate::services::Accepted, AppError> {
+        self.ensure_current(caller).await?;
+        self.throttle.send_attempt(new_email, origin).await?;
+        // Remembered first: the code may arrive before this call returns.
+        self.store
+            .set_pending_email(&caller.user_id, new_email)
+            .await?;
+        self.accounts
+            .request_email_change(&caller.username, new_email)
+            .await?;
+        Ok(crate::services::Accepted {
+            message: "If the address can be used, a code has been sent to it.",
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+    pub async fn verify(
+        &self,
+        caller: &Caller,
+        code: &crate::domain::ConfirmationCode,
+        origin: &Origin,
+    ) -> Result<crate::domain::Profile, AppError> {
+        let me = self.store.get_user(&caller.user_id).await?;
+        if !token_is_current(caller.issued_at, me.sessions_revoked_before) {
+            return Err(AppError::Unauthenticated("the token has been revoked"));
+        }
+        // Nothing pending: answered like a wrong code.
+        let pending = me
+            .profile
+            .and_then(|p| p.pending_email)
+            .ok_or(AppError::InvalidCode)?;
+        self.directory
+            .verify_email(&caller.access_token, code)
+            .await?;
+        // Cognito now holds the new address; the profile follows it.
+        with_retries(|| self.store.set_email(&caller.user_id, &pending)).await?;
+        self.audit
+            .user(&caller.user_id, AuditAction::EmailChanged, Some(origin))
+            .await;
+        self.store
+            .get_user(&caller.user_id)
+            .await?
+            .profile
+            .ok_or(AppError::NotFound("profile"))
+    }
+}

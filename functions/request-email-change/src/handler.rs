@@ -1,0 +1,21 @@
+use gatehouse::http::bodies::NewEmailBody;
+use gatehouse::http::{caller_json_endpoint, origin};
+use gatehouse::services::EmailChangeService;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Error, Request, Response};
+
+/// `POST /users/me/email` `{new_email}` → 202, the same whether or not the
+/// address can be used; a code goes to it when it can.
+pub async fn handle(emails: &EmailChangeService, req: Request) -> Result<Response<Body>, Error> {
+    let from = &origin(&req);
+    Ok(
+        caller_json_endpoint(
+            &req,
+            StatusCode::ACCEPTED,
+            |caller, body: NewEmailBody| async move {
+                emails.request(&caller, &body.parse()?, from).await
+            },
+        )
+        .await,
+    )
+}
