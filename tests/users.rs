@@ -460,3 +460,46 @@ async fn an_address_in_use_gets_the_same_answer_and_nothing_changes() {
         "the other account is untouched"
     );
 }
+
+#[tokio::test]
+async fn a_phone_number_is_verified_with_the_code_sent_to_it_by_sms() {
+    let (_, tokens) = signed_up_user("phone").await;
+    let token = access(&tokens).to_owned();
+    let bad = as_user(
+        &token,
+        "/users/me/phone",
+        json!({"phone_number": "030 123456"}),
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.body["field"], "phone_number");
+    let phone = format!(
+        "+4915{:09}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default()
+    );
+    let asked = as_user(&token, "/users/me/phone", json!({"phone_number": phone})).await;
+    assert_eq!(asked.status, 202, "{:?}", asked.body);
+    let me = get_with_token("/users/me", &token).await;
+    assert_eq!(me.body["phone_number"], phone);
+    assert_eq!(me.body["phone_verified"], false, "not before the code");
+    let sms = mail_to(&phone).await;
+    assert_eq!(sms.len(), 1, "one SMS in the outbox");
+    assert_eq!(sms[0]["channel"], "sms");
+    let text = sms[0]["text"].as_str().expect("text");
+    assert!(text.contains("verify this phone number"), "{text}");
+    let code = text
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|run| run.len() == 6)
+        .expect("a code in the SMS")
+        .to_owned();
+    let wrong = as_user(&token, "/users/me/phone/verify", json!({"code": "000000"})).await;
+    assert_eq!(wrong.status, 400);
+    let verified = as_user(&token, "/users/me/phone/verify", json!({"code": code})).await;
+    assert_eq!(verified.status, 200, "{:?}", verified.body);
+    assert_eq!(verified.body["phone_verified"], true);
+    let trail = events_of(&token, &user_id(&tokens)).await;
+    assert_eq!(actions(&trail)[0], "phone_changed");
+}

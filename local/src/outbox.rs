@@ -32,6 +32,17 @@ impl Outbox {
         });
     }
 
+    pub fn send_sms(&self, to: &str, text: String) {
+        self.push(Message {
+            channel: "sms",
+            to: to.to_owned(),
+            subject: None,
+            text,
+            html: None,
+            sent_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        });
+    }
+
     fn push(&self, message: Message) {
         tracing::info!(
             channel = message.channel,

@@ -8,7 +8,8 @@ use serde_yaml_ng::{Mapping, Value};
 /// Resource types the local stack creates or runs. `AWS::Lambda::Permission` is
 /// accepted without effect: locally every wired trigger may run (the template
 /// test checks that each trigger has its permission). A log group's lines go to
-/// the stack's own log (the HTTP API's access log among them).
+/// the stack's own log (the HTTP API's access log among them). A role for an AWS
+/// service (Cognito's SMS role) is named only: locally SMS go to the outbox.
 const SUPPORTED_RESOURCES: &[&str] = &[
     "AWS::Serverless::Function",
     "AWS::Serverless::HttpApi",
@@ -18,6 +19,7 @@ const SUPPORTED_RESOURCES: &[&str] = &[
     "AWS::SES::EmailIdentity",
     "AWS::Lambda::Permission",
     "AWS::Logs::LogGroup",
+    "AWS::IAM::Role",
 ];
 
 /// Function event types the local stack delivers.

@@ -19,8 +19,8 @@ use crate::config::{
 use crate::services::{
     AccountDeletionService, Audit, AuditTrailService, ConfirmService, EmailChangeService,
     ForgotPasswordService, LoginService, LogoutService, PasswordResetService, PasswordService,
-    ProfileService, RefreshService, SessionGuard, SignUpService, StartingRoles, Throttle,
-    UserAdminService, UserListService,
+    PhoneService, ProfileService, RefreshService, SessionGuard, SignUpService, StartingRoles,
+    Throttle, UserAdminService, UserListService,
 };
 use std::sync::Arc;
 
@@ -224,6 +224,19 @@ impl AppContext {
     pub fn email_change(&self) -> Result<EmailChangeService, ConfigError> {
         let app = self.app_client()?;
         Ok(EmailChangeService::new(
+            self.table()?,
+            Arc::new(CognitoDirectory::new(&self.aws)),
+            self.cognito_admin()?,
+            self.throttle(app)?,
+            self.audit()?,
+        ))
+    }
+
+    /// A phone number for SMS: the table, Cognito (admin update, and the
+    /// user's own token for the code) and the send limits.
+    pub fn phone(&self) -> Result<PhoneService, ConfigError> {
+        let app = self.app_client()?;
+        Ok(PhoneService::new(
             self.table()?,
             Arc::new(CognitoDirectory::new(&self.aws)),
             self.cognito_admin()?,

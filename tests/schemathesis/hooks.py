@@ -34,6 +34,8 @@ AUTO_CONFIRM_DOMAIN = os.environ["GATEHOUSE_AUTO_CONFIRM_DOMAIN"]
         "PATCH /users/me",
         "POST /users/me/email",
         "POST /users/me/email/verify",
+        "POST /users/me/phone",
+        "POST /users/me/phone/verify",
         "GET /users/{user_id}",
         "GET /users",
         "GET /users/{user_id}/events",

@@ -31,9 +31,10 @@ pub async fn handle(app_name: &str, event: LambdaEvent<Event>) -> Result<Event, 
             MessageKind::SignUpAttempt
         }
         Some(Source::ForgotPassword) => MessageKind::PasswordResetCode,
-        Some(Source::UpdateUserAttribute | Source::VerifyUserAttribute) => {
-            MessageKind::EmailChangeCode
-        }
+        // Gatehouse changes an email with an admin update (a code to the new
+        // address) and verifies a phone number by asking for its code.
+        Some(Source::UpdateUserAttribute) => MessageKind::EmailChangeCode,
+        Some(Source::VerifyUserAttribute) => MessageKind::PhoneCode,
         _ => return Ok(event),
     };
     let locale = event

@@ -245,6 +245,67 @@ impl CognitoProxy {
         }
     }
 
+    /// `GetUserAttributeVerificationCode` for `phone_number`: a code by SMS,
+    /// through the custom message trigger, into the local outbox.
+    pub(super) async fn phone_verification_code(
+        &self,
+        uri: &str,
+        headers: &HeaderMap,
+        raw: Bytes,
+        body: &Value,
+    ) -> Response {
+        if body["AttributeName"] != "phone_number" {
+            return match self.forward(uri, headers, raw).await {
+                Ok(answer) => answer.into_response(),
+                Err(err) => internal_error(err),
+            };
+        }
+        let (user, pool) = match self.token_user(body).await {
+            Ok(found) => found,
+            Err(refused) => return refused,
+        };
+        let Some(pool) = pool else {
+            return cognito_error("NotAuthorizedException", "Invalid Access Token");
+        };
+        let mut attributes = attributes_to_map(&user["UserAttributes"]);
+        let Some(phone) = attributes.get("phone_number").cloned() else {
+            return cognito_error(
+                "InvalidParameterException",
+                "The user has no phone_number attribute to verify.",
+            );
+        };
+        if let Some(status) = user["UserStatus"].as_str() {
+            attributes.insert("cognito:user_status".into(), status.to_owned());
+        }
+        let username = user["Username"].as_str().unwrap_or_default().to_owned();
+        let claims = claims_of(body["AccessToken"].as_str().unwrap_or_default());
+        let subject = Subject {
+            pool,
+            client_id: claims["client_id"].as_str().unwrap_or_default(),
+            username: &username,
+            client_metadata: body.get("ClientMetadata"),
+        };
+        let code = self.codes.issue(&pool.id, &username, Purpose::PhoneVerify);
+        let custom = match self
+            .triggers
+            .custom_message(&subject, MessageSource::VerifyUserAttribute, &attributes)
+            .await
+        {
+            Ok(custom) => custom,
+            Err(failed) => return cognito_error(failed.kind, &failed.message),
+        };
+        let text = custom
+            .as_ref()
+            .and_then(|c| c.sms_message.as_deref())
+            .map(|m| m.replace(super::triggers::CODE_PLACEHOLDER, &code))
+            .unwrap_or_else(|| format!("Your verification code is {code}."));
+        self.outbox.send_sms(&phone, text);
+        let masked = format!("+*******{}", &phone[phone.len().saturating_sub(4)..]);
+        json_ok(json!({"CodeDeliveryDetails": {
+            "Destination": masked, "DeliveryMedium": "SMS", "AttributeName": "phone_number"
+        }}))
+    }
+
     pub(super) async fn verify_user_attribute(
         &self,
         uri: &str,
@@ -256,6 +317,40 @@ impl CognitoProxy {
             Ok(found) => found,
             Err(refused) => return refused,
         };
+        if body["AttributeName"] == "phone_number"
+            && let Some(pool) = pool
+        {
+            let username = user["Username"].as_str().unwrap_or_default().to_owned();
+            let offered = body["Code"].as_str().unwrap_or_default();
+            return match self
+                .codes
+                .check(&pool.id, &username, Purpose::PhoneVerify, offered)
+            {
+                CodeCheck::Valid => {
+                    let applied = self
+                        .admin_call(
+                            "AdminUpdateUserAttributes",
+                            &json!({"UserPoolId": pool.id, "Username": username, "UserAttributes": [
+                                {"Name": "phone_number_verified", "Value": "true"},
+                            ]}),
+                        )
+                        .await;
+                    if let Err(err) = applied {
+                        return moto_refusal(err);
+                    }
+                    self.codes.spend(&pool.id, &username, Purpose::PhoneVerify);
+                    json_ok(json!({}))
+                }
+                CodeCheck::Expired => cognito_error(
+                    "ExpiredCodeException",
+                    "Invalid code provided, please request a code again.",
+                ),
+                _ => cognito_error(
+                    "CodeMismatchException",
+                    "Invalid verification code provided, please try again.",
+                ),
+            };
+        }
         let Some(pool) =
             pool.filter(|p| p.verify_email_before_update && body["AttributeName"] == "email")
         else {

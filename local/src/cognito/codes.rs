@@ -16,6 +16,8 @@ pub enum Purpose {
     Reset,
     /// A new email address, held until its code is entered.
     EmailUpdate,
+    /// A phone number's verification.
+    PhoneVerify,
 }
 
 impl Purpose {
@@ -24,7 +26,7 @@ impl Purpose {
             Self::SignUp => SIGN_UP_CODE_LIFETIME,
             Self::Reset => RESET_CODE_LIFETIME,
             // Cognito's attribute verification codes last 24 hours too.
-            Self::EmailUpdate => SIGN_UP_CODE_LIFETIME,
+            Self::EmailUpdate | Self::PhoneVerify => SIGN_UP_CODE_LIFETIME,
         }
     }
 }

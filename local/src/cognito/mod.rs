@@ -324,6 +324,11 @@ impl CognitoProxy {
             "VerifyUserAttribute" => {
                 return self.verify_user_attribute(path, headers, raw, &body).await;
             }
+            "GetUserAttributeVerificationCode" => {
+                return self
+                    .phone_verification_code(path, headers, raw, &body)
+                    .await;
+            }
             "AdminUpdateUserAttributes" => {
                 return self
                     .admin_update_user_attributes(path, headers, raw, &body)

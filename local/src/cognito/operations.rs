@@ -237,7 +237,9 @@ impl CognitoProxy {
         let source = match purpose {
             Purpose::SignUp => ConfirmationSource::ConfirmSignUp,
             // Confirmations run only for sign-up and reset codes.
-            Purpose::Reset | Purpose::EmailUpdate => ConfirmationSource::ConfirmForgotPassword,
+            Purpose::Reset | Purpose::EmailUpdate | Purpose::PhoneVerify => {
+                ConfirmationSource::ConfirmForgotPassword
+            }
         };
         match self
             .post_confirmation(call.pool, call.field("ClientId"), username, source)

@@ -6,8 +6,8 @@ use super::aws::{AwsClients, Call};
 use super::client_secret::AppClientSecret;
 use crate::domain::messages::{NOTICE_METADATA_KEY, SIGN_UP_ATTEMPT_NOTICE};
 use crate::domain::{
-    AccessToken, AppError, ConfirmationCode, ConfirmedUser, Email, Password, RefreshToken,
-    Registered, TokenIssue, Tokens, UserId,
+    AccessToken, AppError, ConfirmationCode, ConfirmedUser, Email, Password, PhoneNumber,
+    RefreshToken, Registered, TokenIssue, Tokens, UserId,
 };
 use crate::ports::{
     AccountAdmin, Authenticator, PasswordIdentity, SignUpDetails, SignUpIdentity, UserDirectory,
@@ -504,6 +504,26 @@ impl AccountAdmin for CognitoAdmin {
             })
     }
 
+    async fn set_phone(&self, username: &str, phone: &PhoneNumber) -> Result<(), AppError> {
+        self.client
+            .admin_update_user_attributes()
+            .user_pool_id(&self.user_pool_id)
+            .username(username)
+            .user_attributes(attribute("phone_number", phone.as_str())?)
+            .user_attributes(attribute("phone_number_verified", "false")?)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                failure("AdminUpdateUserAttributes", e, |code, _| match code {
+                    "UserNotFoundException" => {
+                        Some(AppError::Unauthenticated("the account no longer exists"))
+                    }
+                    _ => None,
+                })
+            })
+    }
+
     async fn request_email_change(&self, username: &str, email: &Email) -> Result<(), AppError> {
         let sent = self
             .client
@@ -594,6 +614,52 @@ impl CognitoAdmin {
 
 #[async_trait]
 impl UserDirectory for CognitoDirectory {
+    async fn send_phone_code(&self, token: &AccessToken) -> Result<(), AppError> {
+        self.client
+            .get_user_attribute_verification_code()
+            .access_token(token.expose())
+            .attribute_name("phone_number")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                failure(
+                    "GetUserAttributeVerificationCode",
+                    e,
+                    |code, _| match code {
+                        "NotAuthorizedException" => {
+                            Some(AppError::Unauthenticated("the token has been revoked"))
+                        }
+                        _ => None,
+                    },
+                )
+            })
+    }
+
+    async fn verify_phone(
+        &self,
+        token: &AccessToken,
+        code: &ConfirmationCode,
+    ) -> Result<(), AppError> {
+        self.client
+            .verify_user_attribute()
+            .access_token(token.expose())
+            .attribute_name("phone_number")
+            .code(code.expose())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                failure("VerifyUserAttribute", e, |c, _| match c {
+                    "NotAuthorizedException" => {
+                        Some(AppError::Unauthenticated("the token has been revoked"))
+                    }
+                    "InvalidParameterException" => Some(AppError::InvalidCode),
+                    other => code_refused(other),
+                })
+            })
+    }
+
     async fn verify_email(
         &self,
         token: &AccessToken,

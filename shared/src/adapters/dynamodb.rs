@@ -87,6 +87,10 @@ struct ProfileItem {
     /// An email change waiting for its code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pending_email: Option<Email>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    phone_number: Option<String>,
+    #[serde(default)]
+    phone_verified: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -202,6 +206,8 @@ impl ProfileStore for DynamoTable {
             updated_at: now.clone(),
             version: 1,
             pending_email: None,
+            phone_number: None,
+            phone_verified: false,
         });
         let mut write = self
             .client
@@ -335,6 +341,31 @@ impl ProfileStore for DynamoTable {
             })
         });
         Ok((found, next.flatten()))
+    }
+
+    async fn set_phone(
+        &self,
+        user_id: &UserId,
+        phone: &str,
+        verified: bool,
+    ) -> Result<bool, AppError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(keys::user_pk(user_id)))
+            .key("sk", AttributeValue::S(keys::PROFILE_SK.into()))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression(
+                "SET phone_number = :phone, phone_verified = :verified, updated_at = :now, version = version + :one",
+            )
+            .expression_attribute_values(":phone", AttributeValue::S(phone.to_owned()))
+            .expression_attribute_values(":verified", AttributeValue::Bool(verified))
+            .expression_attribute_values(":now", AttributeValue::S(timestamp(Utc::now())))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await;
+        conditional("UpdateItem", result)
     }
 
     async fn set_pending_email(&self, user_id: &UserId, email: &Email) -> Result<bool, AppError> {
@@ -502,6 +533,8 @@ impl ProfileStore for DynamoTable {
             updated_at: parse_timestamp(&p.updated_at)?,
             version: p.version,
             pending_email: p.pending_email,
+            phone_number: p.phone_number,
+            phone_verified: p.phone_verified,
         });
         Ok(UserSnapshot {
             profile,

@@ -4,9 +4,9 @@
 
 use crate::domain::audit::{AuditEvent, AuditPosition};
 use crate::domain::{
-    AccessToken, AppError, ConfirmationCode, Email, ListPosition, NewProfile, Password, Profile,
-    ProfileCreation, RefreshToken, Registered, TokenIssue, Tokens, UserId, UserQuery, UserStatus,
-    UserSummary, Window,
+    AccessToken, AppError, ConfirmationCode, Email, ListPosition, NewProfile, Password,
+    PhoneNumber, Profile, ProfileCreation, RefreshToken, Registered, TokenIssue, Tokens, UserId,
+    UserQuery, UserStatus, UserSummary, Window,
 };
 use crate::ports::{
     AccountAdmin, AuditLog, Authenticator, PasswordIdentity, ProfileStore, SessionStore,
@@ -270,6 +270,10 @@ impl AccountAdmin for InMemoryIdentity {
         Ok(())
     }
 
+    async fn set_phone(&self, _username: &str, _phone: &PhoneNumber) -> Result<(), AppError> {
+        Ok(())
+    }
+
     async fn request_email_change(&self, _username: &str, _email: &Email) -> Result<(), AppError> {
         Ok(())
     }
@@ -323,6 +327,8 @@ impl ProfileStore for InMemoryProfileStore {
                 updated_at: new.created_at,
                 version: 1,
                 pending_email: None,
+                phone_number: None,
+                phone_verified: false,
             },
         );
         Ok(ProfileCreation::Created)
@@ -383,6 +389,23 @@ impl ProfileStore for InMemoryProfileStore {
             })
         });
         Ok((page, next.flatten()))
+    }
+
+    async fn set_phone(
+        &self,
+        user_id: &UserId,
+        phone: &str,
+        verified: bool,
+    ) -> Result<bool, AppError> {
+        Ok(match lock(&self.profiles).get_mut(user_id) {
+            Some(profile) => {
+                profile.phone_number = Some(phone.to_owned());
+                profile.phone_verified = verified;
+                profile.version += 1;
+                true
+            }
+            None => false,
+        })
     }
 
     async fn set_pending_email(&self, user_id: &UserId, email: &Email) -> Result<bool, AppError> {

@@ -17,6 +17,7 @@ pub enum AuditAction {
     PasswordChanged,
     PasswordReset,
     EmailChanged,
+    PhoneChanged,
     Disabled,
     Enabled,
     Deleted,

@@ -9,6 +9,8 @@ pub enum MessageKind {
     PasswordResetCode,
     /// To a new address an account is moving to: the code that confirms it.
     EmailChangeCode,
+    /// By SMS, to a phone number being verified.
+    PhoneCode,
     /// To the owner of an address someone tried to register again (sign-up
     /// answers alike for new and taken addresses, so the owner hears it here).
     SignUpAttempt,
@@ -102,6 +104,18 @@ fn copy(kind: MessageKind, language: Language) -> Copy {
             body: "Geben Sie diesen Code ein, um diese Adresse für die Anmeldung bei {app} und für Nachrichten zu verwenden:",
             footer: "Wenn Sie das nicht angefordert haben, ignorieren Sie diese E-Mail; ohne den Code ändert sich nichts.",
         },
+        (PhoneCode, English) => Copy {
+            subject: "Your {app} code",
+            heading: "{app}",
+            body: "Your code to verify this phone number:",
+            footer: "Not you? Ignore this message.",
+        },
+        (PhoneCode, German) => Copy {
+            subject: "Ihr {app}-Code",
+            heading: "{app}",
+            body: "Ihr Code zur Bestätigung dieser Telefonnummer:",
+            footer: "Nicht Sie? Ignorieren Sie diese Nachricht.",
+        },
         (SignUpAttempt, English) => Copy {
             subject: "Someone tried to sign up to {app} with your email",
             heading: "You already have an account",
@@ -179,6 +193,7 @@ mod tests {
             MessageKind::PasswordResetCode,
             MessageKind::SignUpAttempt,
             MessageKind::EmailChangeCode,
+            MessageKind::PhoneCode,
         ] {
             for language in [Language::English, Language::German] {
                 let m = render(kind, language, "Gatehouse", "{####}");

@@ -24,7 +24,8 @@ pub use throttle::{
     login_per_ip, sends_per_ip,
 };
 pub use values::{
-    AccessToken, ConfirmationCode, DisplayName, Email, Locale, RefreshToken, Role, UserId,
+    AccessToken, ConfirmationCode, DisplayName, Email, Locale, PhoneNumber, RefreshToken, Role,
+    UserId,
 };
 
 /// Tokens handed to a caller after a successful login. `Debug` never prints them.

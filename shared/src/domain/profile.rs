@@ -19,6 +19,9 @@ pub struct Profile {
     pub preferences: BTreeMap<String, serde_json::Value>,
     pub roles: Vec<Role>,
     pub status: UserStatus,
+    /// For SMS; notifications use it only once `phone_verified`.
+    pub phone_number: Option<String>,
+    pub phone_verified: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Bumped by every change; the API shows it as the `ETag`.

@@ -106,6 +106,33 @@ impl fmt::Display for Email {
     }
 }
 
+/// A phone number in E.164 form: `+`, a country code and up to 15 digits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    pub fn parse(raw: &str) -> Result<Self, AppError> {
+        let trimmed = raw.trim();
+        let digits = trimmed.strip_prefix('+').unwrap_or_default();
+        let ok = (8..=15).contains(&digits.len())
+            && digits.chars().all(|c| c.is_ascii_digit())
+            && !digits.starts_with('0');
+        if ok {
+            Ok(Self(trimmed.to_owned()))
+        } else {
+            Err(AppError::validation(
+                "phone_number",
+                "must be in E.164 form, such as +4930123456",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The name a user shows to others: 1 to 100 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]

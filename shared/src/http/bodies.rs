@@ -4,7 +4,7 @@
 
 use crate::domain::{
     AppError, ConfirmationCode, DisplayName, Email, Locale, NewPassword, Password, PasswordPolicy,
-    RefreshToken,
+    PhoneNumber, RefreshToken,
 };
 use crate::ports::SignUpDetails;
 use crate::services::{Credentials, PasswordChange, PasswordReset, Registration};
@@ -141,7 +141,20 @@ impl NewEmailBody {
     }
 }
 
-/// `POST /users/me/email/verify`.
+/// `POST /users/me/phone`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneBody {
+    pub phone_number: String,
+}
+
+impl PhoneBody {
+    pub fn parse(self) -> Result<PhoneNumber, AppError> {
+        PhoneNumber::parse(&self.phone_number)
+    }
+}
+
+/// `POST /users/me/email/verify` and `/users/me/phone/verify`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CodeBody {

@@ -2,7 +2,7 @@
 
 use crate::domain::{
     AccessToken, AppError, ConfirmationCode, ConfirmedUser, DisplayName, Email, Locale, Password,
-    RefreshToken, Registered, Tokens, UserId,
+    PhoneNumber, RefreshToken, Registered, Tokens, UserId,
 };
 use async_trait::async_trait;
 
@@ -93,6 +93,9 @@ pub trait AccountAdmin: Send + Sync {
     /// nothing and is a success too (callers must not learn it is taken).
     async fn request_email_change(&self, username: &str, email: &Email) -> Result<(), AppError>;
 
+    /// Sets the user's phone number, not yet verified.
+    async fn set_phone(&self, username: &str, phone: &PhoneNumber) -> Result<(), AppError>;
+
     /// Deletes the user; a user already gone is a success.
     async fn delete_user(&self, username: &str) -> Result<(), AppError>;
 }
@@ -105,6 +108,16 @@ pub trait UserDirectory: Send + Sync {
     /// Completes a pending email change with the code sent to the new address:
     /// `InvalidCode` or `ExpiredCode` otherwise.
     async fn verify_email(
+        &self,
+        token: &AccessToken,
+        code: &ConfirmationCode,
+    ) -> Result<(), AppError>;
+
+    /// Sends a code by SMS to the user's phone number.
+    async fn send_phone_code(&self, token: &AccessToken) -> Result<(), AppError>;
+
+    /// Marks the phone number verified with the code sent to it.
+    async fn verify_phone(
         &self,
         token: &AccessToken,
         code: &ConfirmationCode,

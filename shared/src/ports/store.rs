@@ -51,6 +51,14 @@ pub trait ProfileStore: Send + Sync {
         limit: usize,
     ) -> Result<(Vec<UserSummary>, Option<ListPosition>), AppError>;
 
+    /// The profile's phone number and whether it is verified.
+    async fn set_phone(
+        &self,
+        user_id: &UserId,
+        phone: &str,
+        verified: bool,
+    ) -> Result<bool, AppError>;
+
     /// Remembers the address an email change is waiting to confirm.
     async fn set_pending_email(&self, user_id: &UserId, email: &Email) -> Result<bool, AppError>;
 

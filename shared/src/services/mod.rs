@@ -17,6 +17,6 @@ pub use auth::{
 pub use profiles::{ProfileService, StartingRoles};
 pub use throttle::{LoginCount, Throttle, ThrottleLimits};
 pub use users::{
-    AccountDeletionService, AuditTrailService, EmailChangeService, EventPage, UserAdminService,
-    UserListService, UserPage,
+    AccountDeletionService, AuditTrailService, EmailChangeService, EventPage, PhoneService,
+    UserAdminService, UserListService, UserPage,
 };

@@ -305,6 +305,21 @@ mod tests {
         ) -> Result<(), AppError> {
             Err(AppError::InvalidCode)
         }
+
+        async fn send_phone_code(
+            &self,
+            _token: &crate::domain::AccessToken,
+        ) -> Result<(), AppError> {
+            Ok(())
+        }
+
+        async fn verify_phone(
+            &self,
+            _token: &crate::domain::AccessToken,
+            _code: &crate::domain::ConfirmationCode,
+        ) -> Result<(), AppError> {
+            Err(AppError::InvalidCode)
+        }
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@
 
 use crate::domain::{
     Admission, AppError, Email, LOGIN_PER_EMAIL, LOGIN_PER_EMAIL_AND_IP, Limit, Origin,
-    SENDS_PER_ADDRESS, login_per_ip, sends_per_ip,
+    PhoneNumber, SENDS_PER_ADDRESS, login_per_ip, sends_per_ip,
 };
 use crate::ports::{ThrottleKey, ThrottleKeys, ThrottleStore};
 use chrono::Utc;
@@ -123,8 +123,19 @@ impl Throttle {
 
     /// Counts a request that sends a code or a notice to `email`, or refuses it.
     pub async fn send_attempt(&self, email: &Email, origin: &Origin) -> Result<(), AppError> {
+        let subject = self.email_subject(email).await?;
+        self.send_to(subject, origin).await
+    }
+
+    /// Counts a request that sends a code by SMS to `phone`, or refuses it.
+    pub async fn sms_attempt(&self, phone: &PhoneNumber, origin: &Origin) -> Result<(), AppError> {
+        let subject = self.keys.key("phone", phone.as_str()).await?;
+        self.send_to(subject, origin).await
+    }
+
+    async fn send_to(&self, subject: String, origin: &Origin) -> Result<(), AppError> {
         let address = ThrottleKey {
-            subject: self.email_subject(email).await?,
+            subject,
             counter: SEND.into(),
         };
         let ip = ThrottleKey {

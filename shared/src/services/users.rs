@@ -6,8 +6,8 @@ use crate::domain::access::{Permission, allows};
 use crate::domain::audit::{AuditAction, AuditEvent, AuditPosition};
 use crate::domain::session::token_is_current;
 use crate::domain::{
-    AppError, Caller, Email, ListPosition, Origin, Password, UserId, UserQuery, UserStatus,
-    UserSummary,
+    AppError, Caller, Email, ListPosition, Origin, Password, PhoneNumber, UserId, UserQuery,
+    UserStatus, UserSummary,
 };
 use crate::ports::{
     AccountAdmin, AuditLog, Authenticator, ProfileStore, TokenSigner, UserDirectory,
@@ -474,5 +474,80 @@ impl EmailChangeService {
             .await?
             .profile
             .ok_or(AppError::NotFound("profile"))
+    }
+}
+
+/// A phone number for SMS: set, then verified with the code sent to it by SMS.
+/// Notifications go by SMS only to a verified number.
+#[derive(Clone)]
+pub struct PhoneService {
+    store: Arc<dyn ProfileStore>,
+    directory: Arc<dyn UserDirectory>,
+    accounts: Arc<dyn AccountAdmin>,
+    throttle: Throttle,
+    audit: Audit,
+}
+
+impl PhoneService {
+    pub fn new(
+        store: Arc<dyn ProfileStore>,
+        directory: Arc<dyn UserDirectory>,
+        accounts: Arc<dyn AccountAdmin>,
+        throttle: Throttle,
+        audit: Audit,
+    ) -> Self {
+        Self {
+            store,
+            directory,
+            accounts,
+            throttle,
+            audit,
+        }
+    }
+
+    async fn current(&self, caller: &Caller) -> Result<crate::domain::Profile, AppError> {
+        let me = self.store.get_user(&caller.user_id).await?;
+        if !token_is_current(caller.issued_at, me.sessions_revoked_before) {
+            return Err(AppError::Unauthenticated("the token has been revoked"));
+        }
+        me.profile.ok_or(AppError::NotFound("profile"))
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+    pub async fn request(
+        &self,
+        caller: &Caller,
+        phone: &PhoneNumber,
+        origin: &Origin,
+    ) -> Result<crate::services::Accepted, AppError> {
+        self.current(caller).await?;
+        self.throttle.sms_attempt(phone, origin).await?;
+        self.accounts.set_phone(&caller.username, phone).await?;
+        self.store
+            .set_phone(&caller.user_id, phone.as_str(), false)
+            .await?;
+        self.directory.send_phone_code(&caller.access_token).await?;
+        Ok(crate::services::Accepted {
+            message: "A code has been sent to the number by SMS.",
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+    pub async fn verify(
+        &self,
+        caller: &Caller,
+        code: &crate::domain::ConfirmationCode,
+        origin: &Origin,
+    ) -> Result<crate::domain::Profile, AppError> {
+        let profile = self.current(caller).await?;
+        let phone = profile.phone_number.ok_or(AppError::InvalidCode)?;
+        self.directory
+            .verify_phone(&caller.access_token, code)
+            .await?;
+        with_retries(|| self.store.set_phone(&caller.user_id, &phone, true)).await?;
+        self.audit
+            .user(&caller.user_id, AuditAction::PhoneChanged, Some(origin))
+            .await;
+        self.current(caller).await
     }
 }
