@@ -162,13 +162,14 @@ pub fn unique_email(tag: &str) -> String {
 pub const PASSWORD: &str = "Correct-Horse-9";
 
 /// The main stack's `AdminEmails`: one address per test that needs an admin.
-pub const ADMIN_EMAILS: [&str; 6] = [
+pub const ADMIN_EMAILS: [&str; 7] = [
     "root-one@example.com",
     "root-two@example.com",
     "root-three@example.com",
     "root-four@example.com",
     "root-five@example.com",
     "root-six@example.com",
+    "root-seven@example.com",
 ];
 
 /// Sign-ups at this domain are auto-confirmed by the pre sign-up trigger (the test
@@ -321,6 +322,25 @@ pub async fn accounts_for(email: &str) -> usize {
     )
     .await;
     users["Users"].as_array().map_or(0, Vec::len)
+}
+
+/// Deletes `email`'s user in the main stack's Cognito directly, as an operator
+/// could, going around Gatehouse.
+pub async fn delete_in_cognito(email: &str) {
+    let moto = &stack().moto;
+    let pools = cognito_admin(moto, "ListUserPools", json!({"MaxResults": 10})).await;
+    let pool = pools["UserPools"][0]["Id"]
+        .as_str()
+        .expect("a pool")
+        .to_owned();
+    let user = user_id_of(email).await;
+    cognito_admin(
+        moto,
+        "AdminDeleteUser",
+        json!({"UserPoolId": pool, "Username": user}),
+    )
+    .await;
+    assert_eq!(accounts_for(email).await, 0, "deleted in Cognito");
 }
 
 /// [`user_id_in`] the main stack.

@@ -264,6 +264,7 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:Query",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
         ],
         "delete-account" => &[
             "cognito-idp:DescribeUserPoolClient",
@@ -280,6 +281,7 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:Query",
             "dynamodb:UpdateItem",
             "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
         ],
         "user-events" => &["cognito-idp:DescribeUserPoolClient", "dynamodb:Query"],
         "request-email-change" => &[

@@ -503,3 +503,22 @@ async fn a_phone_number_is_verified_with_the_code_sent_to_it_by_sms() {
     let trail = events_of(&token, &user_id(&tokens)).await;
     assert_eq!(actions(&trail)[0], "phone_changed");
 }
+
+#[tokio::test]
+async fn a_profile_whose_cognito_user_was_deleted_directly_is_cleaned_up_when_touched() {
+    let admin = signed_up_as(ADMIN_EMAILS[6]).await;
+    let (email, user) = signed_up_user("orphaned").await;
+    let target = user_id(&user);
+    delete_in_cognito(&email).await;
+    let seen = get_with_token(&format!("/users/{target}"), access(&admin)).await;
+    assert_eq!(seen.status, 200, "the profile outlived its Cognito user");
+    let disabled = admin_action(access(&admin), &target, "disable").await;
+    assert_eq!(disabled.status, 404, "{:?}", disabled.body);
+    assert_eq!(
+        get_with_token(&format!("/users/{target}"), access(&admin))
+            .await
+            .status,
+        404,
+        "touching it cleaned it up"
+    );
+}

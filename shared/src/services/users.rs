@@ -52,6 +52,20 @@ impl UserAdminService {
         }
     }
 
+    /// Sign-in on or off in Cognito. A user Cognito no longer has (deleted
+    /// there directly) leaves a profile behind: it is cleaned up now, and the
+    /// answer is 404.
+    async fn set_enabled(&self, target: &UserId, enabled: bool) -> Result<(), AppError> {
+        match with_retries(|| self.accounts.set_enabled(target.as_str(), enabled)).await {
+            Err(AppError::NotFound(_)) => {
+                self.store.delete_user_data(target).await?;
+                tracing::warn!(target = %target, "profile of a user Cognito no longer has, removed");
+                Err(AppError::NotFound("user"))
+            }
+            other => other,
+        }
+    }
+
     fn other_user<'a>(caller: &Caller, target: Option<&'a UserId>) -> Result<&'a UserId, AppError> {
         let target = target.ok_or(AppError::NotFound("user"))?;
         if *target == caller.user_id {
@@ -76,7 +90,7 @@ impl UserAdminService {
     ) -> Result<(), AppError> {
         self.authorise(caller).await?;
         let target = Self::other_user(caller, target)?;
-        with_retries(|| self.accounts.set_enabled(target.as_str(), false)).await?;
+        self.set_enabled(target, false).await?;
         with_retries(|| self.accounts.sign_out_user(target.as_str())).await?;
         with_retries(|| self.guard.end_all(target)).await?;
         with_retries(|| self.store.set_status(target, UserStatus::Disabled)).await?;
@@ -99,7 +113,7 @@ impl UserAdminService {
     ) -> Result<(), AppError> {
         self.authorise(caller).await?;
         let target = Self::other_user(caller, target)?;
-        with_retries(|| self.accounts.set_enabled(target.as_str(), true)).await?;
+        self.set_enabled(target, true).await?;
         with_retries(|| self.store.set_status(target, UserStatus::Active)).await?;
         self.audit
             .record(
