@@ -223,6 +223,31 @@ pub struct UserListService {
 
 const BAD_CURSOR: &str = "is not a cursor this list handed out";
 
+/// Hands out `payload` as an opaque cursor: base64url, then its signature.
+async fn seal(signer: &dyn TokenSigner, payload: &str) -> Result<String, AppError> {
+    use base64::Engine;
+    let signature = signer.sign(payload).await?;
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload);
+    Ok(format!("{encoded}.{signature}"))
+}
+
+/// The payload of a cursor [`seal`] handed out; a tampered one is a 400.
+async fn open(signer: &dyn TokenSigner, cursor: &str) -> Result<String, AppError> {
+    use base64::Engine;
+    let bad = || AppError::validation("cursor", BAD_CURSOR);
+    let (encoded, signature) = cursor.split_once('.').ok_or_else(bad)?;
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(bad)?;
+    if signer.verify(&payload, signature).await? {
+        Ok(payload)
+    } else {
+        Err(bad())
+    }
+}
+
 impl UserListService {
     pub const DEFAULT_LIMIT: usize = 20;
     pub const MAX_LIMIT: usize = 100;
@@ -247,25 +272,12 @@ impl UserListService {
         position: &ListPosition,
         query: &UserQuery,
     ) -> Result<String, AppError> {
-        use base64::Engine;
-        let payload = Self::payload(position, query);
-        let signature = self.signer.sign(&payload).await?;
-        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload);
-        Ok(format!("{encoded}.{signature}"))
+        seal(&*self.signer, &Self::payload(position, query)).await
     }
 
     async fn position_of(&self, cursor: &str, query: &UserQuery) -> Result<ListPosition, AppError> {
-        use base64::Engine;
         let bad = || AppError::validation("cursor", BAD_CURSOR);
-        let (encoded, signature) = cursor.split_once('.').ok_or_else(bad)?;
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(encoded)
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(bad)?;
-        if !self.signer.verify(&payload, signature).await? {
-            return Err(bad());
-        }
+        let payload = open(&*self.signer, cursor).await?;
         let fields: serde_json::Value = serde_json::from_str(&payload).map_err(|_| bad())?;
         let position = ListPosition {
             email: Email::parse(fields["e"].as_str().unwrap_or_default()).map_err(|_| bad())?,
@@ -339,22 +351,14 @@ impl AuditTrailService {
     }
 
     async fn position_of(&self, user: &UserId, cursor: &str) -> Result<AuditPosition, AppError> {
-        use base64::Engine;
         let bad = || AppError::validation("cursor", BAD_CURSOR);
-        let (encoded, signature) = cursor.split_once('.').ok_or_else(bad)?;
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(encoded)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(bad)?;
-        if !self.signer.verify(&payload, signature).await? {
-            return Err(bad());
-        }
+        let payload = open(&*self.signer, cursor).await?;
         let fields: serde_json::Value = serde_json::from_str(&payload).map_err(|_| bad())?;
         let position: AuditPosition = serde_json::from_value(serde_json::json!({
             "at": fields["a"], "id": fields["i"]
         }))
         .map_err(|_| bad())?;
+        // Signed for this user's trail only.
         if Self::payload(user, &position) != payload {
             return Err(bad());
         }
@@ -384,15 +388,7 @@ impl AuditTrailService {
         };
         let (items, next) = self.log.events(target, before.as_ref(), Self::PAGE).await?;
         let next_cursor = match next {
-            Some(position) => {
-                use base64::Engine;
-                let payload = Self::payload(target, &position);
-                let signature = self.signer.sign(&payload).await?;
-                Some(format!(
-                    "{}.{signature}",
-                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload)
-                ))
-            }
+            Some(position) => Some(seal(&*self.signer, &Self::payload(target, &position)).await?),
             None => None,
         };
         Ok(EventPage { items, next_cursor })
