@@ -63,3 +63,76 @@ async fn twenty_parallel_wrong_passwords_test_at_most_five() {
     assert_eq!(tested + refused, 20, "only 401 or 429");
     assert!(tested <= 5, "{tested} guesses were tested");
 }
+
+#[tokio::test]
+async fn fifty_parallel_role_changes_end_as_one_of_them() {
+    let admin_email = ADMIN_EMAILS[8];
+    assert_eq!(register(admin_email).await.status, 201);
+    let code = code_from_outbox(admin_email).await;
+    assert_eq!(
+        post("/auth/confirm", json!({"email": admin_email, "code": code}))
+            .await
+            .status,
+        200
+    );
+    let login = post(
+        "/auth/login",
+        json!({"email": admin_email, "password": PASSWORD}),
+    )
+    .await;
+    let admin = login.body["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let (_, user) = signed_up_user("contested").await;
+    let target = claims_of(user["access_token"].as_str().expect("token"))["sub"]
+        .as_str()
+        .expect("sub")
+        .to_owned();
+    // Each request a different set: some roles of its own, some shared.
+    let requested: Vec<Vec<String>> = (0..50)
+        .map(|n| {
+            vec![
+                format!("team-{}", n % 7),
+                format!("shift-{}", n % 5),
+                format!("r{n}"),
+            ]
+        })
+        .collect();
+    let mut set = tokio::task::JoinSet::new();
+    for roles in requested.clone() {
+        let (admin, target) = (admin.clone(), target.clone());
+        set.spawn(async move {
+            send(
+                http()
+                    .put(url(&format!("/users/{target}/roles")))
+                    .bearer_auth(&admin)
+                    .json(&json!({"roles": roles})),
+            )
+            .await
+        });
+    }
+    let answers = set.join_all().await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 409),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&200));
+    let now = get_with_token(&format!("/users/{target}/roles"), &admin).await;
+    let mut final_roles: Vec<String> = now.body["roles"]
+        .as_array()
+        .expect("roles")
+        .iter()
+        .map(|r| r.as_str().expect("role").to_owned())
+        .collect();
+    final_roles.sort();
+    assert!(
+        requested.iter().any(|r| {
+            let mut r = r.clone();
+            r.sort();
+            r == final_roles
+        }),
+        "{final_roles:?} is no request's set"
+    );
+}

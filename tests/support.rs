@@ -162,7 +162,7 @@ pub fn unique_email(tag: &str) -> String {
 pub const PASSWORD: &str = "Correct-Horse-9";
 
 /// The main stack's `AdminEmails`: one address per test that needs an admin.
-pub const ADMIN_EMAILS: [&str; 7] = [
+pub const ADMIN_EMAILS: [&str; 9] = [
     "root-one@example.com",
     "root-two@example.com",
     "root-three@example.com",
@@ -170,6 +170,8 @@ pub const ADMIN_EMAILS: [&str; 7] = [
     "root-five@example.com",
     "root-six@example.com",
     "root-seven@example.com",
+    "root-eight@example.com",
+    "root-nine@example.com",
 ];
 
 /// Sign-ups at this domain are auto-confirmed by the pre sign-up trigger (the test

@@ -292,6 +292,13 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:GetItem",
             "dynamodb:PutItem",
         ],
+        "get-user-roles" => &["dynamodb:Query"],
+        "set-user-roles" => &[
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+        ],
         "request-phone-change" => &[
             "cognito-idp:DescribeUserPoolClient",
             "cognito-idp:AdminUpdateUserAttributes",
@@ -415,6 +422,7 @@ fn clients_built(binary: &str, env: HashMap<&'static str, &'static str>) -> Vec<
         "audit_trail" => ctx.audit_trail().map(drop),
         "email_change" => ctx.email_change().map(drop),
         "phone" => ctx.phone().map(drop),
+        "roles" => ctx.roles().map(drop),
         "onboarding" => ctx.onboarding().map(drop),
         "profiles" => ctx.profiles().map(drop),
         other => panic!("{binary}: unknown wiring {other}: add it to this test"),

@@ -522,3 +522,57 @@ async fn a_profile_whose_cognito_user_was_deleted_directly_is_cleaned_up_when_to
         "touching it cleaned it up"
     );
 }
+
+async fn put_roles(token: &str, target: &str, roles: Value) -> Response {
+    send(
+        http()
+            .put(url(&format!("/users/{target}/roles")))
+            .bearer_auth(token)
+            .json(&json!({"roles": roles})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_admin_sets_roles_which_take_effect_at_once_and_are_audited() {
+    let admin = signed_up_as(ADMIN_EMAILS[7]).await;
+    let (_, user) = signed_up_user("promoted").await;
+    let target = user_id(&user);
+    let set = put_roles(access(&admin), &target, json!(["user", "admin"])).await;
+    assert_eq!(set.status, 200, "{:?}", set.body);
+    assert_eq!(set.body["roles"], json!(["admin", "user"]));
+    let read = get_with_token(&format!("/users/{target}/roles"), access(&admin)).await;
+    assert_eq!(read.body["roles"], json!(["admin", "user"]));
+    // The promoted user may now read others, with the token they already had.
+    let (_, other) = signed_up_user("seen-by-promoted").await;
+    assert_eq!(
+        get_with_token(&format!("/users/{}", user_id(&other)), access(&user))
+            .await
+            .status,
+        200
+    );
+    let demoted = put_roles(access(&admin), &target, json!(["user"])).await;
+    assert_eq!(demoted.status, 200);
+    assert_eq!(
+        get_with_token(&format!("/users/{}", user_id(&other)), access(&user))
+            .await
+            .status,
+        403,
+        "and may not once demoted"
+    );
+    let trail = events_of(access(&admin), &target).await;
+    assert_eq!(actions(&trail)[..2], ["roles_changed", "roles_changed"]);
+    assert_eq!(trail.body["items"][0]["actor"], user_id(&admin));
+    // Not for non-admins, not to drop one's own admin role, not nonsense.
+    assert_eq!(
+        put_roles(access(&user), &target, json!(["admin"]))
+            .await
+            .status,
+        403
+    );
+    let own = put_roles(access(&admin), &user_id(&admin), json!(["user"])).await;
+    assert_eq!(own.status, 400, "{:?}", own.body);
+    let bad = put_roles(access(&admin), &target, json!(["Not A Role!"])).await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.body["field"], "roles");
+}

@@ -19,8 +19,8 @@ use crate::config::{
 use crate::services::{
     AccountDeletionService, Audit, AuditTrailService, ConfirmService, EmailChangeService,
     ForgotPasswordService, LoginService, LogoutService, PasswordResetService, PasswordService,
-    PhoneService, ProfileService, RefreshService, SessionGuard, SignUpService, StartingRoles,
-    Throttle, UserAdminService, UserListService,
+    PhoneService, ProfileService, RefreshService, RoleService, SessionGuard, SignUpService,
+    StartingRoles, Throttle, UserAdminService, UserListService,
 };
 use std::sync::Arc;
 
@@ -243,6 +243,12 @@ impl AppContext {
             self.throttle(app)?,
             self.audit()?,
         ))
+    }
+
+    /// The roles API: the table (role assignments, the caller's roles) and
+    /// the audit trail.
+    pub fn roles(&self) -> Result<RoleService, ConfigError> {
+        Ok(RoleService::new(self.table()?, self.audit()?))
     }
 
     /// Deleting one's own account: the table, Cognito (sign-in to check the

@@ -39,6 +39,8 @@ AUTO_CONFIRM_DOMAIN = os.environ["GATEHOUSE_AUTO_CONFIRM_DOMAIN"]
         "GET /users/{user_id}",
         "GET /users",
         "GET /users/{user_id}/events",
+        "GET /users/{user_id}/roles",
+        "PUT /users/{user_id}/roles",
         "POST /users/{user_id}/disable",
         "POST /users/{user_id}/enable",
         "POST /auth/logout",

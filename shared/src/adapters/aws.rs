@@ -234,6 +234,17 @@ impl Call {
         }
     }
 
+    /// A failure worth retrying that carries no service error of its own.
+    pub fn unavailable(self, code: &str) -> AppError {
+        AppError::Unavailable(Box::new(AwsCallError {
+            service: self.service,
+            operation: self.operation,
+            code: code.to_owned(),
+            request_id: None,
+            transport: None,
+        }))
+    }
+
     /// Any failure of a call that expects no particular error.
     pub fn any<E, R>(self, err: SdkError<E, R>) -> AppError
     where

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::RequestId;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -238,6 +238,15 @@ impl ProfileStore for DynamoTable {
                 {
                     Ok(ProfileCreation::AlreadyExisted)
                 }
+                // Another transaction on the same items: worth another try.
+                TransactWriteItemsError::TransactionCanceledException(cancelled)
+                    if cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .any(|r| r.code() == Some("TransactionConflict")) =>
+                {
+                    Err(call.unavailable("TransactionConflict"))
+                }
                 other => Err(call.failed(&other)),
             },
         }
@@ -341,6 +350,78 @@ impl ProfileStore for DynamoTable {
             })
         });
         Ok((found, next.flatten()))
+    }
+
+    async fn replace_roles(
+        &self,
+        user_id: &UserId,
+        expected: u64,
+        current: &[Role],
+        roles: &[Role],
+    ) -> Result<bool, AppError> {
+        let pk = keys::user_pk(user_id);
+        let now = timestamp(Utc::now());
+        // The version check on the profile makes the whole set change one step:
+        // two racing changes never leave a mixture of both.
+        let bump = Update::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.clone()))
+            .key("sk", AttributeValue::S(keys::PROFILE_SK.into()))
+            .condition_expression("version = :expected")
+            .update_expression("SET version = version + :one, updated_at = :now")
+            .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":now", AttributeValue::S(now.clone()))
+            .build()
+            .map_err(AppError::unexpected)?;
+        let mut write = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(bump).build());
+        for gone in current.iter().filter(|r| !roles.contains(r)) {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(pk.clone()))
+                .key("sk", AttributeValue::S(keys::role_sk(gone)))
+                .build()
+                .map_err(AppError::unexpected)?;
+            write = write.transact_items(TransactWriteItem::builder().delete(delete).build());
+        }
+        for added in roles.iter().filter(|r| !current.contains(r)) {
+            let item = serde_dynamo::to_item(UserItem::Role(RoleItem {
+                pk: pk.clone(),
+                sk: keys::role_sk(added),
+                gsi1pk: keys::role_gsi1pk(added),
+                gsi1sk: pk.clone(),
+                user_id: user_id.clone(),
+                role: added.clone(),
+                granted_at: now.clone(),
+            }))
+            .map_err(AppError::unexpected)?;
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .build()
+                .map_err(AppError::unexpected)?;
+            write = write.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        let call = Call::dynamodb("TransactWriteItems");
+        match write.send().await {
+            Ok(_) => Ok(true),
+            Err(err) => match call.split(err)? {
+                TransactWriteItemsError::TransactionCanceledException(cancelled)
+                    if cancelled.cancellation_reasons().iter().any(|r| {
+                        matches!(
+                            r.code(),
+                            Some("ConditionalCheckFailed" | "TransactionConflict")
+                        )
+                    }) =>
+                {
+                    Ok(false)
+                }
+                other => Err(call.failed(&other)),
+            },
+        }
     }
 
     async fn set_phone(

@@ -5,8 +5,8 @@
 use crate::domain::audit::{AuditEvent, AuditPosition};
 use crate::domain::{
     AccessToken, AppError, ConfirmationCode, Email, ListPosition, NewProfile, Password,
-    PhoneNumber, Profile, ProfileCreation, RefreshToken, Registered, TokenIssue, Tokens, UserId,
-    UserQuery, UserStatus, UserSummary, Window,
+    PhoneNumber, Profile, ProfileCreation, RefreshToken, Registered, Role, TokenIssue, Tokens,
+    UserId, UserQuery, UserStatus, UserSummary, Window,
 };
 use crate::ports::{
     AccountAdmin, AuditLog, Authenticator, PasswordIdentity, ProfileStore, SessionStore,
@@ -389,6 +389,25 @@ impl ProfileStore for InMemoryProfileStore {
             })
         });
         Ok((page, next.flatten()))
+    }
+
+    async fn replace_roles(
+        &self,
+        user_id: &UserId,
+        expected: u64,
+        _current: &[Role],
+        roles: &[Role],
+    ) -> Result<bool, AppError> {
+        Ok(match lock(&self.profiles).get_mut(user_id) {
+            Some(profile) if profile.version == expected => {
+                let mut roles = roles.to_vec();
+                roles.sort();
+                profile.roles = roles;
+                profile.version += 1;
+                true
+            }
+            _ => false,
+        })
     }
 
     async fn set_phone(

@@ -18,6 +18,7 @@ pub enum AuditAction {
     PasswordReset,
     EmailChanged,
     PhoneChanged,
+    RolesChanged,
     Disabled,
     Enabled,
     Deleted,

@@ -4,7 +4,7 @@
 
 use crate::domain::{
     AppError, ConfirmationCode, DisplayName, Email, Locale, NewPassword, Password, PasswordPolicy,
-    PhoneNumber, RefreshToken,
+    PhoneNumber, RefreshToken, Role,
 };
 use crate::ports::SignUpDetails;
 use crate::services::{Credentials, PasswordChange, PasswordReset, Registration};
@@ -138,6 +138,22 @@ pub struct NewEmailBody {
 impl NewEmailBody {
     pub fn parse(self) -> Result<Email, AppError> {
         Email::parse(&self.new_email).map_err(as_field("new_email"))
+    }
+}
+
+/// `PUT /users/{user_id}/roles`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolesBody {
+    pub roles: Vec<String>,
+}
+
+impl RolesBody {
+    pub fn parse(self) -> Result<Vec<Role>, AppError> {
+        self.roles
+            .iter()
+            .map(|r| Role::parse(r).map_err(as_field("roles")))
+            .collect()
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::domain::audit::{AuditEvent, AuditPosition};
 use crate::domain::{
-    AppError, Email, ListPosition, NewProfile, Profile, ProfileCreation, UserId, UserQuery,
+    AppError, Email, ListPosition, NewProfile, Profile, ProfileCreation, Role, UserId, UserQuery,
     UserStatus, UserSummary, Window,
 };
 use async_trait::async_trait;
@@ -50,6 +50,17 @@ pub trait ProfileStore: Send + Sync {
         after: Option<&ListPosition>,
         limit: usize,
     ) -> Result<(Vec<UserSummary>, Option<ListPosition>), AppError>;
+
+    /// Replaces the user's role assignments with `roles`, all at once, if the
+    /// profile's version is still `expected` (`current` are the assignments read
+    /// with it); `Ok(false)` when another change got there first.
+    async fn replace_roles(
+        &self,
+        user_id: &UserId,
+        expected: u64,
+        current: &[Role],
+        roles: &[Role],
+    ) -> Result<bool, AppError>;
 
     /// The profile's phone number and whether it is verified.
     async fn set_phone(

@@ -18,5 +18,5 @@ pub use profiles::{ProfileService, StartingRoles};
 pub use throttle::{LoginCount, Throttle, ThrottleLimits};
 pub use users::{
     AccountDeletionService, AuditTrailService, EmailChangeService, EventPage, PhoneService,
-    UserAdminService, UserListService, UserPage,
+    RoleService, RoleSet, UserAdminService, UserListService, UserPage,
 };

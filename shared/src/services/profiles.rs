@@ -78,7 +78,9 @@ impl ProfileService {
             created_at: Utc::now(),
         };
         let user_id = profile.user_id.clone();
-        let outcome = self.store.create_profile(&profile).await?;
+        // Safe to repeat (every item is put only if absent), so a transient
+        // failure (a transaction conflict, a throttled write) is retried.
+        let outcome = super::auth::with_retries(|| self.store.create_profile(&profile)).await?;
         if let (Some(audit), ProfileCreation::Created) = (&self.audit, outcome) {
             audit.user(&user_id, AuditAction::Confirmed, None).await;
         }

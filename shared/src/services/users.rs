@@ -2,11 +2,11 @@
 //! access rule (`domain::access`) allows; and deleting one's own account.
 
 use super::auth::with_retries;
-use crate::domain::access::{Permission, allows};
+use crate::domain::access::{ADMIN_ROLE, Permission, allows};
 use crate::domain::audit::{AuditAction, AuditEvent, AuditPosition};
 use crate::domain::session::token_is_current;
 use crate::domain::{
-    AppError, Caller, Email, ListPosition, Origin, Password, PhoneNumber, UserId, UserQuery,
+    AppError, Caller, Email, ListPosition, Origin, Password, PhoneNumber, Role, UserId, UserQuery,
     UserStatus, UserSummary,
 };
 use crate::ports::{
@@ -40,16 +40,9 @@ impl UserAdminService {
 
     /// The caller's token is current and their roles allow managing users.
     async fn authorise(&self, caller: &Caller) -> Result<(), AppError> {
-        let me = self.store.get_user(&caller.user_id).await?;
-        if !token_is_current(caller.issued_at, me.sessions_revoked_before) {
-            return Err(AppError::Unauthenticated("the token has been revoked"));
-        }
-        let roles = me.profile.map(|p| p.roles).unwrap_or_default();
-        if allows(&roles, Permission::ManageUsers) {
-            Ok(())
-        } else {
-            Err(AppError::Forbidden("you may not manage users".into()))
-        }
+        authorised(&*self.store, caller, Some(Permission::ManageUsers))
+            .await
+            .map(drop)
     }
 
     /// Sign-in on or off in Cognito. A user Cognito no longer has (deleted
@@ -559,5 +552,125 @@ impl PhoneService {
             .user(&caller.user_id, AuditAction::PhoneChanged, Some(origin))
             .await;
         self.current(caller).await
+    }
+}
+
+/// A user's role assignments, as the roles API shows them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RoleSet {
+    pub roles: Vec<Role>,
+}
+
+/// The caller's own profile, when their token is current and their roles allow
+/// `permission` (or `None` is asked for: just current).
+async fn authorised(
+    store: &dyn ProfileStore,
+    caller: &Caller,
+    permission: Option<Permission>,
+) -> Result<Option<crate::domain::Profile>, AppError> {
+    let me = store.get_user(&caller.user_id).await?;
+    if !token_is_current(caller.issued_at, me.sessions_revoked_before) {
+        return Err(AppError::Unauthenticated("the token has been revoked"));
+    }
+    let roles = me
+        .profile
+        .as_ref()
+        .map(|p| p.roles.clone())
+        .unwrap_or_default();
+    match permission {
+        Some(permission) if !allows(&roles, permission) => Err(AppError::Forbidden(
+            match permission {
+                Permission::ReadUsers => "you may not read other users",
+                Permission::ManageUsers => "you may not manage users",
+            }
+            .into(),
+        )),
+        _ => Ok(me.profile),
+    }
+}
+
+/// The roles API: replace a user's role assignments (admins), read them. A
+/// change replaces the whole set in one step, so racing changes end as one of
+/// them, never a mixture; each change is in the user's audit trail.
+#[derive(Clone)]
+pub struct RoleService {
+    store: Arc<dyn ProfileStore>,
+    audit: Audit,
+}
+
+impl RoleService {
+    /// How often a change re-reads after losing a race before it answers 409.
+    const RACES: usize = 10;
+    pub const MAX_ROLES: usize = 20;
+
+    pub fn new(store: Arc<dyn ProfileStore>, audit: Audit) -> Self {
+        Self { store, audit }
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+    pub async fn roles_of(
+        &self,
+        caller: &Caller,
+        target: Option<&UserId>,
+    ) -> Result<RoleSet, AppError> {
+        authorised(&*self.store, caller, Some(Permission::ReadUsers)).await?;
+        let target = target.ok_or(AppError::NotFound("user"))?;
+        let profile = self
+            .store
+            .get_user(target)
+            .await?
+            .profile
+            .ok_or(AppError::NotFound("user"))?;
+        Ok(RoleSet {
+            roles: profile.roles,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+    pub async fn set_roles(
+        &self,
+        caller: &Caller,
+        target: Option<&UserId>,
+        roles: Vec<Role>,
+        origin: &Origin,
+    ) -> Result<RoleSet, AppError> {
+        authorised(&*self.store, caller, Some(Permission::ManageUsers)).await?;
+        let target = target.ok_or(AppError::NotFound("user"))?;
+        let mut roles = roles;
+        roles.sort();
+        roles.dedup();
+        if roles.len() > Self::MAX_ROLES {
+            return Err(AppError::validation("roles", "may name at most 20 roles"));
+        }
+        if *target == caller.user_id && !roles.iter().any(|r| r.as_str() == ADMIN_ROLE) {
+            return Err(AppError::validation(
+                "roles",
+                "would remove your own admin role; another administrator must do this",
+            ));
+        }
+        for _ in 0..Self::RACES {
+            let profile = self
+                .store
+                .get_user(target)
+                .await?
+                .profile
+                .ok_or(AppError::NotFound("user"))?;
+            if self
+                .store
+                .replace_roles(target, profile.version, &profile.roles, &roles)
+                .await?
+            {
+                self.audit
+                    .record(
+                        AuditEvent::new(target.clone(), AuditAction::RolesChanged, Some(origin))
+                            .by(&caller.user_id),
+                    )
+                    .await;
+                return Ok(RoleSet { roles });
+            }
+        }
+        Err(AppError::Conflict(
+            "the roles kept changing meanwhile; read them and try again",
+        ))
     }
 }
