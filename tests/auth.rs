@@ -185,7 +185,12 @@ async fn wrong_password_and_unknown_email_get_identical_401s() {
 }
 
 #[tokio::test]
-async fn an_unknown_route_is_404_from_the_gateway() {
+async fn an_unknown_path_is_404_and_a_known_one_with_another_method_405() {
     let response = send(http().get(url("/auth/nothing-here"))).await;
     assert_eq!(response.status, 404);
+    assert_eq!(response.body["code"], "not_found");
+    let wrong_method = send(http().get(url("/auth/login"))).await;
+    assert_eq!(wrong_method.status, 405);
+    assert_eq!(wrong_method.headers["allow"], "POST");
+    assert_eq!(wrong_method.body["code"], "method_not_allowed");
 }

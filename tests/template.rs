@@ -39,8 +39,9 @@ fn template_routes() -> BTreeMap<(String, String), bool> {
                 continue;
             }
             let props = &event["Properties"];
-            let method = props["Method"].as_str().expect("Method").to_uppercase();
-            let path = props["Path"].as_str().expect("Path").to_owned();
+            // No Path or Method: the API's `$default` route (SAM's rule).
+            let method = props["Method"].as_str().unwrap_or("ANY").to_uppercase();
+            let path = props["Path"].as_str().unwrap_or("$default").to_owned();
             let public = props["Auth"]["Authorizer"] == "NONE";
             routes.insert((method, path), public);
         }
@@ -124,9 +125,16 @@ fn openapi_documents_exactly_the_template_routes() {
             documented.insert((method, path.as_str().expect("path").to_owned()), public);
         }
     }
+    // `$default` answers what no operation does (404, or 405 naming the
+    // methods a path takes): not an operation of its own.
+    let mut routes = template_routes();
     assert_eq!(
-        documented,
-        template_routes(),
+        routes.remove(&("ANY".to_owned(), "$default".to_owned())),
+        Some(true),
+        "a public $default route"
+    );
+    assert_eq!(
+        documented, routes,
         "openapi.yaml and template.yaml disagree (route -> public)"
     );
 }
@@ -170,7 +178,11 @@ fn every_route_outside_auth_and_docs_requires_the_jwt_authorizer() {
     assert!(api["Properties"]["Auth"]["Authorizers"][default]["JwtConfiguration"].is_mapping());
     for ((method, path), public) in template_routes() {
         // The reference page is public: it shows only what openapi.yaml says.
-        if !path.starts_with("/auth/") && path != "/docs" && !path.starts_with("/docs/") {
+        if !path.starts_with("/auth/")
+            && path != "/docs"
+            && !path.starts_with("/docs/")
+            && path != "$default"
+        {
             assert!(!public, "{method} {path} must require a token");
         }
     }
@@ -235,7 +247,7 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:GetItem",
             "dynamodb:PutItem",
         ],
-        "cognito-pre-signup" | "cognito-custom-message" | "docs" => &[],
+        "cognito-pre-signup" | "cognito-custom-message" | "docs" | "no-route" => &[],
         "login" => &[
             "cognito-idp:DescribeUserPoolClient",
             "dynamodb:GetItem",

@@ -311,9 +311,17 @@ impl Template {
                         "{id}: HttpApi event {name} has AuthorizationScopes but no authorizer"
                     )));
                 }
+                // No Path and no Method: SAM makes it the API's `$default` route,
+                // for every request no other route matches.
+                let (method, path) = if props.get("Path").is_none() && props.get("Method").is_none()
+                {
+                    ("ANY".to_owned(), "$default".to_owned())
+                } else {
+                    (field("Method")?.to_uppercase(), field("Path")?)
+                };
                 routes.push(Route {
-                    method: field("Method")?.to_uppercase(),
-                    path: field("Path")?,
+                    method,
+                    path,
                     function: id.to_owned(),
                     auth,
                     scopes,

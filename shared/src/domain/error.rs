@@ -19,6 +19,9 @@ pub enum AppError {
     /// `If-Match` names a version that is no longer current.
     #[error("the profile has changed since the version in If-Match; read it again")]
     PreconditionFailed,
+    /// The path exists, not with this method; `allow` lists the ones it has.
+    #[error("this path does not take that method; it takes {allow}")]
+    MethodNotAllowed { allow: String },
     /// A write lost to concurrent writes more often than it retries.
     #[error("{0}")]
     Conflict(&'static str),

@@ -249,6 +249,11 @@ fn classify(err: &AppError) -> ProblemKind {
             "Precondition failed",
         ),
         AppError::Conflict(_) => kind(StatusCode::CONFLICT, "conflict", "Conflict"),
+        AppError::MethodNotAllowed { .. } => kind(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method not allowed",
+        ),
         AppError::TooManyRequests { .. } => kind(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_requests",
@@ -323,6 +328,11 @@ pub fn problem_response(err: &AppError) -> Response<Body> {
             let secs = wait.as_secs().max(1).to_string();
             if let Ok(value) = HeaderValue::from_str(&secs) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        AppError::MethodNotAllowed { allow } => {
+            if let Ok(value) = HeaderValue::from_str(allow) {
+                response.headers_mut().insert(header::ALLOW, value);
             }
         }
         // A dependency is down: worth another try shortly, not at once.

@@ -1,0 +1,12 @@
+use gatehouse::telemetry;
+use lambda_http::{Error, run, service_fn};
+
+mod handler;
+
+// One event at a time per process: one thread (docs/performance.md).
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let routes = handler::Routes::from_spec(include_str!("../../../openapi.yaml"))?;
+    run(service_fn(|req| async { handler::handle(&routes, req) })).await
+}
