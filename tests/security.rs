@@ -349,3 +349,25 @@ async fn the_api_throttles_each_route_as_its_stage_settings_say() {
     .await;
     assert_eq!(other_route.status, 401, "each route has its own bucket");
 }
+
+#[tokio::test]
+async fn the_client_secret_is_in_no_environment_and_no_log() {
+    let (_, tokens) = signed_up_user("secret-keeper").await;
+    let access = tokens["access_token"].as_str().expect("access token");
+    let client_id = claims_of(access)["client_id"]
+        .as_str()
+        .expect("client_id")
+        .to_owned();
+    let secret = client_secret_of(&client_id).await;
+    assert!(secret.len() > 20);
+    for function in ["LoginFunction", "RegisterFunction", "ListUsersFunction"] {
+        let env = send(http().get(url(&format!("/_local/functions/{function}/environment")))).await;
+        assert_eq!(env.status, 200);
+        assert!(
+            !env.body.to_string().contains(&secret),
+            "{function}'s environment holds the secret"
+        );
+    }
+    // Functions that read it have run by now (this test's sign-up and login).
+    assert_not_logged(&[&secret]);
+}

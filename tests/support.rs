@@ -345,6 +345,26 @@ pub async fn delete_in_cognito(email: &str) {
     assert_eq!(accounts_for(email).await, 0, "deleted in Cognito");
 }
 
+/// The API app client's secret in the main stack, as an operator reads it.
+pub async fn client_secret_of(client_id: &str) -> String {
+    let moto = &stack().moto;
+    let pools = cognito_admin(moto, "ListUserPools", json!({"MaxResults": 10})).await;
+    let pool = pools["UserPools"][0]["Id"]
+        .as_str()
+        .expect("a pool")
+        .to_owned();
+    let client = cognito_admin(
+        moto,
+        "DescribeUserPoolClient",
+        json!({"UserPoolId": pool, "ClientId": client_id}),
+    )
+    .await;
+    client["UserPoolClient"]["ClientSecret"]
+        .as_str()
+        .expect("the client has a secret")
+        .to_owned()
+}
+
 /// [`user_id_in`] the main stack.
 pub async fn user_id_of(email: &str) -> String {
     user_id_in(&stack().moto, email).await
