@@ -303,6 +303,7 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:UpdateItem",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
         ],
         "get-user-roles" => &["dynamodb:Query"],
         "set-user-roles" => &[
@@ -320,7 +321,12 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:PutItem",
         ],
         "verify-phone-change" => &["dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"],
-        "verify-email-change" => &["dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"],
+        "verify-email-change" => &[
+            "cognito-idp:AdminUserGlobalSignOut",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+            "dynamodb:PutItem",
+        ],
         "cognito-post-confirmation" => &["dynamodb:PutItem"],
         other => panic!("no IAM expectation for {other}: add one to this test"),
     };

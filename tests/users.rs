@@ -383,7 +383,26 @@ async fn an_email_changes_only_once_the_new_address_confirms_it() {
     let (old, tokens) = signed_up_user("moving").await;
     let token = access(&tokens).to_owned();
     let new = unique_email("moved");
-    let asked = as_user(&token, "/users/me/email", json!({"new_email": new})).await;
+    // A stolen token alone does not move the account: the password is needed.
+    let without = as_user(&token, "/users/me/email", json!({"new_email": new})).await;
+    assert_eq!(without.status, 400, "{:?}", without.body);
+    let wrong = as_user(
+        &token,
+        "/users/me/email",
+        json!({"new_email": new, "current_password": "Wrong-Password-1"}),
+    )
+    .await;
+    assert_eq!(wrong.status, 401, "{:?}", wrong.body);
+    assert!(
+        mail_to(&new).await.is_empty(),
+        "nothing sent on a wrong password"
+    );
+    let asked = as_user(
+        &token,
+        "/users/me/email",
+        json!({"new_email": new, "current_password": PASSWORD}),
+    )
+    .await;
     assert_eq!(asked.status, 202, "{:?}", asked.body);
     let mail = mail_to(&new).await;
     assert_eq!(mail.len(), 1, "a code went to the new address");
@@ -413,12 +432,12 @@ async fn an_email_changes_only_once_the_new_address_confirms_it() {
     assert_eq!(verified.status, 200, "{:?}", verified.body);
     assert_eq!(verified.body["email"], new);
     assert_eq!(
-        post("/auth/login", json!({"email": new, "password": PASSWORD}))
-            .await
-            .status,
-        200,
-        "the new address is the login"
+        get_with_token("/users/me", &token).await.status,
+        401,
+        "every session ended with the change"
     );
+    let login = post("/auth/login", json!({"email": new, "password": PASSWORD})).await;
+    assert_eq!(login.status, 200, "the new address is the login");
     assert_eq!(
         post("/auth/login", json!({"email": old, "password": PASSWORD}))
             .await
@@ -426,7 +445,7 @@ async fn an_email_changes_only_once_the_new_address_confirms_it() {
         401,
         "the old one is not"
     );
-    let trail = events_of(&token, &user_id(&tokens)).await;
+    let trail = events_of(access(&login.body), &user_id(&tokens)).await;
     assert_eq!(actions(&trail)[..2], ["login_succeeded", "email_changed"]);
 }
 
@@ -438,11 +457,16 @@ async fn an_address_in_use_gets_the_same_answer_and_nothing_changes() {
     let free = as_user(
         token,
         "/users/me/email",
-        json!({"new_email": unique_email("free")}),
+        json!({"new_email": unique_email("free"), "current_password": PASSWORD}),
     )
     .await;
     let mails_before = mail_to(&taken).await.len();
-    let in_use = as_user(token, "/users/me/email", json!({"new_email": taken})).await;
+    let in_use = as_user(
+        token,
+        "/users/me/email",
+        json!({"new_email": taken, "current_password": PASSWORD}),
+    )
+    .await;
     assert_eq!(free.status, 202, "{:?}", free.body);
     assert_eq!(in_use.status, free.status);
     assert_eq!(in_use.body, free.body);

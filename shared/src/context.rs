@@ -226,8 +226,10 @@ impl AppContext {
         Ok(EmailChangeService::new(
             self.table()?,
             Arc::new(CognitoDirectory::new(&self.aws)),
+            self.cognito_with(app.clone()),
             self.cognito_admin()?,
             self.throttle(app)?,
+            self.guard()?,
             self.audit()?,
         ))
     }

@@ -4,18 +4,17 @@ use gatehouse::services::EmailChangeService;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
-/// `POST /users/me/email` `{new_email}` → 202, the same whether or not the
-/// address can be used; a code goes to it when it can.
+/// `POST /users/me/email` `{new_email, current_password}` → 202, the same
+/// whether or not the address can be used; a code goes to it when it can.
 pub async fn handle(emails: &EmailChangeService, req: Request) -> Result<Response<Body>, Error> {
     let from = &origin(&req);
-    Ok(
-        caller_json_endpoint(
-            &req,
-            StatusCode::ACCEPTED,
-            |caller, body: NewEmailBody| async move {
-                emails.request(&caller, &body.parse()?, from).await
-            },
-        )
-        .await,
+    Ok(caller_json_endpoint(
+        &req,
+        StatusCode::ACCEPTED,
+        |caller, body: NewEmailBody| async move {
+            let (new_email, password) = body.parse()?;
+            emails.request(&caller, &new_email, &password, from).await
+        },
     )
+    .await)
 }

@@ -524,7 +524,7 @@ impl AccountAdmin for CognitoAdmin {
             })
     }
 
-    async fn request_email_change(&self, username: &str, email: &Email) -> Result<(), AppError> {
+    async fn request_email_change(&self, username: &str, email: &Email) -> Result<bool, AppError> {
         let sent = self
             .client
             .admin_update_user_attributes()
@@ -534,7 +534,7 @@ impl AccountAdmin for CognitoAdmin {
             .send()
             .await;
         match sent {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(true),
             Err(e) => match failure("AdminUpdateUserAttributes", e, |code, _| match code {
                 "AliasExistsException" => Some(AppError::EmailTaken),
                 // The token outlived its user (deleted through Cognito).
@@ -546,7 +546,7 @@ impl AccountAdmin for CognitoAdmin {
                 // The same answer as for a free address: nothing is sent, nothing changes.
                 AppError::EmailTaken => {
                     tracing::info!("email change to an address another account has");
-                    Ok(())
+                    Ok(false)
                 }
                 other => Err(other),
             },

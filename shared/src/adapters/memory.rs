@@ -274,8 +274,8 @@ impl AccountAdmin for InMemoryIdentity {
         Ok(())
     }
 
-    async fn request_email_change(&self, _username: &str, _email: &Email) -> Result<(), AppError> {
-        Ok(())
+    async fn request_email_change(&self, _username: &str, email: &Email) -> Result<bool, AppError> {
+        Ok(!lock(&self.users).contains_key(email))
     }
 
     async fn delete_user(&self, username: &str) -> Result<(), AppError> {

@@ -133,11 +133,16 @@ impl ChangePasswordBody {
 #[serde(deny_unknown_fields)]
 pub struct NewEmailBody {
     pub new_email: String,
+    pub current_password: String,
 }
 
 impl NewEmailBody {
-    pub fn parse(self) -> Result<Email, AppError> {
-        Email::parse(&self.new_email).map_err(as_field("new_email"))
+    pub fn parse(self) -> Result<(Email, Password), AppError> {
+        Ok((
+            Email::parse(&self.new_email).map_err(as_field("new_email"))?,
+            Password::offered(&self.current_password)
+                .map_err(|_| AppError::validation("current_password", "is required"))?,
+        ))
     }
 }
 

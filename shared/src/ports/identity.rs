@@ -89,9 +89,9 @@ pub trait AccountAdmin: Send + Sync {
     async fn set_enabled(&self, username: &str, enabled: bool) -> Result<(), AppError>;
 
     /// Starts moving the user to `email`: the provider holds it until the code
-    /// it sends there is entered. An address another account has changes
-    /// nothing and is a success too (callers must not learn it is taken).
-    async fn request_email_change(&self, username: &str, email: &Email) -> Result<(), AppError>;
+    /// it sends there is entered. `Ok(false)` when another account has the
+    /// address: nothing is sent or changed (callers must not tell the caller).
+    async fn request_email_change(&self, username: &str, email: &Email) -> Result<bool, AppError>;
 
     /// Sets the user's phone number, not yet verified.
     async fn set_phone(&self, username: &str, phone: &PhoneNumber) -> Result<(), AppError>;

@@ -1,4 +1,7 @@
-//! Applies the throttle rules (`domain::throttle`) through the store: each
+//! Applies the throttle rules (`domain::throttle`) through the store. A source
+//! IP an email has logged in from is "known" for 30 days, and attempts from it
+//! skip the email-wide delay (they still meet the per-IP and per-email-and-IP
+//! limits): attempts from elsewhere cannot slow the owner's own places. Each
 //! attempt is counted before anything is tested, by compare-and-set, so parallel
 //! attempts cannot slip past a limit; an attempt refused by one window gives back
 //! what it counted in the others.
@@ -17,6 +20,12 @@ use std::time::Duration;
 const WINDOW_RACES: usize = 10;
 
 const LOGIN: &str = "LOGIN";
+/// A source IP an email has logged in from (the owner's own places).
+const KNOWN: &str = "KNOWN";
+/// How long a source stays known after a successful login.
+const KNOWN_FOR: i64 = 30 * 24 * 60 * 60;
+/// One "locked" note per email and window in the audit trail.
+const LOCK_NOTE: &str = "NOTE#LOCKED";
 const SEND: &str = "SEND";
 
 /// The limits a deployment configures (the per-email rules are fixed).
@@ -39,9 +48,12 @@ pub struct Throttle {
 /// has been tested (or not).
 #[derive(Debug)]
 pub struct LoginCount {
-    email: ThrottleKey,
+    /// `None` from a source the email has logged in from before: the owner's
+    /// places are not slowed by attempts from elsewhere.
+    email: Option<ThrottleKey>,
     email_and_ip: ThrottleKey,
     ip: ThrottleKey,
+    known: ThrottleKey,
 }
 
 impl Throttle {
@@ -74,6 +86,16 @@ impl Throttle {
     ) -> Result<LoginCount, AppError> {
         let email_subject = self.email_subject(email).await?;
         let ip_subject = self.ip_subject(origin).await?;
+        let known = ThrottleKey {
+            subject: email_subject.clone(),
+            counter: format!("{KNOWN}#{ip_subject}"),
+        };
+        let now = Utc::now().timestamp();
+        let from_known_place = self
+            .store
+            .load(&known)
+            .await?
+            .is_some_and(|k| k.value.is_open(now));
         let count = LoginCount {
             ip: ThrottleKey {
                 subject: ip_subject.clone(),
@@ -83,32 +105,79 @@ impl Throttle {
                 subject: email_subject.clone(),
                 counter: format!("{LOGIN}#{ip_subject}"),
             },
-            email: ThrottleKey {
+            email: (!from_known_place).then(|| ThrottleKey {
                 subject: email_subject,
                 counter: LOGIN.into(),
-            },
+            }),
+            known,
         };
-        self.count_all(&[
+        let mut windows = vec![
             (&count.ip, login_per_ip(self.limits.login_failures_per_ip)),
             (&count.email_and_ip, LOGIN_PER_EMAIL_AND_IP),
-            (&count.email, LOGIN_PER_EMAIL),
-        ])
-        .await?;
+        ];
+        if let Some(email) = &count.email {
+            windows.push((email, LOGIN_PER_EMAIL));
+        }
+        self.count_all(&windows).await?;
         Ok(count)
+    }
+
+    /// Whether this refusal is the first of its window for the email (the
+    /// audit trail notes a lockout once, however many attempts hit it).
+    pub async fn first_lock_note(&self, email: &Email) -> Result<bool, AppError> {
+        let key = ThrottleKey {
+            subject: self.email_subject(email).await?,
+            counter: LOCK_NOTE.into(),
+        };
+        let now = Utc::now().timestamp();
+        let stored = self.store.load(&key).await?;
+        if stored.as_ref().is_some_and(|s| s.value.is_open(now)) {
+            return Ok(false);
+        }
+        let note = crate::domain::Window {
+            count: 1,
+            expires_at: now + LOGIN_PER_EMAIL_AND_IP.window.as_secs() as i64,
+            not_before: 0,
+        };
+        self.store
+            .save(&key, &note, stored.map(|s| s.version))
+            .await
     }
 
     /// The password was right: the email's windows are forgotten, and the source
     /// IP's counts only failures.
     pub async fn login_succeeded(&self, count: LoginCount) -> Result<(), AppError> {
         self.store.clear(&count.email_and_ip).await?;
-        self.store.clear(&count.email).await?;
+        let email = ThrottleKey {
+            subject: count.known.subject.clone(),
+            counter: LOGIN.into(),
+        };
+        self.store.clear(&email).await?;
+        // This source is now one of the owner's places for a while.
+        let now = Utc::now().timestamp();
+        let stored = self.store.load(&count.known).await?;
+        let known = crate::domain::Window {
+            count: 1,
+            expires_at: now + KNOWN_FOR,
+            not_before: 0,
+        };
+        self.store
+            .save(&count.known, &known, stored.map(|s| s.version))
+            .await?;
         self.release(&count.ip).await
     }
 
     /// Nothing was tested (Cognito failed, the account needs another step): the
     /// attempt is given back everywhere.
     pub async fn login_untested(&self, count: LoginCount) -> Result<(), AppError> {
-        for key in [&count.ip, &count.email_and_ip, &count.email] {
+        for key in [
+            Some(&count.ip),
+            Some(&count.email_and_ip),
+            count.email.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
             self.release(key).await?;
         }
         Ok(())

@@ -176,15 +176,14 @@ impl AccountDeletionService {
                     .email
             }
         };
-        let count = self.throttle.login_attempt(&email, origin).await?;
-        match self.authenticator.login(&email, password).await {
-            Ok(_) => self.throttle.login_succeeded(count).await?,
-            Err(AppError::InvalidCredentials) => return Err(AppError::InvalidCredentials),
-            Err(other) => {
-                self.throttle.login_untested(count).await?;
-                return Err(other);
-            }
-        }
+        check_password(
+            &self.throttle,
+            &*self.authenticator,
+            &email,
+            password,
+            origin,
+        )
+        .await?;
         with_retries(|| self.guard.end_all(&caller.user_id)).await?;
         with_retries(|| self.store.delete_user_data(&caller.user_id)).await?;
         with_retries(|| self.accounts.sign_out_user(&caller.username)).await?;
@@ -388,16 +387,20 @@ impl AuditTrailService {
     }
 }
 
-/// Changing one's email: a code goes to the new address (through Cognito,
-/// which keeps the old address as the login and contact until the code is
-/// entered), then the profile follows. An address another account has gets the
-/// same answer as a free one, and nothing changes.
+/// Changing one's email: the current password first (a stolen access token
+/// alone must not move the account to another mailbox), checked behind the
+/// login throttle; then a code goes to the new address (through Cognito, which
+/// keeps the old address as the login and contact until the code is entered);
+/// then the profile follows and every session ends. An address another
+/// account has gets the same answer as a free one, and nothing changes.
 #[derive(Clone)]
 pub struct EmailChangeService {
     store: Arc<dyn ProfileStore>,
     directory: Arc<dyn UserDirectory>,
+    authenticator: Arc<dyn Authenticator>,
     accounts: Arc<dyn AccountAdmin>,
     throttle: Throttle,
+    guard: SessionGuard,
     audit: Audit,
 }
 
@@ -405,25 +408,20 @@ impl EmailChangeService {
     pub fn new(
         store: Arc<dyn ProfileStore>,
         directory: Arc<dyn UserDirectory>,
+        authenticator: Arc<dyn Authenticator>,
         accounts: Arc<dyn AccountAdmin>,
         throttle: Throttle,
+        guard: SessionGuard,
         audit: Audit,
     ) -> Self {
         Self {
             store,
             directory,
+            authenticator,
             accounts,
             throttle,
+            guard,
             audit,
-        }
-    }
-
-    async fn ensure_current(&self, caller: &Caller) -> Result<(), AppError> {
-        let me = self.store.get_user(&caller.user_id).await?;
-        if token_is_current(caller.issued_at, me.sessions_revoked_before) {
-            Ok(())
-        } else {
-            Err(AppError::Unauthenticated("the token has been revoked"))
         }
     }
 
@@ -432,17 +430,32 @@ impl EmailChangeService {
         &self,
         caller: &Caller,
         new_email: &Email,
+        password: &Password,
         origin: &Origin,
     ) -> Result<crate::services::Accepted, AppError> {
-        self.ensure_current(caller).await?;
+        let me = authorised(&*self.store, caller, None)
+            .await?
+            .ok_or(AppError::NotFound("profile"))?;
+        check_password(
+            &self.throttle,
+            &*self.authenticator,
+            &me.email,
+            password,
+            origin,
+        )
+        .await?;
         self.throttle.send_attempt(new_email, origin).await?;
-        // Remembered first: the code may arrive before this call returns.
-        self.store
-            .set_pending_email(&caller.user_id, new_email)
-            .await?;
-        self.accounts
+        // Remembered only when Cognito holds it: the profile never names an
+        // address Cognito did not accept.
+        if self
+            .accounts
             .request_email_change(&caller.username, new_email)
-            .await?;
+            .await?
+        {
+            self.store
+                .set_pending_email(&caller.user_id, new_email)
+                .await?;
+        }
         Ok(crate::services::Accepted {
             message: "If the address can be used, a code has been sent to it.",
         })
@@ -455,20 +468,19 @@ impl EmailChangeService {
         code: &crate::domain::ConfirmationCode,
         origin: &Origin,
     ) -> Result<crate::domain::Profile, AppError> {
-        let me = self.store.get_user(&caller.user_id).await?;
-        if !token_is_current(caller.issued_at, me.sessions_revoked_before) {
-            return Err(AppError::Unauthenticated("the token has been revoked"));
-        }
+        let me = authorised(&*self.store, caller, None).await?;
         // Nothing pending: answered like a wrong code.
         let pending = me
-            .profile
             .and_then(|p| p.pending_email)
             .ok_or(AppError::InvalidCode)?;
         self.directory
             .verify_email(&caller.access_token, code)
             .await?;
-        // Cognito now holds the new address; the profile follows it.
+        // Cognito now holds the new address; the profile follows it, and every
+        // session ends (as after a password change).
         with_retries(|| self.store.set_email(&caller.user_id, &pending)).await?;
+        with_retries(|| self.accounts.sign_out_user(&caller.username)).await?;
+        with_retries(|| self.guard.end_all(&caller.user_id)).await?;
         self.audit
             .user(&caller.user_id, AuditAction::EmailChanged, Some(origin))
             .await;
@@ -477,6 +489,26 @@ impl EmailChangeService {
             .await?
             .profile
             .ok_or(AppError::NotFound("profile"))
+    }
+}
+
+/// Checks the caller's password behind the login throttle, so an endpoint that
+/// asks for it is no way around the guessing limits.
+async fn check_password(
+    throttle: &Throttle,
+    authenticator: &dyn Authenticator,
+    email: &Email,
+    password: &Password,
+    origin: &Origin,
+) -> Result<(), AppError> {
+    let count = throttle.login_attempt(email, origin).await?;
+    match authenticator.login(email, password).await {
+        Ok(_) => throttle.login_succeeded(count).await,
+        Err(AppError::InvalidCredentials) => Err(AppError::InvalidCredentials),
+        Err(other) => {
+            throttle.login_untested(count).await?;
+            Err(other)
+        }
     }
 }
 

@@ -93,9 +93,12 @@ impl LoginService {
         let count = match self.throttle.login_attempt(&email, origin).await {
             Ok(count) => count,
             Err(refused @ AppError::TooManyRequests { .. }) => {
-                self.audit
-                    .by_email(&*self.accounts, &email, AuditAction::LoginLocked, origin)
-                    .await;
+                // Noted once per window: refusals must not flood the trail.
+                if self.throttle.first_lock_note(&email).await.unwrap_or(false) {
+                    self.audit
+                        .by_email(&*self.accounts, &email, AuditAction::LoginLocked, origin)
+                        .await;
+                }
                 return Err(refused);
             }
             Err(other) => return Err(other),
@@ -321,6 +324,38 @@ mod tests {
             } => assert!(wait.as_secs() <= 1, "a short delay, not a lock: {wait:?}"),
             other => panic!("expected 429, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn attempts_from_elsewhere_never_slow_the_owners_own_places() {
+        let fakes = InMemoryAuth::default();
+        fakes.confirmed_user("kn@example.com").await;
+        fakes
+            .login()
+            .login(credentials("kn@example.com", TEST_PASSWORD), &from_ip(7))
+            .await
+            .expect("the owner's first login makes 7 a known place");
+        // An attacker spreads guesses over many addresses, holding the delay.
+        for ip in 20..30 {
+            let _ = fakes
+                .login()
+                .login(credentials("kn@example.com", "Wrong-pass-1"), &from_ip(ip))
+                .await;
+        }
+        let elsewhere = fakes
+            .login()
+            .login(credentials("kn@example.com", TEST_PASSWORD), &from_ip(8))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(elsewhere, AppError::TooManyRequests { .. }),
+            "a new place waits: {elsewhere:?}"
+        );
+        fakes
+            .login()
+            .login(credentials("kn@example.com", TEST_PASSWORD), &from_ip(7))
+            .await
+            .expect("the owner's known place is not slowed");
     }
 
     #[tokio::test]
