@@ -287,7 +287,7 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:DeleteItem",
             "dynamodb:Query",
         ],
-        "list-users" => &["cognito-idp:DescribeUserPoolClient", "dynamodb:Query"],
+        "list-users" | "user-events" => &["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem"],
         "enable-user" => &[
             "cognito-idp:AdminEnableUser",
             "dynamodb:Query",
@@ -295,7 +295,6 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
         ],
-        "user-events" => &["cognito-idp:DescribeUserPoolClient", "dynamodb:Query"],
         "request-email-change" => &[
             "cognito-idp:DescribeUserPoolClient",
             "cognito-idp:AdminUpdateUserAttributes",

@@ -11,7 +11,7 @@
 use crate::adapters::AwsClients;
 use crate::adapters::client_secret::AppClientSecret;
 use crate::adapters::cognito::{CognitoAdmin, CognitoDirectory, CognitoIdentity};
-use crate::adapters::dynamodb::DynamoTable;
+use crate::adapters::dynamodb::{DynamoTable, TableSigner};
 use crate::config::{
     ConfigError, ProcessEnv, Source, TableConfig, admin_emails, audit_retention_days,
     password_policy, taken_addresses, throttle_limits, user_pool_client_id, user_pool_id,
@@ -202,20 +202,22 @@ impl AppContext {
         ))
     }
 
-    /// The admin's user list: the table, and the app client's secret to sign
-    /// cursors with.
+    /// The admin's user list: the table (which also keeps the cursor key).
     pub fn user_list(&self) -> Result<UserListService, ConfigError> {
-        Ok(UserListService::new(self.table()?, self.app_client()?))
+        let table = self.table()?;
+        Ok(UserListService::new(
+            table.clone(),
+            Arc::new(TableSigner::new(table)),
+        ))
     }
 
-    /// A user's audit trail: the table, and the app client's secret to sign
-    /// cursors with.
+    /// A user's audit trail: the table (which also keeps the cursor key).
     pub fn audit_trail(&self) -> Result<AuditTrailService, ConfigError> {
         let table = self.table()?;
         Ok(AuditTrailService::new(
             table.clone(),
-            table,
-            self.app_client()?,
+            table.clone(),
+            Arc::new(TableSigner::new(table)),
         ))
     }
 

@@ -118,14 +118,18 @@ impl crate::ports::TokenSigner for AppClientSecret {
 
     async fn verify(&self, payload: &str, signature: &str) -> Result<bool, AppError> {
         let expected = self.sign(payload).await?;
-        // Constant time: a signature must not be guessable byte by byte.
-        Ok(expected.len() == signature.len()
-            && expected
-                .bytes()
-                .zip(signature.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0)
+        Ok(same_bytes(&expected, signature))
     }
+}
+
+/// Equal, compared in constant time: a signature must not be guessable byte
+/// by byte.
+pub fn same_bytes(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// The throttle key of `value`, hex, under a key derived from `secret` (a key
