@@ -17,10 +17,10 @@ use crate::config::{
     password_policy, taken_addresses, throttle_limits, user_pool_client_id, user_pool_id,
 };
 use crate::services::{
-    AccountDeletionService, Audit, AuditTrailService, ConfirmService, EmailChangeService,
-    ForgotPasswordService, LoginService, LogoutService, PasswordResetService, PasswordService,
-    PhoneService, ProfileService, RefreshService, RoleService, SessionGuard, SignUpService,
-    StartingRoles, Throttle, UserAdminService, UserListService,
+    AccountService, Audit, AuditTrailService, ConfirmService, ForgotPasswordService, LoginService,
+    LogoutService, PasswordResetService, PasswordService, PhoneService, ProfileService,
+    RefreshService, RoleService, SessionGuard, SignUpService, StartingRoles, Throttle,
+    UserAdminService, UserListService,
 };
 use std::sync::Arc;
 
@@ -221,21 +221,6 @@ impl AppContext {
         ))
     }
 
-    /// Changing one's email: the table, Cognito (admin update, and the user's
-    /// own token to verify) and the send limits.
-    pub fn email_change(&self) -> Result<EmailChangeService, ConfigError> {
-        let app = self.app_client()?;
-        Ok(EmailChangeService::new(
-            self.table()?,
-            Arc::new(CognitoDirectory::new(&self.aws)),
-            self.cognito_with(app.clone()),
-            self.cognito_admin()?,
-            self.throttle(app)?,
-            self.guard()?,
-            self.audit()?,
-        ))
-    }
-
     /// A phone number for SMS: the table, Cognito (admin update, and the
     /// user's own token for the code) and the send limits.
     pub fn phone(&self) -> Result<PhoneService, ConfigError> {
@@ -255,11 +240,12 @@ impl AppContext {
         Ok(RoleService::new(self.table()?, self.audit()?))
     }
 
-    /// Deleting one's own account: the table, Cognito (sign-in to check the
-    /// password, `GetUser`, and the admin APIs) and the login throttle.
-    pub fn account_deletion(&self) -> Result<AccountDeletionService, ConfigError> {
+    /// One's own account (deletion, email change): the table, Cognito
+    /// (sign-in to check the password, the user's token, the admin APIs) and
+    /// the login and send limits.
+    pub fn own_account(&self) -> Result<AccountService, ConfigError> {
         let app = self.app_client()?;
-        Ok(AccountDeletionService::new(
+        Ok(AccountService::new(
             self.table()?,
             Arc::new(CognitoDirectory::new(&self.aws)),
             self.cognito_with(app.clone()),

@@ -7,6 +7,6 @@ mod handler;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let accounts = AppContext::from_env().await.account_deletion()?;
+    let accounts = AppContext::from_env().await.own_account()?;
     run(service_fn(|req| handler::handle(&accounts, req))).await
 }

@@ -1,16 +1,18 @@
 use gatehouse::http::bodies::CodeBody;
 use gatehouse::http::{caller_json_endpoint, origin};
-use gatehouse::services::EmailChangeService;
+use gatehouse::services::AccountService;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
 /// `POST /users/me/email/verify` `{code}` → 200 with the profile, now at the
 /// new address.
-pub async fn handle(emails: &EmailChangeService, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(emails: &AccountService, req: Request) -> Result<Response<Body>, Error> {
     let from = &origin(&req);
     Ok(
         caller_json_endpoint(&req, StatusCode::OK, |caller, body: CodeBody| async move {
-            emails.verify(&caller, &body.parse()?, from).await
+            emails
+                .verify_email_change(&caller, &body.parse()?, from)
+                .await
         })
         .await,
     )

@@ -36,19 +36,19 @@ pub struct AppClientSecret {
     secret: OnceCell<Option<Secret>>,
 }
 
-fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    // HMAC takes keys of any length, so this cannot fail.
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts any key length");
+fn hmac(key: &[u8], parts: &[&[u8]]) -> Result<[u8; 32], AppError> {
+    // HMAC takes keys of any length; the error cannot happen, but is not a panic.
+    let mut mac = HmacSha256::new_from_slice(key).map_err(AppError::unexpected)?;
     for part in parts {
         mac.update(part);
     }
-    mac.finalize().into_bytes().into()
+    Ok(mac.finalize().into_bytes().into())
 }
 
 /// Cognito's `SECRET_HASH`: Base64(HMAC-SHA256(secret, username + client id)).
-pub fn secret_hash(secret: &[u8], username: &str, client_id: &str) -> String {
-    base64::engine::general_purpose::STANDARD
-        .encode(hmac(secret, &[username.as_bytes(), client_id.as_bytes()]))
+pub fn secret_hash(secret: &[u8], username: &str, client_id: &str) -> Result<String, AppError> {
+    Ok(base64::engine::general_purpose::STANDARD
+        .encode(hmac(secret, &[username.as_bytes(), client_id.as_bytes()])?))
 }
 
 impl AppClientSecret {
@@ -89,10 +89,10 @@ impl AppClientSecret {
 
     /// The `SECRET_HASH` for a call naming `username`, if the client has a secret.
     pub async fn hash_for(&self, username: &str) -> Result<Option<String>, AppError> {
-        Ok(self
-            .secret()
+        self.secret()
             .await?
-            .map(|s| secret_hash(&s.0, username, &self.client_id)))
+            .map(|s| secret_hash(&s.0, username, &self.client_id))
+            .transpose()
     }
 }
 
@@ -102,23 +102,7 @@ impl ThrottleKeys for AppClientSecret {
         let secret = self.secret().await?.ok_or_else(|| {
             AppError::unexpected("the app client has no secret to key throttle windows with")
         })?;
-        Ok(keyed_digest(&secret.0, purpose, value))
-    }
-}
-
-#[async_trait]
-impl crate::ports::TokenSigner for AppClientSecret {
-    async fn sign(&self, payload: &str) -> Result<String, AppError> {
-        let secret = self
-            .secret()
-            .await?
-            .ok_or_else(|| AppError::unexpected("the app client has no secret to sign with"))?;
-        Ok(keyed_digest(&secret.0, "signed token v1", payload))
-    }
-
-    async fn verify(&self, payload: &str, signature: &str) -> Result<bool, AppError> {
-        let expected = self.sign(payload).await?;
-        Ok(same_bytes(&expected, signature))
+        keyed_digest(&secret.0, purpose, value)
     }
 }
 
@@ -134,10 +118,10 @@ pub fn same_bytes(a: &str, b: &str) -> bool {
 
 /// The throttle key of `value`, hex, under a key derived from `secret` (a key
 /// of its own, so a throttle digest is never a `SECRET_HASH`).
-pub fn keyed_digest(secret: &[u8], purpose: &str, value: &str) -> String {
-    let key = hmac(secret, &[b"gatehouse throttle keys v1"]);
-    let digest = hmac(&key, &[purpose.as_bytes(), b"\0", value.as_bytes()]);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+pub fn keyed_digest(secret: &[u8], purpose: &str, value: &str) -> Result<String, AppError> {
+    let key = hmac(secret, &[b"gatehouse throttle keys v1"])?;
+    let digest = hmac(&key, &[purpose.as_bytes(), b"\0", value.as_bytes()])?;
+    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]
@@ -149,7 +133,7 @@ mod tests {
         // Computed independently: printf userclient | openssl dgst -sha256
         // -hmac secret -binary | base64
         assert_eq!(
-            secret_hash(b"secret", "user", "client"),
+            secret_hash(b"secret", "user", "client").unwrap(),
             "wvW87lzZoI+qQCVGmWVBJLlucdJ65huAVP1z+0MgA6E="
         );
     }

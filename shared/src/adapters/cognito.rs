@@ -612,6 +612,34 @@ impl CognitoAdmin {
     }
 }
 
+impl CognitoDirectory {
+    /// Confirms an attribute with the code Cognito sent for it.
+    async fn verify_attribute(
+        &self,
+        token: &AccessToken,
+        name: &str,
+        code: &ConfirmationCode,
+    ) -> Result<(), AppError> {
+        self.client
+            .verify_user_attribute()
+            .access_token(token.expose())
+            .attribute_name(name)
+            .code(code.expose())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                failure("VerifyUserAttribute", e, |c, _| match c {
+                    "NotAuthorizedException" => {
+                        Some(AppError::Unauthenticated("the token has been revoked"))
+                    }
+                    "InvalidParameterException" => Some(AppError::InvalidCode),
+                    other => code_refused(other),
+                })
+            })
+    }
+}
+
 #[async_trait]
 impl UserDirectory for CognitoDirectory {
     async fn send_phone_code(&self, token: &AccessToken) -> Result<(), AppError> {
@@ -641,23 +669,7 @@ impl UserDirectory for CognitoDirectory {
         token: &AccessToken,
         code: &ConfirmationCode,
     ) -> Result<(), AppError> {
-        self.client
-            .verify_user_attribute()
-            .access_token(token.expose())
-            .attribute_name("phone_number")
-            .code(code.expose())
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                failure("VerifyUserAttribute", e, |c, _| match c {
-                    "NotAuthorizedException" => {
-                        Some(AppError::Unauthenticated("the token has been revoked"))
-                    }
-                    "InvalidParameterException" => Some(AppError::InvalidCode),
-                    other => code_refused(other),
-                })
-            })
+        self.verify_attribute(token, "phone_number", code).await
     }
 
     async fn verify_email(
@@ -665,23 +677,7 @@ impl UserDirectory for CognitoDirectory {
         token: &AccessToken,
         code: &ConfirmationCode,
     ) -> Result<(), AppError> {
-        self.client
-            .verify_user_attribute()
-            .access_token(token.expose())
-            .attribute_name("email")
-            .code(code.expose())
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                failure("VerifyUserAttribute", e, |c, _| match c {
-                    "NotAuthorizedException" => {
-                        Some(AppError::Unauthenticated("the token has been revoked"))
-                    }
-                    "InvalidParameterException" => Some(AppError::InvalidCode),
-                    other => code_refused(other),
-                })
-            })
+        self.verify_attribute(token, "email", code).await
     }
 
     async fn confirmed_user(&self, token: &AccessToken) -> Result<ConfirmedUser, AppError> {

@@ -953,11 +953,7 @@ impl TableSigner {
 #[async_trait]
 impl crate::ports::TokenSigner for TableSigner {
     async fn sign(&self, payload: &str) -> Result<String, AppError> {
-        Ok(super::client_secret::keyed_digest(
-            self.key().await?,
-            "signed token v1",
-            payload,
-        ))
+        super::client_secret::keyed_digest(self.key().await?, "signed token v1", payload)
     }
 
     async fn verify(&self, payload: &str, signature: &str) -> Result<bool, AppError> {

@@ -609,11 +609,7 @@ pub struct TestThrottleKeys;
 #[async_trait]
 impl ThrottleKeys for TestThrottleKeys {
     async fn key(&self, purpose: &str, value: &str) -> Result<String, AppError> {
-        Ok(crate::adapters::client_secret::keyed_digest(
-            b"test key",
-            purpose,
-            value,
-        ))
+        crate::adapters::client_secret::keyed_digest(b"test key", purpose, value)
     }
 }
 

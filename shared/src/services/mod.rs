@@ -17,6 +17,6 @@ pub use auth::{
 pub use profiles::{ProfileService, StartingRoles};
 pub use throttle::{LoginCount, Throttle, ThrottleLimits};
 pub use users::{
-    AccountDeletionService, AuditTrailService, EmailChangeService, EventPage, PhoneService,
-    RoleService, RoleSet, UserAdminService, UserListService, UserPage,
+    AccountService, AuditTrailService, EventPage, PhoneService, RoleService, RoleSet,
+    UserAdminService, UserListService, UserPage,
 };

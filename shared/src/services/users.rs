@@ -119,13 +119,14 @@ impl UserAdminService {
     }
 }
 
-/// Deleting one's own account: the password is checked (behind the login
+/// One's own account: deleting it, and changing its email (below). Deleting:
+/// the password is checked (behind the login
 /// throttle: a stolen token must not become a way to guess it), then the
 /// application data goes, then the Cognito user. Each step is safe to repeat,
 /// and the order means a failure half-way leaves what a retry finishes: while
 /// the Cognito user exists the password still proves the caller.
 #[derive(Clone)]
-pub struct AccountDeletionService {
+pub struct AccountService {
     store: Arc<dyn ProfileStore>,
     directory: Arc<dyn UserDirectory>,
     authenticator: Arc<dyn Authenticator>,
@@ -135,7 +136,7 @@ pub struct AccountDeletionService {
     audit: Audit,
 }
 
-impl AccountDeletionService {
+impl AccountService {
     pub fn new(
         store: Arc<dyn ProfileStore>,
         directory: Arc<dyn UserDirectory>,
@@ -387,46 +388,16 @@ impl AuditTrailService {
     }
 }
 
-/// Changing one's email: the current password first (a stolen access token
-/// alone must not move the account to another mailbox), checked behind the
-/// login throttle; then a code goes to the new address (through Cognito, which
-/// keeps the old address as the login and contact until the code is entered);
-/// then the profile follows and every session ends. An address another
-/// account has gets the same answer as a free one, and nothing changes.
-#[derive(Clone)]
-pub struct EmailChangeService {
-    store: Arc<dyn ProfileStore>,
-    directory: Arc<dyn UserDirectory>,
-    authenticator: Arc<dyn Authenticator>,
-    accounts: Arc<dyn AccountAdmin>,
-    throttle: Throttle,
-    guard: SessionGuard,
-    audit: Audit,
-}
-
-impl EmailChangeService {
-    pub fn new(
-        store: Arc<dyn ProfileStore>,
-        directory: Arc<dyn UserDirectory>,
-        authenticator: Arc<dyn Authenticator>,
-        accounts: Arc<dyn AccountAdmin>,
-        throttle: Throttle,
-        guard: SessionGuard,
-        audit: Audit,
-    ) -> Self {
-        Self {
-            store,
-            directory,
-            authenticator,
-            accounts,
-            throttle,
-            guard,
-            audit,
-        }
-    }
-
+/// Changing one's email (the same ports as deleting one's account): the
+/// current password first (a stolen access token alone must not move the
+/// account to another mailbox), checked behind the login throttle; then a code
+/// goes to the new address (through Cognito, which keeps the old address as the
+/// login and contact until the code is entered); then the profile follows and
+/// every session ends. An address another account has gets the same answer as
+/// a free one, and nothing changes.
+impl AccountService {
     #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
-    pub async fn request(
+    pub async fn request_email_change(
         &self,
         caller: &Caller,
         new_email: &Email,
@@ -462,7 +433,7 @@ impl EmailChangeService {
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
-    pub async fn verify(
+    pub async fn verify_email_change(
         &self,
         caller: &Caller,
         code: &crate::domain::ConfirmationCode,

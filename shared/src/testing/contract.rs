@@ -146,7 +146,11 @@ pub async fn profile_store(store: &dyn ProfileStore, unique: &str) -> Result<(),
     );
     assert_eq!(store.get_user(&user_id).await?, created, "unchanged");
     assert!(store.set_status(&user_id, UserStatus::Disabled).await?);
-    let disabled = store.get_user(&user_id).await?.profile.expect("profile");
+    let disabled = store
+        .get_user(&user_id)
+        .await?
+        .profile
+        .ok_or(AppError::NotFound("profile"))?;
     assert_eq!(disabled.status, UserStatus::Disabled);
     assert_eq!(disabled.roles, new.roles, "only the status changed");
     assert!(store.set_status(&user_id, UserStatus::Active).await?);
