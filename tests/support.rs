@@ -285,14 +285,19 @@ async fn cognito_admin(moto: &str, operation: &str, body: Value) -> Value {
     response.json().await.expect("JSON")
 }
 
+/// The id of the (only) user pool in the stack whose emulator is at `moto`.
+async fn pool_in(moto: &str) -> String {
+    let pools = cognito_admin(moto, "ListUserPools", json!({"MaxResults": 10})).await;
+    pools["UserPools"][0]["Id"]
+        .as_str()
+        .expect("a pool")
+        .to_owned()
+}
+
 /// The user id (Cognito's `sub`) of `email`'s account in the stack whose
 /// emulator is at `moto` (the sign-up answer does not carry it).
 pub async fn user_id_in(moto: &str, email: &str) -> String {
-    let pools = cognito_admin(moto, "ListUserPools", json!({"MaxResults": 10})).await;
-    let pool = pools["UserPools"][0]["Id"]
-        .as_str()
-        .expect("a pool")
-        .to_owned();
+    let pool = pool_in(moto).await;
     let users = cognito_admin(
         moto,
         "ListUsers",
@@ -312,11 +317,7 @@ pub async fn user_id_in(moto: &str, email: &str) -> String {
 /// How many Cognito accounts of the main stack have this email.
 pub async fn accounts_for(email: &str) -> usize {
     let moto = &stack().moto;
-    let pools = cognito_admin(moto, "ListUserPools", json!({"MaxResults": 10})).await;
-    let pool = pools["UserPools"][0]["Id"]
-        .as_str()
-        .expect("a pool")
-        .to_owned();
+    let pool = pool_in(moto).await;
     let users = cognito_admin(
         moto,
         "ListUsers",
@@ -330,11 +331,7 @@ pub async fn accounts_for(email: &str) -> usize {
 /// could, going around Gatehouse.
 pub async fn delete_in_cognito(email: &str) {
     let moto = &stack().moto;
-    let pools = cognito_admin(moto, "ListUserPools", json!({"MaxResults": 10})).await;
-    let pool = pools["UserPools"][0]["Id"]
-        .as_str()
-        .expect("a pool")
-        .to_owned();
+    let pool = pool_in(moto).await;
     let user = user_id_of(email).await;
     cognito_admin(
         moto,
@@ -348,11 +345,7 @@ pub async fn delete_in_cognito(email: &str) {
 /// The API app client's secret in the main stack, as an operator reads it.
 pub async fn client_secret_of(client_id: &str) -> String {
     let moto = &stack().moto;
-    let pools = cognito_admin(moto, "ListUserPools", json!({"MaxResults": 10})).await;
-    let pool = pools["UserPools"][0]["Id"]
-        .as_str()
-        .expect("a pool")
-        .to_owned();
+    let pool = pool_in(moto).await;
     let client = cognito_admin(
         moto,
         "DescribeUserPoolClient",

@@ -83,10 +83,7 @@ impl CognitoProxy {
         let (Some(pool), Some(new_email)) =
             (pool.filter(|p| p.verify_email_before_update), new_email)
         else {
-            return match self.forward(uri, headers, raw).await {
-                Ok(answer) => answer.into_response(),
-                Err(err) => internal_error(err),
-            };
+            return self.pass_through(uri, headers, raw).await;
         };
         // Everything but the email is applied now.
         let others: Vec<Value> = body["UserAttributes"]
@@ -196,10 +193,7 @@ impl CognitoProxy {
         let verified_now = requested.get("email_verified").is_some_and(|v| v == "true");
         let (Some(pool), Some(new_email), false) = (pool, requested.get("email"), verified_now)
         else {
-            return match self.forward(uri, headers, raw).await {
-                Ok(answer) => answer.into_response(),
-                Err(err) => internal_error(err),
-            };
+            return self.pass_through(uri, headers, raw).await;
         };
         let user = match self
             .admin_call(
@@ -255,10 +249,7 @@ impl CognitoProxy {
         body: &Value,
     ) -> Response {
         if body["AttributeName"] != "phone_number" {
-            return match self.forward(uri, headers, raw).await {
-                Ok(answer) => answer.into_response(),
-                Err(err) => internal_error(err),
-            };
+            return self.pass_through(uri, headers, raw).await;
         }
         let (user, pool) = match self.token_user(body).await {
             Ok(found) => found,
@@ -354,10 +345,7 @@ impl CognitoProxy {
         let Some(pool) =
             pool.filter(|p| p.verify_email_before_update && body["AttributeName"] == "email")
         else {
-            return match self.forward(uri, headers, raw).await {
-                Ok(answer) => answer.into_response(),
-                Err(err) => internal_error(err),
-            };
+            return self.pass_through(uri, headers, raw).await;
         };
         let username = user["Username"].as_str().unwrap_or_default().to_owned();
         let key = (pool.id.clone(), username.clone());

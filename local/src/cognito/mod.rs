@@ -114,6 +114,14 @@ impl CognitoProxy {
             .and_then(|id| self.pools_by_client.get(id))
     }
 
+    /// Hands the call to moto unchanged and answers what moto answered.
+    async fn pass_through(&self, uri: &str, headers: &HeaderMap, raw: Bytes) -> Response {
+        match self.forward(uri, headers, raw).await {
+            Ok(answer) => answer.into_response(),
+            Err(err) => internal_error(err),
+        }
+    }
+
     /// Sends the call to moto as it came; moto's answer, headers and all.
     async fn forward(
         &self,
@@ -337,10 +345,7 @@ impl CognitoProxy {
             _ => {}
         }
         let Some(pool) = self.pool_for(&body).cloned() else {
-            return match self.forward(path, headers, raw).await {
-                Ok(answer) => answer.into_response(),
-                Err(err) => internal_error(err),
-            };
+            return self.pass_through(path, headers, raw).await;
         };
         let call = Call {
             pool: &pool,
@@ -359,10 +364,7 @@ impl CognitoProxy {
             "ResendConfirmationCode" => self.resend_code(call).await,
             "ForgotPassword" => self.forgot_password(call).await,
             "ConfirmForgotPassword" => self.confirm_forgot_password(call).await,
-            _ => match self.forward(path, headers, call.raw).await {
-                Ok(answer) => answer.into_response(),
-                Err(err) => internal_error(err),
-            },
+            _ => self.pass_through(path, headers, call.raw).await,
         }
     }
 }

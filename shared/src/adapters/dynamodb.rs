@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::RequestId;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -258,12 +259,7 @@ impl ProfileStore for DynamoTable {
     async fn set_status(&self, user_id: &UserId, status: UserStatus) -> Result<bool, AppError> {
         let status = serde_dynamo::to_attribute_value(status).map_err(AppError::unexpected)?;
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(keys::user_pk(user_id)))
-            .key("sk", AttributeValue::S(keys::PROFILE_SK.into()))
-            .condition_expression("attribute_exists(pk)")
+            .profile_update(user_id)
             .update_expression("SET #status = :status, updated_at = :now, version = version + :one")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", status)
@@ -433,13 +429,7 @@ impl ProfileStore for DynamoTable {
         phone: &str,
         verified: bool,
     ) -> Result<bool, AppError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(keys::user_pk(user_id)))
-            .key("sk", AttributeValue::S(keys::PROFILE_SK.into()))
-            .condition_expression("attribute_exists(pk)")
+        let result = self.profile_update(user_id)
             .update_expression(
                 "SET phone_number = :phone, phone_verified = :verified, updated_at = :now, version = version + :one",
             )
@@ -454,12 +444,7 @@ impl ProfileStore for DynamoTable {
 
     async fn set_pending_email(&self, user_id: &UserId, email: &Email) -> Result<bool, AppError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(keys::user_pk(user_id)))
-            .key("sk", AttributeValue::S(keys::PROFILE_SK.into()))
-            .condition_expression("attribute_exists(pk)")
+            .profile_update(user_id)
             .update_expression("SET pending_email = :email")
             .expression_attribute_values(":email", AttributeValue::S(email.as_str().to_owned()))
             .send()
@@ -468,13 +453,7 @@ impl ProfileStore for DynamoTable {
     }
 
     async fn set_email(&self, user_id: &UserId, email: &Email) -> Result<bool, AppError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(keys::user_pk(user_id)))
-            .key("sk", AttributeValue::S(keys::PROFILE_SK.into()))
-            .condition_expression("attribute_exists(pk)")
+        let result = self.profile_update(user_id)
             .update_expression(
                 "SET email = :email, gsi1pk = :gsi1pk, gsi2sk = :gsi2sk, updated_at = :now, version = version + :one REMOVE pending_email",
             )
@@ -552,11 +531,7 @@ impl ProfileStore for DynamoTable {
         let preferences =
             serde_dynamo::to_attribute_value(preferences).map_err(AppError::unexpected)?;
         let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(keys::user_pk(user_id)))
-            .key("sk", AttributeValue::S(keys::PROFILE_SK.into()))
+            .profile_update(user_id)
             .condition_expression("attribute_exists(pk) AND version = :expected")
             .expression_attribute_values(":expected", AttributeValue::N(expected.to_string()))
             .expression_attribute_values(":preferences", preferences)
@@ -691,6 +666,17 @@ impl SessionStore for DynamoTable {
 }
 
 impl DynamoTable {
+    /// An update of the user's profile item, made only if it exists (an
+    /// update may narrow the condition further).
+    fn profile_update(&self, user_id: &UserId) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(keys::user_pk(user_id)))
+            .key("sk", AttributeValue::S(keys::PROFILE_SK.into()))
+            .condition_expression("attribute_exists(pk)")
+    }
+
     fn throttle_key(key: &ThrottleKey) -> HashMap<String, AttributeValue> {
         HashMap::from([
             (
