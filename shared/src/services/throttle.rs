@@ -153,7 +153,12 @@ impl Throttle {
             counter: LOGIN.into(),
         };
         self.store.clear(&email).await?;
-        // This source is now one of the owner's places for a while.
+        // This source is now one of the owner's places for a while (a place
+        // already known stays so until 30 days after the login that made it
+        // known: no write on every login).
+        if count.email.is_none() {
+            return self.release(&count.ip).await;
+        }
         let now = Utc::now().timestamp();
         let stored = self.store.load(&count.known).await?;
         let known = crate::domain::Window {
