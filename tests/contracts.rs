@@ -32,3 +32,11 @@ async fn the_dynamodb_profiles_keep_the_store_contract() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn the_dynamodb_policies_keep_the_store_contract() {
+    let table = table().await;
+    contract::policy_store(&table, &table, "dynamodb")
+        .await
+        .unwrap();
+}

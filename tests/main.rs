@@ -18,6 +18,7 @@ mod fidelity;
 mod input;
 mod messages;
 mod passwords;
+mod permissions;
 mod profile;
 mod security;
 mod sessions;

@@ -162,7 +162,7 @@ pub fn unique_email(tag: &str) -> String {
 pub const PASSWORD: &str = "Correct-Horse-9";
 
 /// The main stack's `AdminEmails`: one address per test that needs an admin.
-pub const ADMIN_EMAILS: [&str; 9] = [
+pub const ADMIN_EMAILS: [&str; 14] = [
     "root-one@example.com",
     "root-two@example.com",
     "root-three@example.com",
@@ -172,6 +172,11 @@ pub const ADMIN_EMAILS: [&str; 9] = [
     "root-seven@example.com",
     "root-eight@example.com",
     "root-nine@example.com",
+    "root-ten@example.com",
+    "root-eleven@example.com",
+    "root-twelve@example.com",
+    "root-thirteen@example.com",
+    "root-fourteen@example.com",
 ];
 
 /// Sign-ups at this domain are auto-confirmed by the pre sign-up trigger (the test
@@ -356,6 +361,29 @@ pub async fn client_secret_of(client_id: &str) -> String {
         .as_str()
         .expect("the client has a secret")
         .to_owned()
+}
+
+/// The main stack's client-credentials client (the template's `ServiceClient`):
+/// its id and secret, as an operator reads them.
+pub async fn service_client() -> (String, String) {
+    let moto = &stack().moto;
+    let pool = pool_in(moto).await;
+    let clients = cognito_admin(
+        moto,
+        "ListUserPoolClients",
+        json!({"UserPoolId": pool, "MaxResults": 60}),
+    )
+    .await;
+    let id = clients["UserPoolClients"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["ClientName"] == "gatehouse-dev-services")
+        .and_then(|c| c["ClientId"].as_str())
+        .expect("the services client")
+        .to_owned();
+    let secret = client_secret_of(&id).await;
+    (id, secret)
 }
 
 /// [`user_id_in`] the main stack.

@@ -268,9 +268,27 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:Query",
             "dynamodb:DeleteItem",
         ],
-        "get-profile" | "get-user" => &["dynamodb:Query", "dynamodb:PutItem"],
+        "get-profile" => &["dynamodb:Query", "dynamodb:PutItem"],
+        // Every decision: one BatchGetItem (the policy set's version and the
+        // users), the stored policies when their version changed.
+        "get-user" => &[
+            "dynamodb:BatchGetItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+        ],
+        "get-user-roles" | "check-permission" | "batch-check-permissions" | "list-policies" => {
+            &["dynamodb:BatchGetItem", "dynamodb:Query"]
+        }
+        "put-policy" | "delete-policy" => &[
+            "dynamodb:BatchGetItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        ],
         "patch-profile" => &["dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"],
         "disable-user" => &[
+            "dynamodb:BatchGetItem",
             "cognito-idp:AdminDisableUser",
             "cognito-idp:AdminUserGlobalSignOut",
             "dynamodb:Query",
@@ -287,8 +305,14 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:DeleteItem",
             "dynamodb:Query",
         ],
-        "list-users" | "user-events" => &["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem"],
+        "list-users" | "user-events" => &[
+            "dynamodb:BatchGetItem",
+            "dynamodb:Query",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+        ],
         "enable-user" => &[
+            "dynamodb:BatchGetItem",
             "cognito-idp:AdminEnableUser",
             "dynamodb:Query",
             "dynamodb:UpdateItem",
@@ -304,8 +328,8 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
         ],
-        "get-user-roles" => &["dynamodb:Query"],
         "set-user-roles" => &[
+            "dynamodb:BatchGetItem",
             "dynamodb:Query",
             "dynamodb:UpdateItem",
             "dynamodb:PutItem",

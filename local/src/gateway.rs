@@ -49,6 +49,9 @@ pub struct Gateway {
     pub access_log_format: Option<String>,
     /// The HTTP API's route throttling, if it declares one.
     pub throttle: Option<crate::throttling::RouteThrottle>,
+    /// The user pool domain's token endpoint, when the template has a
+    /// client-credentials client.
+    pub tokens: Option<Arc<crate::oauth::TokenEndpoint>>,
 }
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
@@ -62,6 +65,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/_local/health", get(|| async { "ok" }))
         .route("/_local/routes", get(served_routes))
         .route("/_local/aws/outage", post(switch_outage))
+        .route("/oauth2/token", post(oauth_token))
         .route(
             "/2015-03-31/functions/{name}/invocations",
             // Lambda's own limits answer (in the handler), not axum's 2 MB default.
@@ -71,6 +75,21 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         )
         .fallback(api)
         .with_state(gateway)
+}
+
+/// The Cognito domain's token endpoint (client credentials), served here.
+async fn oauth_token(
+    State(gw): State<Arc<Gateway>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    match &gw.tokens {
+        Some(tokens) => tokens.issue(&headers, &body),
+        None => message(
+            StatusCode::NOT_FOUND,
+            "the template declares no client-credentials client",
+        ),
+    }
 }
 
 /// `{"down": true|false}`: takes the emulated AWS away from the functions, or

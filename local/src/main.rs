@@ -8,6 +8,7 @@ mod iam;
 mod jwt;
 mod lambda_env;
 mod moto;
+mod oauth;
 mod outage;
 mod outbox;
 mod provision;
@@ -277,6 +278,18 @@ async fn run(opts: Options) -> Result<(), BoxError> {
         }
         None => None,
     };
+    let tokens = if provisioned.service_clients.is_empty() {
+        None
+    } else {
+        Some(Arc::new(
+            oauth::TokenEndpoint::new(
+                provisioned.service_clients.clone(),
+                &opts.moto_server,
+                template::REGION,
+            )
+            .await?,
+        ))
+    };
     let gateway = Arc::new(gateway::Gateway {
         routes,
         authorizers,
@@ -286,6 +299,7 @@ async fn run(opts: Options) -> Result<(), BoxError> {
         outage,
         access_log_format: template.access_log_format(),
         throttle,
+        tokens,
     });
     let listener = TcpListener::bind(("127.0.0.1", opts.port))
         .await

@@ -44,6 +44,17 @@ pub struct Provisioned {
     pub client_write_attributes: BTreeMap<String, Vec<String>>,
     /// Partition keys by table name, for IAM's `dynamodb:LeadingKeys`.
     pub tables: HashMap<String, TableKeys>,
+    /// The clients allowed the OAuth2 client-credentials grant, by client id.
+    pub service_clients: BTreeMap<String, ServiceClient>,
+}
+
+/// A confidential client that may get client-credentials tokens.
+#[derive(Debug, Clone)]
+pub struct ServiceClient {
+    pub pool_id: String,
+    pub secret: String,
+    /// `AllowedOAuthScopes`: the scopes a token may carry.
+    pub scopes: Vec<String>,
 }
 
 fn hash_key(key_schema: &Value) -> Option<String> {
@@ -272,6 +283,34 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
         );
     }
 
+    // Resource servers before the clients whose scopes name them.
+    for (id, raw) in template.resources_of_type("AWS::Cognito::UserPoolResourceServer") {
+        let props = to_api_json(
+            &out.refs
+                .resolve_tree(&serde_yaml_ng::Value::Mapping(raw.clone()))?,
+            None,
+        );
+        let request = pick(&props, &["UserPoolId", "Identifier", "Name", "Scopes"]);
+        aws.call(
+            Service::Cognito,
+            "CreateResourceServer",
+            &Value::Object(request),
+        )
+        .await?;
+        out.refs
+            .set_ref(&id, props["Identifier"].as_str().unwrap_or(&id).to_owned());
+    }
+    // A domain only names the token endpoint, which the gateway serves.
+    for (id, raw) in template.resources_of_type("AWS::Cognito::UserPoolDomain") {
+        let props = to_api_json(
+            &out.refs
+                .resolve_tree(&serde_yaml_ng::Value::Mapping(raw.clone()))?,
+            None,
+        );
+        out.refs
+            .set_ref(&id, props["Domain"].as_str().unwrap_or(&id).to_owned());
+    }
+
     for (id, raw) in template.resources_of_type("AWS::Cognito::UserPoolClient") {
         let props = to_api_json(
             &out.refs
@@ -294,6 +333,10 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
                 "ReadAttributes",
                 "WriteAttributes",
                 "AuthSessionValidity",
+                "AllowedOAuthFlowsUserPoolClient",
+                "AllowedOAuthFlows",
+                "AllowedOAuthScopes",
+                "SupportedIdentityProviders",
             ],
         );
         let created = aws
@@ -318,11 +361,27 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
                     .collect(),
             );
         }
+        let pool_id = props["UserPoolId"].as_str().unwrap_or_default();
         if let Some(secret) = created["UserPoolClient"]["ClientSecret"].as_str() {
             out.client_secrets
                 .insert(client_id.clone(), secret.to_owned());
+            let flows = props["AllowedOAuthFlows"].as_array();
+            if flows.is_some_and(|f| f.iter().any(|v| v == "client_credentials")) {
+                out.service_clients.insert(
+                    client_id.clone(),
+                    ServiceClient {
+                        pool_id: pool_id.to_owned(),
+                        secret: secret.to_owned(),
+                        scopes: props["AllowedOAuthScopes"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|s| s.as_str().map(str::to_owned))
+                            .collect(),
+                    },
+                );
+            }
         }
-        let pool_id = props["UserPoolId"].as_str().unwrap_or_default();
         if let Some(pool) = pools.values().find(|p| p.id == pool_id) {
             out.pools_by_client.insert(client_id.clone(), pool.clone());
         }

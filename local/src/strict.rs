@@ -9,13 +9,16 @@ use serde_yaml_ng::{Mapping, Value};
 /// accepted without effect: locally every wired trigger may run (the template
 /// test checks that each trigger has its permission). A log group's lines go to
 /// the stack's own log (the HTTP API's access log among them). A role for an AWS
-/// service (Cognito's SMS role) is named only: locally SMS go to the outbox.
+/// service (Cognito's SMS role) is named only: locally SMS go to the outbox. A
+/// user pool domain's token endpoint is served by the gateway (`/oauth2/token`).
 const SUPPORTED_RESOURCES: &[&str] = &[
     "AWS::Serverless::Function",
     "AWS::Serverless::HttpApi",
     "AWS::DynamoDB::Table",
     "AWS::Cognito::UserPool",
     "AWS::Cognito::UserPoolClient",
+    "AWS::Cognito::UserPoolResourceServer",
+    "AWS::Cognito::UserPoolDomain",
     "AWS::SES::EmailIdentity",
     "AWS::Lambda::Permission",
     "AWS::Logs::LogGroup",

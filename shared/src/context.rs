@@ -18,9 +18,9 @@ use crate::config::{
 };
 use crate::services::{
     AccountService, Audit, AuditTrailService, ConfirmService, ForgotPasswordService, LoginService,
-    LogoutService, PasswordResetService, PasswordService, PhoneService, ProfileService,
-    RefreshService, RoleService, SessionGuard, SignUpService, StartingRoles, Throttle,
-    UserAdminService, UserListService,
+    LogoutService, PasswordResetService, PasswordService, Permissions, PhoneService, PolicyAdmin,
+    ProfileService, RefreshService, RoleService, SessionGuard, SignUpService, StartingRoles,
+    Throttle, UserAdminService, UserListService,
 };
 use std::sync::Arc;
 
@@ -85,6 +85,12 @@ impl AppContext {
     /// The audit trail in the table, with the deployment's retention.
     fn audit(&self) -> Result<Audit, ConfigError> {
         Ok(Audit::new(self.table()?, audit_retention_days(&*self.env)?))
+    }
+
+    /// The one decision function: Cedar policies over the table's roles and
+    /// stored policies.
+    fn permissions(&self) -> Result<Arc<Permissions>, ConfigError> {
+        Ok(Arc::new(Permissions::new(self.table()?)))
     }
 
     fn guard(&self) -> Result<SessionGuard, ConfigError> {
@@ -199,6 +205,7 @@ impl AppContext {
             self.cognito_admin()?,
             self.guard()?,
             self.audit()?,
+            self.permissions()?,
         ))
     }
 
@@ -208,6 +215,7 @@ impl AppContext {
         Ok(UserListService::new(
             table.clone(),
             Arc::new(TableSigner::new(table)),
+            self.permissions()?,
         ))
     }
 
@@ -216,8 +224,8 @@ impl AppContext {
         let table = self.table()?;
         Ok(AuditTrailService::new(
             table.clone(),
-            table.clone(),
             Arc::new(TableSigner::new(table)),
+            self.permissions()?,
         ))
     }
 
@@ -237,7 +245,25 @@ impl AppContext {
     /// The roles API: the table (role assignments, the caller's roles) and
     /// the audit trail.
     pub fn roles(&self) -> Result<RoleService, ConfigError> {
-        Ok(RoleService::new(self.table()?, self.audit()?))
+        Ok(RoleService::new(
+            self.table()?,
+            self.audit()?,
+            self.permissions()?,
+        ))
+    }
+
+    /// Permission checks for users and services: the table only.
+    pub fn permission_checks(&self) -> Result<Arc<Permissions>, ConfigError> {
+        self.permissions()
+    }
+
+    /// The policy administration API: the table and the audit trail.
+    pub fn policy_admin(&self) -> Result<PolicyAdmin, ConfigError> {
+        Ok(PolicyAdmin::new(
+            self.permissions()?,
+            self.table()?,
+            self.audit()?,
+        ))
     }
 
     /// One's own account (deletion, email change): the table, Cognito
@@ -260,7 +286,10 @@ impl AppContext {
     /// caller's token) to create a profile that is missing.
     pub fn profiles(&self) -> Result<ProfileService, ConfigError> {
         let directory = CognitoDirectory::new(&self.aws);
-        Ok(self.onboarding()?.with_directory(Arc::new(directory)))
+        Ok(self
+            .onboarding()?
+            .with_directory(Arc::new(directory))
+            .with_permissions(self.permissions()?))
     }
 }
 

@@ -43,6 +43,11 @@ AUTO_CONFIRM_DOMAIN = os.environ["GATEHOUSE_AUTO_CONFIRM_DOMAIN"]
         "PUT /users/{user_id}/roles",
         "POST /users/{user_id}/disable",
         "POST /users/{user_id}/enable",
+        "POST /permissions/check",
+        "POST /permissions/batch-check",
+        "GET /policies",
+        "PUT /policies/{id}",
+        "DELETE /policies/{id}",
         "POST /auth/logout",
         "POST /auth/password/change",
     ]

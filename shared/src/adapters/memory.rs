@@ -3,15 +3,16 @@
 //! creation, expiring windows).
 
 use crate::domain::audit::{AuditEvent, AuditPosition};
+use crate::domain::permissions::PolicyDocument;
 use crate::domain::{
     AccessToken, AppError, ConfirmationCode, Email, ListPosition, NewProfile, Password,
     PhoneNumber, Profile, ProfileCreation, RefreshToken, Registered, Role, TokenIssue, Tokens,
     UserId, UserQuery, UserStatus, UserSummary, Window,
 };
 use crate::ports::{
-    AccountAdmin, AuditLog, Authenticator, PasswordIdentity, ProfileStore, SessionStore,
-    SignUpDetails, SignUpIdentity, ThrottleKey, ThrottleKeys, ThrottleStore, UserSnapshot,
-    Versioned,
+    AccountAdmin, AuditLog, Authenticator, PasswordIdentity, PolicySnapshot, PolicyStore,
+    ProfileStore, SessionStore, SignUpDetails, SignUpIdentity, ThrottleKey, ThrottleKeys,
+    ThrottleStore, UserSnapshot, Versioned,
 };
 use async_trait::async_trait;
 use chrono::Utc;
@@ -305,6 +306,46 @@ impl AccountAdmin for InMemoryIdentity {
 pub struct InMemoryProfileStore {
     profiles: Mutex<BTreeMap<UserId, Profile>>,
     pub sessions: InMemorySessions,
+    policies: Mutex<(u64, BTreeMap<String, PolicyDocument>)>,
+}
+
+#[async_trait]
+impl PolicyStore for InMemoryProfileStore {
+    async fn snapshot(&self, users: &[UserId]) -> Result<PolicySnapshot, AppError> {
+        let mut snapshot = PolicySnapshot {
+            version: lock(&self.policies).0,
+            users: HashMap::new(),
+        };
+        for user in users {
+            snapshot
+                .users
+                .insert(user.clone(), self.get_user(user).await?);
+        }
+        Ok(snapshot)
+    }
+
+    async fn policies(&self) -> Result<(u64, Vec<PolicyDocument>), AppError> {
+        let policies = lock(&self.policies);
+        Ok((policies.0, policies.1.values().cloned().collect()))
+    }
+
+    async fn put_policy(&self, policy: &PolicyDocument) -> Result<bool, AppError> {
+        let mut policies = lock(&self.policies);
+        policies.0 += 1;
+        Ok(policies
+            .1
+            .insert(policy.id.clone(), policy.clone())
+            .is_none())
+    }
+
+    async fn delete_policy(&self, id: &str) -> Result<bool, AppError> {
+        let mut policies = lock(&self.policies);
+        let existed = policies.1.remove(id).is_some();
+        if existed {
+            policies.0 += 1;
+        }
+        Ok(existed)
+    }
 }
 
 #[async_trait]
@@ -635,6 +676,14 @@ mod tests {
     #[tokio::test]
     async fn the_profile_fake_keeps_the_store_contract() {
         contract::profile_store(&InMemoryProfileStore::default(), "memory")
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_policy_fake_keeps_the_store_contract() {
+        let store = InMemoryProfileStore::default();
+        contract::policy_store(&store, &store.sessions, "memory")
             .await
             .unwrap();
     }

@@ -22,6 +22,10 @@ pub enum AuditAction {
     Disabled,
     Enabled,
     Deleted,
+    /// An administrator stored or replaced a policy (on their own trail).
+    PolicyStored,
+    /// An administrator deleted a policy (on their own trail).
+    PolicyDeleted,
 }
 
 /// One entry of a user's trail.
@@ -36,6 +40,9 @@ pub struct AuditEvent {
     pub source_ip: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+    /// The policy a policy event is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_id: Option<String>,
     pub at: DateTime<Utc>,
     /// Unique per event: two in the same instant are both kept.
     pub id: String,
@@ -50,6 +57,7 @@ impl AuditEvent {
             actor: None,
             source_ip: origin.map(|o| o.source_ip.clone()),
             user_agent: origin.and_then(|o| o.user_agent.clone()),
+            policy_id: None,
             at: Utc::now(),
             id: uuid::Uuid::new_v4().to_string(),
         }

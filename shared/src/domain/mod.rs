@@ -1,10 +1,10 @@
 //! Pure types and rules. No AWS SDK, no Lambda runtime.
 
-pub mod access;
 pub mod audit;
 mod error;
 pub mod messages;
 mod password;
+pub mod permissions;
 pub mod preferences;
 mod profile;
 pub mod session;
@@ -63,6 +63,17 @@ impl std::fmt::Debug for Tokens {
 pub struct Origin {
     pub source_ip: String,
     pub user_agent: Option<String>,
+}
+
+/// Who calls a route that other services may call too: a user with their access
+/// token, or a service with its client-credentials token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    User(Caller),
+    Service {
+        client_id: String,
+        scopes: Vec<String>,
+    },
 }
 
 /// The authenticated caller of a protected endpoint, from the authorizer's claims.

@@ -162,6 +162,22 @@ impl RolesBody {
     }
 }
 
+/// `POST /permissions/batch-check`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchCheckBody {
+    pub checks: Vec<crate::domain::permissions::CheckRequest>,
+}
+
+/// `PUT /policies/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyBody {
+    pub policy: String,
+    #[serde(default)]
+    pub description: String,
+}
+
 /// `POST /users/me/phone`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

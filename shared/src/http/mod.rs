@@ -5,7 +5,7 @@
 
 pub mod bodies;
 
-use crate::domain::{AccessToken, AppError, Caller, Origin, UserId};
+use crate::domain::{AccessToken, AppError, Caller, Origin, Subject, UserId};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -128,18 +128,13 @@ pub fn origin(req: &Request) -> Origin {
 /// not `token_use`: an id token would pass it. Only access tokens are accepted
 /// here, on AWS and locally alike.
 pub fn caller(req: &Request) -> Result<Caller, AppError> {
-    const REQUIRED: AppError = AppError::Unauthenticated("an access token is required");
-    let claims = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
-            .authorizer
-            .as_ref()
-            .and_then(|a| a.jwt.as_ref())
-            .map(|jwt| &jwt.claims),
-        _ => None,
-    }
-    .ok_or(REQUIRED)?;
-    if claims.get("token_use").map(String::as_str) != Some("access") {
-        return Err(REQUIRED);
+    let claims = access_claims(req)?;
+    // Every Cognito user access token names its user; a client-credentials
+    // token (a service's) does not, and is no user.
+    if !claims.contains_key("username") {
+        return Err(AppError::Unauthenticated(
+            "a user's access token is required",
+        ));
     }
     let user_id = claims
         .get("sub")
@@ -160,7 +155,7 @@ pub fn caller(req: &Request) -> Result<Caller, AppError> {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
         _ => raw.trim(),
     };
-    let access_token = AccessToken::parse(token).map_err(|_| REQUIRED)?;
+    let access_token = AccessToken::parse(token).map_err(|_| ACCESS_TOKEN_REQUIRED)?;
     let username = claims
         .get("username")
         .cloned()
@@ -175,6 +170,49 @@ pub fn caller(req: &Request) -> Result<Caller, AppError> {
         issued_at,
         access_token,
     })
+}
+
+const ACCESS_TOKEN_REQUIRED: AppError = AppError::Unauthenticated("an access token is required");
+
+/// The JWT authorizer's claims of an access token.
+fn access_claims(req: &Request) -> Result<&std::collections::HashMap<String, String>, AppError> {
+    let claims = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map(|jwt| &jwt.claims),
+        _ => None,
+    }
+    .ok_or(ACCESS_TOKEN_REQUIRED)?;
+    if claims.get("token_use").map(String::as_str) != Some("access") {
+        return Err(ACCESS_TOKEN_REQUIRED);
+    }
+    Ok(claims)
+}
+
+/// The caller of a route services may call too: a user, or a service with a
+/// client-credentials token (no `username`; its `sub` is its client id) and
+/// the scopes it carries.
+pub fn subject(req: &Request) -> Result<Subject, AppError> {
+    let claims = access_claims(req)?;
+    if claims.contains_key("username") {
+        return caller(req).map(Subject::User);
+    }
+    match (claims.get("client_id"), claims.get("sub")) {
+        (Some(client_id), Some(sub)) if client_id == sub && !client_id.is_empty() => {
+            Ok(Subject::Service {
+                client_id: client_id.clone(),
+                scopes: claims
+                    .get("scope")
+                    .map(|s| s.split_whitespace().map(str::to_owned).collect())
+                    .unwrap_or_default(),
+            })
+        }
+        _ => Err(AppError::Unauthenticated(
+            "the token names no user or service",
+        )),
+    }
 }
 
 /// API Gateway flattens array claims into one string: `[a b c]`.
@@ -465,6 +503,26 @@ where
         response.headers_mut().insert(header::ETAG, etag(version));
     }
     response
+}
+
+/// A route users and services may call, with a JSON body: the subject, the
+/// body, then the use case.
+pub async fn subject_json_endpoint<B, T, F, Fut>(
+    req: &Request,
+    ok: StatusCode,
+    use_case: F,
+) -> Response<Body>
+where
+    B: DeserializeOwned,
+    T: Serialize,
+    F: FnOnce(Subject, B) -> Fut,
+    Fut: Future<Output = Result<T, AppError>>,
+{
+    let result = match subject(req).and_then(|subject| Ok((subject, json_body::<B>(req)?))) {
+        Ok((subject, body)) => use_case(subject, body).await,
+        Err(err) => Err(err),
+    };
+    respond(ok, result)
 }
 
 /// A protected endpoint with a JSON body: the caller, the body, then the use case.

@@ -15,6 +15,6 @@ pub use identity::{
     AccountAdmin, Authenticator, PasswordIdentity, SignUpDetails, SignUpIdentity, UserDirectory,
 };
 pub use store::{
-    AuditLog, ProfileStore, SessionStore, ThrottleKey, ThrottleKeys, ThrottleStore, TokenSigner,
-    UserSnapshot, Versioned,
+    AuditLog, PolicySnapshot, PolicyStore, ProfileStore, SessionStore, ThrottleKey, ThrottleKeys,
+    ThrottleStore, TokenSigner, UserSnapshot, Versioned,
 };

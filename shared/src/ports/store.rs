@@ -3,6 +3,7 @@
 //! by one suite (`crate::testing::contract`), so the fake cannot drift.
 
 use crate::domain::audit::{AuditEvent, AuditPosition};
+use crate::domain::permissions::PolicyDocument;
 use crate::domain::{
     AppError, Email, ListPosition, NewProfile, Profile, ProfileCreation, Role, UserId, UserQuery,
     UserStatus, UserSummary, Window,
@@ -164,4 +165,32 @@ pub trait TokenSigner: Send + Sync {
 pub trait ThrottleKeys: Send + Sync {
     /// A digest of `value`, keyed with a secret; `purpose` keeps kinds apart.
     async fn key(&self, purpose: &str, value: &str) -> Result<String, AppError>;
+}
+
+/// What a decision reads, in one round trip: the policy set's version and the
+/// users it is about.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySnapshot {
+    /// Bumped by every stored policy change; 0 when none was ever stored.
+    pub version: u64,
+    pub users: std::collections::HashMap<UserId, UserSnapshot>,
+}
+
+/// Where stored Cedar policies live, beside the profiles they decide about.
+#[async_trait]
+pub trait PolicyStore: Send + Sync {
+    /// The policy set's version and these users (profile with roles, session
+    /// cut-off), read together and consistently.
+    async fn snapshot(&self, users: &[UserId]) -> Result<PolicySnapshot, AppError>;
+
+    /// Every stored policy and the version they make.
+    async fn policies(&self) -> Result<(u64, Vec<PolicyDocument>), AppError>;
+
+    /// Creates or replaces a policy and bumps the version in the same step;
+    /// `Ok(true)` when it was new.
+    async fn put_policy(&self, policy: &PolicyDocument) -> Result<bool, AppError>;
+
+    /// Deletes a policy and bumps the version in the same step; `Ok(false)`
+    /// when there was none.
+    async fn delete_policy(&self, id: &str) -> Result<bool, AppError>;
 }

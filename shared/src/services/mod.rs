@@ -4,6 +4,7 @@
 
 mod audit;
 pub mod auth;
+mod permissions;
 mod profiles;
 mod throttle;
 mod users;
@@ -14,6 +15,7 @@ pub use auth::{
     LogoutService, PasswordChange, PasswordReset, PasswordResetService, PasswordService,
     RefreshService, Registration, SessionGuard, SignUpAnswer, SignUpService, TakenAddresses,
 };
+pub use permissions::{Authorised, ListedPolicy, Permissions, PolicyAdmin, Target};
 pub use profiles::{ProfileService, StartingRoles};
 pub use throttle::{LoginCount, Throttle, ThrottleLimits};
 pub use users::{

@@ -1,14 +1,14 @@
 //! Profiles: creation on confirmation, reads for the API.
 
-use crate::domain::access::{ADMIN_ROLE, Permission, allows};
 use crate::domain::audit::AuditAction;
+use crate::domain::permissions::{ADMIN_ROLE, actions};
 use crate::domain::preferences::ProfilePatch;
 use crate::domain::session::token_is_current;
 use crate::domain::{
     AppError, Caller, ConfirmedUser, Email, NewProfile, Profile, ProfileCreation, Role, UserId,
 };
 use crate::ports::{ProfileStore, UserDirectory};
-use crate::services::Audit;
+use crate::services::{Audit, Permissions, Target};
 use chrono::Utc;
 use std::sync::Arc;
 
@@ -42,6 +42,7 @@ pub struct ProfileService {
     roles: StartingRoles,
     directory: Option<Arc<dyn UserDirectory>>,
     audit: Option<Audit>,
+    permissions: Option<Arc<Permissions>>,
 }
 
 impl ProfileService {
@@ -51,7 +52,14 @@ impl ProfileService {
             roles,
             directory: None,
             audit: None,
+            permissions: None,
         }
+    }
+
+    /// Lets `get_for` read other users, as the policies allow.
+    pub fn with_permissions(mut self, permissions: Arc<Permissions>) -> Self {
+        self.permissions = Some(permissions);
+        self
     }
 
     /// Records confirmations in the audit trail (the post-confirmation trigger).
@@ -170,23 +178,21 @@ impl ProfileService {
         caller: &Caller,
         target: Option<&UserId>,
     ) -> Result<Profile, AppError> {
-        // The caller's own profile first: it checks the token against the
-        // cut-off and holds the roles the rule decides on.
-        let me = self.get_own(caller).await?;
+        let permissions = self
+            .permissions
+            .as_ref()
+            .ok_or_else(|| AppError::unexpected("ProfileService built without permissions"))?;
+        let read = permissions
+            .authorise(caller, actions::USERS_READ, Target::User(target))
+            .await?;
         if target == Some(&caller.user_id) {
-            return Ok(me);
+            // Through `get_own`, which makes a missing profile from Cognito.
+            return match read.me {
+                Some(me) => Ok(me),
+                None => self.get_own(caller).await,
+            };
         }
-        if !allows(&me.roles, Permission::ReadUsers) {
-            return Err(AppError::Forbidden("you may not read other users".into()));
-        }
-        let Some(target) = target else {
-            return Err(AppError::NotFound("user"));
-        };
-        self.store
-            .get_user(target)
-            .await?
-            .profile
-            .ok_or(AppError::NotFound("user"))
+        read.target.ok_or(AppError::NotFound("user"))
     }
 
     pub async fn get(&self, user_id: &UserId) -> Result<Profile, AppError> {

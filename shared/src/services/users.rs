@@ -1,9 +1,9 @@
 //! Account administration: disabling and enabling accounts, for callers the
-//! access rule (`domain::access`) allows; and deleting one's own account.
+//! policies (`services::Permissions`) allow; and deleting one's own account.
 
 use super::auth::with_retries;
-use crate::domain::access::{ADMIN_ROLE, Permission, allows};
 use crate::domain::audit::{AuditAction, AuditEvent, AuditPosition};
+use crate::domain::permissions::{ADMIN_ROLE, actions, collections};
 use crate::domain::session::token_is_current;
 use crate::domain::{
     AppError, Caller, Email, ListPosition, Origin, Password, PhoneNumber, Role, UserId, UserQuery,
@@ -12,7 +12,7 @@ use crate::domain::{
 use crate::ports::{
     AccountAdmin, AuditLog, Authenticator, ProfileStore, TokenSigner, UserDirectory,
 };
-use crate::services::{Audit, SessionGuard, Throttle};
+use crate::services::{Audit, Permissions, SessionGuard, Target, Throttle};
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -21,6 +21,7 @@ pub struct UserAdminService {
     accounts: Arc<dyn AccountAdmin>,
     guard: SessionGuard,
     audit: Audit,
+    permissions: Arc<Permissions>,
 }
 
 impl UserAdminService {
@@ -29,18 +30,21 @@ impl UserAdminService {
         accounts: Arc<dyn AccountAdmin>,
         guard: SessionGuard,
         audit: Audit,
+        permissions: Arc<Permissions>,
     ) -> Self {
         Self {
             store,
             accounts,
             guard,
             audit,
+            permissions,
         }
     }
 
-    /// The caller's token is current and their roles allow managing users.
-    async fn authorise(&self, caller: &Caller) -> Result<(), AppError> {
-        authorised(&*self.store, caller, Some(Permission::ManageUsers))
+    /// The caller's token is current and the policies let them manage `target`.
+    async fn authorise(&self, caller: &Caller, target: Option<&UserId>) -> Result<(), AppError> {
+        self.permissions
+            .authorise(caller, actions::USERS_MANAGE, Target::User(target))
             .await
             .map(drop)
     }
@@ -81,7 +85,7 @@ impl UserAdminService {
         target: Option<&UserId>,
         origin: &Origin,
     ) -> Result<(), AppError> {
-        self.authorise(caller).await?;
+        self.authorise(caller, target).await?;
         let target = Self::other_user(caller, target)?;
         self.set_enabled(target, false).await?;
         with_retries(|| self.accounts.sign_out_user(target.as_str())).await?;
@@ -104,7 +108,7 @@ impl UserAdminService {
         target: Option<&UserId>,
         origin: &Origin,
     ) -> Result<(), AppError> {
-        self.authorise(caller).await?;
+        self.authorise(caller, target).await?;
         let target = Self::other_user(caller, target)?;
         self.set_enabled(target, true).await?;
         with_retries(|| self.store.set_status(target, UserStatus::Active)).await?;
@@ -212,6 +216,7 @@ pub struct UserPage {
 pub struct UserListService {
     store: Arc<dyn ProfileStore>,
     signer: Arc<dyn TokenSigner>,
+    permissions: Arc<Permissions>,
 }
 
 const BAD_CURSOR: &str = "is not a cursor this list handed out";
@@ -245,8 +250,16 @@ impl UserListService {
     pub const DEFAULT_LIMIT: usize = 20;
     pub const MAX_LIMIT: usize = 100;
 
-    pub fn new(store: Arc<dyn ProfileStore>, signer: Arc<dyn TokenSigner>) -> Self {
-        Self { store, signer }
+    pub fn new(
+        store: Arc<dyn ProfileStore>,
+        signer: Arc<dyn TokenSigner>,
+        permissions: Arc<Permissions>,
+    ) -> Self {
+        Self {
+            store,
+            signer,
+            permissions,
+        }
     }
 
     /// What a cursor is bound to: the position and the list's filters.
@@ -291,14 +304,13 @@ impl UserListService {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<UserPage, AppError> {
-        let me = self.store.get_user(&caller.user_id).await?;
-        if !token_is_current(caller.issued_at, me.sessions_revoked_before) {
-            return Err(AppError::Unauthenticated("the token has been revoked"));
-        }
-        let roles = me.profile.map(|p| p.roles).unwrap_or_default();
-        if !allows(&roles, Permission::ReadUsers) {
-            return Err(AppError::Forbidden("you may not read other users".into()));
-        }
+        self.permissions
+            .authorise(
+                caller,
+                actions::USERS_READ,
+                Target::Collection(collections::USERS),
+            )
+            .await?;
         let after = match cursor {
             Some(cursor) => Some(self.position_of(cursor, query).await?),
             None => None,
@@ -323,20 +335,24 @@ pub struct EventPage {
 /// allowed to read users; cursors are signed for that user's trail.
 #[derive(Clone)]
 pub struct AuditTrailService {
-    store: Arc<dyn ProfileStore>,
     log: Arc<dyn AuditLog>,
     signer: Arc<dyn TokenSigner>,
+    permissions: Arc<Permissions>,
 }
 
 impl AuditTrailService {
     pub const PAGE: usize = 50;
 
     pub fn new(
-        store: Arc<dyn ProfileStore>,
         log: Arc<dyn AuditLog>,
         signer: Arc<dyn TokenSigner>,
+        permissions: Arc<Permissions>,
     ) -> Self {
-        Self { store, log, signer }
+        Self {
+            log,
+            signer,
+            permissions,
+        }
     }
 
     fn payload(user: &UserId, position: &AuditPosition) -> String {
@@ -365,15 +381,9 @@ impl AuditTrailService {
         target: Option<&UserId>,
         cursor: Option<&str>,
     ) -> Result<EventPage, AppError> {
-        let me = self.store.get_user(&caller.user_id).await?;
-        if !token_is_current(caller.issued_at, me.sessions_revoked_before) {
-            return Err(AppError::Unauthenticated("the token has been revoked"));
-        }
-        let own = target == Some(&caller.user_id);
-        let roles = me.profile.map(|p| p.roles).unwrap_or_default();
-        if !own && !allows(&roles, Permission::ReadUsers) {
-            return Err(AppError::Forbidden("you may not read other users".into()));
-        }
+        self.permissions
+            .authorise(caller, actions::EVENTS_READ, Target::User(target))
+            .await?;
         let target = target.ok_or(AppError::NotFound("user"))?;
         let before = match cursor {
             Some(cursor) => Some(self.position_of(target, cursor).await?),
@@ -404,7 +414,7 @@ impl AccountService {
         password: &Password,
         origin: &Origin,
     ) -> Result<crate::services::Accepted, AppError> {
-        let me = authorised(&*self.store, caller, None)
+        let me = current_profile(&*self.store, caller)
             .await?
             .ok_or(AppError::NotFound("profile"))?;
         check_password(
@@ -439,7 +449,7 @@ impl AccountService {
         code: &crate::domain::ConfirmationCode,
         origin: &Origin,
     ) -> Result<crate::domain::Profile, AppError> {
-        let me = authorised(&*self.store, caller, None).await?;
+        let me = current_profile(&*self.store, caller).await?;
         // Nothing pending: answered like a wrong code.
         let pending = me
             .and_then(|p| p.pending_email)
@@ -564,32 +574,16 @@ pub struct RoleSet {
     pub roles: Vec<Role>,
 }
 
-/// The caller's own profile, when their token is current and their roles allow
-/// `permission` (or `None` is asked for: just current).
-async fn authorised(
+/// The caller's own profile, when their token is current.
+async fn current_profile(
     store: &dyn ProfileStore,
     caller: &Caller,
-    permission: Option<Permission>,
 ) -> Result<Option<crate::domain::Profile>, AppError> {
     let me = store.get_user(&caller.user_id).await?;
     if !token_is_current(caller.issued_at, me.sessions_revoked_before) {
         return Err(AppError::Unauthenticated("the token has been revoked"));
     }
-    let roles = me
-        .profile
-        .as_ref()
-        .map(|p| p.roles.clone())
-        .unwrap_or_default();
-    match permission {
-        Some(permission) if !allows(&roles, permission) => Err(AppError::Forbidden(
-            match permission {
-                Permission::ReadUsers => "you may not read other users",
-                Permission::ManageUsers => "you may not manage users",
-            }
-            .into(),
-        )),
-        _ => Ok(me.profile),
-    }
+    Ok(me.profile)
 }
 
 /// The roles API: replace a user's role assignments (admins), read them. A
@@ -599,6 +593,7 @@ async fn authorised(
 pub struct RoleService {
     store: Arc<dyn ProfileStore>,
     audit: Audit,
+    permissions: Arc<Permissions>,
 }
 
 impl RoleService {
@@ -606,8 +601,12 @@ impl RoleService {
     const RACES: usize = 10;
     pub const MAX_ROLES: usize = 20;
 
-    pub fn new(store: Arc<dyn ProfileStore>, audit: Audit) -> Self {
-        Self { store, audit }
+    pub fn new(store: Arc<dyn ProfileStore>, audit: Audit, permissions: Arc<Permissions>) -> Self {
+        Self {
+            store,
+            audit,
+            permissions,
+        }
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
@@ -616,14 +615,11 @@ impl RoleService {
         caller: &Caller,
         target: Option<&UserId>,
     ) -> Result<RoleSet, AppError> {
-        authorised(&*self.store, caller, Some(Permission::ReadUsers)).await?;
-        let target = target.ok_or(AppError::NotFound("user"))?;
-        let profile = self
-            .store
-            .get_user(target)
-            .await?
-            .profile
-            .ok_or(AppError::NotFound("user"))?;
+        let read = self
+            .permissions
+            .authorise(caller, actions::ROLES_READ, Target::User(target))
+            .await?;
+        let profile = read.target.ok_or(AppError::NotFound("user"))?;
         Ok(RoleSet {
             roles: profile.roles,
         })
@@ -637,7 +633,9 @@ impl RoleService {
         roles: Vec<Role>,
         origin: &Origin,
     ) -> Result<RoleSet, AppError> {
-        authorised(&*self.store, caller, Some(Permission::ManageUsers)).await?;
+        self.permissions
+            .authorise(caller, actions::ROLES_MANAGE, Target::User(target))
+            .await?;
         let target = target.ok_or(AppError::NotFound("user"))?;
         let mut roles = roles;
         roles.sort();

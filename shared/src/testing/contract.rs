@@ -3,10 +3,11 @@
 //! emulator (in the integration tests), so the fake cannot drift from the real
 //! store. `unique` keeps runs against a shared table apart.
 
+use crate::domain::permissions::PolicyDocument;
 use crate::domain::{
     AppError, DisplayName, Email, NewProfile, ProfileCreation, Role, UserId, UserStatus, Window,
 };
-use crate::ports::{ProfileStore, SessionStore, ThrottleKey, ThrottleStore};
+use crate::ports::{PolicyStore, ProfileStore, SessionStore, ThrottleKey, ThrottleStore};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn fresh(unique: &str, what: &str) -> String {
@@ -161,5 +162,82 @@ pub async fn profile_store(store: &dyn ProfileStore, unique: &str) -> Result<(),
         None,
         "nothing created"
     );
+    Ok(())
+}
+
+/// Stored policies and the decision snapshot: every policy change bumps the
+/// version in the same step; a snapshot reads the version with each user's
+/// profile (roles included, as the roles API last set them) and session
+/// cut-off. Other runs may share the store, so versions are compared, not
+/// counted.
+pub async fn policy_store<S: ProfileStore + PolicyStore>(
+    store: &S,
+    sessions: &dyn SessionStore,
+    unique: &str,
+) -> Result<(), AppError> {
+    let user_id = UserId::parse(&fresh(unique, "principal"))?;
+    let nobody = UserId::parse(&fresh(unique, "nobody"))?;
+    let new = NewProfile {
+        user_id: user_id.clone(),
+        email: Email::parse(&format!("{}@example.com", user_id.as_str()))?,
+        display_name: None,
+        roles: vec![Role::parse("user")?],
+        created_at: chrono::Utc::now(),
+    };
+    store.create_profile(&new).await?;
+    let profile = store
+        .get_user(&user_id)
+        .await?
+        .profile
+        .ok_or(AppError::NotFound("profile"))?;
+    let roles = vec![Role::parse("support")?, Role::parse("user")?];
+    assert!(
+        store
+            .replace_roles(&user_id, profile.version, &profile.roles, &roles)
+            .await?
+    );
+    sessions.revoke_sessions(&user_id, 1_700_000_000).await?;
+    let before = store.snapshot(&[user_id.clone(), nobody.clone()]).await?;
+    let seen = &before.users[&user_id];
+    assert_eq!(
+        seen.profile.as_ref().map(|p| p.roles.clone()),
+        Some(roles),
+        "the roles the roles API set"
+    );
+    assert_eq!(seen.sessions_revoked_before, Some(1_700_000_000));
+    assert_eq!(
+        before.users[&nobody],
+        Default::default(),
+        "unknown: nothing"
+    );
+
+    let id = fresh(unique, "policy");
+    let document = PolicyDocument {
+        id: id.clone(),
+        description: "support reads users".into(),
+        policy:
+            r#"permit (principal in Role::"support", action == Action::"users:read", resource);"#
+                .into(),
+    };
+    assert!(store.put_policy(&document).await?, "new");
+    let created = store.snapshot(&[]).await?.version;
+    assert!(created > before.version, "a put bumps the version");
+    let replaced = PolicyDocument {
+        description: "changed".into(),
+        ..document.clone()
+    };
+    assert!(!store.put_policy(&replaced).await?, "replaced, not new");
+    let (listed_version, listed) = store.policies().await?;
+    assert!(listed_version > created, "a replace bumps the version");
+    assert!(listed.contains(&replaced), "{listed:?}");
+    assert!(!listed.contains(&document));
+    assert!(store.delete_policy(&id).await?);
+    let (deleted_version, listed) = store.policies().await?;
+    assert!(
+        deleted_version > listed_version,
+        "a delete bumps the version"
+    );
+    assert!(listed.iter().all(|p| p.id != id));
+    assert!(!store.delete_policy(&id).await?, "already gone");
     Ok(())
 }

@@ -1,0 +1,21 @@
+use gatehouse::domain::permissions::CheckRequest;
+use gatehouse::http::subject_json_endpoint;
+use gatehouse::services::Permissions;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Error, Request, Response};
+
+/// `POST /permissions/check` `{principal?, action, resource, context?}` → 200
+/// `{allowed, decision, determining_policies, errors}`, for a user or a service.
+pub async fn handle(permissions: &Permissions, req: Request) -> Result<Response<Body>, Error> {
+    Ok(subject_json_endpoint(
+        &req,
+        StatusCode::OK,
+        |subject, check: CheckRequest| async move {
+            let mut decisions = permissions
+                .check(&subject, std::slice::from_ref(&check))
+                .await?;
+            Ok(decisions.remove(0))
+        },
+    )
+    .await)
+}

@@ -1,0 +1,390 @@
+//! The one decision function every endpoint authorises through, the check
+//! endpoints other services call, and the policy administration API.
+//!
+//! A decision reads the caller (roles, status, session cut-off), the users it is
+//! about and the policy set's version in one `BatchGetItem`; the compiled policy
+//! set is kept warm per version, so a stored change is seen on the very next
+//! decision, and a revoked role denies at once. Decisions are never cached.
+
+use super::Audit;
+use crate::domain::audit::{AuditAction, AuditEvent};
+use crate::domain::permissions::{
+    BUILTIN_PREFIX, CheckRequest, Decision, PolicyDocument, PolicyEngine, Principal, Question,
+    Resource, actions, builtin_policies, collections,
+};
+use crate::domain::session::token_is_current;
+use crate::domain::{AppError, Caller, Origin, Profile, Subject, UserId};
+use crate::ports::{PolicySnapshot, PolicyStore};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+/// What an endpoint asks about.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// A user by id (`None`: the path named no valid id).
+    User(Option<&'a UserId>),
+    /// One of Gatehouse's collections.
+    Collection(&'static str),
+}
+
+/// What an allowed request has read already: the caller's profile and the
+/// target user's (when the target is a user), from the decision's one read.
+#[derive(Debug, Clone, Default)]
+pub struct Authorised {
+    pub me: Option<Profile>,
+    pub target: Option<Profile>,
+}
+
+pub struct Permissions {
+    store: Arc<dyn PolicyStore>,
+    compiled: Mutex<Option<(u64, Arc<PolicyEngine>)>>,
+}
+
+impl Permissions {
+    pub const MAX_BATCH: usize = 100;
+
+    pub fn new(store: Arc<dyn PolicyStore>) -> Self {
+        Self {
+            store,
+            compiled: Mutex::new(None),
+        }
+    }
+
+    /// The compiled policy set of `version`: the warm one when it is that
+    /// version, else the stored policies read and compiled again.
+    async fn engine(&self, version: u64) -> Result<Arc<PolicyEngine>, AppError> {
+        let warm = self
+            .compiled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some((warm_version, engine)) = warm
+            && warm_version == version
+        {
+            return Ok(engine);
+        }
+        let (stored_version, stored) = if version == 0 {
+            (0, Vec::new())
+        } else {
+            self.store.policies().await?
+        };
+        let engine = Arc::new(PolicyEngine::new(&stored)?);
+        *self.compiled.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((stored_version, Arc::clone(&engine)));
+        Ok(engine)
+    }
+
+    fn current_caller(snapshot: &PolicySnapshot, caller: &Caller) -> Result<Principal, AppError> {
+        let me = snapshot
+            .users
+            .get(&caller.user_id)
+            .cloned()
+            .unwrap_or_default();
+        if !token_is_current(caller.issued_at, me.sessions_revoked_before) {
+            return Err(AppError::Unauthenticated("the token has been revoked"));
+        }
+        Ok(Principal::user(caller.user_id.clone(), me.profile))
+    }
+
+    /// The endpoints' gate: the caller's token is current and the policies
+    /// allow `action` on `target`; otherwise 401 or 403.
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user_id, action))]
+    pub async fn authorise(
+        &self,
+        caller: &Caller,
+        action: &'static str,
+        target: Target<'_>,
+    ) -> Result<Authorised, AppError> {
+        let mut users = vec![caller.user_id.clone()];
+        if let Target::User(Some(id)) = target
+            && *id != caller.user_id
+        {
+            users.push(id.clone());
+        }
+        let snapshot = self.store.snapshot(&users).await?;
+        let principal = Self::current_caller(&snapshot, caller)?;
+        let engine = self.engine(snapshot.version).await?;
+        let profile_of = |id: &UserId| snapshot.users.get(id).and_then(|u| u.profile.clone());
+        let (resource, target_profile) = match target {
+            Target::User(Some(id)) => {
+                let profile = profile_of(id);
+                (Resource::user(id.clone(), profile.clone()), profile)
+            }
+            Target::User(None) => (Resource::UnknownUser, None),
+            Target::Collection(name) => (Resource::Collection(name), None),
+        };
+        if !engine.allows(&principal, action, &resource)? {
+            return Err(AppError::Forbidden(refusal(action)));
+        }
+        Ok(Authorised {
+            me: profile_of(&caller.user_id),
+            target: target_profile,
+        })
+    }
+
+    /// Answers `checks` for `subject`, in order. Asking about another principal
+    /// needs `permissions:check`; a check that does not fit the schema is a 400
+    /// naming it (by position in a batch).
+    #[tracing::instrument(skip_all, fields(checks = checks.len()))]
+    pub async fn check(
+        &self,
+        subject: &Subject,
+        checks: &[CheckRequest],
+    ) -> Result<Vec<Decision>, AppError> {
+        if checks.len() > Self::MAX_BATCH {
+            return Err(AppError::validation(
+                "checks",
+                "may hold at most 100 checks",
+            ));
+        }
+        let batch = checks.len() != 1;
+        let label = |i: usize, err: AppError| match err {
+            AppError::Validation { field, reason } if batch => {
+                AppError::validation("checks", format!("item {i}: {field} {reason}"))
+            }
+            other => other,
+        };
+        let mut users = BTreeSet::new();
+        if let Subject::User(caller) = subject {
+            users.insert(caller.user_id.clone());
+        }
+        for (i, check) in checks.iter().enumerate() {
+            if let Some(principal) = &check.principal
+                && principal.kind == "User"
+            {
+                users.insert(UserId::parse(&principal.id).map_err(|_| {
+                    label(i, AppError::validation("principal", "id is not a user id"))
+                })?);
+            }
+            if check.resource.kind == "User"
+                && let Ok(id) = UserId::parse(&check.resource.id)
+            {
+                users.insert(id);
+            }
+        }
+        let users: Vec<UserId> = users.into_iter().collect();
+        let snapshot = self.store.snapshot(&users).await?;
+        let caller = match subject {
+            Subject::User(caller) => Self::current_caller(&snapshot, caller)?,
+            Subject::Service { client_id, scopes } => Principal::Service {
+                client_id: client_id.clone(),
+                scopes: scopes.clone(),
+            },
+        };
+        let engine = self.engine(snapshot.version).await?;
+        let profile_of = |id: &UserId| snapshot.users.get(id).and_then(|u| u.profile.clone());
+        let mut decisions = Vec::with_capacity(checks.len());
+        for (i, check) in checks.iter().enumerate() {
+            let question = self
+                .question(&engine, &caller, check, &profile_of)
+                .map_err(|e| label(i, e))?;
+            decisions.push(engine.decide(&question).map_err(|e| label(i, e))?);
+        }
+        Ok(decisions)
+    }
+
+    fn question(
+        &self,
+        engine: &PolicyEngine,
+        caller: &Principal,
+        check: &CheckRequest,
+        profile_of: &dyn Fn(&UserId) -> Option<Profile>,
+    ) -> Result<Question, AppError> {
+        let principal = match &check.principal {
+            None => caller.clone(),
+            Some(named) => {
+                let principal = match named.kind.as_str() {
+                    "User" => {
+                        let id = UserId::parse(&named.id).map_err(|_| {
+                            AppError::validation("principal", "id is not a user id")
+                        })?;
+                        let profile = profile_of(&id);
+                        Principal::user(id, profile)
+                    }
+                    "Service" => match caller {
+                        Principal::Service { client_id, .. } if *client_id == named.id => {
+                            caller.clone()
+                        }
+                        _ => Principal::Service {
+                            client_id: named.id.clone(),
+                            scopes: Vec::new(),
+                        },
+                    },
+                    _ => {
+                        return Err(AppError::validation(
+                            "principal",
+                            "type must be User or Service",
+                        ));
+                    }
+                };
+                if principal.name() != caller.name() {
+                    let about = Resource::Principal(Box::new(principal.clone()));
+                    if !engine.allows(caller, actions::PERMISSIONS_CHECK, &about)? {
+                        return Err(AppError::Forbidden(refusal(actions::PERMISSIONS_CHECK)));
+                    }
+                }
+                if let Principal::User { profile: None, .. } = principal {
+                    return Err(AppError::NotFound("principal"));
+                }
+                principal
+            }
+        };
+        let resource = match check.resource.kind.as_str() {
+            "User" => {
+                if check.resource.attributes.is_some() {
+                    return Err(AppError::validation(
+                        "resource",
+                        "attributes of a User come from Gatehouse, not the caller",
+                    ));
+                }
+                match UserId::parse(&check.resource.id) {
+                    Ok(id) => {
+                        let profile = profile_of(&id);
+                        Resource::user(id, profile)
+                    }
+                    Err(_) => Resource::UnknownUser,
+                }
+            }
+            "Service" => Resource::Principal(Box::new(Principal::Service {
+                client_id: check.resource.id.clone(),
+                scopes: Vec::new(),
+            })),
+            kind => Resource::Other {
+                kind: kind.to_owned(),
+                id: check.resource.id.clone(),
+                attributes: check.resource.attributes.clone().unwrap_or_default(),
+            },
+        };
+        Ok(Question {
+            principal,
+            action: check.action.clone(),
+            resource,
+            context: check.context.clone().unwrap_or_default(),
+        })
+    }
+}
+
+/// Why a request was refused, in the caller's terms.
+fn refusal(action: &str) -> String {
+    match action {
+        actions::USERS_READ | actions::EVENTS_READ | actions::ROLES_READ => {
+            "you may not read other users".into()
+        }
+        actions::USERS_MANAGE | actions::ROLES_MANAGE => "you may not manage users".into(),
+        actions::PERMISSIONS_CHECK => "you may not ask about other principals".into(),
+        actions::POLICIES_READ | actions::POLICIES_MANAGE => "you may not manage policies".into(),
+        other => format!("the policies do not allow {other} here"),
+    }
+}
+
+/// A policy as `GET /policies` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ListedPolicy {
+    #[serde(flatten)]
+    pub document: PolicyDocument,
+    /// Ships with Gatehouse: cannot be replaced or deleted through the API.
+    pub builtin: bool,
+}
+
+/// `GET/PUT/DELETE /policies`: administrators manage stored policies; each
+/// change is in the administrator's audit trail.
+#[derive(Clone)]
+pub struct PolicyAdmin {
+    permissions: Arc<Permissions>,
+    store: Arc<dyn PolicyStore>,
+    audit: Audit,
+}
+
+impl PolicyAdmin {
+    pub fn new(permissions: Arc<Permissions>, store: Arc<dyn PolicyStore>, audit: Audit) -> Self {
+        Self {
+            permissions,
+            store,
+            audit,
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<ListedPolicy>, AppError> {
+        self.permissions
+            .authorise(
+                caller,
+                actions::POLICIES_READ,
+                Target::Collection(collections::POLICIES),
+            )
+            .await?;
+        let mut listed: Vec<ListedPolicy> = builtin_policies()?
+            .into_iter()
+            .map(|document| ListedPolicy {
+                document,
+                builtin: true,
+            })
+            .collect();
+        let (_, mut stored) = self.store.policies().await?;
+        stored.sort_by(|a, b| a.id.cmp(&b.id));
+        listed.extend(stored.into_iter().map(|document| ListedPolicy {
+            document,
+            builtin: false,
+        }));
+        Ok(listed)
+    }
+
+    /// Stores `policy` under `id`; `Ok(true)` when it is new.
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user_id, policy_id = %id))]
+    pub async fn put(
+        &self,
+        caller: &Caller,
+        id: &str,
+        description: &str,
+        policy: &str,
+        origin: &Origin,
+    ) -> Result<(ListedPolicy, bool), AppError> {
+        self.permissions
+            .authorise(
+                caller,
+                actions::POLICIES_MANAGE,
+                Target::Collection(collections::POLICIES),
+            )
+            .await?;
+        let document = PolicyDocument::submitted(id, description, policy)?;
+        let created = self.store.put_policy(&document).await?;
+        self.record(caller, AuditAction::PolicyStored, id, origin)
+            .await;
+        Ok((
+            ListedPolicy {
+                document,
+                builtin: false,
+            },
+            created,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %caller.user_id, policy_id = %id))]
+    pub async fn delete(&self, caller: &Caller, id: &str, origin: &Origin) -> Result<(), AppError> {
+        self.permissions
+            .authorise(
+                caller,
+                actions::POLICIES_MANAGE,
+                Target::Collection(collections::POLICIES),
+            )
+            .await?;
+        if id.starts_with(BUILTIN_PREFIX) {
+            return Err(AppError::validation(
+                "id",
+                "built-in policies ship with Gatehouse and cannot be deleted; a forbid policy can narrow them",
+            ));
+        }
+        if !self.store.delete_policy(id).await? {
+            return Err(AppError::NotFound("policy"));
+        }
+        self.record(caller, AuditAction::PolicyDeleted, id, origin)
+            .await;
+        Ok(())
+    }
+
+    async fn record(&self, caller: &Caller, action: AuditAction, id: &str, origin: &Origin) {
+        let mut event = AuditEvent::new(caller.user_id.clone(), action, Some(origin));
+        event.policy_id = Some(id.to_owned());
+        self.audit.record(event).await;
+    }
+}
