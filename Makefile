@@ -23,7 +23,7 @@ ENV ?=
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(SAM_VENV)/bin:$(PATH)
 
-.PHONY: dev test tools build lint sam-build bench clean-tools
+.PHONY: dev test tools build lint sam-build bench bench-policies clean-tools
 
 dev: $(VENV)/.installed build
 	./target/debug/gatehouse-local --port $(PORT) --moto-server $(VENV)/bin/moto_server \
@@ -89,6 +89,12 @@ sam-build: tools
 # The benchmark (not part of `make test`): release bootstraps as `sam build` makes
 # them, each run as Lambda runs it beside its peers; writes bench/results/latest.*.
 # Quicker runs: make bench BENCH_ARGS="--rounds 1 --only get-profile,python,floor"
+# The policy engine alone (no I/O): decisions per second with 10 to 10,000
+# policies, and the check service's own CPU per request; writes
+# bench/results/policy-engine.md.
+bench-policies:
+	cargo run --release -p bench-policy-engine
+
 bench: tools build $(BENCH_VENV)/.installed
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(PYTHON) bench/run.py $(BENCH_ARGS)
 

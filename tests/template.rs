@@ -463,6 +463,8 @@ fn clients_built(binary: &str, env: HashMap<&'static str, &'static str>) -> Vec<
         "audit_trail" => ctx.audit_trail().map(drop),
         "phone" => ctx.phone().map(drop),
         "roles" => ctx.roles().map(drop),
+        "permission_checks" => ctx.permission_checks().map(drop),
+        "policy_admin" => ctx.policy_admin().map(drop),
         "onboarding" => ctx.onboarding().map(drop),
         "profiles" => ctx.profiles().map(drop),
         other => panic!("{binary}: unknown wiring {other}: add it to this test"),

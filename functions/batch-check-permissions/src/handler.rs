@@ -1,5 +1,8 @@
 use gatehouse::http::bodies::BatchCheckBody;
 use gatehouse::http::subject_json_endpoint;
+
+/// A hundred checks with their resources' attributes and contexts.
+const BATCH_BODY_BYTES: usize = 256 * 1024;
 use gatehouse::services::Permissions;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
@@ -10,6 +13,7 @@ pub async fn handle(permissions: &Permissions, req: Request) -> Result<Response<
     Ok(subject_json_endpoint(
         &req,
         StatusCode::OK,
+        BATCH_BODY_BYTES,
         |subject, body: BatchCheckBody| async move {
             let results = permissions.check(&subject, &body.checks).await?;
             Ok(serde_json::json!({ "results": results }))

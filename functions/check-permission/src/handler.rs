@@ -1,5 +1,5 @@
 use gatehouse::domain::permissions::CheckRequest;
-use gatehouse::http::subject_json_endpoint;
+use gatehouse::http::{MAX_BODY_BYTES, subject_json_endpoint};
 use gatehouse::services::Permissions;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
@@ -10,6 +10,7 @@ pub async fn handle(permissions: &Permissions, req: Request) -> Result<Response<
     Ok(subject_json_endpoint(
         &req,
         StatusCode::OK,
+        MAX_BODY_BYTES,
         |subject, check: CheckRequest| async move {
             let mut decisions = permissions
                 .check(&subject, std::slice::from_ref(&check))

@@ -161,6 +161,8 @@ struct SessionItem {
 /// Every item in a user's partition says what it is.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "entity", rename_all = "snake_case")]
+// Items live briefly, one read at a time: boxing the profile would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum UserItem {
     Profile(ProfileItem),
     Role(RoleItem),

@@ -81,6 +81,11 @@ fn body_error(err: &serde_json::Error) -> String {
 
 /// Parses the request body as JSON into `T`.
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, AppError> {
+    json_body_up_to(req, MAX_BODY_BYTES)
+}
+
+/// [`json_body`] for an endpoint that takes larger bodies (a batch).
+pub fn json_body_up_to<T: DeserializeOwned>(req: &Request, limit: usize) -> Result<T, AppError> {
     ensure_json(req)?;
     let bytes: &[u8] = match req.body() {
         Body::Empty => b"",
@@ -88,10 +93,8 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, AppError> {
         Body::Binary(bytes) => bytes,
         _ => b"",
     };
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(AppError::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        });
+    if bytes.len() > limit {
+        return Err(AppError::PayloadTooLarge { limit });
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(AppError::MalformedBody("is empty".into()));
@@ -510,6 +513,7 @@ where
 pub async fn subject_json_endpoint<B, T, F, Fut>(
     req: &Request,
     ok: StatusCode,
+    body_limit: usize,
     use_case: F,
 ) -> Response<Body>
 where
@@ -518,7 +522,9 @@ where
     F: FnOnce(Subject, B) -> Fut,
     Fut: Future<Output = Result<T, AppError>>,
 {
-    let result = match subject(req).and_then(|subject| Ok((subject, json_body::<B>(req)?))) {
+    let result = match subject(req)
+        .and_then(|subject| Ok((subject, json_body_up_to::<B>(req, body_limit)?)))
+    {
         Ok((subject, body)) => use_case(subject, body).await,
         Err(err) => Err(err),
     };
