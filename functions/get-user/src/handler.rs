@@ -18,6 +18,7 @@ mod tests {
     use super::*;
     use gatehouse::adapters::memory::InMemoryProfileStore;
     use gatehouse::domain::ConfirmedUser;
+    use gatehouse::services::Permissions;
     use gatehouse::testing::{json_of, request_as, starting_roles};
     use std::collections::HashMap;
     use std::sync::Arc;
@@ -28,7 +29,9 @@ mod tests {
     const NOBODY: &str = "99999999-2222-4333-8444-555555555555";
 
     async fn service() -> ProfileService {
-        let svc = ProfileService::new(Arc::new(InMemoryProfileStore::default()), starting_roles());
+        let store = Arc::new(InMemoryProfileStore::default());
+        let svc = ProfileService::new(store.clone(), starting_roles())
+            .with_permissions(Arc::new(Permissions::new(store)));
         for (id, email) in [(ADA, "ada@example.com"), (ROOT, "root@example.com")] {
             svc.on_confirmed(ConfirmedUser::from_attributes(Some(id), Some(email), None).unwrap())
                 .await
