@@ -18,19 +18,28 @@ fn chromium(args: &[&str]) -> std::process::Output {
             "--disable-component-update",
             "--disable-sync",
         ])
-        .arg(format!(
-            "--user-data-dir={}",
-            target_dir()
-                .join(format!("chromium-profile-{}", std::process::id()))
-                .display()
-        ))
+        .arg(format!("--user-data-dir={}", profile_dir().display()))
         .args(args)
         .output()
         .expect("chromium runs (make test installs it)")
 }
 
+/// This run's browser profile (several MB): removed when the test ends.
+fn profile_dir() -> std::path::PathBuf {
+    target_dir().join(format!("chromium-profile-{}", std::process::id()))
+}
+
+struct RemoveProfile;
+
+impl Drop for RemoveProfile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(profile_dir());
+    }
+}
+
 #[test]
 fn the_docs_page_lists_every_operation_in_a_real_browser() {
+    let _cleanup = RemoveProfile;
     let page = url("/docs");
     let dom = chromium(&["--virtual-time-budget=20000", "--dump-dom", &page]);
     assert!(
