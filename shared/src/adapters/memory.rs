@@ -688,3 +688,173 @@ mod tests {
             .unwrap();
     }
 }
+
+/// Signs with a fixed key (HMAC-SHA256), as the table's signer does with its own.
+#[derive(Default)]
+pub struct TestSigner;
+
+#[async_trait]
+impl crate::ports::TokenSigner for TestSigner {
+    async fn sign(&self, payload: &str) -> Result<String, AppError> {
+        use hmac::{KeyInit, Mac};
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"test signing key")
+            .map_err(AppError::unexpected)?;
+        mac.update(payload.as_bytes());
+        Ok(mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect())
+    }
+
+    async fn verify(&self, payload: &str, signature: &str) -> Result<bool, AppError> {
+        Ok(self.sign(payload).await? == signature)
+    }
+}
+
+/// One delivery in the fake ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerEntry {
+    Claimed { at: i64 },
+    Finished(crate::ports::notify::Outcome),
+}
+
+#[derive(Default)]
+pub struct InMemoryLedger {
+    pub entries: Mutex<BTreeMap<(String, UserId), LedgerEntry>>,
+    pub undeliverable: Mutex<Vec<Email>>,
+}
+
+#[async_trait]
+impl crate::ports::notify::DeliveryLedger for InMemoryLedger {
+    async fn claim(
+        &self,
+        notification_id: &str,
+        recipient: &UserId,
+        lease_secs: i64,
+    ) -> Result<crate::ports::notify::Claim, AppError> {
+        use crate::ports::notify::Claim;
+        let now = Utc::now().timestamp();
+        let mut entries = lock(&self.entries);
+        let key = (notification_id.to_owned(), recipient.clone());
+        Ok(match entries.get(&key) {
+            None => {
+                entries.insert(key, LedgerEntry::Claimed { at: now });
+                Claim::Granted
+            }
+            Some(LedgerEntry::Finished(_)) => Claim::Done,
+            Some(LedgerEntry::Claimed { at }) if at + lease_secs > now => Claim::Busy,
+            Some(LedgerEntry::Claimed { .. }) => Claim::Abandoned,
+        })
+    }
+
+    async fn release(&self, notification_id: &str, recipient: &UserId) -> Result<(), AppError> {
+        let mut entries = lock(&self.entries);
+        let key = (notification_id.to_owned(), recipient.clone());
+        if matches!(entries.get(&key), Some(LedgerEntry::Claimed { .. })) {
+            entries.remove(&key);
+        }
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        notification_id: &str,
+        recipient: &UserId,
+        outcome: &crate::ports::notify::Outcome,
+    ) -> Result<(), AppError> {
+        let mut entries = lock(&self.entries);
+        let key = (notification_id.to_owned(), recipient.clone());
+        if !matches!(entries.get(&key), Some(LedgerEntry::Finished(_))) {
+            entries.insert(key, LedgerEntry::Finished(outcome.clone()));
+        }
+        Ok(())
+    }
+
+    async fn undeliverable(&self, address: &Email) -> Result<bool, AppError> {
+        Ok(lock(&self.undeliverable).contains(address))
+    }
+}
+
+/// The queue as a list: what was queued, and with which delay.
+#[derive(Default)]
+pub struct InMemoryQueue {
+    pub queued: Mutex<Vec<(crate::ports::notify::QueueMessage, u32)>>,
+}
+
+#[async_trait]
+impl crate::ports::notify::DeliveryQueue for InMemoryQueue {
+    async fn enqueue(
+        &self,
+        messages: &[crate::ports::notify::QueueMessage],
+    ) -> Result<(), AppError> {
+        lock(&self.queued).extend(messages.iter().cloned().map(|m| (m, 0)));
+        Ok(())
+    }
+
+    async fn enqueue_later(
+        &self,
+        message: &crate::ports::notify::QueueMessage,
+        delay_secs: u32,
+    ) -> Result<(), AppError> {
+        lock(&self.queued).push((message.clone(), delay_secs));
+        Ok(())
+    }
+}
+
+/// A provider that records what it is given, and can be made to fail.
+#[derive(Default)]
+pub struct RecordingProvider {
+    pub sent: Mutex<Vec<(String, String)>>,
+    /// `Some(true)`: every call fails transiently; `Some(false)`: rejected.
+    pub failing: Mutex<Option<bool>>,
+}
+
+impl RecordingProvider {
+    fn outcome(&self, to: &str, what: String) -> Result<String, crate::ports::notify::SendFailure> {
+        use crate::ports::notify::SendFailure;
+        match *lock(&self.failing) {
+            Some(true) => Err(SendFailure::Transient(AppError::Unavailable(
+                "the provider is down".into(),
+            ))),
+            Some(false) => Err(SendFailure::Rejected(
+                "the provider refused the address".into(),
+            )),
+            None => {
+                let mut sent = lock(&self.sent);
+                sent.push((to.to_owned(), what));
+                Ok(format!("message-{}", sent.len()))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl crate::ports::notify::Mailer for RecordingProvider {
+    async fn send_email(
+        &self,
+        to: &Email,
+        mail: &crate::domain::notifications::RenderedEmail,
+        unsubscribe: Option<&str>,
+    ) -> Result<String, crate::ports::notify::SendFailure> {
+        let what = format!(
+            "{}\n{}\n{}",
+            mail.subject,
+            mail.text,
+            unsubscribe.unwrap_or_default()
+        );
+        self.outcome(to.as_str(), what)
+    }
+}
+
+#[async_trait]
+impl crate::ports::notify::SmsSender for RecordingProvider {
+    async fn send_sms(
+        &self,
+        to: &str,
+        text: &str,
+    ) -> Result<String, crate::ports::notify::SendFailure> {
+        self.outcome(to, text.to_owned())
+    }
+}

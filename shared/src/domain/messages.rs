@@ -42,7 +42,7 @@ impl Language {
         }
     }
 
-    fn tag(self) -> &'static str {
+    pub fn tag(self) -> &'static str {
         match self {
             Self::English => "en",
             Self::German => "de",

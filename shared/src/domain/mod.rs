@@ -3,6 +3,7 @@
 pub mod audit;
 mod error;
 pub mod messages;
+pub mod notifications;
 mod password;
 pub mod permissions;
 pub mod preferences;

@@ -5,10 +5,13 @@
 //! - [`identity`]: what Cognito does for us, split by capability (sign-up,
 //!   authentication, token revocation, passwords, account administration, the
 //!   user's own record).
+//! - [`notify`]: the delivery queue, the email and SMS providers, and the
+//!   ledger that makes each delivery happen at most once.
 //! - [`store`]: what lives in the application table (profiles, session
 //!   cut-offs, throttle windows and their keys).
 
 pub mod identity;
+pub mod notify;
 pub mod store;
 
 pub use identity::{

@@ -4,6 +4,7 @@
 
 mod audit;
 pub mod auth;
+mod notifications;
 mod permissions;
 mod profiles;
 mod throttle;
@@ -14,6 +15,9 @@ pub use auth::{
     Accepted, ConfirmService, Confirmed, Credentials, ForgotPasswordService, LoginService,
     LogoutService, PasswordChange, PasswordReset, PasswordResetService, PasswordService,
     RefreshService, Registration, SessionGuard, SignUpAnswer, SignUpService, TakenAddresses,
+};
+pub use notifications::{
+    Breaker, DeliverySettings, DeliveryWorker, Handled, unsubscribe_token, unsubscribe_user,
 };
 pub use permissions::{Authorised, ListedPolicy, Permissions, PolicyAdmin, Target};
 pub use profiles::{ProfileService, StartingRoles};
