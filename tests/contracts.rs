@@ -40,3 +40,10 @@ async fn the_dynamodb_policies_keep_the_store_contract() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn the_dynamodb_delivery_ledger_keeps_the_store_contract() {
+    contract::delivery_ledger(&table().await, "dynamodb")
+        .await
+        .unwrap();
+}

@@ -15,6 +15,9 @@ pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 pub enum AwsService {
     Cognito,
     DynamoDb,
+    Ses,
+    Sns,
+    Sqs,
 }
 
 impl AwsService {
@@ -23,6 +26,9 @@ impl AwsService {
         match self {
             Self::Cognito => "cognito-idp",
             Self::DynamoDb => "dynamodb",
+            Self::Ses => "ses",
+            Self::Sns => "sns",
+            Self::Sqs => "sqs",
         }
     }
 
@@ -30,6 +36,9 @@ impl AwsService {
         match self {
             Self::Cognito => "Cognito",
             Self::DynamoDb => "DynamoDB",
+            Self::Ses => "SES",
+            Self::Sns => "SNS",
+            Self::Sqs => "SQS",
         }
     }
 }
@@ -41,6 +50,9 @@ pub struct AwsClients {
     sdk: aws_config::SdkConfig,
     cognito: OnceLock<aws_sdk_cognitoidentityprovider::Client>,
     dynamodb: OnceLock<aws_sdk_dynamodb::Client>,
+    ses: OnceLock<aws_sdk_sesv2::Client>,
+    sns: OnceLock<aws_sdk_sns::Client>,
+    sqs: OnceLock<aws_sdk_sqs::Client>,
     built: Mutex<Vec<AwsService>>,
 }
 
@@ -70,6 +82,9 @@ impl AwsClients {
             sdk,
             cognito: OnceLock::new(),
             dynamodb: OnceLock::new(),
+            ses: OnceLock::new(),
+            sns: OnceLock::new(),
+            sqs: OnceLock::new(),
             built: Mutex::new(Vec::new()),
         }
     }
@@ -104,6 +119,27 @@ impl AwsClients {
         self.record(AwsService::DynamoDb);
         self.dynamodb
             .get_or_init(|| aws_sdk_dynamodb::Client::new(&self.sdk))
+            .clone()
+    }
+
+    pub(crate) fn ses(&self) -> aws_sdk_sesv2::Client {
+        self.record(AwsService::Ses);
+        self.ses
+            .get_or_init(|| aws_sdk_sesv2::Client::new(&self.sdk))
+            .clone()
+    }
+
+    pub(crate) fn sns(&self) -> aws_sdk_sns::Client {
+        self.record(AwsService::Sns);
+        self.sns
+            .get_or_init(|| aws_sdk_sns::Client::new(&self.sdk))
+            .clone()
+    }
+
+    pub(crate) fn sqs(&self) -> aws_sdk_sqs::Client {
+        self.record(AwsService::Sqs);
+        self.sqs
+            .get_or_init(|| aws_sdk_sqs::Client::new(&self.sdk))
             .clone()
     }
 
@@ -153,6 +189,13 @@ impl std::error::Error for AwsCallError {
 /// Error codes that say "try again later", whichever the service.
 const RETRYABLE: &[&str] = &[
     "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "LimitExceededException",
+    "InternalFailure",
+    "InternalError",
+    "ServiceUnavailableException",
+    "KMSThrottlingException",
     "ProvisionedThroughputExceededException",
     "RequestLimitExceeded",
     "InternalServerError",
@@ -180,6 +223,10 @@ impl Call {
             service: AwsService::DynamoDb,
             operation,
         }
+    }
+
+    pub fn of(service: AwsService, operation: &'static str) -> Self {
+        Self { service, operation }
     }
 
     /// Splits an SDK failure into the service's own error, for the caller to

@@ -681,6 +681,13 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_ledger_fake_keeps_the_store_contract() {
+        contract::delivery_ledger(&InMemoryLedger::default(), "memory")
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
     async fn the_policy_fake_keeps_the_store_contract() {
         let store = InMemoryProfileStore::default();
         contract::policy_store(&store, &store.sessions, "memory")

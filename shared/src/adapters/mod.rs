@@ -12,5 +12,6 @@ pub mod cognito;
 pub mod dynamodb;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
+pub mod notify;
 
 pub use aws::{AwsCallError, AwsClients, AwsService};

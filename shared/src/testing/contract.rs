@@ -241,3 +241,62 @@ pub async fn policy_store<S: ProfileStore + PolicyStore>(
     assert!(!store.delete_policy(&id).await?, "already gone");
     Ok(())
 }
+
+/// The delivery ledger: a claim is granted once; a live claim is busy, an
+/// expired one abandoned; a released one can be claimed again; a finished
+/// delivery is done, and finishing it again changes nothing.
+pub async fn delivery_ledger(
+    ledger: &dyn crate::ports::notify::DeliveryLedger,
+    unique: &str,
+) -> Result<(), AppError> {
+    use crate::ports::notify::{Claim, DeliveryStatus, Outcome};
+    let notification = fresh(unique, "notification");
+    let ada = UserId::parse(&fresh(unique, "ada"))?;
+    let bob = UserId::parse(&fresh(unique, "bob"))?;
+    assert_eq!(ledger.claim(&notification, &ada, 60).await?, Claim::Granted);
+    assert_eq!(ledger.claim(&notification, &ada, 60).await?, Claim::Busy);
+    assert_eq!(
+        ledger.claim(&notification, &ada, -1).await?,
+        Claim::Abandoned,
+        "a claim past its lease"
+    );
+    ledger.release(&notification, &ada).await?;
+    assert_eq!(
+        ledger.claim(&notification, &ada, 60).await?,
+        Claim::Granted,
+        "released"
+    );
+    let sent = Outcome {
+        status: DeliveryStatus::Sent,
+        reason: None,
+        provider_id: Some("m-1".into()),
+    };
+    ledger.finish(&notification, &ada, &sent).await?;
+    assert_eq!(ledger.claim(&notification, &ada, 60).await?, Claim::Done);
+    ledger.release(&notification, &ada).await?;
+    assert_eq!(
+        ledger.claim(&notification, &ada, 60).await?,
+        Claim::Done,
+        "release keeps a finished one"
+    );
+    let failed = Outcome {
+        status: DeliveryStatus::Failed,
+        reason: Some("late".into()),
+        provider_id: None,
+    };
+    ledger.finish(&notification, &ada, &failed).await?;
+    // Skipped without a claim (suppressed before sending).
+    let suppressed = Outcome {
+        status: DeliveryStatus::Suppressed,
+        reason: Some("opted out".into()),
+        provider_id: None,
+    };
+    ledger.finish(&notification, &bob, &suppressed).await?;
+    assert_eq!(ledger.claim(&notification, &bob, 60).await?, Claim::Done);
+    assert!(
+        !ledger
+            .undeliverable(&Email::parse(&format!("{}@example.com", ada.as_str()))?)
+            .await?
+    );
+    Ok(())
+}
