@@ -17,6 +17,7 @@ mod faults;
 mod fidelity;
 mod input;
 mod messages;
+mod notifications;
 mod passwords;
 mod permissions;
 mod profile;

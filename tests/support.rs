@@ -451,3 +451,47 @@ pub fn assert_not_logged(secrets: &[&str]) {
         assert!(!log.contains(secret), "a secret appeared in the logs");
     }
 }
+
+/// The main stack's queues, as `GET /_local/queues` lists them.
+pub async fn queues() -> Vec<Value> {
+    send(http().get(url("/_local/queues")))
+        .await
+        .body
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The URL of the main stack's queue with this logical id.
+pub async fn queue_url(logical_id: &str) -> String {
+    queues()
+        .await
+        .into_iter()
+        .find(|q| q["logical_id"] == logical_id)
+        .and_then(|q| q["url"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("no queue {logical_id}"))
+}
+
+/// An SQS client on the main stack's emulator, as an operator (or a test
+/// standing in for a producer) would use it.
+pub async fn sqs() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&moto_config().await)
+}
+
+/// Waits (up to `secs`) until `check` holds; whether it did.
+pub async fn eventually<F, Fut>(secs: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if check().await {
+            return true;
+        }
+        if std::time::Instant::now() > until {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}

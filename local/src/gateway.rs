@@ -52,6 +52,10 @@ pub struct Gateway {
     /// The user pool domain's token endpoint, when the template has a
     /// client-credentials client.
     pub tokens: Option<Arc<crate::oauth::TokenEndpoint>>,
+    /// The template's queues, for `GET /_local/queues`.
+    pub queues: Vec<crate::provision::Queue>,
+    /// The emulators, straight (local controls only).
+    pub moto: crate::moto::AwsJson,
 }
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
@@ -66,6 +70,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/_local/routes", get(served_routes))
         .route("/_local/aws/outage", post(switch_outage))
         .route("/oauth2/token", post(oauth_token))
+        .route("/_local/queues", get(queue_depths))
         .route(
             "/2015-03-31/functions/{name}/invocations",
             // Lambda's own limits answer (in the handler), not axum's 2 MB default.
@@ -75,6 +80,11 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         )
         .fallback(api)
         .with_state(gateway)
+}
+
+/// Each queue's visible, in-flight and delayed messages (local only).
+async fn queue_depths(State(gw): State<Arc<Gateway>>) -> Response {
+    axum::Json(crate::queues::depths(&gw.queues, &gw.moto).await).into_response()
 }
 
 /// The Cognito domain's token endpoint (client credentials), served here.

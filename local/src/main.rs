@@ -12,6 +12,7 @@ mod oauth;
 mod outage;
 mod outbox;
 mod provision;
+mod queues;
 mod runtime;
 mod strict;
 mod template;
@@ -223,6 +224,7 @@ async fn run(opts: Options) -> Result<(), BoxError> {
         provisioned.client_write_attributes.clone(),
     );
     let front_door = Arc::new(iam::FrontDoor {
+        outbox: outbox.clone(),
         roles,
         tables: provisioned.tables.clone(),
         cognito: proxy,
@@ -235,6 +237,55 @@ async fn run(opts: Options) -> Result<(), BoxError> {
         iam::router(front_door),
         outage.clone(),
     ));
+
+    let mut event_sources = Vec::new();
+    for event in template.queue_events()? {
+        if !event.enabled {
+            continue;
+        }
+        let arn = provisioned.refs.resolve(&event.queue)?;
+        let queue = provisioned
+            .queues
+            .get(&arn)
+            .ok_or_else(|| {
+                format!(
+                    "{}: SQS event {} names {arn}, which is no queue of the template",
+                    event.function, event.name
+                )
+            })?
+            .clone();
+        let number = |value: &serde_yaml_ng::Value,
+                      what: &str|
+         -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+            let text = provisioned.refs.resolve(value)?;
+            text.parse::<u64>().map_err(|_| {
+                format!(
+                    "{}: SQS event {}: {what} {text:?} is not a number",
+                    event.function, event.name
+                )
+                .into()
+            })
+        };
+        let timeout = functions
+            .iter()
+            .find(|f| f.logical_id == event.function)
+            .map_or(3, |f| f.timeout_secs);
+        let max_concurrency = event
+            .max_concurrency
+            .as_ref()
+            .map(|v| number(v, "MaximumConcurrency"))
+            .transpose()?;
+        event_sources.push(queues::EventSource::new(
+            event.function.clone(),
+            timeout,
+            queue,
+            number(&event.batch_size, "BatchSize")?,
+            number(&event.window_secs, "MaximumBatchingWindowInSeconds")?,
+            event.reports_item_failures,
+            max_concurrency,
+        )?);
+    }
+    queues::start(event_sources, hosts.clone(), &front_door_endpoint);
 
     let issuer_prefix = format!("https://cognito-idp.{}.amazonaws.com/", template::REGION);
     let mut authorizers = BTreeMap::new();
@@ -300,6 +351,8 @@ async fn run(opts: Options) -> Result<(), BoxError> {
         access_log_format: template.access_log_format(),
         throttle,
         tokens,
+        queues: provisioned.queues.values().cloned().collect(),
+        moto: aws.clone(),
     });
     let listener = TcpListener::bind(("127.0.0.1", opts.port))
         .await

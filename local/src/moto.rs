@@ -68,6 +68,9 @@ impl MotoServer {
 pub struct AwsJson {
     http: reqwest::Client,
     endpoint: String,
+    /// The access key in the credential scope: the front door knows a
+    /// function's role by it (`None`: provisioning, straight to moto).
+    access_key: Option<String>,
 }
 
 impl AwsJson {
@@ -75,7 +78,21 @@ impl AwsJson {
         Self {
             http: reqwest::Client::new(),
             endpoint: endpoint.to_owned(),
+            access_key: None,
         }
+    }
+
+    /// Calls as a function would: through the IAM front door at `endpoint`,
+    /// with the function's access key.
+    pub fn as_function(endpoint: &str, access_key: String) -> Self {
+        Self {
+            access_key: Some(access_key),
+            ..Self::new(endpoint)
+        }
+    }
+
+    fn authorization(&self, service: Service) -> String {
+        service.authorization(self.access_key.as_deref().unwrap_or("local"))
     }
 
     pub async fn call(
@@ -87,6 +104,7 @@ impl AwsJson {
         let (prefix, version) = match service {
             Service::DynamoDb => ("DynamoDB_20120810", "1.0"),
             Service::Cognito => ("AWSCognitoIdentityProviderService", "1.1"),
+            Service::Sqs => ("AmazonSQS", "1.0"),
             Service::Ses => {
                 return Err(MotoError::Api {
                     target: operation.to_owned(),
@@ -101,7 +119,7 @@ impl AwsJson {
             .post(&self.endpoint)
             .header("content-type", format!("application/x-amz-json-{version}"))
             .header("x-amz-target", &target)
-            .header("authorization", service.authorization())
+            .header("authorization", self.authorization(service))
             .body(body.to_string())
             .send()
             .await?;
@@ -122,7 +140,7 @@ impl AwsJson {
             .http
             .request(method, format!("{}{path}", self.endpoint))
             .header("content-type", "application/json")
-            .header("authorization", service.authorization())
+            .header("authorization", self.authorization(service))
             .body(body.to_string())
             .send()
             .await?;
@@ -223,18 +241,20 @@ pub enum Service {
     DynamoDb,
     Cognito,
     Ses,
+    Sqs,
 }
 
 impl Service {
     /// A SigV4-shaped header: moto reads the service and region from its scope.
-    fn authorization(self) -> String {
+    fn authorization(self, access_key: &str) -> String {
         let scope = match self {
             Self::DynamoDb => "dynamodb",
             Self::Cognito => "cognito-idp",
             Self::Ses => "ses",
+            Self::Sqs => "sqs",
         };
         format!(
-            "AWS4-HMAC-SHA256 Credential=local/20260101/{}/{scope}/aws4_request, SignedHeaders=host, Signature=0",
+            "AWS4-HMAC-SHA256 Credential={access_key}/20260101/{}/{scope}/aws4_request, SignedHeaders=host, Signature=0",
             crate::template::REGION
         )
     }

@@ -46,6 +46,144 @@ pub struct Provisioned {
     pub tables: HashMap<String, TableKeys>,
     /// The clients allowed the OAuth2 client-credentials grant, by client id.
     pub service_clients: BTreeMap<String, ServiceClient>,
+    /// The queues, by ARN.
+    pub queues: BTreeMap<String, Queue>,
+}
+
+/// A queue as the event source mapping and `/_local/queues` need it.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    pub logical_id: String,
+    pub name: String,
+    /// The URL the functions are given (`Ref`), as on AWS.
+    pub url: String,
+    pub arn: String,
+    pub visibility_timeout_secs: u64,
+    /// Where messages go after `max_receive_count` receives.
+    pub dead_letter_arn: Option<String>,
+    pub max_receive_count: Option<u64>,
+}
+
+/// CloudFormation's queue properties that are SQS attributes of the same name.
+const QUEUE_ATTRIBUTES: &[&str] = &[
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+    "SqsManagedSseEnabled",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+];
+
+/// SQS's default visibility timeout.
+const DEFAULT_VISIBILITY_TIMEOUT: u64 = 30;
+
+async fn provision_queues(
+    template: &Template,
+    aws: &AwsJson,
+    out: &mut Provisioned,
+) -> Result<(), ProvisionError> {
+    // A queue names its dead-letter queue's ARN: create those first.
+    let mut waiting = template.resources_of_type("AWS::SQS::Queue");
+    while !waiting.is_empty() {
+        let before = waiting.len();
+        let mut still = Vec::new();
+        for (id, raw) in waiting {
+            let resolved = match out
+                .refs
+                .resolve_tree(&serde_yaml_ng::Value::Mapping(raw.clone()))
+            {
+                Ok(resolved) => resolved,
+                Err(_) => {
+                    still.push((id, raw));
+                    continue;
+                }
+            };
+            let props = to_api_json(&resolved, None);
+            let name = props["QueueName"].as_str().unwrap_or(&id).to_owned();
+            let mut attributes = Map::new();
+            for key in QUEUE_ATTRIBUTES {
+                match &props[*key] {
+                    Value::Null => {}
+                    Value::String(s) => {
+                        attributes.insert((*key).into(), json!(s));
+                    }
+                    other => {
+                        attributes.insert((*key).into(), json!(other.to_string()));
+                    }
+                }
+            }
+            let redrive = &props["RedrivePolicy"];
+            let (dead_letter_arn, max_receive_count) = if redrive.is_null() {
+                (None, None)
+            } else {
+                let arn = redrive["deadLetterTargetArn"].as_str().map(str::to_owned);
+                let count = redrive["maxReceiveCount"]
+                    .as_u64()
+                    .or_else(|| redrive["maxReceiveCount"].as_str()?.parse().ok());
+                attributes.insert(
+                    "RedrivePolicy".into(),
+                    json!(
+                        json!({"deadLetterTargetArn": arn, "maxReceiveCount": count}).to_string()
+                    ),
+                );
+                (arn, count)
+            };
+            aws.call(
+                Service::Sqs,
+                "CreateQueue",
+                &json!({"QueueName": name, "Attributes": attributes}),
+            )
+            .await?;
+            let arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}");
+            let url = format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{name}");
+            out.refs.set_attribute(&id, "Arn", arn.clone());
+            out.refs.set_attribute(&id, "QueueName", name.clone());
+            out.refs.set_attribute(&id, "QueueUrl", url.clone());
+            out.refs.set_ref(&id, url.clone());
+            let visibility_timeout_secs = props["VisibilityTimeout"]
+                .as_u64()
+                .or_else(|| props["VisibilityTimeout"].as_str()?.parse().ok())
+                .unwrap_or(DEFAULT_VISIBILITY_TIMEOUT);
+            out.queues.insert(
+                arn.clone(),
+                Queue {
+                    logical_id: id,
+                    name,
+                    url,
+                    arn,
+                    visibility_timeout_secs,
+                    dead_letter_arn,
+                    max_receive_count,
+                },
+            );
+        }
+        if still.len() == before {
+            let ids: Vec<_> = still.iter().map(|(id, _)| id.as_str()).collect();
+            return Err(ProvisionError::Invalid(format!(
+                "queues whose properties name what does not exist (or each other): {}",
+                ids.join(", ")
+            )));
+        }
+        waiting = still;
+    }
+    for (id, raw) in template.resources_of_type("AWS::SES::ConfigurationSet") {
+        let props = to_api_json(
+            &out.refs.resolve_tree(&serde_yaml_ng::Value::Mapping(raw))?,
+            None,
+        );
+        let name = props["Name"].as_str().unwrap_or(&id).to_owned();
+        aws.rest(
+            Service::Ses,
+            "POST",
+            "/v2/email/configuration-sets",
+            &json!({"ConfigurationSetName": name}),
+        )
+        .await?;
+        out.refs.set_ref(&id, name);
+    }
+    Ok(())
 }
 
 /// A confidential client that may get client-credentials tokens.
@@ -188,6 +326,8 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
         );
         out.refs.set_ref(&function.logical_id, name);
     }
+
+    provision_queues(template, aws, &mut out).await?;
 
     for (id, raw) in template.resources_of_type("AWS::SES::EmailIdentity") {
         let props = to_api_json(

@@ -20,13 +20,25 @@ const SUPPORTED_RESOURCES: &[&str] = &[
     "AWS::Cognito::UserPoolResourceServer",
     "AWS::Cognito::UserPoolDomain",
     "AWS::SES::EmailIdentity",
+    "AWS::SES::ConfigurationSet",
+    "AWS::SQS::Queue",
     "AWS::Lambda::Permission",
     "AWS::Logs::LogGroup",
     "AWS::IAM::Role",
 ];
 
 /// Function event types the local stack delivers.
-const SUPPORTED_EVENTS: &[&str] = &["HttpApi"];
+const SUPPORTED_EVENTS: &[&str] = &["HttpApi", "SQS"];
+
+/// The SQS event source properties the local stack's poller honours.
+const SQS_EVENT_PROPERTIES: &[&str] = &[
+    "Queue",
+    "BatchSize",
+    "MaximumBatchingWindowInSeconds",
+    "FunctionResponseTypes",
+    "ScalingConfig",
+    "Enabled",
+];
 
 /// Intrinsics the local stack resolves (`!Sub` in its string form only).
 const SUPPORTED_INTRINSICS: &[&str] = &["Ref", "GetAtt", "Sub", "Join"];
@@ -147,6 +159,17 @@ pub fn problems(doc: &Value) -> Vec<String> {
                     "{id}: event {} of type {event_type} is not delivered by the local stack",
                     name.as_str().unwrap_or("?")
                 ));
+            }
+            if event_type == "SQS" {
+                for (property, _) in event["Properties"].as_mapping().into_iter().flatten() {
+                    let property = property.as_str().unwrap_or("?");
+                    if !SQS_EVENT_PROPERTIES.contains(&property) {
+                        out.push(format!(
+                            "{id}: SQS event {} property {property} is not honoured by the local stack",
+                            name.as_str().unwrap_or("?")
+                        ));
+                    }
+                }
             }
         }
     }
@@ -302,8 +325,8 @@ Globals:
   Function:
     Timeout: !Ref FunctionTimeout
 Resources:
-  Queue:
-    Type: AWS::SQS::Queue
+  Stream:
+    Type: AWS::Kinesis::Stream
   Fn:
     Type: AWS::Serverless::Function
     Condition: IsProd
@@ -320,7 +343,7 @@ Resources:
         for expected in [
             "Conditions: template conditions",
             "Globals: Function Timeout must be a plain number",
-            "Queue: resource type AWS::SQS::Queue",
+            "Stream: resource type AWS::Kinesis::Stream",
             "Fn: Condition is not evaluated",
             "Fn: !If is not evaluated",
             "Fn: !Select is not evaluated",

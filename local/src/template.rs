@@ -56,6 +56,22 @@ pub struct Function {
     pub policies: Option<Value>,
 }
 
+/// An SQS event source of a function, as Lambda's event source mapping runs it.
+#[derive(Debug, Clone)]
+pub struct QueueEvent {
+    pub function: String,
+    pub name: String,
+    /// `Queue`: the queue's ARN, unresolved.
+    pub queue: Value,
+    pub batch_size: Value,
+    pub window_secs: Value,
+    /// `FunctionResponseTypes: [ReportBatchItemFailures]`.
+    pub reports_item_failures: bool,
+    /// `ScalingConfig.MaximumConcurrency`, unresolved (`None`: Lambda's own scaling).
+    pub max_concurrency: Option<Value>,
+    pub enabled: bool,
+}
+
 /// A function's `LoggingConfig`, globals overlaid by its own.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Logging {
@@ -140,6 +156,58 @@ impl Template {
             parameters: section("Parameters"),
             globals,
         })
+    }
+
+    /// Every SQS event of every function.
+    pub fn queue_events(&self) -> Result<Vec<QueueEvent>, TemplateError> {
+        let mut out = Vec::new();
+        for (id, resource) in &self.resources {
+            if resource.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
+                continue;
+            }
+            let id = id.as_str().unwrap_or_default();
+            let events = resource
+                .get("Properties")
+                .and_then(|p| p.get("Events"))
+                .and_then(Value::as_mapping);
+            for (name, event) in events.into_iter().flatten() {
+                if event.get("Type").and_then(Value::as_str) != Some("SQS") {
+                    continue;
+                }
+                let name = name.as_str().unwrap_or_default();
+                let props = event.get("Properties").cloned().unwrap_or_default();
+                let queue = props
+                    .get("Queue")
+                    .cloned()
+                    .ok_or_else(|| invalid(format!("{id}: SQS event {name} has no Queue")))?;
+                out.push(QueueEvent {
+                    function: id.to_owned(),
+                    name: name.to_owned(),
+                    queue,
+                    batch_size: props.get("BatchSize").cloned().unwrap_or(Value::from(10)),
+                    window_secs: props
+                        .get("MaximumBatchingWindowInSeconds")
+                        .cloned()
+                        .unwrap_or(Value::from(0)),
+                    reports_item_failures: props
+                        .get("FunctionResponseTypes")
+                        .and_then(Value::as_sequence)
+                        .is_some_and(|t| {
+                            t.iter()
+                                .any(|v| v.as_str() == Some("ReportBatchItemFailures"))
+                        }),
+                    max_concurrency: props
+                        .get("ScalingConfig")
+                        .and_then(|c| c.get("MaximumConcurrency"))
+                        .cloned(),
+                    enabled: props
+                        .get("Enabled")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(true),
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// `(logical id, properties)` of every resource of one type, in template order.

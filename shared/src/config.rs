@@ -157,6 +157,58 @@ pub fn sign_up_policy(src: &dyn Source) -> Result<SignUpPolicy, ConfigError> {
     })
 }
 
+/// What the notification functions need: the queue, the sender and its SES
+/// configuration set, where users reach the API (unsubscribe links), and the
+/// circuit breaker's settings.
+#[derive(Debug, Clone)]
+pub struct NotificationConfig {
+    pub queue_url: String,
+    /// `AppName <SenderEmail>`.
+    pub from: String,
+    pub configuration_set: Option<String>,
+    pub public_base_url: String,
+    pub breaker_threshold: u32,
+    pub breaker_cooldown_secs: u64,
+    /// The queue's visibility timeout: a claim's lease must outlast a delivery.
+    pub lease_secs: i64,
+}
+
+impl NotificationConfig {
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let sender = required(src, "SENDER_EMAIL")?;
+        Email::parse(&sender).map_err(|e| ConfigError::Invalid {
+            name: "SENDER_EMAIL",
+            reason: e.to_string(),
+        })?;
+        let app = app_name(src)?;
+        let base = required(src, "PUBLIC_BASE_URL")?;
+        if !(base.starts_with("https://") || base.starts_with("http://127.0.0.1")) {
+            return Err(ConfigError::Invalid {
+                name: "PUBLIC_BASE_URL",
+                reason: "must be an https:// URL".into(),
+            });
+        }
+        Ok(Self {
+            queue_url: required(src, "NOTIFICATION_QUEUE_URL")?,
+            from: format!("{app} <{sender}>"),
+            configuration_set: optional(src, "SES_CONFIGURATION_SET"),
+            public_base_url: base,
+            breaker_threshold: optional(src, "BREAKER_THRESHOLD")
+                .map(|_| parsed(src, "BREAKER_THRESHOLD"))
+                .transpose()?
+                .unwrap_or(5),
+            breaker_cooldown_secs: optional(src, "BREAKER_COOLDOWN_SECONDS")
+                .map(|_| parsed(src, "BREAKER_COOLDOWN_SECONDS"))
+                .transpose()?
+                .unwrap_or(60),
+            lease_secs: optional(src, "DELIVERY_LEASE_SECONDS")
+                .map(|_| parsed(src, "DELIVERY_LEASE_SECONDS"))
+                .transpose()?
+                .unwrap_or(180),
+        })
+    }
+}
+
 /// The product name used in the emails users receive.
 pub fn app_name(src: &dyn Source) -> Result<String, ConfigError> {
     required(src, "APP_NAME")

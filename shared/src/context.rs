@@ -12,15 +12,17 @@ use crate::adapters::AwsClients;
 use crate::adapters::client_secret::AppClientSecret;
 use crate::adapters::cognito::{CognitoAdmin, CognitoDirectory, CognitoIdentity};
 use crate::adapters::dynamodb::{DynamoTable, TableSigner};
+use crate::adapters::notify::{SesMailer, SnsSms, SqsQueue};
 use crate::config::{
-    ConfigError, ProcessEnv, Source, TableConfig, admin_emails, audit_retention_days,
-    password_policy, taken_addresses, throttle_limits, user_pool_client_id, user_pool_id,
+    ConfigError, NotificationConfig, ProcessEnv, Source, TableConfig, admin_emails,
+    audit_retention_days, password_policy, taken_addresses, throttle_limits, user_pool_client_id,
+    user_pool_id,
 };
 use crate::services::{
-    AccountService, Audit, AuditTrailService, ConfirmService, ForgotPasswordService, LoginService,
-    LogoutService, PasswordResetService, PasswordService, Permissions, PhoneService, PolicyAdmin,
-    ProfileService, RefreshService, RoleService, SessionGuard, SignUpService, StartingRoles,
-    Throttle, UserAdminService, UserListService,
+    AccountService, Audit, AuditTrailService, ConfirmService, DeliverySettings, DeliveryWorker,
+    ForgotPasswordService, LoginService, LogoutService, PasswordResetService, PasswordService,
+    Permissions, PhoneService, PolicyAdmin, ProfileService, RefreshService, RoleService,
+    SessionGuard, SignUpService, StartingRoles, Throttle, UserAdminService, UserListService,
 };
 use std::sync::Arc;
 
@@ -249,6 +251,32 @@ impl AppContext {
             self.table()?,
             self.audit()?,
             self.permissions()?,
+        ))
+    }
+
+    /// The delivery worker: the table (profiles, the ledger, the signing key of
+    /// unsubscribe links), the queue (deliveries for later), SES and SNS.
+    pub fn delivery_worker(&self) -> Result<DeliveryWorker, ConfigError> {
+        let cfg = NotificationConfig::from_source(&*self.env)?;
+        let table = self.table()?;
+        Ok(DeliveryWorker::new(
+            table.clone(),
+            table.clone(),
+            Arc::new(SqsQueue::new(&self.aws, cfg.queue_url.clone())),
+            Arc::new(SesMailer::new(
+                &self.aws,
+                cfg.from.clone(),
+                cfg.configuration_set.clone(),
+            )),
+            Arc::new(SnsSms::new(&self.aws)),
+            Arc::new(TableSigner::new(table)),
+            DeliverySettings {
+                lease_secs: cfg.lease_secs,
+                breaker_threshold: cfg.breaker_threshold,
+                breaker_cooldown: std::time::Duration::from_secs(cfg.breaker_cooldown_secs),
+                public_base_url: cfg.public_base_url,
+                unsubscribe_valid_days: 60,
+            },
         ))
     }
 

@@ -57,6 +57,8 @@ pub fn access_key_for(logical_id: &str) -> String {
 }
 
 pub struct FrontDoor {
+    /// Where SES and SNS sends are shown (`GET /_local/outbox`).
+    pub outbox: crate::outbox::Outbox,
     pub roles: HashMap<String, Role>,
     pub tables: HashMap<String, TableKeys>,
     pub cognito: Arc<CognitoProxy>,
@@ -122,6 +124,99 @@ fn credential_scope(headers: &HeaderMap) -> Option<(String, String)> {
     Some((key, service))
 }
 
+/// SES v2 operations the functions call, from method and path.
+fn ses_operation(method: &Method, path: &str) -> String {
+    match (method.as_str(), path.trim_end_matches('/')) {
+        ("POST", "/v2/email/outbound-emails") => "SendEmail".into(),
+        (method, path) => format!("{method} {path}"),
+    }
+}
+
+/// A form-encoded (query protocol) body as a JSON object of its fields.
+fn form(body: &[u8]) -> Value {
+    let decode = |s: &str| {
+        let bytes = s.replace('+', " ").into_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = (bytes[i] == b'%' && i + 2 < bytes.len())
+                .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok())
+                .flatten()
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match hex {
+                Some(v) => {
+                    out.push(v);
+                    i += 3;
+                }
+                None => {
+                    out.push(bytes[i]);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    Value::Object(
+        String::from_utf8_lossy(body)
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (decode(k), Value::String(decode(v)))
+            })
+            .collect(),
+    )
+}
+
+impl FrontDoor {
+    /// What SES and SNS accepted, shown in the local outbox as delivered.
+    fn show_in_outbox(&self, service: &str, operation: &str, body: &Value) {
+        match (service, operation) {
+            ("ses", "SendEmail") => {
+                let to: Vec<String> = body["Destination"]["ToAddresses"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str().map(str::to_owned))
+                    .collect();
+                let raw = body["Content"]["Raw"]["Data"]
+                    .as_str()
+                    .and_then(|d| {
+                        use base64::Engine;
+                        base64::engine::general_purpose::STANDARD.decode(d).ok()
+                    })
+                    .and_then(|b| String::from_utf8(b).ok());
+                match raw {
+                    Some(raw) => self.outbox.send_raw_email(&to, &raw),
+                    None => {
+                        let simple = &body["Content"]["Simple"];
+                        for recipient in &to {
+                            self.outbox.send_email(
+                                recipient,
+                                simple["Subject"]["Data"].as_str().unwrap_or_default(),
+                                simple["Body"]["Text"]["Data"]
+                                    .as_str()
+                                    .unwrap_or_default()
+                                    .to_owned(),
+                                simple["Body"]["Html"]["Data"].as_str().map(str::to_owned),
+                            );
+                        }
+                    }
+                }
+            }
+            ("sns", "Publish") => {
+                if let Some(number) = body["PhoneNumber"].as_str() {
+                    self.outbox.send_sms(
+                        number,
+                        body["Message"].as_str().unwrap_or_default().to_owned(),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 pub fn router(door: Arc<FrontDoor>) -> Router {
     Router::new().fallback(handle).with_state(door)
 }
@@ -138,9 +233,24 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let service = match credential_scope(&headers) {
+    let scope = credential_scope(&headers);
+    // The JSON protocols name the operation in X-Amz-Target; SES v2 (REST)
+    // in its method and path; SNS (query) in the form's Action.
+    let (operation, parsed) = match scope.as_ref().map(|(_, s)| s.as_str()) {
+        Some("ses") => (
+            ses_operation(&method, uri.path()),
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+        ),
+        Some("sns") => {
+            let form = form(&body);
+            (form["Action"].as_str().unwrap_or_default().to_owned(), form)
+        }
+        _ => (
+            target.rsplit('.').next().unwrap_or_default().to_owned(),
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+        ),
+    };
+    let service = match scope {
         Some((key, service)) => {
             let Some(role) = door.roles.get(&key) else {
                 return json_error(
@@ -183,7 +293,12 @@ async fn handle(
     )
     .await
     {
-        Ok(answer) => answer.into_response(),
+        Ok(answer) => {
+            if answer.0.is_success() {
+                door.show_in_outbox(&service, &operation, &parsed);
+            }
+            answer.into_response()
+        }
         Err(err) => json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServerError",

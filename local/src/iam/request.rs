@@ -80,15 +80,56 @@ pub fn classify(
                 .as_str()
                 .and_then(|url| url.rsplit('/').next())
                 .or(body["QueueName"].as_str());
+            // A batch call is authorised by its single action (SendMessageBatch
+            // by sqs:SendMessage, and so on), as SQS does.
+            let action = operation.strip_suffix("Batch").unwrap_or(operation);
             Classified::Checked(vec![Request {
-                action: format!("sqs:{operation}"),
+                action: format!("sqs:{action}"),
                 resource: queue.map(|q| arn("sqs", q)).unwrap_or_else(|| "*".into()),
                 leading_keys: None,
             }])
         }
+        // SES v2 sending: the From address's identity, and the configuration
+        // set when one is named.
+        "ses" if operation == "SendEmail" => {
+            let Some(from) = body["FromEmailAddress"].as_str().map(address_of) else {
+                return Classified::Unreadable("SendEmail without FromEmailAddress".into());
+            };
+            let mut requests = vec![Request {
+                action: "ses:SendEmail".into(),
+                resource: arn("ses", &format!("identity/{from}")),
+                leading_keys: None,
+            }];
+            if let Some(set) = body["ConfigurationSetName"].as_str() {
+                requests.push(Request {
+                    action: "ses:SendEmail".into(),
+                    resource: arn("ses", &format!("configuration-set/{set}")),
+                    leading_keys: None,
+                });
+            }
+            Classified::Checked(requests)
+        }
+        // A publish to a phone number has no resource: IAM sees "*".
+        "sns" if operation == "Publish" => Classified::Checked(vec![Request {
+            action: "sns:Publish".into(),
+            resource: body["TopicArn"]
+                .as_str()
+                .or(body["TargetArn"].as_str())
+                .unwrap_or("*")
+                .to_owned(),
+            leading_keys: None,
+        }]),
         other => Classified::Unreadable(format!(
-            "requests to {other} are not checked by the local IAM stand-in yet"
+            "{other}:{operation} is not checked by the local IAM stand-in yet"
         )),
+    }
+}
+
+/// `Name <address>` or `address`: the address.
+fn address_of(from: &str) -> String {
+    match (from.rfind('<'), from.rfind('>')) {
+        (Some(start), Some(end)) if start < end => from[start + 1..end].trim().to_owned(),
+        _ => from.trim().to_owned(),
     }
 }
 
@@ -276,6 +317,48 @@ mod tests {
             Classified::Checked(mut requests) if requests.len() == 1 => requests.remove(0),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn sqs_batches_ses_sends_and_sms_publishes_ask_for_what_aws_checks() {
+        let batch = only(classify(
+            "sqs",
+            "DeleteMessageBatch",
+            &json!({"QueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/q"}),
+            &tables(),
+        ));
+        assert_eq!(batch.action, "sqs:DeleteMessage");
+        assert_eq!(batch.resource, "arn:aws:sqs:us-east-1:123456789012:q");
+        let Classified::Checked(send) = classify(
+            "ses",
+            "SendEmail",
+            &json!({"FromEmailAddress": "Gatehouse <no-reply@example.com>", "ConfigurationSetName": "cs"}),
+            &tables(),
+        ) else {
+            panic!("readable");
+        };
+        let resources: Vec<&str> = send.iter().map(|r| r.resource.as_str()).collect();
+        assert_eq!(
+            resources,
+            [
+                "arn:aws:ses:us-east-1:123456789012:identity/no-reply@example.com",
+                "arn:aws:ses:us-east-1:123456789012:configuration-set/cs"
+            ]
+        );
+        let sms = only(classify(
+            "sns",
+            "Publish",
+            &json!({"PhoneNumber": "+15550100"}),
+            &tables(),
+        ));
+        assert_eq!(
+            (sms.action.as_str(), sms.resource.as_str()),
+            ("sns:Publish", "*")
+        );
+        assert!(matches!(
+            classify("sns", "CreateTopic", &json!({}), &tables()),
+            Classified::Unreadable(_)
+        ));
     }
 
     #[test]

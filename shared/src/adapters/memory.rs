@@ -788,6 +788,8 @@ impl crate::ports::notify::DeliveryLedger for InMemoryLedger {
 #[derive(Default)]
 pub struct InMemoryQueue {
     pub queued: Mutex<Vec<(crate::ports::notify::QueueMessage, u32)>>,
+    /// Receipt handles given a back-off, with it.
+    pub backed_off: Mutex<Vec<(String, u32)>>,
 }
 
 #[async_trait]
@@ -806,6 +808,11 @@ impl crate::ports::notify::DeliveryQueue for InMemoryQueue {
         delay_secs: u32,
     ) -> Result<(), AppError> {
         lock(&self.queued).push((message.clone(), delay_secs));
+        Ok(())
+    }
+
+    async fn retry_after(&self, receipt_handle: &str, delay_secs: u32) -> Result<(), AppError> {
+        lock(&self.backed_off).push((receipt_handle.to_owned(), delay_secs));
         Ok(())
     }
 }

@@ -279,6 +279,18 @@ impl DeliveryQueue for SqsQueue {
         Ok(())
     }
 
+    async fn retry_after(&self, receipt_handle: &str, delay_secs: u32) -> Result<(), AppError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(delay_secs.min(43_200) as i32)
+            .send()
+            .await
+            .map_err(|e| Call::of(AwsService::Sqs, "ChangeMessageVisibility").any(e))?;
+        Ok(())
+    }
+
     async fn enqueue_later(&self, message: &QueueMessage, delay_secs: u32) -> Result<(), AppError> {
         self.client
             .send_message()

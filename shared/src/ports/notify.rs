@@ -53,6 +53,10 @@ pub trait DeliveryQueue: Send + Sync {
     /// Queues one message to be received no sooner than `delay_secs` from now
     /// (at most 900).
     async fn enqueue_later(&self, message: &QueueMessage, delay_secs: u32) -> Result<(), AppError>;
+
+    /// Makes a received message visible again in `delay_secs` (a retry's
+    /// back-off) instead of after the queue's whole visibility timeout.
+    async fn retry_after(&self, receipt_handle: &str, delay_secs: u32) -> Result<(), AppError>;
 }
 
 /// What became of one delivery.

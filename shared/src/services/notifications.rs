@@ -93,6 +93,23 @@ pub struct DeliverySettings {
     pub unsubscribe_valid_days: i64,
 }
 
+/// A message as the queue handed it over.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub id: String,
+    pub receipt_handle: String,
+    /// `ApproximateReceiveCount`: 1 the first time.
+    pub receive_count: u32,
+    pub body: String,
+}
+
+/// The wait before a message's next try: doubling from 1 s, at most 5 minutes.
+pub fn back_off(receive_count: u32) -> u32 {
+    1u32.checked_shl(receive_count.saturating_sub(1))
+        .unwrap_or(u32::MAX)
+        .min(300)
+}
+
 /// What became of one queue message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handled {
@@ -146,13 +163,23 @@ impl DeliveryWorker {
         }
     }
 
-    /// Handles a batch concurrently; the ids of the messages to keep.
-    pub async fn handle_batch<'a>(&self, messages: &'a [(String, String)]) -> Vec<&'a str> {
-        let handled = futures::future::join_all(
-            messages
-                .iter()
-                .map(|(id, body)| async move { (id.as_str(), self.handle(body).await) }),
-        )
+    /// Handles a batch concurrently; the ids of the messages to keep. Each
+    /// kept message comes back after a back-off that doubles with its receive
+    /// count (1 s, 2 s, 4 s, ...), not the queue's whole visibility timeout.
+    pub async fn handle_batch<'a>(&self, messages: &'a [Received]) -> Vec<&'a str> {
+        let handled = futures::future::join_all(messages.iter().map(|m| async move {
+            let handled = self.handle(&m.body).await;
+            if handled == Handled::Retry
+                && let Err(err) = self
+                    .queue
+                    .retry_after(&m.receipt_handle, back_off(m.receive_count))
+                    .await
+            {
+                // It comes back after the visibility timeout instead.
+                tracing::warn!(error = %err, "cannot shorten a retry's wait");
+            }
+            (m.id.as_str(), handled)
+        }))
         .await;
         handled
             .into_iter()
@@ -692,8 +719,40 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_message_that_is_no_delivery_stays_for_the_dead_letter_queue() {
+    async fn a_message_that_is_no_delivery_stays_for_the_dead_letter_queue_backing_off() {
         let f = fixture();
-        assert_eq!(f.worker.handle("{not json").await, Handled::Retry);
+        let ada = user(&f, json!({})).await;
+        let batch = [
+            Received {
+                id: "poison".into(),
+                receipt_handle: "r-1".into(),
+                receive_count: 3,
+                body: "{not json".into(),
+            },
+            Received {
+                id: "fine".into(),
+                receipt_handle: "r-2".into(),
+                receive_count: 1,
+                body: message(
+                    &ada,
+                    Channel::Email,
+                    "security-alert",
+                    json!({"message": "m"}),
+                ),
+            },
+        ];
+        assert_eq!(f.worker.handle_batch(&batch).await, ["poison"]);
+        assert_eq!(*f.queue.backed_off.lock().unwrap(), [("r-1".to_owned(), 4)]);
+        assert_eq!(
+            f.mail.sent.lock().unwrap().len(),
+            1,
+            "the rest of the batch is sent"
+        );
+    }
+
+    #[test]
+    fn the_back_off_doubles_and_is_capped() {
+        assert_eq!((1..=5).map(back_off).collect::<Vec<_>>(), [1, 2, 4, 8, 16]);
+        assert_eq!(back_off(40), 300);
     }
 }
