@@ -262,6 +262,7 @@ impl AppContext {
         Ok(DeliveryWorker::new(
             table.clone(),
             table.clone(),
+            table.clone(),
             Arc::new(SqsQueue::new(&self.aws, cfg.queue_url.clone())),
             Arc::new(SesMailer::new(
                 &self.aws,

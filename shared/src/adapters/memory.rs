@@ -304,7 +304,7 @@ impl AccountAdmin for InMemoryIdentity {
 
 #[derive(Default)]
 pub struct InMemoryProfileStore {
-    profiles: Mutex<BTreeMap<UserId, Profile>>,
+    pub(crate) profiles: Mutex<BTreeMap<UserId, Profile>>,
     pub sessions: InMemorySessions,
     policies: Mutex<(u64, BTreeMap<String, PolicyDocument>)>,
 }
@@ -870,5 +870,156 @@ impl crate::ports::notify::SmsSender for RecordingProvider {
         text: &str,
     ) -> Result<String, crate::ports::notify::SendFailure> {
         self.outcome(to, text.to_owned())
+    }
+}
+
+/// Notifications, role members (from the profile store) and idempotency keys.
+#[derive(Default)]
+pub struct InMemoryNotifications {
+    pub profiles: std::sync::Arc<InMemoryProfileStore>,
+    pub records: Mutex<BTreeMap<String, crate::ports::notify::NotificationRecord>>,
+    pub pages: Mutex<BTreeMap<(String, u32), LedgerEntry>>,
+    pub keys: Mutex<BTreeMap<String, (String, Option<serde_json::Value>)>>,
+    pub ledger: std::sync::Arc<InMemoryLedger>,
+}
+
+#[async_trait]
+impl crate::ports::notify::NotificationStore for InMemoryNotifications {
+    async fn create_notification(
+        &self,
+        record: &crate::ports::notify::NotificationRecord,
+    ) -> Result<(), AppError> {
+        lock(&self.records).insert(record.id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn notification(
+        &self,
+        id: &str,
+    ) -> Result<
+        Option<(
+            crate::ports::notify::NotificationRecord,
+            crate::ports::notify::DeliveryCounts,
+        )>,
+        AppError,
+    > {
+        use crate::ports::notify::{DeliveryCounts, DeliveryStatus};
+        let Some(record) = lock(&self.records).get(id).cloned() else {
+            return Ok(None);
+        };
+        let mut counts = DeliveryCounts::default();
+        for ((nid, _), entry) in lock(&self.ledger.entries).iter() {
+            if nid != id {
+                continue;
+            }
+            if let LedgerEntry::Finished(outcome) = entry {
+                match outcome.status {
+                    DeliveryStatus::Sent => counts.sent += 1,
+                    DeliveryStatus::Suppressed => counts.suppressed += 1,
+                    DeliveryStatus::Failed => counts.failed += 1,
+                }
+            }
+        }
+        Ok(Some((record, counts)))
+    }
+
+    async fn role_members(
+        &self,
+        role: &Role,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<UserId>, Option<String>), AppError> {
+        let members: Vec<UserId> = lock(&self.profiles.profiles)
+            .values()
+            .filter(|p| p.roles.contains(role))
+            .map(|p| p.user_id.clone())
+            .filter(|id| after.is_none_or(|a| id.as_str() > a))
+            .collect();
+        let page: Vec<UserId> = members.iter().take(limit).cloned().collect();
+        let next = (members.len() > limit)
+            .then(|| page.last().map(|id| id.as_str().to_owned()))
+            .flatten();
+        Ok((page, next))
+    }
+
+    async fn count_role_members(&self, role: &Role) -> Result<u64, AppError> {
+        Ok(lock(&self.profiles.profiles)
+            .values()
+            .filter(|p| p.roles.contains(role))
+            .count() as u64)
+    }
+
+    async fn claim_page(
+        &self,
+        notification_id: &str,
+        page: u32,
+        lease_secs: i64,
+    ) -> Result<crate::ports::notify::Claim, AppError> {
+        use crate::ports::notify::Claim;
+        let now = Utc::now().timestamp();
+        let mut pages = lock(&self.pages);
+        let key = (notification_id.to_owned(), page);
+        Ok(match pages.get(&key) {
+            None => {
+                pages.insert(key, LedgerEntry::Claimed { at: now });
+                Claim::Granted
+            }
+            Some(LedgerEntry::Finished(_)) => Claim::Done,
+            Some(LedgerEntry::Claimed { at }) if at + lease_secs > now => Claim::Busy,
+            Some(LedgerEntry::Claimed { .. }) => Claim::Abandoned,
+        })
+    }
+
+    async fn page_done(&self, notification_id: &str, page: u32) -> Result<(), AppError> {
+        lock(&self.pages).insert(
+            (notification_id.to_owned(), page),
+            LedgerEntry::Finished(crate::ports::notify::Outcome {
+                status: crate::ports::notify::DeliveryStatus::Sent,
+                reason: None,
+                provider_id: None,
+            }),
+        );
+        Ok(())
+    }
+
+    async fn use_key(
+        &self,
+        scope: &str,
+        key: &str,
+        digest: &str,
+    ) -> Result<crate::ports::notify::KeyUse, AppError> {
+        use crate::ports::notify::KeyUse;
+        let mut keys = lock(&self.keys);
+        let name = format!("{scope}#{key}");
+        Ok(match keys.get(&name) {
+            None => {
+                keys.insert(name, (digest.to_owned(), None));
+                KeyUse::Fresh
+            }
+            Some((stored, _)) if stored != digest => KeyUse::Mismatch,
+            Some((_, Some(answer))) => KeyUse::Answered(answer.clone()),
+            Some((_, None)) => KeyUse::InProgress,
+        })
+    }
+
+    async fn key_answered(
+        &self,
+        scope: &str,
+        key: &str,
+        answer: &serde_json::Value,
+    ) -> Result<(), AppError> {
+        if let Some(entry) = lock(&self.keys).get_mut(&format!("{scope}#{key}")) {
+            entry.1 = Some(answer.clone());
+        }
+        Ok(())
+    }
+
+    async fn release_key(&self, scope: &str, key: &str) -> Result<(), AppError> {
+        let mut keys = lock(&self.keys);
+        let name = format!("{scope}#{key}");
+        if matches!(keys.get(&name), Some((_, None))) {
+            keys.remove(&name);
+        }
+        Ok(())
     }
 }

@@ -273,6 +273,8 @@ pub enum Skip {
     OptedOutOfChannel,
     OptedOutOfMarketing,
     Undeliverable,
+    /// The account is disabled: it gets nothing until enabled.
+    AccountDisabled,
     /// Failed: nothing to send to (and nothing a retry would change).
     NoSuchUser,
     NoVerifiedPhone,
@@ -284,6 +286,7 @@ impl Skip {
             Self::OptedOutOfChannel => "the recipient turned this channel off",
             Self::OptedOutOfMarketing => "the recipient does not accept marketing",
             Self::Undeliverable => "the address is known to bounce or complain",
+            Self::AccountDisabled => "the account is disabled",
             Self::NoSuchUser => "no such user",
             Self::NoVerifiedPhone => "no verified phone number (SMS go only to verified numbers)",
         }
@@ -293,7 +296,10 @@ impl Skip {
     pub fn is_suppression(self) -> bool {
         matches!(
             self,
-            Self::OptedOutOfChannel | Self::OptedOutOfMarketing | Self::Undeliverable
+            Self::OptedOutOfChannel
+                | Self::OptedOutOfMarketing
+                | Self::Undeliverable
+                | Self::AccountDisabled
         )
     }
 }
@@ -307,6 +313,9 @@ pub fn skip_for(
     category: Category,
     undeliverable: bool,
 ) -> Option<Skip> {
+    if profile.status == super::UserStatus::Disabled {
+        return Some(Skip::AccountDisabled);
+    }
     let preferences = &profile.preferences;
     if let Some(channels) = preferences
         .get("notification_channels")

@@ -42,6 +42,7 @@ pub mod actions {
     pub const POLICIES_READ: &str = "policies:read";
     pub const POLICIES_MANAGE: &str = "policies:manage";
     pub const NOTIFICATIONS_SEND: &str = "notifications:send";
+    pub const NOTIFICATIONS_READ: &str = "notifications:read";
 }
 
 /// Gatehouse's collections, the resource of actions on no single user.
@@ -56,6 +57,15 @@ const SERVICE_TYPE: &str = "Service";
 const ROLE_TYPE: &str = "Role";
 const SCOPE_TYPE: &str = "Scope";
 const COLLECTION_TYPE: &str = "Collection";
+const NOTIFICATION_TYPE: &str = "Notification";
+
+/// Who sent something: a user, or a service by its client id.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", content = "id")]
+pub enum Sender {
+    User(UserId),
+    Service(String),
+}
 
 static SCHEMA: LazyLock<Result<Arc<Schema>, String>> = LazyLock::new(|| {
     Schema::from_cedarschema_str(SCHEMA_TEXT)
@@ -295,6 +305,8 @@ pub enum Resource {
     Principal(Box<Principal>),
     /// One of Gatehouse's collections.
     Collection(&'static str),
+    /// A notification and who sent it (`None`: Gatehouse itself).
+    Notification { id: String, sender: Option<Sender> },
     /// A service's own resource type, with the attributes the caller supplies.
     Other {
         kind: String,
@@ -320,6 +332,21 @@ impl Resource {
                 uid(COLLECTION_TYPE, name)?,
                 HashSet::new(),
             )),
+            Self::Notification { id, sender } => {
+                let attrs = match sender {
+                    Some(Sender::User(user)) => HashMap::from([(
+                        "sender_user".to_owned(),
+                        RestrictedExpression::new_entity_uid(uid(USER_TYPE, user.as_str())?),
+                    )]),
+                    Some(Sender::Service(client)) => HashMap::from([(
+                        "sender_service".to_owned(),
+                        RestrictedExpression::new_entity_uid(uid(SERVICE_TYPE, client)?),
+                    )]),
+                    None => HashMap::new(),
+                };
+                Entity::new(uid(NOTIFICATION_TYPE, id)?, attrs, HashSet::new())
+                    .map_err(AppError::unexpected)
+            }
             Self::Other {
                 kind,
                 id,
@@ -751,6 +778,37 @@ mod tests {
         );
         assert!(!decision.allowed);
         assert_eq!(decision.determining_policies, ["builtin-disabled"]);
+    }
+
+    #[test]
+    fn a_notification_is_read_by_its_sender_and_admins() {
+        let engine = PolicyEngine::new(&[]).unwrap();
+        let (ada_id, ada) = user(&[]);
+        let (_, bob) = user(&[]);
+        let (_, admin) = user(&["admin"]);
+        let service = Principal::Service {
+            client_id: "svc".into(),
+            scopes: vec![],
+        };
+        let sent_by = |sender| Resource::Notification {
+            id: "n-1".into(),
+            sender: Some(sender),
+        };
+        let by_ada = sent_by(Sender::User(ada_id));
+        assert!(ask(&engine, &ada, actions::NOTIFICATIONS_READ, by_ada.clone()).allowed);
+        assert!(!ask(&engine, &bob, actions::NOTIFICATIONS_READ, by_ada.clone()).allowed);
+        assert!(ask(&engine, &admin, actions::NOTIFICATIONS_READ, by_ada).allowed);
+        let by_service = sent_by(Sender::Service("svc".into()));
+        assert!(
+            ask(
+                &engine,
+                &service,
+                actions::NOTIFICATIONS_READ,
+                by_service.clone()
+            )
+            .allowed
+        );
+        assert!(!ask(&engine, &ada, actions::NOTIFICATIONS_READ, by_service).allowed);
     }
 
     #[test]

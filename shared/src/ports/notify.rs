@@ -41,6 +41,24 @@ pub trait SmsSender: Send + Sync {
 pub enum QueueMessage {
     /// One recipient's delivery.
     Deliver(Delivery),
+    /// The next page of a role's members to fan out to.
+    Expand(Expansion),
+}
+
+/// A role send, page by page: the worker queues this page's deliveries and
+/// the next page, so a role of any size fans out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Expansion {
+    pub notification_id: String,
+    pub role: crate::domain::Role,
+    pub channel: crate::domain::notifications::Channel,
+    pub template: String,
+    #[serde(default)]
+    pub data: serde_json::Map<String, serde_json::Value>,
+    pub page: u32,
+    /// Where the previous page ended.
+    #[serde(default)]
+    pub after: Option<String>,
 }
 
 #[async_trait]
@@ -113,4 +131,86 @@ pub trait DeliveryLedger: Send + Sync {
 
     /// Whether SES reported `address` as bouncing or complaining.
     async fn undeliverable(&self, address: &Email) -> Result<bool, AppError>;
+}
+
+/// A notification as its sender made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationRecord {
+    pub id: String,
+    /// `None` for Gatehouse's own notices.
+    pub sender: Option<crate::domain::permissions::Sender>,
+    pub template: String,
+    pub channel: crate::domain::notifications::Channel,
+    /// Recipients it was accepted for.
+    pub total: u64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// How its deliveries ended so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryCounts {
+    pub sent: u64,
+    pub suppressed: u64,
+    pub failed: u64,
+}
+
+/// What an idempotency key found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyUse {
+    /// First use: go on, then [`NotificationStore::key_answered`].
+    Fresh,
+    /// Used before with the same request: its answer.
+    Answered(serde_json::Value),
+    /// Used before with the same request, still being answered.
+    InProgress,
+    /// Used before with a different request.
+    Mismatch,
+}
+
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
+    async fn create_notification(&self, record: &NotificationRecord) -> Result<(), AppError>;
+
+    async fn notification(
+        &self,
+        id: &str,
+    ) -> Result<Option<(NotificationRecord, DeliveryCounts)>, AppError>;
+
+    /// Up to `limit` members of `role` after `after` (a position this call
+    /// handed out), and where the page ended if more may follow.
+    async fn role_members(
+        &self,
+        role: &crate::domain::Role,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<UserId>, Option<String>), AppError>;
+
+    async fn count_role_members(&self, role: &crate::domain::Role) -> Result<u64, AppError>;
+
+    /// Claims fanning out page `page` of a role send, as the ledger claims a
+    /// delivery: a redelivered expansion finds it done (or busy), and one whose
+    /// worker stopped half-way is taken over (its deliveries are idempotent).
+    async fn claim_page(
+        &self,
+        notification_id: &str,
+        page: u32,
+        lease_secs: i64,
+    ) -> Result<Claim, AppError>;
+
+    /// The page's deliveries and the next page are queued.
+    async fn page_done(&self, notification_id: &str, page: u32) -> Result<(), AppError>;
+
+    /// Starts using `key` (per sender) for a request with this digest.
+    async fn use_key(&self, scope: &str, key: &str, digest: &str) -> Result<KeyUse, AppError>;
+
+    /// Stores the answer a key's request got, for its replays.
+    async fn key_answered(
+        &self,
+        scope: &str,
+        key: &str,
+        answer: &serde_json::Value,
+    ) -> Result<(), AppError>;
+
+    /// Forgets a key whose request failed, so a retry can use it again.
+    async fn release_key(&self, scope: &str, key: &str) -> Result<(), AppError>;
 }

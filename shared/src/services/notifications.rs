@@ -15,12 +15,15 @@ use crate::domain::notifications::{
 };
 use crate::domain::{AppError, Email, UserId};
 use crate::ports::notify::{
-    Claim, DeliveryLedger, DeliveryQueue, DeliveryStatus, Mailer, Outcome, QueueMessage,
-    SendFailure, SmsSender,
+    Claim, DeliveryLedger, DeliveryQueue, DeliveryStatus, Expansion, KeyUse, Mailer,
+    NotificationRecord, NotificationStore, Outcome, QueueMessage, SendFailure, SmsSender,
 };
 use crate::ports::{ProfileStore, TokenSigner};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Members per fan-out page of a role send.
+pub const ROLE_PAGE: usize = 100;
 
 /// Stops calling a provider that keeps failing. Closed: calls go through;
 /// after `threshold` transient failures in a row it opens for `cooldown`; then
@@ -122,6 +125,7 @@ pub enum Handled {
 
 pub struct DeliveryWorker {
     profiles: Arc<dyn ProfileStore>,
+    notifications: Arc<dyn NotificationStore>,
     ledger: Arc<dyn DeliveryLedger>,
     queue: Arc<dyn DeliveryQueue>,
     mailer: Arc<dyn Mailer>,
@@ -136,6 +140,7 @@ impl DeliveryWorker {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         profiles: Arc<dyn ProfileStore>,
+        notifications: Arc<dyn NotificationStore>,
         ledger: Arc<dyn DeliveryLedger>,
         queue: Arc<dyn DeliveryQueue>,
         mailer: Arc<dyn Mailer>,
@@ -147,6 +152,7 @@ impl DeliveryWorker {
             email_breaker: Breaker::new(settings.breaker_threshold, settings.breaker_cooldown),
             sms_breaker: Breaker::new(settings.breaker_threshold, settings.breaker_cooldown),
             profiles,
+            notifications,
             ledger,
             queue,
             mailer,
@@ -211,7 +217,62 @@ impl DeliveryWorker {
                     Handled::Retry
                 }
             },
+            QueueMessage::Expand(page) => match self.expand(&page).await {
+                Ok(handled) => handled,
+                Err(err) => {
+                    tracing::warn!(
+                        notification_id = %page.notification_id,
+                        page = page.page,
+                        error = %err,
+                        "fan-out page left for another try"
+                    );
+                    Handled::Retry
+                }
+            },
         }
+    }
+
+    /// One page of a role's members: their deliveries, then the next page.
+    async fn expand(&self, page: &Expansion) -> Result<Handled, AppError> {
+        match self
+            .notifications
+            .claim_page(&page.notification_id, page.page, self.settings.lease_secs)
+            .await?
+        {
+            // Abandoned: taken over; the deliveries it queued are idempotent.
+            Claim::Granted | Claim::Abandoned => {}
+            Claim::Done => return Ok(Handled::Done),
+            Claim::Busy => return Ok(Handled::Retry),
+        }
+        let (members, next) = self
+            .notifications
+            .role_members(&page.role, page.after.as_deref(), ROLE_PAGE)
+            .await?;
+        let mut messages: Vec<QueueMessage> = members
+            .into_iter()
+            .map(|recipient| {
+                QueueMessage::Deliver(Delivery {
+                    notification_id: page.notification_id.clone(),
+                    recipient,
+                    channel: page.channel,
+                    template: page.template.clone(),
+                    data: page.data.clone(),
+                    to_address: None,
+                })
+            })
+            .collect();
+        if let Some(after) = next {
+            messages.push(QueueMessage::Expand(Expansion {
+                page: page.page + 1,
+                after: Some(after),
+                ..page.clone()
+            }));
+        }
+        self.queue.enqueue(&messages).await?;
+        self.notifications
+            .page_done(&page.notification_id, page.page)
+            .await?;
+        Ok(Handled::Done)
     }
 
     async fn finish(
@@ -458,12 +519,292 @@ pub async fn unsubscribe_user(
     })
 }
 
+/// Who gets a notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipients {
+    Users(Vec<UserId>),
+    Role(crate::domain::Role),
+}
+
+/// `POST /notifications`, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendRequest {
+    pub recipients: Recipients,
+    pub channel: Channel,
+    pub template: String,
+    pub data: serde_json::Map<String, serde_json::Value>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SendAccepted {
+    pub notification_id: String,
+    /// Recipients it was accepted for.
+    pub accepted: u64,
+}
+
+/// `GET /notifications/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NotificationView {
+    pub notification_id: String,
+    pub template: String,
+    pub channel: Channel,
+    /// `queued` while deliveries remain, `done` once every one ended.
+    pub status: &'static str,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub counts: ViewCounts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ViewCounts {
+    pub queued: u64,
+    pub sent: u64,
+    pub suppressed: u64,
+    pub failed: u64,
+}
+
+/// Sending notifications: checked (template, data, recipients), recorded, then
+/// fanned out one queue message per recipient (a role page by page through
+/// the queue itself). An idempotency key makes a repeat return the first
+/// answer and send nothing new; the notification's id derives from the key,
+/// so even a retry after a half-finished fan-out reaches each recipient once.
+pub struct NotificationService {
+    permissions: Arc<super::Permissions>,
+    store: Arc<dyn NotificationStore>,
+    queue: Arc<dyn DeliveryQueue>,
+}
+
+impl NotificationService {
+    pub const MAX_RECIPIENTS: usize = 1000;
+    pub const MAX_KEY: usize = 128;
+
+    pub fn new(
+        permissions: Arc<super::Permissions>,
+        store: Arc<dyn NotificationStore>,
+        queue: Arc<dyn DeliveryQueue>,
+    ) -> Self {
+        Self {
+            permissions,
+            store,
+            queue,
+        }
+    }
+
+    fn sender(subject: &crate::domain::Subject) -> crate::domain::permissions::Sender {
+        use crate::domain::permissions::Sender;
+        match subject {
+            crate::domain::Subject::User(caller) => Sender::User(caller.user_id.clone()),
+            crate::domain::Subject::Service { client_id, .. } => Sender::Service(client_id.clone()),
+        }
+    }
+
+    /// The id a keyed request's notification gets: the same for every repeat.
+    fn keyed_id(scope: &str, key: &str) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("{scope}\n{key}").as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .to_string()
+    }
+
+    #[tracing::instrument(skip_all, fields(template = %request.template))]
+    pub async fn send(
+        &self,
+        subject: &crate::domain::Subject,
+        request: SendRequest,
+    ) -> Result<SendAccepted, AppError> {
+        use crate::domain::permissions::{actions, collections};
+        self.permissions
+            .authorise_subject(
+                subject,
+                actions::NOTIFICATIONS_SEND,
+                super::Target::Collection(collections::NOTIFICATIONS),
+            )
+            .await?;
+        Templates::shipped()?.check(&request.template, request.channel, &request.data)?;
+        let recipients = match &request.recipients {
+            Recipients::Users(users) => {
+                let mut users = users.clone();
+                users.sort();
+                users.dedup();
+                if users.is_empty() || users.len() > Self::MAX_RECIPIENTS {
+                    return Err(AppError::validation(
+                        "recipients",
+                        "must name 1 to 1000 users, or a role",
+                    ));
+                }
+                Recipients::Users(users)
+            }
+            role => role.clone(),
+        };
+        let sender = Self::sender(subject);
+        let scope = serde_json::to_string(&sender).map_err(AppError::unexpected)?;
+        let (notification_id, key) = match &request.idempotency_key {
+            Some(key) => {
+                if key.is_empty() || key.len() > Self::MAX_KEY || key.chars().any(char::is_control)
+                {
+                    return Err(AppError::validation(
+                        "idempotency_key",
+                        "must be 1 to 128 characters",
+                    ));
+                }
+                let digest = Self::digest(&recipients, &request)?;
+                match self.store.use_key(&scope, key, &digest).await? {
+                    KeyUse::Fresh => {}
+                    KeyUse::Answered(answer) => {
+                        return serde_json::from_value(answer).map_err(AppError::unexpected);
+                    }
+                    KeyUse::InProgress => {
+                        return Err(AppError::Conflict(
+                            "a request with this idempotency key is still being answered",
+                        ));
+                    }
+                    KeyUse::Mismatch => {
+                        return Err(AppError::Conflict(
+                            "this idempotency key was used for a different request",
+                        ));
+                    }
+                }
+                (Self::keyed_id(&scope, key), Some(key.clone()))
+            }
+            None => (uuid::Uuid::new_v4().to_string(), None),
+        };
+        let result = self
+            .fan_out(&notification_id, sender, &recipients, &request)
+            .await;
+        match (&result, &key) {
+            (Ok(accepted), Some(key)) => {
+                let answer = serde_json::to_value(accepted).map_err(AppError::unexpected)?;
+                self.store.key_answered(&scope, key, &answer).await?;
+            }
+            (Err(_), Some(key)) => {
+                if let Err(err) = self.store.release_key(&scope, key).await {
+                    tracing::error!(error = %err, "an idempotency key stays in progress until it expires");
+                }
+            }
+            _ => {}
+        }
+        result
+    }
+
+    fn digest(recipients: &Recipients, request: &SendRequest) -> Result<String, AppError> {
+        use sha2::Digest;
+        let recipients = match recipients {
+            Recipients::Users(users) => serde_json::json!({"users": users}),
+            Recipients::Role(role) => serde_json::json!({"role": role}),
+        };
+        let canonical = serde_json::json!({
+            "recipients": recipients,
+            "channel": request.channel,
+            "template": request.template,
+            "data": request.data,
+        })
+        .to_string();
+        Ok(sha2::Sha256::digest(canonical.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect())
+    }
+
+    async fn fan_out(
+        &self,
+        notification_id: &str,
+        sender: crate::domain::permissions::Sender,
+        recipients: &Recipients,
+        request: &SendRequest,
+    ) -> Result<SendAccepted, AppError> {
+        let total = match recipients {
+            Recipients::Users(users) => users.len() as u64,
+            Recipients::Role(role) => self.store.count_role_members(role).await?,
+        };
+        self.store
+            .create_notification(&NotificationRecord {
+                id: notification_id.to_owned(),
+                sender: Some(sender),
+                template: request.template.clone(),
+                channel: request.channel,
+                total,
+                created_at: chrono::Utc::now(),
+            })
+            .await?;
+        let messages: Vec<QueueMessage> = match recipients {
+            Recipients::Users(users) => users
+                .iter()
+                .map(|recipient| {
+                    QueueMessage::Deliver(Delivery {
+                        notification_id: notification_id.to_owned(),
+                        recipient: recipient.clone(),
+                        channel: request.channel,
+                        template: request.template.clone(),
+                        data: request.data.clone(),
+                        to_address: None,
+                    })
+                })
+                .collect(),
+            Recipients::Role(role) => vec![QueueMessage::Expand(Expansion {
+                notification_id: notification_id.to_owned(),
+                role: role.clone(),
+                channel: request.channel,
+                template: request.template.clone(),
+                data: request.data.clone(),
+                page: 0,
+                after: None,
+            })],
+        };
+        self.queue.enqueue(&messages).await?;
+        tracing::info!(notification_id, total, "notification accepted");
+        Ok(SendAccepted {
+            notification_id: notification_id.to_owned(),
+            accepted: total,
+        })
+    }
+
+    /// Its status, for its sender or whoever the policies allow (admins).
+    pub async fn status(
+        &self,
+        subject: &crate::domain::Subject,
+        id: &str,
+    ) -> Result<NotificationView, AppError> {
+        use crate::domain::permissions::actions;
+        let found = self.store.notification(id).await?;
+        let sender = found.as_ref().and_then(|(record, _)| record.sender.clone());
+        self.permissions
+            .authorise_subject(
+                subject,
+                actions::NOTIFICATIONS_READ,
+                super::Target::Notification {
+                    id,
+                    sender: sender.as_ref(),
+                },
+            )
+            .await?;
+        let (record, counts) = found.ok_or(AppError::NotFound("notification"))?;
+        let done = counts.sent + counts.suppressed + counts.failed;
+        let queued = record.total.saturating_sub(done);
+        Ok(NotificationView {
+            notification_id: record.id,
+            template: record.template,
+            channel: record.channel,
+            status: if queued == 0 { "done" } else { "queued" },
+            created_at: record.created_at,
+            counts: ViewCounts {
+                queued,
+                sent: counts.sent,
+                suppressed: counts.suppressed,
+                failed: counts.failed,
+            },
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::adapters::memory::{
-        InMemoryLedger, InMemoryProfileStore, InMemoryQueue, LedgerEntry, RecordingProvider,
-        TestSigner,
+        InMemoryLedger, InMemoryNotifications, InMemoryProfileStore, InMemoryQueue, LedgerEntry,
+        RecordingProvider, TestSigner,
     };
     use crate::domain::notifications::Channel;
     use crate::domain::{NewProfile, Role};
@@ -484,8 +825,14 @@ mod tests {
         let queue = Arc::new(InMemoryQueue::default());
         let mail = Arc::new(RecordingProvider::default());
         let sms = Arc::new(RecordingProvider::default());
+        let notifications = Arc::new(InMemoryNotifications {
+            profiles: profiles.clone(),
+            ledger: ledger.clone(),
+            ..Default::default()
+        });
         let worker = DeliveryWorker::new(
             profiles.clone(),
+            notifications,
             ledger.clone(),
             queue.clone(),
             mail.clone(),
@@ -754,5 +1101,277 @@ mod tests {
     fn the_back_off_doubles_and_is_capped() {
         assert_eq!((1..=5).map(back_off).collect::<Vec<_>>(), [1, 2, 4, 8, 16]);
         assert_eq!(back_off(40), 300);
+    }
+}
+
+#[cfg(test)]
+mod producer_tests {
+    use super::*;
+    use crate::adapters::memory::{
+        InMemoryLedger, InMemoryNotifications, InMemoryProfileStore, InMemoryQueue,
+        RecordingProvider, TestSigner,
+    };
+    use crate::domain::{AccessToken, Caller, NewProfile, Role, Subject};
+    use serde_json::json;
+
+    struct Fixture {
+        profiles: Arc<InMemoryProfileStore>,
+        queue: Arc<InMemoryQueue>,
+        service: NotificationService,
+        worker: DeliveryWorker,
+        mail: Arc<RecordingProvider>,
+    }
+
+    fn fixture() -> Fixture {
+        let profiles = Arc::new(InMemoryProfileStore::default());
+        let ledger = Arc::new(InMemoryLedger::default());
+        let queue = Arc::new(InMemoryQueue::default());
+        let mail = Arc::new(RecordingProvider::default());
+        let notifications = Arc::new(InMemoryNotifications {
+            profiles: profiles.clone(),
+            ledger: ledger.clone(),
+            ..Default::default()
+        });
+        let service = NotificationService::new(
+            Arc::new(super::super::Permissions::new(profiles.clone())),
+            notifications.clone(),
+            queue.clone(),
+        );
+        let worker = DeliveryWorker::new(
+            profiles.clone(),
+            notifications,
+            ledger,
+            queue.clone(),
+            mail.clone(),
+            Arc::new(RecordingProvider::default()),
+            Arc::new(TestSigner),
+            DeliverySettings {
+                lease_secs: 60,
+                breaker_threshold: 3,
+                breaker_cooldown: Duration::from_secs(30),
+                public_base_url: "https://api.example.com".into(),
+                unsubscribe_valid_days: 30,
+            },
+        );
+        Fixture {
+            profiles,
+            queue,
+            service,
+            worker,
+            mail,
+        }
+    }
+
+    async fn user(f: &Fixture, roles: &[&str]) -> UserId {
+        let id = UserId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
+        f.profiles
+            .create_profile(&NewProfile {
+                user_id: id.clone(),
+                email: Email::parse(&format!("{id}@example.com")).unwrap(),
+                display_name: None,
+                roles: roles.iter().map(|r| Role::parse(r).unwrap()).collect(),
+                created_at: chrono::Utc::now(),
+            })
+            .await
+            .unwrap();
+        id
+    }
+
+    fn as_user(id: &UserId) -> Subject {
+        Subject::User(Caller {
+            user_id: id.clone(),
+            username: id.as_str().to_owned(),
+            groups: vec![],
+            issued_at: chrono::Utc::now().timestamp(),
+            access_token: AccessToken::parse("eyJ.test").unwrap(),
+        })
+    }
+
+    fn request(recipients: Recipients, key: Option<&str>) -> SendRequest {
+        SendRequest {
+            recipients,
+            channel: Channel::Email,
+            template: "security-alert".into(),
+            data: json!({"message": "m"}).as_object().cloned().unwrap(),
+            idempotency_key: key.map(str::to_owned),
+        }
+    }
+
+    /// Runs the worker over everything queued until the queue is empty.
+    async fn drain(f: &Fixture) {
+        loop {
+            let batch: Vec<_> = std::mem::take(&mut *f.queue.queued.lock().unwrap());
+            if batch.is_empty() {
+                return;
+            }
+            for (message, _) in batch {
+                let body = serde_json::to_string(&message).unwrap();
+                assert_eq!(f.worker.handle(&body).await, Handled::Done);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn only_callers_the_policies_allow_may_send() {
+        let f = fixture();
+        let plain = user(&f, &["user"]).await;
+        let err = f
+            .service
+            .send(
+                &as_user(&plain),
+                request(Recipients::Users(vec![plain.clone()]), None),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::Forbidden(_)), "{err:?}");
+        let unscoped = Subject::Service {
+            client_id: "svc".into(),
+            scopes: vec!["gatehouse/permissions.check".into()],
+        };
+        assert!(matches!(
+            f.service
+                .send(
+                    &unscoped,
+                    request(Recipients::Users(vec![plain.clone()]), None)
+                )
+                .await,
+            Err(AppError::Forbidden(_))
+        ));
+        let scoped = Subject::Service {
+            client_id: "svc".into(),
+            scopes: vec!["gatehouse/notifications.send".into()],
+        };
+        let accepted = f
+            .service
+            .send(
+                &scoped,
+                request(Recipients::Users(vec![plain.clone(), plain]), None),
+            )
+            .await
+            .unwrap();
+        assert_eq!(accepted.accepted, 1, "recipients are counted once");
+    }
+
+    #[tokio::test]
+    async fn bad_sends_are_refused_before_anything_is_queued() {
+        let f = fixture();
+        let admin = user(&f, &["admin"]).await;
+        let as_admin = as_user(&admin);
+        let mut unknown = request(Recipients::Users(vec![admin.clone()]), None);
+        unknown.template = "nope".into();
+        assert!(matches!(
+            f.service.send(&as_admin, unknown).await,
+            Err(AppError::Validation {
+                field: "template",
+                ..
+            })
+        ));
+        let mut missing = request(Recipients::Users(vec![admin.clone()]), None);
+        missing.data = serde_json::Map::new();
+        assert!(matches!(
+            f.service.send(&as_admin, missing).await,
+            Err(AppError::Validation { field: "data", .. })
+        ));
+        let many: Vec<UserId> = (0..1001)
+            .map(|_| UserId::parse(&uuid::Uuid::new_v4().to_string()).unwrap())
+            .collect();
+        assert!(matches!(
+            f.service
+                .send(&as_admin, request(Recipients::Users(many), None))
+                .await,
+            Err(AppError::Validation {
+                field: "recipients",
+                ..
+            })
+        ));
+        assert!(f.queue.queued.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_role_fans_out_page_by_page_and_the_status_counts_every_delivery() {
+        let f = fixture();
+        let admin = user(&f, &["admin"]).await;
+        for _ in 0..(2 * ROLE_PAGE + 5) {
+            user(&f, &["beta"]).await;
+        }
+        let accepted = f
+            .service
+            .send(
+                &as_user(&admin),
+                request(Recipients::Role(Role::parse("beta").unwrap()), None),
+            )
+            .await
+            .unwrap();
+        assert_eq!(accepted.accepted, 2 * ROLE_PAGE as u64 + 5);
+        let status = f
+            .service
+            .status(&as_user(&admin), &accepted.notification_id)
+            .await
+            .unwrap();
+        assert_eq!(status.status, "queued");
+        drain(&f).await;
+        assert_eq!(f.mail.sent.lock().unwrap().len(), 2 * ROLE_PAGE + 5);
+        let status = f
+            .service
+            .status(&as_user(&admin), &accepted.notification_id)
+            .await
+            .unwrap();
+        assert_eq!(status.status, "done");
+        assert_eq!(status.counts.sent, 2 * ROLE_PAGE as u64 + 5);
+        assert_eq!(status.counts.queued, 0);
+    }
+
+    #[tokio::test]
+    async fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() {
+        let f = fixture();
+        let admin = user(&f, &["admin"]).await;
+        let bob = user(&f, &["user"]).await;
+        let first = f
+            .service
+            .send(
+                &as_user(&admin),
+                request(Recipients::Users(vec![bob.clone()]), Some("k-1")),
+            )
+            .await
+            .unwrap();
+        let queued = f.queue.queued.lock().unwrap().len();
+        let again = f
+            .service
+            .send(
+                &as_user(&admin),
+                request(Recipients::Users(vec![bob.clone()]), Some("k-1")),
+            )
+            .await
+            .unwrap();
+        assert_eq!(again, first);
+        assert_eq!(
+            f.queue.queued.lock().unwrap().len(),
+            queued,
+            "nothing new queued"
+        );
+        let mut other = request(Recipients::Users(vec![bob.clone()]), Some("k-1"));
+        other.data = json!({"message": "different"})
+            .as_object()
+            .cloned()
+            .unwrap();
+        assert!(matches!(
+            f.service.send(&as_user(&admin), other).await,
+            Err(AppError::Conflict(_))
+        ));
+        // Bob may not read the admin's notification; the admin may.
+        assert!(matches!(
+            f.service
+                .status(&as_user(&bob), &first.notification_id)
+                .await,
+            Err(AppError::Forbidden(_))
+        ));
+        assert!(matches!(
+            f.service.status(&as_user(&admin), "no-such-id").await,
+            Err(AppError::NotFound(_))
+        ));
+        assert!(matches!(
+            f.service.status(&as_user(&bob), "no-such-id").await,
+            Err(AppError::Forbidden(_))
+        ));
     }
 }

@@ -10,7 +10,7 @@ use super::Audit;
 use crate::domain::audit::{AuditAction, AuditEvent};
 use crate::domain::permissions::{
     BUILTIN_PREFIX, CheckRequest, Decision, PolicyDocument, PolicyEngine, Principal, Question,
-    Resource, actions, builtin_policies, collections,
+    Resource, Sender, actions, builtin_policies, collections,
 };
 use crate::domain::session::token_is_current;
 use crate::domain::{AppError, Caller, Origin, Profile, Subject, UserId};
@@ -25,6 +25,11 @@ pub enum Target<'a> {
     User(Option<&'a UserId>),
     /// One of Gatehouse's collections.
     Collection(&'static str),
+    /// A notification, with its sender.
+    Notification {
+        id: &'a str,
+        sender: Option<&'a Sender>,
+    },
 }
 
 /// What an allowed request has read already: the caller's profile and the
@@ -112,6 +117,13 @@ impl Permissions {
             }
             Target::User(None) => (Resource::UnknownUser, None),
             Target::Collection(name) => (Resource::Collection(name), None),
+            Target::Notification { id, sender } => (
+                Resource::Notification {
+                    id: id.to_owned(),
+                    sender: sender.cloned(),
+                },
+                None,
+            ),
         };
         if !engine.allows(&principal, action, &resource)? {
             return Err(AppError::Forbidden(refusal(action)));
@@ -120,6 +132,42 @@ impl Permissions {
             me: profile_of(&caller.user_id),
             target: target_profile,
         })
+    }
+
+    /// [`Self::authorise`] for a route services may call too: a service is
+    /// decided on by its client id and its token's scopes.
+    pub async fn authorise_subject(
+        &self,
+        subject: &Subject,
+        action: &'static str,
+        target: Target<'_>,
+    ) -> Result<(), AppError> {
+        let (client_id, scopes) = match subject {
+            Subject::User(caller) => {
+                return self.authorise(caller, action, target).await.map(drop);
+            }
+            Subject::Service { client_id, scopes } => (client_id, scopes),
+        };
+        let snapshot = self.store.snapshot(&[]).await?;
+        let engine = self.engine(snapshot.version).await?;
+        let principal = Principal::Service {
+            client_id: client_id.clone(),
+            scopes: scopes.clone(),
+        };
+        let resource = match target {
+            Target::User(Some(id)) => Resource::user(id.clone(), None),
+            Target::User(None) => Resource::UnknownUser,
+            Target::Collection(name) => Resource::Collection(name),
+            Target::Notification { id, sender } => Resource::Notification {
+                id: id.to_owned(),
+                sender: sender.cloned(),
+            },
+        };
+        if engine.allows(&principal, action, &resource)? {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(refusal(action)))
+        }
     }
 
     /// Answers `checks` for `subject`, in order. Asking about another principal
@@ -273,6 +321,8 @@ fn refusal(action: &str) -> String {
         actions::USERS_MANAGE | actions::ROLES_MANAGE => "you may not manage users".into(),
         actions::PERMISSIONS_CHECK => "you may not ask about other principals".into(),
         actions::POLICIES_READ | actions::POLICIES_MANAGE => "you may not manage policies".into(),
+        actions::NOTIFICATIONS_SEND => "you may not send notifications".into(),
+        actions::NOTIFICATIONS_READ => "you may not read this notification".into(),
         other => format!("the policies do not allow {other} here"),
     }
 }
