@@ -47,3 +47,11 @@ async fn the_dynamodb_delivery_ledger_keeps_the_store_contract() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn the_dynamodb_notifications_keep_the_store_contract() {
+    let table = table().await;
+    contract::notification_store(&table, &table, &table, "dynamodb")
+        .await
+        .unwrap();
+}

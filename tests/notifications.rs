@@ -139,3 +139,250 @@ async fn a_poison_message_in_a_batch_goes_to_the_dead_letter_queue_and_the_rest_
     .await;
     assert!(in_dlq, "the poison message is in the dead-letter queue");
 }
+
+async fn signed_up_as(email: &str) -> String {
+    assert_eq!(register(email).await.status, 201);
+    let code = code_from_outbox(email).await;
+    let confirmed = post("/auth/confirm", json!({"email": email, "code": code})).await;
+    assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
+    let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    login.body["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
+}
+
+/// A confirmed user: their address, token and id.
+async fn member(tag: &str) -> (String, String, String) {
+    let (email, tokens) = signed_up_user(tag).await;
+    let token = tokens["access_token"].as_str().expect("token").to_owned();
+    let id = claims_of(&token)["sub"].as_str().expect("sub").to_owned();
+    (email, token, id)
+}
+
+async fn send_notification(token: &str, body: Value) -> Response {
+    send(
+        http()
+            .post(url("/notifications"))
+            .bearer_auth(token)
+            .json(&body),
+    )
+    .await
+}
+
+async fn status_of(token: &str, id: &str) -> Response {
+    get_with_token(&format!("/notifications/{id}"), token).await
+}
+
+/// Waits until the notification has no delivery left; its status.
+async fn finished(token: &str, id: &str) -> Value {
+    let done = eventually(40, || async {
+        status_of(token, id).await.body["status"] == "done"
+    })
+    .await;
+    let last = status_of(token, id).await.body;
+    assert!(done, "the notification finishes: {last:?}");
+    last
+}
+
+#[tokio::test]
+async fn a_send_to_25_users_delivers_25_messages_and_counts_them() {
+    let admin = signed_up_as(ADMIN_EMAILS[14]).await;
+    let mut users = Vec::new();
+    for i in 0..25 {
+        users.push(member(&format!("fan{i}")).await);
+    }
+    let tag = unique("fan-out");
+    let accepted = send_notification(
+        &admin,
+        json!({
+            "recipients": users.iter().map(|(_, _, id)| id.clone()).collect::<Vec<_>>(),
+            "channel": "email",
+            "template": "security-alert",
+            "data": {"message": tag},
+        }),
+    )
+    .await;
+    assert_eq!(accepted.status, 202, "{:?}", accepted.body);
+    assert_eq!(accepted.body["accepted"], 25);
+    let id = accepted.body["notification_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let status = finished(&admin, &id).await;
+    assert_eq!(
+        status["counts"],
+        json!({"queued": 0, "sent": 25, "suppressed": 0, "failed": 0})
+    );
+    for (email, _, _) in &users {
+        let mine: Vec<Value> = mail_to(email)
+            .await
+            .into_iter()
+            .filter(|m| m["text"].as_str().unwrap_or_default().contains(&tag))
+            .collect();
+        assert_eq!(mine.len(), 1, "{email}: one message");
+    }
+    // Someone else may not read it.
+    let (_, stranger, _) = &users[0];
+    assert_eq!(status_of(stranger, &id).await.status, 403);
+}
+
+#[tokio::test]
+async fn a_role_send_reaches_its_members_and_respects_their_preferences() {
+    let admin = signed_up_as(ADMIN_EMAILS[15]).await;
+    let role = unique("beta").to_ascii_lowercase();
+    let mut members = Vec::new();
+    for i in 0..3 {
+        let user = member(&format!("role{i}")).await;
+        let assigned = send(
+            http()
+                .put(url(&format!("/users/{}/roles", user.2)))
+                .bearer_auth(&admin)
+                .json(&json!({"roles": ["user", role]})),
+        )
+        .await;
+        assert_eq!(assigned.status, 200, "{:?}", assigned.body);
+        members.push(user);
+    }
+    // One member takes email off.
+    let (_, opted_out_token, _) = &members[2];
+    let patched = send(
+        http()
+            .patch(url("/users/me"))
+            .bearer_auth(opted_out_token)
+            .json(&json!({"preferences": {"notification_channels": ["sms"]}})),
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{:?}", patched.body);
+    let tag = unique("role-send");
+    let accepted = send_notification(
+        &admin,
+        json!({"recipients": {"role": role}, "channel": "email", "template": "security-alert", "data": {"message": tag}}),
+    )
+    .await;
+    assert_eq!(accepted.status, 202, "{:?}", accepted.body);
+    assert_eq!(accepted.body["accepted"], 3);
+    let id = accepted.body["notification_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let status = finished(&admin, &id).await;
+    assert_eq!(
+        status["counts"],
+        json!({"queued": 0, "sent": 2, "suppressed": 1, "failed": 0})
+    );
+    let got = |email: String| {
+        let tag = tag.clone();
+        async move {
+            mail_to(&email)
+                .await
+                .iter()
+                .any(|m| m["text"].as_str().unwrap_or_default().contains(&tag))
+        }
+    };
+    assert!(got(members[0].0.clone()).await);
+    assert!(!got(members[2].0.clone()).await, "opted out of email");
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_and_an_sms_without_a_verified_number_fails_with_a_reason() {
+    let admin = signed_up_as(ADMIN_EMAILS[16]).await;
+    let (_, _, bob) = member("idem").await;
+    let body = json!({
+        "recipients": [bob],
+        "channel": "sms",
+        "template": "security-alert",
+        "data": {"message": "hello"},
+        "idempotency_key": unique("key"),
+    });
+    let first = send_notification(&admin, body.clone()).await;
+    assert_eq!(first.status, 202, "{:?}", first.body);
+    let id = first.body["notification_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let status = finished(&admin, &id).await;
+    assert_eq!(
+        status["counts"]["failed"], 1,
+        "no verified number: {status:?}"
+    );
+    let again = send_notification(&admin, body.clone()).await;
+    assert_eq!(again.status, 202);
+    assert_eq!(again.body, first.body, "the first answer again");
+    let mut other = body;
+    other["data"]["message"] = json!("changed");
+    let conflict = send_notification(&admin, other).await;
+    assert_eq!(conflict.status, 409, "{:?}", conflict.body);
+    // Bad sends are refused at once.
+    let unknown = send_notification(
+        &admin,
+        json!({"recipients": [bob], "channel": "email", "template": "nope"}),
+    )
+    .await;
+    assert_eq!(unknown.status, 400);
+    assert_eq!(unknown.body["field"], "template");
+    let missing = send_notification(
+        &admin,
+        json!({"recipients": [bob], "channel": "email", "template": "announcement", "data": {"headline": "h"}}),
+    )
+    .await;
+    assert_eq!(missing.status, 400);
+    assert_eq!(missing.body["field"], "data");
+}
+
+#[tokio::test]
+async fn services_send_with_the_scope_and_users_without_the_policy_cannot() {
+    let (_, user, bob) = member("svc-send").await;
+    let refused = send_notification(
+        &user,
+        json!({"recipients": [bob], "channel": "email", "template": "security-alert", "data": {"message": "m"}}),
+    )
+    .await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    let (client_id, secret) = service_client().await;
+    let token = |scope: &'static str| {
+        let client_id = client_id.clone();
+        let secret = secret.clone();
+        async move {
+            send(
+                http()
+                    .post(url("/oauth2/token"))
+                    .basic_auth(client_id, Some(secret))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(format!(
+                        "grant_type=client_credentials&scope={}",
+                        scope.replace('/', "%2F")
+                    )),
+            )
+            .await
+            .body["access_token"]
+                .as_str()
+                .expect("token")
+                .to_owned()
+        }
+    };
+    let sender = token("gatehouse/notifications.send").await;
+    let sent = send_notification(
+        &sender,
+        json!({"recipients": [bob], "channel": "email", "template": "security-alert", "data": {"message": "from a service"}}),
+    )
+    .await;
+    assert_eq!(sent.status, 202, "{:?}", sent.body);
+    let id = sent.body["notification_id"].as_str().expect("id");
+    assert_eq!(
+        status_of(&sender, id).await.status,
+        200,
+        "its sender reads it"
+    );
+    let checker = token("gatehouse/permissions.check").await;
+    let unscoped = send_notification(
+        &checker,
+        json!({"recipients": [bob], "channel": "email", "template": "security-alert", "data": {"message": "m"}}),
+    )
+    .await;
+    assert_eq!(
+        unscoped.status, 403,
+        "API Gateway refuses a token without the route's scope"
+    );
+}

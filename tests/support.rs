@@ -162,7 +162,7 @@ pub fn unique_email(tag: &str) -> String {
 pub const PASSWORD: &str = "Correct-Horse-9";
 
 /// The main stack's `AdminEmails`: one address per test that needs an admin.
-pub const ADMIN_EMAILS: [&str; 14] = [
+pub const ADMIN_EMAILS: [&str; 18] = [
     "root-one@example.com",
     "root-two@example.com",
     "root-three@example.com",
@@ -177,6 +177,10 @@ pub const ADMIN_EMAILS: [&str; 14] = [
     "root-twelve@example.com",
     "root-thirteen@example.com",
     "root-fourteen@example.com",
+    "root-fifteen@example.com",
+    "root-sixteen@example.com",
+    "root-seventeen@example.com",
+    "root-eighteen@example.com",
 ];
 
 /// Sign-ups at this domain are auto-confirmed by the pre sign-up trigger (the test

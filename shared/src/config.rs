@@ -157,6 +157,11 @@ pub fn sign_up_policy(src: &dyn Source) -> Result<SignUpPolicy, ConfigError> {
     })
 }
 
+/// The delivery queue, for the functions that queue notifications.
+pub fn notification_queue_url(src: &dyn Source) -> Result<String, ConfigError> {
+    required(src, "NOTIFICATION_QUEUE_URL")
+}
+
 /// What the notification functions need: the queue, the sender and its SES
 /// configuration set, where users reach the API (unsubscribe links), and the
 /// circuit breaker's settings.

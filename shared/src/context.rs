@@ -15,14 +15,15 @@ use crate::adapters::dynamodb::{DynamoTable, TableSigner};
 use crate::adapters::notify::{SesMailer, SnsSms, SqsQueue};
 use crate::config::{
     ConfigError, NotificationConfig, ProcessEnv, Source, TableConfig, admin_emails,
-    audit_retention_days, password_policy, taken_addresses, throttle_limits, user_pool_client_id,
-    user_pool_id,
+    audit_retention_days, notification_queue_url, password_policy, taken_addresses,
+    throttle_limits, user_pool_client_id, user_pool_id,
 };
 use crate::services::{
     AccountService, Audit, AuditTrailService, ConfirmService, DeliverySettings, DeliveryWorker,
-    ForgotPasswordService, LoginService, LogoutService, PasswordResetService, PasswordService,
-    Permissions, PhoneService, PolicyAdmin, ProfileService, RefreshService, RoleService,
-    SessionGuard, SignUpService, StartingRoles, Throttle, UserAdminService, UserListService,
+    ForgotPasswordService, LoginService, LogoutService, NotificationService, NotificationStatus,
+    PasswordResetService, PasswordService, Permissions, PhoneService, PolicyAdmin, ProfileService,
+    RefreshService, RoleService, SessionGuard, SignUpService, StartingRoles, Throttle,
+    UserAdminService, UserListService,
 };
 use std::sync::Arc;
 
@@ -279,6 +280,25 @@ impl AppContext {
                 unsubscribe_valid_days: 60,
             },
         ))
+    }
+
+    /// Sending notifications and reading their status: the table (records,
+    /// role members, idempotency keys, the policies) and the queue.
+    pub fn notifications(&self) -> Result<NotificationService, ConfigError> {
+        let table = self.table()?;
+        Ok(NotificationService::new(
+            self.permissions()?,
+            table,
+            Arc::new(SqsQueue::new(
+                &self.aws,
+                notification_queue_url(&*self.env)?,
+            )),
+        ))
+    }
+
+    /// A notification's status: the table only.
+    pub fn notification_status(&self) -> Result<NotificationStatus, ConfigError> {
+        Ok(NotificationStatus::new(self.permissions()?, self.table()?))
     }
 
     /// Permission checks for users and services: the table only.

@@ -48,6 +48,8 @@ AUTO_CONFIRM_DOMAIN = os.environ["GATEHOUSE_AUTO_CONFIRM_DOMAIN"]
         "GET /policies",
         "PUT /policies/{id}",
         "DELETE /policies/{id}",
+        "POST /notifications",
+        "GET /notifications/{id}",
         "POST /auth/logout",
         "POST /auth/password/change",
     ]

@@ -1489,13 +1489,25 @@ impl crate::ports::notify::NotificationStore for DynamoTable {
             .expression_attribute_values(":total", AttributeValue::N(record.total.to_string()))
             .expression_attribute_values(":at", AttributeValue::S(timestamp(record.created_at)))
             .expression_attribute_values(":expires", AttributeValue::N(expires));
-        let mut set = "entity = :entity, template = :template, channel = :channel, total = :total, created_at = :at, expires_at = :expires".to_owned();
+        // Every name through a placeholder: several are DynamoDB reserved words.
+        for name in [
+            "entity",
+            "template",
+            "channel",
+            "total",
+            "created_at",
+            "expires_at",
+            "sender",
+        ] {
+            update = update.expression_attribute_names(format!("#{name}"), name);
+        }
+        let mut set = "#entity = :entity, #template = :template, #channel = :channel, #total = :total, #created_at = :at, #expires_at = :expires".to_owned();
         if let Some(sender) = &record.sender {
             update = update.expression_attribute_values(
                 ":sender",
                 AttributeValue::S(serde_json::to_string(sender).map_err(AppError::unexpected)?),
             );
-            set.push_str(", sender = :sender");
+            set.push_str(", #sender = :sender");
         }
         update
             .update_expression(format!("SET {set}"))

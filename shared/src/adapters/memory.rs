@@ -681,6 +681,14 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_notification_fake_keeps_the_store_contract() {
+        let notes = InMemoryNotifications::default();
+        contract::notification_store(&*notes.profiles, &notes, &*notes.ledger, "memory")
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
     async fn the_ledger_fake_keeps_the_store_contract() {
         contract::delivery_ledger(&InMemoryLedger::default(), "memory")
             .await

@@ -178,6 +178,58 @@ pub struct PolicyBody {
     pub description: String,
 }
 
+/// `POST /notifications`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendNotificationBody {
+    pub recipients: RecipientsBody,
+    pub channel: crate::domain::notifications::Channel,
+    pub template: String,
+    #[serde(default)]
+    pub data: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+/// `[user_id, ...]` or `{"role": name}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RecipientsBody {
+    Users(Vec<String>),
+    Role { role: String },
+}
+
+impl SendNotificationBody {
+    pub fn parse(self) -> Result<crate::services::SendRequest, AppError> {
+        use crate::services::Recipients;
+        let recipients = match self.recipients {
+            RecipientsBody::Users(ids) => {
+                if ids.len() > crate::services::NotificationService::MAX_RECIPIENTS {
+                    return Err(AppError::validation(
+                        "recipients",
+                        "must name 1 to 1000 users, or a role",
+                    ));
+                }
+                Recipients::Users(
+                    ids.iter()
+                        .map(|id| crate::domain::UserId::parse(id).map_err(as_field("recipients")))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            RecipientsBody::Role { role } => {
+                Recipients::Role(Role::parse(&role).map_err(as_field("recipients.role"))?)
+            }
+        };
+        Ok(crate::services::SendRequest {
+            recipients,
+            channel: self.channel,
+            template: self.template,
+            data: self.data,
+            idempotency_key: self.idempotency_key,
+        })
+    }
+}
+
 /// `POST /users/me/phone`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -508,6 +508,24 @@ where
     response
 }
 
+/// A route users and services may call, without a body.
+pub async fn subject_endpoint<T, F, Fut>(
+    req: &Request,
+    ok: StatusCode,
+    use_case: F,
+) -> Response<Body>
+where
+    T: Serialize,
+    F: FnOnce(Subject) -> Fut,
+    Fut: Future<Output = Result<T, AppError>>,
+{
+    let result = match subject(req) {
+        Ok(subject) => use_case(subject).await,
+        Err(err) => Err(err),
+    };
+    respond(ok, result)
+}
+
 /// A route users and services may call, with a JSON body: the subject, the
 /// body, then the use case.
 pub async fn subject_json_endpoint<B, T, F, Fut>(

@@ -760,6 +760,18 @@ impl NotificationService {
             accepted: total,
         })
     }
+}
+
+/// `GET /notifications/{id}`: a notification's status and counts.
+pub struct NotificationStatus {
+    permissions: Arc<super::Permissions>,
+    store: Arc<dyn NotificationStore>,
+}
+
+impl NotificationStatus {
+    pub fn new(permissions: Arc<super::Permissions>, store: Arc<dyn NotificationStore>) -> Self {
+        Self { permissions, store }
+    }
 
     /// Its status, for its sender or whoever the policies allow (admins).
     pub async fn status(
@@ -1118,6 +1130,7 @@ mod producer_tests {
         profiles: Arc<InMemoryProfileStore>,
         queue: Arc<InMemoryQueue>,
         service: NotificationService,
+        status: NotificationStatus,
         worker: DeliveryWorker,
         mail: Arc<RecordingProvider>,
     }
@@ -1132,11 +1145,10 @@ mod producer_tests {
             ledger: ledger.clone(),
             ..Default::default()
         });
-        let service = NotificationService::new(
-            Arc::new(super::super::Permissions::new(profiles.clone())),
-            notifications.clone(),
-            queue.clone(),
-        );
+        let permissions = Arc::new(super::super::Permissions::new(profiles.clone()));
+        let service =
+            NotificationService::new(permissions.clone(), notifications.clone(), queue.clone());
+        let status = NotificationStatus::new(permissions, notifications.clone());
         let worker = DeliveryWorker::new(
             profiles.clone(),
             notifications,
@@ -1157,6 +1169,7 @@ mod producer_tests {
             profiles,
             queue,
             service,
+            status,
             worker,
             mail,
         }
@@ -1304,7 +1317,7 @@ mod producer_tests {
             .unwrap();
         assert_eq!(accepted.accepted, 2 * ROLE_PAGE as u64 + 5);
         let status = f
-            .service
+            .status
             .status(&as_user(&admin), &accepted.notification_id)
             .await
             .unwrap();
@@ -1312,7 +1325,7 @@ mod producer_tests {
         drain(&f).await;
         assert_eq!(f.mail.sent.lock().unwrap().len(), 2 * ROLE_PAGE + 5);
         let status = f
-            .service
+            .status
             .status(&as_user(&admin), &accepted.notification_id)
             .await
             .unwrap();
@@ -1360,17 +1373,17 @@ mod producer_tests {
         ));
         // Bob may not read the admin's notification; the admin may.
         assert!(matches!(
-            f.service
+            f.status
                 .status(&as_user(&bob), &first.notification_id)
                 .await,
             Err(AppError::Forbidden(_))
         ));
         assert!(matches!(
-            f.service.status(&as_user(&admin), "no-such-id").await,
+            f.status.status(&as_user(&admin), "no-such-id").await,
             Err(AppError::NotFound(_))
         ));
         assert!(matches!(
-            f.service.status(&as_user(&bob), "no-such-id").await,
+            f.status.status(&as_user(&bob), "no-such-id").await,
             Err(AppError::Forbidden(_))
         ));
     }

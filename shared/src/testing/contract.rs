@@ -300,3 +300,107 @@ pub async fn delivery_ledger(
     );
     Ok(())
 }
+
+/// Notifications: a record reads back with the counts its deliveries made; a
+/// role's members page through and count; a fan-out page is claimed once; an
+/// idempotency key is fresh, then in progress, then answered, and refuses
+/// another request.
+pub async fn notification_store(
+    profiles: &dyn ProfileStore,
+    store: &dyn crate::ports::notify::NotificationStore,
+    ledger: &dyn crate::ports::notify::DeliveryLedger,
+    unique: &str,
+) -> Result<(), AppError> {
+    use crate::domain::notifications::Channel;
+    use crate::domain::permissions::Sender;
+    use crate::ports::notify::{Claim, DeliveryStatus, KeyUse, NotificationRecord, Outcome};
+    let id = fresh(unique, "notification");
+    let sender = UserId::parse(&fresh(unique, "sender"))?;
+    assert_eq!(store.notification(&id).await?, None);
+    let record = NotificationRecord {
+        id: id.clone(),
+        sender: Some(Sender::User(sender)),
+        template: "security-alert".into(),
+        channel: Channel::Email,
+        total: 2,
+        created_at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default(),
+    };
+    store.create_notification(&record).await?;
+    let ada = UserId::parse(&fresh(unique, "ada"))?;
+    let outcome = Outcome {
+        status: DeliveryStatus::Sent,
+        reason: None,
+        provider_id: Some("m".into()),
+    };
+    assert_eq!(ledger.claim(&id, &ada, 60).await?, Claim::Granted);
+    ledger.finish(&id, &ada, &outcome).await?;
+    ledger.finish(&id, &ada, &outcome).await?;
+    let (read, counts) = store
+        .notification(&id)
+        .await?
+        .ok_or(AppError::NotFound("notification"))?;
+    assert_eq!(read, record);
+    assert_eq!(
+        (counts.sent, counts.suppressed, counts.failed),
+        (1, 0, 0),
+        "counted once"
+    );
+
+    let role = Role::parse(&fresh(unique, "role").to_ascii_lowercase())?;
+    for i in 0..5 {
+        let member = UserId::parse(&fresh(unique, &format!("member{i}")))?;
+        profiles
+            .create_profile(&NewProfile {
+                user_id: member.clone(),
+                email: Email::parse(&format!("{}@example.com", member.as_str()))?,
+                display_name: None,
+                roles: vec![role.clone()],
+                created_at: chrono::Utc::now(),
+            })
+            .await?;
+    }
+    assert_eq!(store.count_role_members(&role).await?, 5);
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let (page, next) = store.role_members(&role, after.as_deref(), 2).await?;
+        assert!(page.len() <= 2);
+        seen.extend(page);
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 5, "every member once");
+
+    assert_eq!(store.claim_page(&id, 0, 60).await?, Claim::Granted);
+    assert_eq!(store.claim_page(&id, 0, 60).await?, Claim::Busy);
+    assert_eq!(store.claim_page(&id, 0, -1).await?, Claim::Abandoned);
+    store.page_done(&id, 0).await?;
+    assert_eq!(store.claim_page(&id, 0, 60).await?, Claim::Done);
+
+    let scope = fresh(unique, "scope");
+    assert_eq!(store.use_key(&scope, "k", "d1").await?, KeyUse::Fresh);
+    assert_eq!(store.use_key(&scope, "k", "d1").await?, KeyUse::InProgress);
+    assert_eq!(store.use_key(&scope, "k", "d2").await?, KeyUse::Mismatch);
+    store.release_key(&scope, "k").await?;
+    assert_eq!(
+        store.use_key(&scope, "k", "d2").await?,
+        KeyUse::Fresh,
+        "released"
+    );
+    let answer = serde_json::json!({"notification_id": "n", "accepted": 1});
+    store.key_answered(&scope, "k", &answer).await?;
+    assert_eq!(
+        store.use_key(&scope, "k", "d2").await?,
+        KeyUse::Answered(answer)
+    );
+    store.release_key(&scope, "k").await?;
+    assert!(
+        matches!(store.use_key(&scope, "k", "d2").await?, KeyUse::Answered(_)),
+        "an answered key stays"
+    );
+    Ok(())
+}
