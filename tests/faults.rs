@@ -142,3 +142,110 @@ async fn with_aws_down_every_endpoint_is_a_503_and_all_works_once_it_is_back() {
     assert_eq!(at.me(&token).await.status, 200);
     assert_eq!(at.login(&email).await.status, 200, "no failure was counted");
 }
+
+#[tokio::test]
+async fn with_ses_failing_the_circuit_opens_nothing_is_lost_and_all_are_sent_once_it_is_back() {
+    let admin_email = "breaker-admin@example.com";
+    let stack = launch(
+        &workspace_root().join("template.yaml"),
+        &target_dir().join("debug"),
+        &format!(
+            "AdminEmails={admin_email} NotificationBreakerCooldownSeconds=2 SendsPerSourceIp=100000 \
+             LoginFailuresPerSourceIp=100000 ApiThrottlingRateLimit=100000 ApiThrottlingBurstLimit=100000"
+        ),
+        "breaker",
+    )
+    .unwrap_or_else(|why| panic!("{why}"));
+    let at = At(&stack);
+    let signed_up = |email: String| {
+        let at = &at;
+        async move {
+            assert_eq!(
+                at.post("/auth/register", json!({"email": email, "password": PASSWORD}))
+                    .await
+                    .status,
+                201
+            );
+            let code = at.code_for(&email).await;
+            assert_eq!(
+                at.post("/auth/confirm", json!({"email": email, "code": code}))
+                    .await
+                    .status,
+                200
+            );
+            let login = at.login(&email).await;
+            assert_eq!(login.status, 200, "{:?}", login.body);
+            login.body["access_token"].as_str().expect("token").to_owned()
+        }
+    };
+    let admin = signed_up(admin_email.to_owned()).await;
+    let mut users = Vec::new();
+    for i in 0..6 {
+        let email = unique_email(&format!("breaker{i}"));
+        let token = signed_up(email.clone()).await;
+        users.push((email, claims_of(&token)["sub"].as_str().expect("sub").to_owned()));
+    }
+    let failing = at
+        .post("/_local/aws/outage", json!({"down": true, "services": ["ses"]}))
+        .await;
+    assert_eq!(failing.status, 200, "{:?}", failing.body);
+    let sent = send(
+        http()
+            .post(at.url("/notifications"))
+            .bearer_auth(&admin)
+            .json(&json!({
+                "recipients": users.iter().map(|(_, id)| id.clone()).collect::<Vec<_>>(),
+                "channel": "email",
+                "template": "security-alert",
+                "data": {"message": "breaker"},
+            })),
+    )
+    .await;
+    assert_eq!(sent.status, 202, "{:?}", sent.body);
+    let id = sent.body["notification_id"].as_str().expect("id").to_owned();
+    let log = || std::fs::read_to_string(&stack.log).unwrap_or_default();
+    assert!(
+        eventually(30, || async { log().contains("provider circuit opened") }).await,
+        "the worker stops calling SES"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let status = |at: &At<'_>| {
+        let url = at.url(&format!("/notifications/{id}"));
+        let admin = admin.clone();
+        async move { send(http().get(url).bearer_auth(admin)).await.body }
+    };
+    let during = status(&at).await;
+    assert_eq!(during["counts"]["sent"], 0, "{during:?}");
+    assert_eq!(during["counts"]["failed"], 0, "nothing given up on: {during:?}");
+    let back = at
+        .post("/_local/aws/outage", json!({"down": false, "services": ["ses"]}))
+        .await;
+    assert_eq!(back.status, 200);
+    assert!(
+        eventually(60, || async { status(&at).await["status"] == "done" }).await,
+        "every delivery ends once SES is back: {:?}",
+        status(&at).await
+    );
+    assert_eq!(
+        status(&at).await["counts"],
+        json!({"queued": 0, "sent": 6, "suppressed": 0, "failed": 0})
+    );
+    let outbox = send(http().get(at.url("/_local/outbox"))).await.body;
+    for (email, _) in &users {
+        let mine = outbox
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["to"] == email.as_str() && m["subject"] == "Gatehouse security notice")
+            .count();
+        assert_eq!(mine, 1, "{email} gets it once");
+    }
+    let queues = send(http().get(at.url("/_local/queues"))).await.body;
+    let dead = queues
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|q| q["logical_id"] == "NotificationDeadLetterQueue")
+        .expect("the DLQ");
+    assert_eq!(dead["visible"], 0, "nothing dead-lettered: {queues:?}");
+}

@@ -103,7 +103,8 @@ async fn oauth_token(
 }
 
 /// `{"down": true|false}`: takes the emulated AWS away from the functions, or
-/// brings it back (see `crate::outage`).
+/// brings it back (see `crate::outage`). With `"services": ["ses", ...]` only
+/// those services fail instead, each call a 503 `ServiceUnavailable`.
 async fn switch_outage(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let Some(down) = body["down"].as_bool() else {
@@ -112,8 +113,15 @@ async fn switch_outage(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response 
             "the body needs \"down\": true or false",
         );
     };
-    gw.outage.set(down);
-    axum::Json(json!({"down": down})).into_response()
+    match body["services"].as_array() {
+        Some(services) => {
+            for service in services.iter().filter_map(Value::as_str) {
+                gw.outage.set_failing(service, down);
+            }
+        }
+        None => gw.outage.set(down),
+    }
+    axum::Json(json!({"down": down, "services": body["services"]})).into_response()
 }
 
 /// The routes this gateway serves: `[{method, path, public}]`, for the contract

@@ -223,15 +223,16 @@ async fn run(opts: Options) -> Result<(), BoxError> {
         provisioned.client_secrets.clone(),
         provisioned.client_write_attributes.clone(),
     );
+    let outage = Arc::new(outage::Outage::default());
     let front_door = Arc::new(iam::FrontDoor {
         outbox: outbox.clone(),
+        outage: outage.clone(),
         roles,
         tables: provisioned.tables.clone(),
         cognito: proxy,
         moto_endpoint: moto.endpoint.clone(),
         http: reqwest::Client::new(),
     });
-    let outage = Arc::new(outage::Outage::default());
     tokio::spawn(outage::serve(
         front_door_listener,
         iam::router(front_door),

@@ -12,16 +12,38 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 #[derive(Default)]
-pub struct Outage(AtomicBool);
+pub struct Outage {
+    all: AtomicBool,
+    /// Services that answer every call with 503 `ServiceUnavailable` (a
+    /// provider failing, as opposed to unreachable): `ses`, `sns`, ...
+    failing: std::sync::Mutex<std::collections::BTreeSet<String>>,
+}
 
 impl Outage {
     pub fn set(&self, down: bool) {
-        self.0.store(down, Ordering::SeqCst);
+        self.all.store(down, Ordering::SeqCst);
         tracing::warn!(down, "emulated AWS outage switched");
     }
 
     pub fn is_down(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.all.load(Ordering::SeqCst)
+    }
+
+    pub fn set_failing(&self, service: &str, failing: bool) {
+        let mut services = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        if failing {
+            services.insert(service.to_owned());
+        } else {
+            services.remove(service);
+        }
+        tracing::warn!(service, failing, "emulated service failure switched");
+    }
+
+    pub fn is_failing(&self, service: &str) -> bool {
+        self.failing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(service)
     }
 }
 

@@ -59,6 +59,8 @@ pub fn access_key_for(logical_id: &str) -> String {
 pub struct FrontDoor {
     /// Where SES and SNS sends are shown (`GET /_local/outbox`).
     pub outbox: crate::outbox::Outbox,
+    /// Services switched to failing (`POST /_local/aws/outage`).
+    pub outage: Arc<crate::outage::Outage>,
     pub roles: HashMap<String, Role>,
     pub tables: HashMap<String, TableKeys>,
     pub cognito: Arc<CognitoProxy>,
@@ -279,6 +281,13 @@ async fn handle(
             );
         }
     };
+    if door.outage.is_failing(&service) {
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "Service is unavailable (an emulated failure).",
+        );
+    }
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     if service == "cognito-idp" {
         return door.cognito.serve(path, &headers, body).await;
