@@ -5,9 +5,14 @@ use crate::support::*;
 use std::process::Command;
 
 /// Chromium as the machine's notes say to run it here: headless, no sandbox
-/// (root), and none of its background connections (loopback only).
-fn chromium(args: &[&str]) -> std::process::Output {
-    Command::new("chromium")
+/// (root), and none of its background connections (loopback only). Each run
+/// has a profile of its own (runs in parallel must not share one), removed
+/// afterwards (several MB each).
+pub fn chromium(args: &[&str]) -> std::process::Output {
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let profile = target_dir().join(format!("chromium-profile-{}-{run}", std::process::id()));
+    let output = Command::new("chromium")
         .args([
             "--headless",
             "--no-sandbox",
@@ -18,28 +23,16 @@ fn chromium(args: &[&str]) -> std::process::Output {
             "--disable-component-update",
             "--disable-sync",
         ])
-        .arg(format!("--user-data-dir={}", profile_dir().display()))
+        .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
         .output()
-        .expect("chromium runs (make test installs it)")
-}
-
-/// This run's browser profile (several MB): removed when the test ends.
-fn profile_dir() -> std::path::PathBuf {
-    target_dir().join(format!("chromium-profile-{}", std::process::id()))
-}
-
-struct RemoveProfile;
-
-impl Drop for RemoveProfile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(profile_dir());
-    }
+        .expect("chromium runs (make test installs it)");
+    let _ = std::fs::remove_dir_all(&profile);
+    output
 }
 
 #[test]
 fn the_docs_page_lists_every_operation_in_a_real_browser() {
-    let _cleanup = RemoveProfile;
     let page = url("/docs");
     let dom = chromium(&["--virtual-time-budget=20000", "--dump-dom", &page]);
     assert!(

@@ -161,9 +161,12 @@ async fn with_ses_failing_the_circuit_opens_nothing_is_lost_and_all_are_sent_onc
         let at = &at;
         async move {
             assert_eq!(
-                at.post("/auth/register", json!({"email": email, "password": PASSWORD}))
-                    .await
-                    .status,
+                at.post(
+                    "/auth/register",
+                    json!({"email": email, "password": PASSWORD})
+                )
+                .await
+                .status,
                 201
             );
             let code = at.code_for(&email).await;
@@ -175,7 +178,10 @@ async fn with_ses_failing_the_circuit_opens_nothing_is_lost_and_all_are_sent_onc
             );
             let login = at.login(&email).await;
             assert_eq!(login.status, 200, "{:?}", login.body);
-            login.body["access_token"].as_str().expect("token").to_owned()
+            login.body["access_token"]
+                .as_str()
+                .expect("token")
+                .to_owned()
         }
     };
     let admin = signed_up(admin_email.to_owned()).await;
@@ -183,10 +189,16 @@ async fn with_ses_failing_the_circuit_opens_nothing_is_lost_and_all_are_sent_onc
     for i in 0..6 {
         let email = unique_email(&format!("breaker{i}"));
         let token = signed_up(email.clone()).await;
-        users.push((email, claims_of(&token)["sub"].as_str().expect("sub").to_owned()));
+        users.push((
+            email,
+            claims_of(&token)["sub"].as_str().expect("sub").to_owned(),
+        ));
     }
     let failing = at
-        .post("/_local/aws/outage", json!({"down": true, "services": ["ses"]}))
+        .post(
+            "/_local/aws/outage",
+            json!({"down": true, "services": ["ses"]}),
+        )
         .await;
     assert_eq!(failing.status, 200, "{:?}", failing.body);
     let sent = send(
@@ -202,7 +214,10 @@ async fn with_ses_failing_the_circuit_opens_nothing_is_lost_and_all_are_sent_onc
     )
     .await;
     assert_eq!(sent.status, 202, "{:?}", sent.body);
-    let id = sent.body["notification_id"].as_str().expect("id").to_owned();
+    let id = sent.body["notification_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     let log = || std::fs::read_to_string(&stack.log).unwrap_or_default();
     assert!(
         eventually(30, || async { log().contains("provider circuit opened") }).await,
@@ -216,9 +231,15 @@ async fn with_ses_failing_the_circuit_opens_nothing_is_lost_and_all_are_sent_onc
     };
     let during = status(&at).await;
     assert_eq!(during["counts"]["sent"], 0, "{during:?}");
-    assert_eq!(during["counts"]["failed"], 0, "nothing given up on: {during:?}");
+    assert_eq!(
+        during["counts"]["failed"], 0,
+        "nothing given up on: {during:?}"
+    );
     let back = at
-        .post("/_local/aws/outage", json!({"down": false, "services": ["ses"]}))
+        .post(
+            "/_local/aws/outage",
+            json!({"down": false, "services": ["ses"]}),
+        )
         .await;
     assert_eq!(back.status, 200);
     assert!(

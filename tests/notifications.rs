@@ -386,3 +386,113 @@ async fn services_send_with_the_scope_and_users_without_the_policy_cannot() {
         "API Gateway refuses a token without the route's scope"
     );
 }
+
+#[tokio::test]
+async fn a_marketing_mail_unsubscribes_in_one_click_without_login_and_later_sends_are_suppressed() {
+    let admin = signed_up_as(ADMIN_EMAILS[17]).await;
+    let (email, token, id) = member("unsub").await;
+    let opted_in = send(
+        http()
+            .patch(url("/users/me"))
+            .bearer_auth(&token)
+            .json(&json!({"preferences": {"marketing_emails": true}})),
+    )
+    .await;
+    assert_eq!(opted_in.status, 200, "{:?}", opted_in.body);
+    let announce = |headline: String| {
+        let admin = admin.clone();
+        let id = id.clone();
+        async move {
+            let sent = send_notification(
+                &admin,
+                json!({"recipients": [id], "channel": "email", "template": "announcement",
+                       "data": {"headline": headline, "body": "<i>news</i>"}}),
+            )
+            .await;
+            assert_eq!(sent.status, 202, "{:?}", sent.body);
+            let notification = sent.body["notification_id"]
+                .as_str()
+                .expect("id")
+                .to_owned();
+            finished(&admin, &notification).await
+        }
+    };
+    let headline = unique("news");
+    assert_eq!(announce(headline.clone()).await["counts"]["sent"], 1);
+    let mail = mail_to(&email)
+        .await
+        .into_iter()
+        .find(|m| m["subject"] == headline.as_str())
+        .expect("the announcement");
+    let list = mail["headers"]["List-Unsubscribe"]
+        .as_str()
+        .expect("List-Unsubscribe");
+    assert_eq!(
+        mail["headers"]["List-Unsubscribe-Post"],
+        "List-Unsubscribe=One-Click"
+    );
+    let link = list.trim_matches(['<', '>']);
+    let path = &link[link.find("/notifications/unsubscribe").expect("our path")..];
+    assert!(
+        mail["text"].as_str().unwrap_or_default().contains(link),
+        "the link is in the text too"
+    );
+
+    // The page a person sees: one button, nothing changed yet.
+    let page = send(http().get(url(path))).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .as_str()
+            .unwrap_or_default()
+            .contains("<form method=\"post\">")
+    );
+    let shot = target_dir().join("unsubscribe-page.png");
+    let rendered = crate::docs_page::chromium(&[
+        "--window-size=800,600",
+        &format!("--screenshot={}", shot.display()),
+        &url(path),
+    ]);
+    assert!(
+        rendered.status.success() && shot.exists(),
+        "the page renders in a browser"
+    );
+    let dom = crate::docs_page::chromium(&["--dump-dom", &url(path)]);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.contains("Unsubscribe from marketing emails?") && dom.contains("<button"),
+        "{dom}"
+    );
+    let me = get_with_token("/users/me", &token).await;
+    assert_eq!(
+        me.body["preferences"]["marketing_emails"], true,
+        "a GET changes nothing"
+    );
+
+    // The mail client's one-click POST: no login.
+    let clicked = send(
+        http()
+            .post(url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click"),
+    )
+    .await;
+    assert_eq!(clicked.status, 200);
+    assert!(
+        clicked
+            .body
+            .as_str()
+            .unwrap_or_default()
+            .contains("You are unsubscribed")
+    );
+    let me = get_with_token("/users/me", &token).await;
+    assert_eq!(me.body["preferences"]["marketing_emails"], false);
+    let later = announce(unique("more-news")).await;
+    assert_eq!(later["counts"]["suppressed"], 1, "{later:?}");
+
+    // A forged or altered link does nothing.
+    let forged = send(http().post(url(&format!("{path}x")))).await;
+    assert_eq!(forged.status, 400);
+    let none = send(http().get(url("/notifications/unsubscribe?token=nope"))).await;
+    assert_eq!(none.status, 400);
+}

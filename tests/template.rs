@@ -178,9 +178,12 @@ fn every_route_outside_auth_and_docs_requires_the_jwt_authorizer() {
     assert!(api["Properties"]["Auth"]["Authorizers"][default]["JwtConfiguration"].is_mapping());
     for ((method, path), public) in template_routes() {
         // The reference page is public: it shows only what openapi.yaml says.
+        // An unsubscribe link works without login: its signed token is the
+        // authority (RFC 8058).
         if !path.starts_with("/auth/")
             && path != "/docs"
             && !path.starts_with("/docs/")
+            && path != "/notifications/unsubscribe"
             && path != "$default"
         {
             assert!(!public, "{method} {path} must require a token");
@@ -360,6 +363,12 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:DeleteItem",
             "sqs:SendMessage",
         ],
+        "unsubscribe" => &[
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+        ],
         "get-notification" => &[
             "dynamodb:BatchGetItem",
             "dynamodb:Query",
@@ -500,6 +509,7 @@ fn clients_built(binary: &str, env: HashMap<&'static str, &'static str>) -> Vec<
         "delivery_worker" => ctx.delivery_worker().map(drop),
         "notifications" => ctx.notifications().map(drop),
         "notification_status" => ctx.notification_status().map(drop),
+        "unsubscribe" => ctx.unsubscribe().map(drop),
         "onboarding" => ctx.onboarding().map(drop),
         "profiles" => ctx.profiles().map(drop),
         other => panic!("{binary}: unknown wiring {other}: add it to this test"),

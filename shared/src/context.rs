@@ -23,7 +23,7 @@ use crate::services::{
     ForgotPasswordService, LoginService, LogoutService, NotificationService, NotificationStatus,
     PasswordResetService, PasswordService, Permissions, PhoneService, PolicyAdmin, ProfileService,
     RefreshService, RoleService, SessionGuard, SignUpService, StartingRoles, Throttle,
-    UserAdminService, UserListService,
+    UnsubscribeService, UserAdminService, UserListService,
 };
 use std::sync::Arc;
 
@@ -293,6 +293,15 @@ impl AppContext {
                 &self.aws,
                 notification_queue_url(&*self.env)?,
             )),
+        ))
+    }
+
+    /// One-click unsubscribe: the table (profiles, the links' signing key).
+    pub fn unsubscribe(&self) -> Result<UnsubscribeService, ConfigError> {
+        let table = self.table()?;
+        Ok(UnsubscribeService::new(
+            table.clone(),
+            Arc::new(TableSigner::new(table)),
         ))
     }
 

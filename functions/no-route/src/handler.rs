@@ -32,16 +32,21 @@ impl Routes {
         Ok(Self(routes))
     }
 
-    /// The methods the path takes, if it is one of the API's.
+    /// The methods the path takes, if it is one of the API's. As in API
+    /// Gateway, a literal path wins over one with variables
+    /// (`/notifications/unsubscribe` over `/notifications/{id}`).
     fn methods_of(&self, path: &str) -> Option<&[String]> {
         let asked: Vec<&str> = path.split('/').collect();
-        self.0.iter().find_map(|(segments, methods)| {
-            let matches = segments.len() == asked.len()
-                && segments.iter().zip(&asked).all(|(template, part)| {
-                    (template.starts_with('{') && !part.is_empty()) || template == part
-                });
-            matches.then_some(methods.as_slice())
-        })
+        self.0
+            .iter()
+            .filter(|(segments, _)| {
+                segments.len() == asked.len()
+                    && segments.iter().zip(&asked).all(|(template, part)| {
+                        (template.starts_with('{') && !part.is_empty()) || template == part
+                    })
+            })
+            .min_by_key(|(segments, _)| segments.iter().filter(|s| s.starts_with('{')).count())
+            .map(|(_, methods)| methods.as_slice())
     }
 }
 
@@ -88,6 +93,14 @@ mod tests {
         assert_eq!(answer.status(), 405);
         assert_eq!(answer.headers()["allow"], "GET, PUT");
         assert_eq!(json_of(&answer)["code"], "method_not_allowed");
+    }
+
+    #[test]
+    fn a_literal_path_wins_over_one_with_variables() {
+        let answer = handle(&routes(), request("PUT", "/notifications/unsubscribe")).unwrap();
+        assert_eq!(answer.headers()["allow"], "GET, POST");
+        let other = handle(&routes(), request("PUT", "/notifications/n-1")).unwrap();
+        assert_eq!(other.headers()["allow"], "GET");
     }
 
     #[test]

@@ -18,8 +18,8 @@ pub use auth::{
 };
 pub use notifications::{
     Breaker, DeliverySettings, DeliveryWorker, Handled, NotificationService, NotificationStatus,
-    NotificationView, Received, Recipients, SendAccepted, SendRequest, back_off, unsubscribe_token,
-    unsubscribe_user,
+    NotificationView, Received, Recipients, SendAccepted, SendRequest, UnsubscribeService,
+    back_off, unsubscribe_token, unsubscribe_user,
 };
 pub use permissions::{Authorised, ListedPolicy, Permissions, PolicyAdmin, Target};
 pub use profiles::{ProfileService, StartingRoles};

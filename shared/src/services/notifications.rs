@@ -811,6 +811,63 @@ impl NotificationStatus {
     }
 }
 
+/// One-click unsubscribe from marketing (RFC 8058): the link's signed token
+/// names the user; following it turns `marketing_emails` off, no login needed.
+pub struct UnsubscribeService {
+    profiles: Arc<dyn ProfileStore>,
+    links: Arc<dyn TokenSigner>,
+}
+
+impl UnsubscribeService {
+    /// Rounds of re-reading a profile that changed meanwhile.
+    const RACES: usize = 5;
+
+    pub fn new(profiles: Arc<dyn ProfileStore>, links: Arc<dyn TokenSigner>) -> Self {
+        Self { profiles, links }
+    }
+
+    /// The user a link is for; a forged, foreign or expired link is a 400.
+    pub async fn check(&self, token: &str) -> Result<UserId, AppError> {
+        unsubscribe_user(&*self.links, token)
+            .await?
+            .ok_or_else(|| AppError::validation("token", "this link is not valid or has expired"))
+    }
+
+    /// Turns marketing off for the link's user (again is fine).
+    #[tracing::instrument(skip_all)]
+    pub async fn unsubscribe(&self, token: &str) -> Result<(), AppError> {
+        let user = self.check(token).await?;
+        for _ in 0..Self::RACES {
+            let Some(profile) = self.profiles.get_user(&user).await?.profile else {
+                // The account is gone: nothing will be sent to it anyway.
+                return Ok(());
+            };
+            if profile.preferences.get("marketing_emails") == Some(&serde_json::Value::Bool(false))
+            {
+                return Ok(());
+            }
+            let mut preferences = profile.preferences.clone();
+            preferences.insert("marketing_emails".into(), serde_json::Value::Bool(false));
+            if self
+                .profiles
+                .update_profile(
+                    &user,
+                    profile.version,
+                    profile.display_name.as_deref(),
+                    &preferences,
+                )
+                .await?
+            {
+                tracing::info!(user_id = %user, "unsubscribed from marketing by link");
+                return Ok(());
+            }
+        }
+        Err(AppError::Conflict(
+            "the profile kept changing; try the link again",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1019,6 +1076,47 @@ mod tests {
         );
         let forged = format!("{}x", token);
         assert_eq!(unsubscribe_user(&TestSigner, &forged).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn the_unsubscribe_link_turns_marketing_off_and_later_marketing_is_suppressed() {
+        let f = fixture();
+        let ada = user(&f, json!({"marketing_emails": true, "locale": "de"})).await;
+        let body = message(
+            &ada,
+            Channel::Email,
+            "announcement",
+            json!({"headline": "h", "body": "b"}),
+        );
+        f.worker.handle(&body).await;
+        let sent = f.mail.sent.lock().unwrap().clone();
+        let token = sent[0]
+            .1
+            .lines()
+            .last()
+            .unwrap()
+            .split("token=")
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        let links = UnsubscribeService::new(f.profiles.clone(), Arc::new(TestSigner));
+        links.unsubscribe(&token).await.unwrap();
+        links.unsubscribe(&token).await.unwrap();
+        let profile = f.profiles.get_user(&ada).await.unwrap().profile.unwrap();
+        assert_eq!(profile.preferences["marketing_emails"], json!(false));
+        assert_eq!(
+            profile.preferences["locale"],
+            json!("de"),
+            "nothing else changed"
+        );
+        assert!(matches!(
+            links.unsubscribe("forged.token").await,
+            Err(AppError::Validation { field: "token", .. })
+        ));
+        let expired = unsubscribe_token(&TestSigner, &ada, chrono::Utc::now().timestamp() - 1)
+            .await
+            .unwrap();
+        assert!(links.check(&expired).await.is_err(), "an expired link");
     }
 
     #[tokio::test]
