@@ -496,3 +496,75 @@ async fn a_marketing_mail_unsubscribes_in_one_click_without_login_and_later_send
     let none = send(http().get(url("/notifications/unsubscribe?token=nope"))).await;
     assert_eq!(none.status, 400);
 }
+
+/// Publishes an SES event to the feedback topic, as SES does for the
+/// configuration set's bounces and complaints.
+async fn ses_reports(event: Value) {
+    let topic = "arn:aws:sns:us-east-1:123456789012:gatehouse-dev-ses-feedback";
+    let form = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                let encode = |s: &str| {
+                    s.bytes()
+                        .map(|b| match b {
+                            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                                (b as char).to_string()
+                            }
+                            other => format!("%{other:02X}"),
+                        })
+                        .collect::<String>()
+                };
+                format!("{}={}", encode(k), encode(v))
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    let message = event.to_string();
+    let response = http()
+        .post(&stack().moto)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=ses/20260101/us-east-1/sns/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(form(&[
+            ("Action", "Publish"),
+            ("Version", "2010-03-31"),
+            ("TopicArn", topic),
+            ("Message", &message),
+        ]))
+        .send()
+        .await
+        .expect("the emulator answers");
+    assert!(
+        response.status().is_success(),
+        "{:?}",
+        response.text().await
+    );
+}
+
+#[tokio::test]
+async fn a_bounce_reported_by_ses_suppresses_later_sends_to_that_address() {
+    let admin = signed_up_as(ADMIN_EMAILS[18]).await;
+    let (email, _, id) = member("bounce").await;
+    ses_reports(json!({
+        "eventType": "Bounce",
+        "bounce": {"bounceType": "Permanent", "bounceSubType": "General",
+                   "bouncedRecipients": [{"emailAddress": email}]},
+        "mail": {"destination": [email]}
+    }))
+    .await;
+    let body = json!({"recipients": [id], "channel": "email", "template": "security-alert", "data": {"message": "m"}});
+    // The feedback queue's worker marks the address; then sends are suppressed.
+    let suppressed = eventually(30, || async {
+        let sent = send_notification(&admin, body.clone()).await;
+        let notification = sent.body["notification_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        finished(&admin, &notification).await["counts"]["suppressed"] == 1
+    })
+    .await;
+    assert!(suppressed, "sends to a bouncing address are suppressed");
+}

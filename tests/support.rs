@@ -162,7 +162,7 @@ pub fn unique_email(tag: &str) -> String {
 pub const PASSWORD: &str = "Correct-Horse-9";
 
 /// The main stack's `AdminEmails`: one address per test that needs an admin.
-pub const ADMIN_EMAILS: [&str; 18] = [
+pub const ADMIN_EMAILS: [&str; 20] = [
     "root-one@example.com",
     "root-two@example.com",
     "root-three@example.com",
@@ -181,6 +181,8 @@ pub const ADMIN_EMAILS: [&str; 18] = [
     "root-sixteen@example.com",
     "root-seventeen@example.com",
     "root-eighteen@example.com",
+    "root-nineteen@example.com",
+    "root-twenty@example.com",
 ];
 
 /// Sign-ups at this domain are auto-confirmed by the pre sign-up trigger (the test

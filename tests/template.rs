@@ -374,6 +374,13 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:Query",
             "dynamodb:GetItem",
         ],
+        "ses-feedback" => &[
+            "dynamodb:PutItem",
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:ChangeMessageVisibility",
+        ],
         "notification-delivery" => &[
             "dynamodb:Query",
             "dynamodb:PutItem",
@@ -510,6 +517,7 @@ fn clients_built(binary: &str, env: HashMap<&'static str, &'static str>) -> Vec<
         "notifications" => ctx.notifications().map(drop),
         "notification_status" => ctx.notification_status().map(drop),
         "unsubscribe" => ctx.unsubscribe().map(drop),
+        "ses_feedback" => ctx.ses_feedback().map(drop),
         "onboarding" => ctx.onboarding().map(drop),
         "profiles" => ctx.profiles().map(drop),
         other => panic!("{binary}: unknown wiring {other}: add it to this test"),
@@ -545,7 +553,22 @@ fn every_function_builds_only_the_aws_clients_its_iam_policy_allows() {
                 "{id} builds a {service} client its policy does not allow"
             );
         }
+        // The SQS event source mapping polls with the function's role: those
+        // actions are the mapping's, not calls of the function's own.
+        const POLLING: [&str; 4] = [
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:ChangeMessageVisibility",
+        ];
+        let polls_only = expected_actions(binary)
+            .into_iter()
+            .filter(|a| a.starts_with("sqs:"))
+            .all(|a| POLLING.contains(&a));
         for service in &allowed {
+            if *service == "sqs" && polls_only {
+                continue;
+            }
             assert!(
                 built.contains(service),
                 "{id} may call {service} but builds no client for it: drop the permission"
@@ -713,5 +736,85 @@ fn every_problem_code_the_api_can_answer_is_in_openapi() {
     assert!(
         missing.is_empty(),
         "codes missing from openapi.yaml: {missing:?}"
+    );
+}
+
+/// The logical id a `!GetAtt X.Arn` or `!Ref X` names.
+fn target_of(value: &Value) -> Option<String> {
+    match value {
+        Value::Tagged(tagged) => tagged
+            .value
+            .as_str()
+            .map(|t| t.split('.').next().unwrap_or(t).to_owned()),
+        _ => None,
+    }
+}
+
+#[test]
+fn every_queue_a_function_polls_is_declared_as_lambda_and_sqs_advise() {
+    let resources = resources();
+    let mut polled = 0;
+    for (id, function) in functions() {
+        let timeout = function["Properties"]["Timeout"]
+            .as_u64()
+            .or(load("template.yaml")["Globals"]["Function"]["Timeout"].as_u64())
+            .expect("a timeout");
+        for (_, event) in function["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+        {
+            if event["Type"] != "SQS" {
+                continue;
+            }
+            polled += 1;
+            let props = &event["Properties"];
+            let queue_id = target_of(&props["Queue"]).expect("Queue: !GetAtt <queue>.Arn");
+            let queue = &resources[Value::String(queue_id.clone())]["Properties"];
+            let visibility = queue["VisibilityTimeout"].as_u64().unwrap_or(30);
+            assert!(
+                visibility >= 6 * timeout,
+                "{queue_id}: visibility timeout {visibility} s is under six times {id}'s {timeout} s"
+            );
+            assert_eq!(queue["RedrivePolicy"]["maxReceiveCount"], 5, "{queue_id}");
+            let dead_letters =
+                target_of(&queue["RedrivePolicy"]["deadLetterTargetArn"]).expect("a DLQ");
+            assert_eq!(
+                resources[Value::String(dead_letters.clone())]["Type"],
+                "AWS::SQS::Queue",
+                "{queue_id}'s dead-letter queue"
+            );
+            assert_eq!(
+                props["FunctionResponseTypes"][0], "ReportBatchItemFailures",
+                "{id}: partial batch failures"
+            );
+            assert!(props["BatchSize"].as_u64().is_some(), "{id}: BatchSize");
+        }
+    }
+    assert_eq!(polled, 2, "the delivery worker and the SES feedback");
+    let worker =
+        &resources["NotificationDeliveryFunction"]["Properties"]["Events"]["Queue"]["Properties"];
+    assert!(worker["MaximumBatchingWindowInSeconds"].as_u64().is_some());
+    assert!(
+        !worker["ScalingConfig"]["MaximumConcurrency"].is_null(),
+        "peak shaving that protects the SES sending rate"
+    );
+    assert_eq!(
+        resources["NotificationConfigurationSet"]["Type"],
+        "AWS::SES::ConfigurationSet"
+    );
+    // The producer may send to the delivery queue and nothing else.
+    let producer = &resources["SendNotificationFunction"]["Properties"]["Policies"][0]["Statement"];
+    let sqs: Vec<&Value> = producer
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["Action"].as_str().is_some_and(|a| a.starts_with("sqs:")))
+        .collect();
+    assert_eq!(sqs.len(), 1);
+    assert_eq!(sqs[0]["Action"], "sqs:SendMessage");
+    assert_eq!(
+        target_of(&sqs[0]["Resource"]).as_deref(),
+        Some("NotificationQueue")
     );
 }

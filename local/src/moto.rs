@@ -105,6 +105,13 @@ impl AwsJson {
             Service::DynamoDb => ("DynamoDB_20120810", "1.0"),
             Service::Cognito => ("AWSCognitoIdentityProviderService", "1.1"),
             Service::Sqs => ("AmazonSQS", "1.0"),
+            Service::Sns => {
+                return Err(MotoError::Api {
+                    target: operation.to_owned(),
+                    kind: "NotJsonProtocol".into(),
+                    message: "SNS speaks the query protocol: use `query`".into(),
+                });
+            }
             Service::Ses => {
                 return Err(MotoError::Api {
                     target: operation.to_owned(),
@@ -124,6 +131,41 @@ impl AwsJson {
             .send()
             .await?;
         Self::answer(target, response).await
+    }
+
+    /// A query-protocol call (SNS): form parameters in, the XML answer's text out.
+    pub async fn query(
+        &self,
+        service: Service,
+        action: &str,
+        params: &[(&str, &str)],
+    ) -> Result<String, MotoError> {
+        let mut form: Vec<(&str, &str)> = vec![("Action", action), ("Version", "2010-03-31")];
+        form.extend_from_slice(params);
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let response = self
+            .http
+            .post(&self.endpoint)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", self.authorization(service))
+            .body(body)
+            .send()
+            .await?;
+        let ok = response.status().is_success();
+        let text = response.text().await.unwrap_or_default();
+        if ok {
+            Ok(text)
+        } else {
+            Err(MotoError::Api {
+                target: action.to_owned(),
+                kind: xml_value(&text, "Code").unwrap_or_else(|| "UnknownError".into()),
+                message: xml_value(&text, "Message").unwrap_or_default(),
+            })
+        }
     }
 
     /// A REST-JSON call (SESv2).
@@ -242,6 +284,27 @@ pub enum Service {
     Cognito,
     Ses,
     Sqs,
+    Sns,
+}
+
+/// The text of the first `<name>` element of an XML answer.
+pub fn xml_value(xml: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{name}>"))? + start;
+    Some(xml[start..end].to_owned())
+}
+
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 impl Service {
@@ -252,6 +315,7 @@ impl Service {
             Self::Cognito => "cognito-idp",
             Self::Ses => "ses",
             Self::Sqs => "sqs",
+            Self::Sns => "sns",
         };
         format!(
             "AWS4-HMAC-SHA256 Credential={access_key}/20260101/{}/{scope}/aws4_request, SignedHeaders=host, Signature=0",

@@ -168,6 +168,55 @@ async fn provision_queues(
         }
         waiting = still;
     }
+    // Topics, then the queues subscribed to them: moto delivers a publish to
+    // its SQS subscribers, as SNS does. A queue policy is not evaluated
+    // locally (moto delivers regardless); the template test checks it.
+    for (id, raw) in template.resources_of_type("AWS::SNS::Topic") {
+        let props = to_api_json(
+            &out.refs.resolve_tree(&serde_yaml_ng::Value::Mapping(raw))?,
+            None,
+        );
+        let name = props["TopicName"].as_str().unwrap_or(&id).to_owned();
+        let answer = aws
+            .query(Service::Sns, "CreateTopic", &[("Name", &name)])
+            .await?;
+        let arn = crate::moto::xml_value(&answer, "TopicArn").ok_or_else(|| {
+            ProvisionError::Invalid(format!("{id}: CreateTopic gave no TopicArn"))
+        })?;
+        out.refs.set_attribute(&id, "TopicArn", arn.clone());
+        out.refs.set_attribute(&id, "TopicName", name);
+        out.refs.set_ref(&id, arn);
+    }
+    for (id, raw) in template.resources_of_type("AWS::SNS::Subscription") {
+        let props = to_api_json(
+            &out.refs.resolve_tree(&serde_yaml_ng::Value::Mapping(raw))?,
+            None,
+        );
+        let field = |name: &str| {
+            props[name]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| ProvisionError::Invalid(format!("{id} has no {name}")))
+        };
+        let answer = aws
+            .query(
+                Service::Sns,
+                "Subscribe",
+                &[
+                    ("TopicArn", &field("TopicArn")?),
+                    ("Protocol", &field("Protocol")?),
+                    ("Endpoint", &field("Endpoint")?),
+                ],
+            )
+            .await?;
+        if let Some(arn) = crate::moto::xml_value(&answer, "SubscriptionArn") {
+            out.refs.set_ref(&id, arn);
+        }
+    }
+    for (id, _) in template.resources_of_type("AWS::SQS::QueuePolicy") {
+        out.refs.set_ref(&id, id.clone());
+    }
+
     for (id, raw) in template.resources_of_type("AWS::SES::ConfigurationSet") {
         let props = to_api_json(
             &out.refs.resolve_tree(&serde_yaml_ng::Value::Mapping(raw))?,
@@ -182,6 +231,11 @@ async fn provision_queues(
         )
         .await?;
         out.refs.set_ref(&id, name);
+    }
+    // moto records no SES events: the destination is named only (a test
+    // publishes SES-shaped events to its topic instead).
+    for (id, _) in template.resources_of_type("AWS::SES::ConfigurationSetEventDestination") {
+        out.refs.set_ref(&id, id.clone());
     }
     Ok(())
 }

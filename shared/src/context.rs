@@ -20,10 +20,10 @@ use crate::config::{
 };
 use crate::services::{
     AccountService, Audit, AuditTrailService, ConfirmService, DeliverySettings, DeliveryWorker,
-    ForgotPasswordService, LoginService, LogoutService, NotificationService, NotificationStatus,
-    PasswordResetService, PasswordService, Permissions, PhoneService, PolicyAdmin, ProfileService,
-    RefreshService, RoleService, SessionGuard, SignUpService, StartingRoles, Throttle,
-    UnsubscribeService, UserAdminService, UserListService,
+    FeedbackService, ForgotPasswordService, LoginService, LogoutService, NotificationService,
+    NotificationStatus, PasswordResetService, PasswordService, Permissions, PhoneService,
+    PolicyAdmin, ProfileService, RefreshService, RoleService, SessionGuard, SignUpService,
+    StartingRoles, Throttle, UnsubscribeService, UserAdminService, UserListService,
 };
 use std::sync::Arc;
 
@@ -303,6 +303,11 @@ impl AppContext {
             table.clone(),
             Arc::new(TableSigner::new(table)),
         ))
+    }
+
+    /// SES bounce and complaint events: the table only.
+    pub fn ses_feedback(&self) -> Result<FeedbackService, ConfigError> {
+        Ok(FeedbackService::new(self.table()?))
     }
 
     /// A notification's status: the table only.

@@ -1400,6 +1400,21 @@ impl crate::ports::notify::DeliveryLedger for DynamoTable {
             .map_err(|e| Call::dynamodb("GetItem").any(e))?;
         Ok(out.item.is_some())
     }
+
+    async fn mark_undeliverable(&self, address: &Email, reason: &str) -> Result<(), AppError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(keys::undeliverable_pk(address)))
+            .item("sk", AttributeValue::S(keys::UNDELIVERABLE_SK.into()))
+            .item("entity", AttributeValue::S("undeliverable_address".into()))
+            .item("reason", AttributeValue::S(reason.to_owned()))
+            .item("reported_at", AttributeValue::S(timestamp(Utc::now())))
+            .send()
+            .await
+            .map_err(|e| Call::dynamodb("PutItem").any(e))?;
+        Ok(())
+    }
 }
 
 impl DynamoTable {

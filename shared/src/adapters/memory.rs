@@ -790,6 +790,14 @@ impl crate::ports::notify::DeliveryLedger for InMemoryLedger {
     async fn undeliverable(&self, address: &Email) -> Result<bool, AppError> {
         Ok(lock(&self.undeliverable).contains(address))
     }
+
+    async fn mark_undeliverable(&self, address: &Email, _reason: &str) -> Result<(), AppError> {
+        let mut list = lock(&self.undeliverable);
+        if !list.contains(address) {
+            list.push(address.clone());
+        }
+        Ok(())
+    }
 }
 
 /// The queue as a list: what was queued, and with which delay.

@@ -348,6 +348,42 @@ pub fn language_of(profile: &Profile) -> Language {
     Language::from_locale(profile.preferences.get("locale").and_then(|l| l.as_str()))
 }
 
+/// The addresses an SES bounce or complaint event makes undeliverable, with
+/// why: permanent bounces and complaints (a transient bounce is retried by
+/// SES, not held against the address). `event` is the SES event (the
+/// `Message` of the SNS notification), as configuration sets publish it
+/// (`eventType`) or identity feedback does (`notificationType`).
+pub fn undeliverable_from(event: &serde_json::Value) -> Vec<(Email, String)> {
+    let kind = event["eventType"]
+        .as_str()
+        .or(event["notificationType"].as_str())
+        .unwrap_or_default();
+    let (recipients, reason) = match kind {
+        "Bounce" if event["bounce"]["bounceType"] == "Permanent" => (
+            &event["bounce"]["bouncedRecipients"],
+            format!(
+                "permanent bounce ({})",
+                event["bounce"]["bounceSubType"]
+                    .as_str()
+                    .unwrap_or("General")
+            ),
+        ),
+        "Complaint" => (
+            &event["complaint"]["complainedRecipients"],
+            "complaint".to_owned(),
+        ),
+        _ => return Vec::new(),
+    };
+    recipients
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["emailAddress"].as_str())
+        .filter_map(|address| Email::parse(address).ok())
+        .map(|address| (address, reason.clone()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,6 +466,26 @@ mod tests {
         assert!(!mail.html.contains("<script>"));
         assert!(mail.text.contains("<script>alert(1)</script> & more"));
         assert_eq!(mail.subject, "Gatehouse security notice");
+    }
+
+    #[test]
+    fn permanent_bounces_and_complaints_mark_addresses_and_transient_bounces_do_not() {
+        let bounce = json!({"eventType": "Bounce", "bounce": {"bounceType": "Permanent", "bounceSubType": "General",
+            "bouncedRecipients": [{"emailAddress": "Gone@Example.com"}]}});
+        assert_eq!(
+            undeliverable_from(&bounce),
+            [(
+                Email::parse("gone@example.com").unwrap(),
+                "permanent bounce (General)".to_owned()
+            )]
+        );
+        let complaint = json!({"notificationType": "Complaint", "complaint": {
+            "complainedRecipients": [{"emailAddress": "angry@example.com"}]}});
+        assert_eq!(undeliverable_from(&complaint)[0].1, "complaint");
+        let transient = json!({"eventType": "Bounce", "bounce": {"bounceType": "Transient",
+            "bouncedRecipients": [{"emailAddress": "full@example.com"}]}});
+        assert!(undeliverable_from(&transient).is_empty());
+        assert!(undeliverable_from(&json!({"eventType": "Delivery"})).is_empty());
     }
 
     #[test]

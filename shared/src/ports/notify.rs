@@ -131,6 +131,9 @@ pub trait DeliveryLedger: Send + Sync {
 
     /// Whether SES reported `address` as bouncing or complaining.
     async fn undeliverable(&self, address: &Email) -> Result<bool, AppError>;
+
+    /// Records that SES reported `address` as bouncing or complaining.
+    async fn mark_undeliverable(&self, address: &Email, reason: &str) -> Result<(), AppError>;
 }
 
 /// A notification as its sender made it.

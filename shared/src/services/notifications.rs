@@ -868,6 +868,56 @@ impl UnsubscribeService {
     }
 }
 
+/// SES bounce and complaint events (through SNS and a queue): the addresses
+/// they name are marked undeliverable, so later sends to them are suppressed.
+pub struct FeedbackService {
+    ledger: Arc<dyn DeliveryLedger>,
+}
+
+impl FeedbackService {
+    pub fn new(ledger: Arc<dyn DeliveryLedger>) -> Self {
+        Self { ledger }
+    }
+
+    /// One queue message: an SNS notification whose `Message` is the SES event
+    /// (or, with raw delivery, the event itself).
+    pub async fn handle(&self, body: &str) -> Handled {
+        let Ok(outer) = serde_json::from_str::<serde_json::Value>(body) else {
+            tracing::error!("an SES feedback message that is not JSON");
+            return Handled::Retry;
+        };
+        let event = match outer["Message"].as_str() {
+            Some(inner) => match serde_json::from_str(inner) {
+                Ok(event) => event,
+                Err(_) => {
+                    tracing::error!("an SNS notification whose message is not an SES event");
+                    return Handled::Retry;
+                }
+            },
+            None => outer,
+        };
+        for (address, reason) in crate::domain::notifications::undeliverable_from(&event) {
+            if let Err(err) = self.ledger.mark_undeliverable(&address, &reason).await {
+                tracing::warn!(error = %err, "an undeliverable address left for another try");
+                return Handled::Retry;
+            }
+            tracing::info!(%reason, "address marked undeliverable");
+        }
+        Handled::Done
+    }
+
+    /// A batch; the ids of the messages to keep.
+    pub async fn handle_batch<'a>(&self, messages: &'a [Received]) -> Vec<&'a str> {
+        let mut kept = Vec::new();
+        for message in messages {
+            if self.handle(&message.body).await == Handled::Retry {
+                kept.push(message.id.as_str());
+            }
+        }
+        kept
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1076,6 +1126,34 @@ mod tests {
         );
         let forged = format!("{}x", token);
         assert_eq!(unsubscribe_user(&TestSigner, &forged).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_bounce_makes_later_sends_to_the_address_suppressed() {
+        let f = fixture();
+        let ada = user(&f, json!({})).await;
+        let profile = f.profiles.get_user(&ada).await.unwrap().profile.unwrap();
+        let feedback = FeedbackService::new(f.ledger.clone());
+        let event = json!({"eventType": "Bounce", "bounce": {"bounceType": "Permanent",
+            "bouncedRecipients": [{"emailAddress": profile.email.as_str()}]}});
+        let envelope = json!({"Type": "Notification", "Message": event.to_string()}).to_string();
+        assert_eq!(feedback.handle(&envelope).await, Handled::Done);
+        assert_eq!(feedback.handle("not json").await, Handled::Retry);
+        f.worker
+            .handle(&message(
+                &ada,
+                Channel::Email,
+                "security-alert",
+                json!({"message": "m"}),
+            ))
+            .await;
+        let outcome = outcome(&f, &ada).unwrap();
+        assert_eq!(outcome.status, DeliveryStatus::Suppressed);
+        assert_eq!(
+            outcome.reason.as_deref(),
+            Some(Skip::Undeliverable.reason())
+        );
+        assert!(f.mail.sent.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

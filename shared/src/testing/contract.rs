@@ -293,11 +293,13 @@ pub async fn delivery_ledger(
     };
     ledger.finish(&notification, &bob, &suppressed).await?;
     assert_eq!(ledger.claim(&notification, &bob, 60).await?, Claim::Done);
-    assert!(
-        !ledger
-            .undeliverable(&Email::parse(&format!("{}@example.com", ada.as_str()))?)
-            .await?
-    );
+    let address = Email::parse(&format!("{}@example.com", ada.as_str()))?;
+    assert!(!ledger.undeliverable(&address).await?);
+    ledger
+        .mark_undeliverable(&address, "permanent bounce")
+        .await?;
+    ledger.mark_undeliverable(&address, "complaint").await?;
+    assert!(ledger.undeliverable(&address).await?);
     Ok(())
 }
 
