@@ -568,3 +568,31 @@ async fn a_bounce_reported_by_ses_suppresses_later_sends_to_that_address() {
     .await;
     assert!(suppressed, "sends to a bouncing address are suppressed");
 }
+
+#[tokio::test]
+async fn a_confirmed_user_is_welcomed_once_and_told_when_their_password_changes() {
+    let (email, tokens) = signed_up_user("notices").await;
+    let token = tokens["access_token"].as_str().expect("token");
+    let welcomes = mail_to(&email)
+        .await
+        .iter()
+        .filter(|m| m["subject"] == "Welcome to Gatehouse")
+        .count();
+    assert_eq!(welcomes, 1);
+    let changed = send(
+        http()
+            .post(url("/auth/password/change"))
+            .bearer_auth(token)
+            .json(&json!({"current_password": PASSWORD, "new_password": "Another-Horse-7"})),
+    )
+    .await;
+    assert_eq!(changed.status, 204, "{:?}", changed.body);
+    let told = eventually(20, || async {
+        mail_to(&email)
+            .await
+            .iter()
+            .any(|m| m["subject"] == "Your Gatehouse password was changed")
+    })
+    .await;
+    assert!(told, "the owner is told of the change");
+}

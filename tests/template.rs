@@ -258,12 +258,20 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:DeleteItem",
             "dynamodb:Query",
         ],
-        "logout" | "change-password" => &[
+        "logout" => &[
             "cognito-idp:AdminUserGlobalSignOut",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
         ],
+        // ... and the notice to the owner.
+        "change-password" => &[
+            "cognito-idp:AdminUserGlobalSignOut",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "sqs:SendMessage",
+        ],
         "reset-password" => &[
+            "sqs:SendMessage",
             "cognito-idp:AdminGetUser",
             "cognito-idp:AdminUserGlobalSignOut",
             "cognito-idp:DescribeUserPoolClient",
@@ -348,12 +356,13 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
         ],
         "verify-phone-change" => &["dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"],
         "verify-email-change" => &[
+            "sqs:SendMessage",
             "cognito-idp:AdminUserGlobalSignOut",
             "dynamodb:Query",
             "dynamodb:UpdateItem",
             "dynamodb:PutItem",
         ],
-        "cognito-post-confirmation" => &["dynamodb:PutItem"],
+        "cognito-post-confirmation" => &["dynamodb:PutItem", "sqs:SendMessage"],
         "send-notification" => &[
             "dynamodb:BatchGetItem",
             "dynamodb:Query",
@@ -518,6 +527,7 @@ fn clients_built(binary: &str, env: HashMap<&'static str, &'static str>) -> Vec<
         "notification_status" => ctx.notification_status().map(drop),
         "unsubscribe" => ctx.unsubscribe().map(drop),
         "ses_feedback" => ctx.ses_feedback().map(drop),
+        "email_change_verification" => ctx.email_change_verification().map(drop),
         "onboarding" => ctx.onboarding().map(drop),
         "profiles" => ctx.profiles().map(drop),
         other => panic!("{binary}: unknown wiring {other}: add it to this test"),

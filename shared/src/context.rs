@@ -20,10 +20,10 @@ use crate::config::{
 };
 use crate::services::{
     AccountService, Audit, AuditTrailService, ConfirmService, DeliverySettings, DeliveryWorker,
-    FeedbackService, ForgotPasswordService, LoginService, LogoutService, NotificationService,
-    NotificationStatus, PasswordResetService, PasswordService, Permissions, PhoneService,
-    PolicyAdmin, ProfileService, RefreshService, RoleService, SessionGuard, SignUpService,
-    StartingRoles, Throttle, UnsubscribeService, UserAdminService, UserListService,
+    FeedbackService, ForgotPasswordService, LoginService, LogoutService, Notices,
+    NotificationService, NotificationStatus, PasswordResetService, PasswordService, Permissions,
+    PhoneService, PolicyAdmin, ProfileService, RefreshService, RoleService, SessionGuard,
+    SignUpService, StartingRoles, Throttle, UnsubscribeService, UserAdminService, UserListService,
 };
 use std::sync::Arc;
 
@@ -151,7 +151,16 @@ impl AppContext {
         ))
     }
 
-    /// Change password: Cognito (public and admin APIs) and the session cut-offs.
+    /// Gatehouse's own notices, on the delivery queue.
+    fn notices(&self) -> Result<Notices, ConfigError> {
+        Ok(Notices::new(Arc::new(SqsQueue::new(
+            &self.aws,
+            notification_queue_url(&*self.env)?,
+        ))))
+    }
+
+    /// Change password: Cognito (public and admin APIs), the session cut-offs,
+    /// and the notice to the owner.
     pub fn passwords(&self) -> Result<PasswordService, ConfigError> {
         Ok(PasswordService::new(
             self.cognito()?,
@@ -159,7 +168,8 @@ impl AppContext {
             self.guard()?,
             password_policy(&*self.env)?,
             self.audit()?,
-        ))
+        )
+        .with_notices(self.notices()?))
     }
 
     /// Reset password: what a change needs, and the throttle (a reset lifts the
@@ -173,7 +183,8 @@ impl AppContext {
                 self.guard()?,
                 password_policy(&*self.env)?,
                 self.audit()?,
-            ),
+            )
+            .with_notices(self.notices()?),
             self.throttle(app)?,
         ))
     }
@@ -187,8 +198,8 @@ impl AppContext {
         ))
     }
 
-    /// Profiles for the post-confirmation trigger: the table only.
-    pub fn onboarding(&self) -> Result<ProfileService, ConfigError> {
+    /// Profiles over the table, with the roles new users start with.
+    fn profile_service(&self) -> Result<ProfileService, ConfigError> {
         let cfg = TableConfig::from_source(&*self.env)?;
         Ok(ProfileService::new(
             self.table()?,
@@ -198,6 +209,12 @@ impl AppContext {
             },
         )
         .with_audit(self.audit()?))
+    }
+
+    /// Profiles for the post-confirmation trigger: the table, and the queue
+    /// for the welcome email.
+    pub fn onboarding(&self) -> Result<ProfileService, ConfigError> {
+        Ok(self.profile_service()?.with_notices(self.notices()?))
     }
 
     /// Account administration: the table (roles, cut-offs, status) and
@@ -345,12 +362,18 @@ impl AppContext {
         ))
     }
 
+    /// Completing an email change: [`Self::own_account`], and the queue for
+    /// the notice to the old address.
+    pub fn email_change_verification(&self) -> Result<AccountService, ConfigError> {
+        Ok(self.own_account()?.with_notices(self.notices()?))
+    }
+
     /// Profiles for API callers: the table, and Cognito's `GetUser` (with the
     /// caller's token) to create a profile that is missing.
     pub fn profiles(&self) -> Result<ProfileService, ConfigError> {
         let directory = CognitoDirectory::new(&self.aws);
         Ok(self
-            .onboarding()?
+            .profile_service()?
             .with_directory(Arc::new(directory))
             .with_permissions(self.permissions()?))
     }
@@ -359,7 +382,7 @@ impl AppContext {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::AwsService::{Cognito, DynamoDb};
+    use crate::adapters::AwsService::{Cognito, DynamoDb, Sqs};
     use std::collections::HashMap;
 
     fn context() -> AppContext {
@@ -375,6 +398,10 @@ mod tests {
             ("PASSWORD_REQUIRE_SYMBOLS", "false"),
             ("LOGIN_FAILURES_PER_SOURCE_IP", "50"),
             ("SENDS_PER_SOURCE_IP", "20"),
+            (
+                "NOTIFICATION_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+            ),
         ]);
         AppContext::new(AwsClients::unconfigured(), env)
     }
@@ -390,7 +417,7 @@ mod tests {
     fn the_post_confirmation_trigger_builds_no_cognito_client() {
         let ctx = context();
         ctx.onboarding().unwrap();
-        assert_eq!(ctx.clients().built(), vec![DynamoDb]);
+        assert_eq!(ctx.clients().built(), vec![DynamoDb, Sqs]);
     }
 
     #[test]

@@ -7,6 +7,6 @@ mod handler;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let emails = AppContext::from_env().await.own_account()?;
+    let emails = AppContext::from_env().await.email_change_verification()?;
     run(service_fn(|req| handler::handle(&emails, req))).await
 }

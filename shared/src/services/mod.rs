@@ -17,9 +17,9 @@ pub use auth::{
     RefreshService, Registration, SessionGuard, SignUpAnswer, SignUpService, TakenAddresses,
 };
 pub use notifications::{
-    Breaker, DeliverySettings, DeliveryWorker, FeedbackService, Handled, NotificationService,
-    NotificationStatus, NotificationView, Received, Recipients, SendAccepted, SendRequest,
-    UnsubscribeService, back_off, unsubscribe_token, unsubscribe_user,
+    Breaker, DeliverySettings, DeliveryWorker, FeedbackService, Handled, Notices,
+    NotificationService, NotificationStatus, NotificationView, Received, Recipients, SendAccepted,
+    SendRequest, UnsubscribeService, back_off, unsubscribe_token, unsubscribe_user,
 };
 pub use permissions::{Authorised, ListedPolicy, Permissions, PolicyAdmin, Target};
 pub use profiles::{ProfileService, StartingRoles};

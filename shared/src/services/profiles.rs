@@ -43,6 +43,7 @@ pub struct ProfileService {
     directory: Option<Arc<dyn UserDirectory>>,
     audit: Option<Audit>,
     permissions: Option<Arc<Permissions>>,
+    notices: Option<crate::services::Notices>,
 }
 
 impl ProfileService {
@@ -53,7 +54,14 @@ impl ProfileService {
             directory: None,
             audit: None,
             permissions: None,
+            notices: None,
         }
+    }
+
+    /// Welcomes each newly confirmed user by email (the confirmation trigger).
+    pub fn with_notices(mut self, notices: crate::services::Notices) -> Self {
+        self.notices = Some(notices);
+        self
     }
 
     /// Lets `get_for` read other users, as the policies allow.
@@ -91,6 +99,19 @@ impl ProfileService {
         let outcome = super::auth::with_retries(|| self.store.create_profile(&profile)).await?;
         if let (Some(audit), ProfileCreation::Created) = (&self.audit, outcome) {
             audit.user(&user_id, AuditAction::Confirmed, None).await;
+        }
+        // One id per user: a retried trigger queues it again, the ledger
+        // delivers it once.
+        if let Some(notices) = &self.notices {
+            notices
+                .send(
+                    format!("welcome-{user_id}"),
+                    &user_id,
+                    "welcome",
+                    serde_json::Map::new(),
+                    None,
+                )
+                .await;
         }
         tracing::info!(?outcome, "profile provisioned");
         Ok(outcome)

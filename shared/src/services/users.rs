@@ -138,9 +138,16 @@ pub struct AccountService {
     throttle: Throttle,
     guard: SessionGuard,
     audit: Audit,
+    notices: Option<crate::services::Notices>,
 }
 
 impl AccountService {
+    /// Tells the old address when an email change completes.
+    pub fn with_notices(mut self, notices: crate::services::Notices) -> Self {
+        self.notices = Some(notices);
+        self
+    }
+
     pub fn new(
         store: Arc<dyn ProfileStore>,
         directory: Arc<dyn UserDirectory>,
@@ -158,6 +165,7 @@ impl AccountService {
             throttle,
             guard,
             audit,
+            notices: None,
         }
     }
 
@@ -450,6 +458,7 @@ impl AccountService {
         origin: &Origin,
     ) -> Result<crate::domain::Profile, AppError> {
         let me = current_profile(&*self.store, caller).await?;
+        let old_email = me.as_ref().map(|p| p.email.clone());
         // Nothing pending: answered like a wrong code.
         let pending = me
             .and_then(|p| p.pending_email)
@@ -465,6 +474,20 @@ impl AccountService {
         self.audit
             .user(&caller.user_id, AuditAction::EmailChanged, Some(origin))
             .await;
+        // The old address hears of it: if this was not its owner, they know.
+        if let (Some(notices), Some(old)) = (&self.notices, old_email) {
+            let mut data = serde_json::Map::new();
+            data.insert("old_email".into(), old.as_str().into());
+            notices
+                .send(
+                    crate::services::Notices::moment_id("email-changed", &caller.user_id),
+                    &caller.user_id,
+                    "email-changed",
+                    data,
+                    Some(old),
+                )
+                .await;
+        }
         self.store
             .get_user(&caller.user_id)
             .await?

@@ -35,6 +35,7 @@ pub struct PasswordService {
     guard: SessionGuard,
     policy: PasswordPolicy,
     audit: Audit,
+    notices: Option<crate::services::Notices>,
 }
 
 impl PasswordService {
@@ -51,6 +52,27 @@ impl PasswordService {
             guard,
             policy,
             audit,
+            notices: None,
+        }
+    }
+
+    /// Tells the owner by email after a change or reset.
+    pub fn with_notices(mut self, notices: crate::services::Notices) -> Self {
+        self.notices = Some(notices);
+        self
+    }
+
+    async fn notify_changed(&self, user: &crate::domain::UserId) {
+        if let Some(notices) = &self.notices {
+            notices
+                .send(
+                    crate::services::Notices::moment_id("password-changed", user),
+                    user,
+                    "password-changed",
+                    serde_json::Map::new(),
+                    None,
+                )
+                .await;
         }
     }
 
@@ -77,6 +99,7 @@ impl PasswordService {
         self.audit
             .user(&caller.user_id, AuditAction::PasswordChanged, Some(origin))
             .await;
+        self.notify_changed(&caller.user_id).await;
         tracing::info!("password changed; sessions ended");
         Ok(())
     }
@@ -119,6 +142,7 @@ impl PasswordResetService {
         svc.audit
             .user(&user_id, AuditAction::PasswordReset, Some(origin))
             .await;
+        svc.notify_changed(&user_id).await;
         tracing::info!(%user_id, "password reset; sessions ended, login locks lifted");
         Ok(())
     }
