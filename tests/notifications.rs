@@ -138,6 +138,41 @@ async fn a_poison_message_in_a_batch_goes_to_the_dead_letter_queue_and_the_rest_
     })
     .await;
     assert!(in_dlq, "the poison message is in the dead-letter queue");
+
+    // The documented redrive command brings it back to the queue, where the
+    // worker meets it again (and, still poison, it ends up back here).
+    let queue = queue_url("NotificationQueue").await;
+    let redrive = std::process::Command::new(target_dir().join("debug/gatehouse-ops"))
+        .args(["redrive", "--from", &dead_letters, "--to", &queue])
+        .env("AWS_ENDPOINT_URL", &stack().moto)
+        .env("AWS_ACCESS_KEY_ID", "operator")
+        .env("AWS_SECRET_ACCESS_KEY", "operator")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .expect("run gatehouse-ops");
+    assert!(
+        redrive.status.success(),
+        "{}",
+        String::from_utf8_lossy(&redrive.stderr)
+    );
+    assert!(String::from_utf8_lossy(&redrive.stdout).starts_with("moved "));
+    let peek = || async {
+        sqs.receive_message()
+            .queue_url(&dead_letters)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .expect("receive")
+            .messages()
+            .iter()
+            .any(|m| m.body() == Some(poison.as_str()))
+    };
+    assert!(!peek().await, "out of the dead-letter queue");
+    assert!(
+        eventually(60, || async { peek().await }).await,
+        "back through the queue and, five receives later, dead-lettered again"
+    );
 }
 
 async fn signed_up_as(email: &str) -> String {
@@ -595,4 +630,81 @@ async fn a_confirmed_user_is_welcomed_once_and_told_when_their_password_changes(
     })
     .await;
     assert!(told, "the owner is told of the change");
+}
+
+#[tokio::test]
+async fn a_worker_that_stopped_between_claiming_and_recording_is_never_followed_by_a_second_send() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let (email, tokens) = signed_up_user("crash").await;
+    let recipient = claims_of(tokens["access_token"].as_str().expect("token"))["sub"]
+        .as_str()
+        .expect("sub")
+        .to_owned();
+    let notification = unique("crashed");
+    let table = dynamodb().await;
+    // What a worker leaves when it dies after claiming (and maybe sending):
+    // a claim whose lease ran out long ago, and no outcome.
+    let key = |name: &str, value: String| (name.to_owned(), AttributeValue::S(value));
+    let long_ago = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        - 3600)
+        .to_string();
+    table
+        .put_item()
+        .table_name(TABLE)
+        .set_item(Some(
+            [
+                key("pk", format!("NOTIFICATION#{notification}")),
+                key("sk", format!("DELIVERY#{recipient}")),
+                key("entity", "delivery".into()),
+                key("status", "claimed".into()),
+                ("claimed_at".to_owned(), AttributeValue::N(long_ago)),
+            ]
+            .into_iter()
+            .collect(),
+        ))
+        .send()
+        .await
+        .expect("claim written");
+    let mails_before = mail_to(&email).await.len();
+    enqueue(&[delivery(
+        &notification,
+        &recipient,
+        "security-alert",
+        json!({"message": "again?"}),
+    )])
+    .await;
+    let recorded = eventually(20, || async {
+        let item = table
+            .get_item()
+            .table_name(TABLE)
+            .key(
+                "pk",
+                AttributeValue::S(format!("NOTIFICATION#{notification}")),
+            )
+            .key("sk", AttributeValue::S(format!("DELIVERY#{recipient}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("read")
+            .item
+            .unwrap_or_default();
+        item.get("status")
+            .and_then(|s| s.as_s().ok())
+            .map(String::as_str)
+            == Some("failed")
+            && item
+                .get("reason")
+                .and_then(|r| r.as_s().ok())
+                .is_some_and(|r| r.contains("outcome unknown"))
+    })
+    .await;
+    assert!(recorded, "recorded as failed with an unknown outcome");
+    assert_eq!(
+        mail_to(&email).await.len(),
+        mails_before,
+        "not sent a second time"
+    );
 }
