@@ -23,7 +23,7 @@ ENV ?=
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(SAM_VENV)/bin:$(PATH)
 
-.PHONY: dev test tools build lint sam-build bench bench-policies clean-tools
+.PHONY: dev test tools build lint sam-build bench bench-policies bench-notifications clean-tools
 
 dev: $(VENV)/.installed build
 	./target/debug/gatehouse-local --port $(PORT) --moto-server $(VENV)/bin/moto_server \
@@ -94,6 +94,11 @@ sam-build: tools
 # bench/results/policy-engine.md.
 bench-policies:
 	cargo run --release -p bench-policy-engine
+
+# Notifications through the local stack: the fan-out time for 1,000 recipients
+# and deliveries per second; writes bench/results/notifications.md.
+bench-notifications: tools build
+	$(PYTHON) bench/notifications.py
 
 bench: tools build $(BENCH_VENV)/.installed
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(PYTHON) bench/run.py $(BENCH_ARGS)

@@ -213,6 +213,8 @@ pub struct SqsQueue {
 impl SqsQueue {
     /// SQS takes ten messages per batch call.
     const BATCH: usize = 10;
+    /// Batch calls in flight at once.
+    const IN_FLIGHT: usize = 10;
     /// Rounds of resending the entries a batch call reports as failed.
     const ROUNDS: u32 = 5;
 
@@ -226,57 +228,69 @@ impl SqsQueue {
     fn body(message: &QueueMessage) -> Result<String, AppError> {
         serde_json::to_string(message).map_err(AppError::unexpected)
     }
+
+    /// One batch call, sending again the entries SQS reports as failed.
+    async fn send_batch(&self, chunk: &[String]) -> Result<(), AppError> {
+        let call = Call::of(AwsService::Sqs, "SendMessageBatch");
+        let mut pending: Vec<(String, &String)> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, body)| (i.to_string(), body))
+            .collect();
+        for round in 0..Self::ROUNDS {
+            if round > 0 {
+                tokio::time::sleep(Duration::from_millis(50 << round)).await;
+            }
+            let entries = pending
+                .iter()
+                .map(|(id, body)| {
+                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                        .id(id)
+                        .message_body(*body)
+                        .build()
+                        .map_err(AppError::unexpected)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| call.any(e))?;
+            if let Some(sender_fault) = out.failed().iter().find(|f| f.sender_fault()) {
+                return Err(AppError::unexpected(format!(
+                    "SQS refused a message: {}",
+                    sender_fault.code()
+                )));
+            }
+            let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
+            pending.retain(|(id, _)| failed.contains(&id.as_str()));
+            if pending.is_empty() {
+                return Ok(());
+            }
+        }
+        Err(call.unavailable("entries kept failing"))
+    }
 }
 
 #[async_trait]
 impl DeliveryQueue for SqsQueue {
     async fn enqueue(&self, messages: &[QueueMessage]) -> Result<(), AppError> {
-        let call = Call::of(AwsService::Sqs, "SendMessageBatch");
-        for chunk in messages.chunks(Self::BATCH) {
-            let mut pending: Vec<(String, String)> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, m)| Ok((i.to_string(), Self::body(m)?)))
-                .collect::<Result<_, AppError>>()?;
-            for round in 0..Self::ROUNDS {
-                if round > 0 {
-                    tokio::time::sleep(Duration::from_millis(50 << round)).await;
-                }
-                let entries = pending
-                    .iter()
-                    .map(|(id, body)| {
-                        aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                            .id(id)
-                            .message_body(body)
-                            .build()
-                            .map_err(AppError::unexpected)
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let out = self
-                    .client
-                    .send_message_batch()
-                    .queue_url(&self.url)
-                    .set_entries(Some(entries))
-                    .send()
-                    .await
-                    .map_err(|e| call.any(e))?;
-                let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
-                if let Some(sender_fault) = out.failed().iter().find(|f| f.sender_fault()) {
-                    return Err(AppError::unexpected(format!(
-                        "SQS refused a message: {}",
-                        sender_fault.code()
-                    )));
-                }
-                pending.retain(|(id, _)| failed.contains(&id.as_str()));
-                if pending.is_empty() {
-                    break;
-                }
-            }
-            if !pending.is_empty() {
-                return Err(call.unavailable("entries kept failing"));
-            }
-        }
-        Ok(())
+        use futures::StreamExt;
+        let bodies = messages
+            .iter()
+            .map(Self::body)
+            .collect::<Result<Vec<_>, _>>()?;
+        // Batches in parallel: a thousand recipients are a hundred calls.
+        let chunks: Vec<Vec<String>> = bodies.chunks(Self::BATCH).map(<[String]>::to_vec).collect();
+        let results: Vec<Result<(), AppError>> = futures::stream::iter(chunks)
+            .map(|chunk| async move { self.send_batch(&chunk).await })
+            .buffer_unordered(Self::IN_FLIGHT)
+            .collect()
+            .await;
+        results.into_iter().collect()
     }
 
     async fn retry_after(&self, receipt_handle: &str, delay_secs: u32) -> Result<(), AppError> {
