@@ -27,7 +27,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(SAM_VENV)/bin:$(PATH)
 
 dev: $(VENV)/.installed build
 	./target/debug/gatehouse-local --port $(PORT) --moto-server $(VENV)/bin/moto_server \
-		--parameter-overrides "$(OVERRIDES)" --config-env "$(ENV)"
+		--parameter-overrides "PublicBaseUrl=http://127.0.0.1:$(PORT) $(OVERRIDES)" --config-env "$(ENV)"
 
 test: tools build $(CHROMIUM)
 	cargo test --workspace --all-targets

@@ -708,3 +708,56 @@ async fn a_worker_that_stopped_between_claiming_and_recording_is_never_followed_
         "not sent a second time"
     );
 }
+
+#[tokio::test]
+async fn a_delivery_still_queued_for_a_deleted_account_is_not_sent() {
+    let (email, token, id) = member("deleted").await;
+    let deleted = send(
+        http()
+            .delete(url("/users/me"))
+            .bearer_auth(&token)
+            .json(&json!({"current_password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(deleted.status, 204, "{:?}", deleted.body);
+    let notification = unique("after-delete");
+    let before = mail_to(&email).await.len();
+    enqueue(&[delivery(
+        &notification,
+        &id,
+        "security-alert",
+        json!({"message": "late"}),
+    )])
+    .await;
+    let table = dynamodb().await;
+    let dropped = eventually(20, || async {
+        let item = table
+            .get_item()
+            .table_name(TABLE)
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("NOTIFICATION#{notification}")),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("DELIVERY#{id}")),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("read")
+            .item
+            .unwrap_or_default();
+        item.get("reason")
+            .and_then(|r| r.as_s().ok())
+            .map(String::as_str)
+            == Some("no such user")
+    })
+    .await;
+    assert!(dropped, "recorded as failed: no such user");
+    assert_eq!(
+        mail_to(&email).await.len(),
+        before,
+        "nothing sent to the deleted account"
+    );
+}
