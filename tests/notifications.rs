@@ -375,27 +375,11 @@ async fn services_send_with_the_scope_and_users_without_the_policy_cannot() {
     )
     .await;
     assert_eq!(refused.status, 403, "{:?}", refused.body);
-    let (client_id, secret) = service_client().await;
-    let token = |scope: &'static str| {
-        let client_id = client_id.clone();
-        let secret = secret.clone();
-        async move {
-            send(
-                http()
-                    .post(url("/oauth2/token"))
-                    .basic_auth(client_id, Some(secret))
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(format!(
-                        "grant_type=client_credentials&scope={}",
-                        scope.replace('/', "%2F")
-                    )),
-            )
-            .await
-            .body["access_token"]
-                .as_str()
-                .expect("token")
-                .to_owned()
-        }
+    let token = |scope: &'static str| async move {
+        service_token(Some(scope)).await.body["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
     };
     let sender = token("gatehouse/notifications.send").await;
     let sent = send_notification(
@@ -536,25 +520,6 @@ async fn a_marketing_mail_unsubscribes_in_one_click_without_login_and_later_send
 /// configuration set's bounces and complaints.
 async fn ses_reports(event: Value) {
     let topic = "arn:aws:sns:us-east-1:123456789012:gatehouse-dev-ses-feedback";
-    let form = |pairs: &[(&str, &str)]| {
-        pairs
-            .iter()
-            .map(|(k, v)| {
-                let encode = |s: &str| {
-                    s.bytes()
-                        .map(|b| match b {
-                            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                                (b as char).to_string()
-                            }
-                            other => format!("%{other:02X}"),
-                        })
-                        .collect::<String>()
-                };
-                format!("{}={}", encode(k), encode(v))
-            })
-            .collect::<Vec<_>>()
-            .join("&")
-    };
     let message = event.to_string();
     let response = http()
         .post(&stack().moto)
@@ -563,7 +528,7 @@ async fn ses_reports(event: Value) {
             "authorization",
             "AWS4-HMAC-SHA256 Credential=ses/20260101/us-east-1/sns/aws4_request, SignedHeaders=host, Signature=0",
         )
-        .body(form(&[
+        .body(form_body(&[
             ("Action", "Publish"),
             ("Version", "2010-03-31"),
             ("TopicArn", topic),

@@ -73,42 +73,6 @@ fn unique(tag: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// `application/x-www-form-urlencoded`, as an OAuth2 client sends it.
-fn form_body(pairs: &[(&str, &str)]) -> String {
-    let encode = |s: &str| {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                    (b as char).to_string()
-                }
-                b' ' => "+".to_owned(),
-                other => format!("%{other:02X}"),
-            })
-            .collect::<String>()
-    };
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-async fn service_token(scope: Option<&str>) -> Response {
-    let (id, secret) = service_client().await;
-    let mut form = vec![("grant_type", "client_credentials")];
-    if let Some(scope) = scope {
-        form.push(("scope", scope));
-    }
-    send(
-        http()
-            .post(url("/oauth2/token"))
-            .basic_auth(id, Some(secret))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form_body(&form)),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn owners_admins_others_and_disabled_users_get_the_builtin_answers() {
     let alice = access(&signed_up_user("perm-alice").await.1);

@@ -524,3 +524,41 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }
+
+/// `application/x-www-form-urlencoded`, as an OAuth2 client or the query
+/// protocol sends it.
+pub fn form_body(pairs: &[(&str, &str)]) -> String {
+    let encode = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                other => format!("%{other:02X}"),
+            })
+            .collect::<String>()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The token endpoint's answer for the main stack's service client, with
+/// `scope` (`None`: every scope the client may have).
+pub async fn service_token(scope: Option<&str>) -> Response {
+    let (id, secret) = service_client().await;
+    let mut form = vec![("grant_type", "client_credentials")];
+    if let Some(scope) = scope {
+        form.push(("scope", scope));
+    }
+    send(
+        http()
+            .post(url("/oauth2/token"))
+            .basic_auth(id, Some(secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(&form)),
+    )
+    .await
+}

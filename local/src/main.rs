@@ -3,6 +3,7 @@
 //! Lambda service and Cognito's trigger machinery, all read from `template.yaml`.
 
 mod cognito;
+mod form;
 mod gateway;
 mod iam;
 mod jwt;

@@ -144,7 +144,7 @@ impl AwsJson {
         form.extend_from_slice(params);
         let body = form
             .iter()
-            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+            .map(|(k, v)| format!("{}={}", crate::form::encode(k), crate::form::encode(v)))
             .collect::<Vec<_>>()
             .join("&");
         let response = self
@@ -293,18 +293,6 @@ pub fn xml_value(xml: &str, name: &str) -> Option<String> {
     let start = xml.find(&open)? + open.len();
     let end = xml[start..].find(&format!("</{name}>"))? + start;
     Some(xml[start..end].to_owned())
-}
-
-fn urlencode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 impl Service {

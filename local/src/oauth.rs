@@ -113,7 +113,7 @@ impl TokenEndpoint {
     /// optional `scope` (space-separated; default: every allowed scope).
     /// Errors are Cognito's: 400 with `{"error": ...}`.
     pub fn issue(&self, headers: &HeaderMap, body: &Bytes) -> Response {
-        let form: BTreeMap<String, String> = url_form(body);
+        let form: BTreeMap<String, String> = crate::form::parse(body);
         let basic = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -200,47 +200,4 @@ fn error(code: &str) -> Response {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// `application/x-www-form-urlencoded`, percent-decoded, `+` as space.
-fn url_form(body: &[u8]) -> BTreeMap<String, String> {
-    let decode = |s: &str| {
-        let bytes = s.replace('+', " ").into_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'%'
-                && i + 2 < bytes.len()
-                && let Ok(v) =
-                    u8::from_str_radix(&String::from_utf8_lossy(&bytes[i + 1..i + 3]), 16)
-            {
-                out.push(v);
-                i += 3;
-            } else {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    };
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(name), decode(value))
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn form_bodies_are_percent_decoded() {
-        let form = url_form(b"grant_type=client_credentials&scope=gatehouse%2Fpermissions.check+x");
-        assert_eq!(form["grant_type"], "client_credentials");
-        assert_eq!(form["scope"], "gatehouse/permissions.check x");
-    }
 }

@@ -136,36 +136,10 @@ fn ses_operation(method: &Method, path: &str) -> String {
 
 /// A form-encoded (query protocol) body as a JSON object of its fields.
 fn form(body: &[u8]) -> Value {
-    let decode = |s: &str| {
-        let bytes = s.replace('+', " ").into_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            let hex = (bytes[i] == b'%' && i + 2 < bytes.len())
-                .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok())
-                .flatten()
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            match hex {
-                Some(v) => {
-                    out.push(v);
-                    i += 3;
-                }
-                None => {
-                    out.push(bytes[i]);
-                    i += 1;
-                }
-            }
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    };
     Value::Object(
-        String::from_utf8_lossy(body)
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|pair| {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                (decode(k), Value::String(decode(v)))
-            })
+        crate::form::parse(body)
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
             .collect(),
     )
 }

@@ -1236,52 +1236,13 @@ impl crate::ports::notify::DeliveryLedger for DynamoTable {
         recipient: &UserId,
         lease_secs: i64,
     ) -> Result<crate::ports::notify::Claim, AppError> {
-        use crate::ports::notify::Claim;
-        let now = Utc::now().timestamp();
-        let pk = keys::notification_pk(notification_id);
-        let sk = keys::delivery_sk(recipient);
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", AttributeValue::S(pk.clone()))
-            .item("sk", AttributeValue::S(sk.clone()))
-            .item("entity", AttributeValue::S("delivery".into()))
-            .item("status", AttributeValue::S("claimed".into()))
-            .item("claimed_at", AttributeValue::N(now.to_string()))
-            .item(
-                "expires_at",
-                AttributeValue::N((now + NOTIFICATION_RETENTION_SECS).to_string()),
-            )
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        if conditional("PutItem", put)? {
-            return Ok(Claim::Granted);
-        }
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk))
-            .key("sk", AttributeValue::S(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Call::dynamodb("GetItem").any(e))?;
-        let Some(item) = out.item else {
-            // Released in between: the next try claims it.
-            return Ok(Claim::Busy);
-        };
-        let status = item
-            .get("status")
-            .and_then(|v| v.as_s().ok())
-            .map(String::as_str);
-        Ok(match status {
-            Some("claimed") if number(&item, "claimed_at") as i64 + lease_secs > now => Claim::Busy,
-            Some("claimed") => Claim::Abandoned,
-            _ => Claim::Done,
-        })
+        self.claim_item(
+            keys::notification_pk(notification_id),
+            keys::delivery_sk(recipient),
+            "delivery",
+            lease_secs,
+        )
+        .await
     }
 
     async fn release(&self, notification_id: &str, recipient: &UserId) -> Result<(), AppError> {
@@ -1459,6 +1420,7 @@ impl DynamoTable {
             .await
             .map_err(|e| Call::dynamodb("GetItem").any(e))?;
         let Some(item) = out.item else {
+            // Released in between: the next try claims it.
             return Ok(Claim::Busy);
         };
         let status = item

@@ -735,6 +735,25 @@ pub enum LedgerEntry {
     Finished(crate::ports::notify::Outcome),
 }
 
+/// A claim on `key` for `lease_secs`, as the table's conditional put makes one.
+fn claim_entry<K: Ord>(
+    entries: &mut BTreeMap<K, LedgerEntry>,
+    key: K,
+    lease_secs: i64,
+) -> crate::ports::notify::Claim {
+    use crate::ports::notify::Claim;
+    let now = Utc::now().timestamp();
+    match entries.get(&key) {
+        None => {
+            entries.insert(key, LedgerEntry::Claimed { at: now });
+            Claim::Granted
+        }
+        Some(LedgerEntry::Finished(_)) => Claim::Done,
+        Some(LedgerEntry::Claimed { at }) if at + lease_secs > now => Claim::Busy,
+        Some(LedgerEntry::Claimed { .. }) => Claim::Abandoned,
+    }
+}
+
 #[derive(Default)]
 pub struct InMemoryLedger {
     pub entries: Mutex<BTreeMap<(String, UserId), LedgerEntry>>,
@@ -749,19 +768,11 @@ impl crate::ports::notify::DeliveryLedger for InMemoryLedger {
         recipient: &UserId,
         lease_secs: i64,
     ) -> Result<crate::ports::notify::Claim, AppError> {
-        use crate::ports::notify::Claim;
-        let now = Utc::now().timestamp();
-        let mut entries = lock(&self.entries);
-        let key = (notification_id.to_owned(), recipient.clone());
-        Ok(match entries.get(&key) {
-            None => {
-                entries.insert(key, LedgerEntry::Claimed { at: now });
-                Claim::Granted
-            }
-            Some(LedgerEntry::Finished(_)) => Claim::Done,
-            Some(LedgerEntry::Claimed { at }) if at + lease_secs > now => Claim::Busy,
-            Some(LedgerEntry::Claimed { .. }) => Claim::Abandoned,
-        })
+        Ok(claim_entry(
+            &mut lock(&self.entries),
+            (notification_id.to_owned(), recipient.clone()),
+            lease_secs,
+        ))
     }
 
     async fn release(&self, notification_id: &str, recipient: &UserId) -> Result<(), AppError> {
@@ -971,19 +982,11 @@ impl crate::ports::notify::NotificationStore for InMemoryNotifications {
         page: u32,
         lease_secs: i64,
     ) -> Result<crate::ports::notify::Claim, AppError> {
-        use crate::ports::notify::Claim;
-        let now = Utc::now().timestamp();
-        let mut pages = lock(&self.pages);
-        let key = (notification_id.to_owned(), page);
-        Ok(match pages.get(&key) {
-            None => {
-                pages.insert(key, LedgerEntry::Claimed { at: now });
-                Claim::Granted
-            }
-            Some(LedgerEntry::Finished(_)) => Claim::Done,
-            Some(LedgerEntry::Claimed { at }) if at + lease_secs > now => Claim::Busy,
-            Some(LedgerEntry::Claimed { .. }) => Claim::Abandoned,
-        })
+        Ok(claim_entry(
+            &mut lock(&self.pages),
+            (notification_id.to_owned(), page),
+            lease_secs,
+        ))
     }
 
     async fn page_done(&self, notification_id: &str, page: u32) -> Result<(), AppError> {

@@ -974,16 +974,19 @@ mod tests {
     use crate::domain::{NewProfile, Role};
     use serde_json::json;
 
-    struct Fixture {
-        profiles: Arc<InMemoryProfileStore>,
-        ledger: Arc<InMemoryLedger>,
-        queue: Arc<InMemoryQueue>,
-        mail: Arc<RecordingProvider>,
-        sms: Arc<RecordingProvider>,
-        worker: DeliveryWorker,
+    /// The producer, the status and the worker over one set of fakes.
+    pub(super) struct Fixture {
+        pub(super) profiles: Arc<InMemoryProfileStore>,
+        pub(super) ledger: Arc<InMemoryLedger>,
+        pub(super) queue: Arc<InMemoryQueue>,
+        pub(super) mail: Arc<RecordingProvider>,
+        pub(super) sms: Arc<RecordingProvider>,
+        pub(super) worker: DeliveryWorker,
+        pub(super) service: NotificationService,
+        pub(super) status: NotificationStatus,
     }
 
-    fn fixture() -> Fixture {
+    pub(super) fn fixture() -> Fixture {
         let profiles = Arc::new(InMemoryProfileStore::default());
         let ledger = Arc::new(InMemoryLedger::default());
         let queue = Arc::new(InMemoryQueue::default());
@@ -994,6 +997,10 @@ mod tests {
             ledger: ledger.clone(),
             ..Default::default()
         });
+        let permissions = Arc::new(super::super::Permissions::new(profiles.clone()));
+        let service =
+            NotificationService::new(permissions.clone(), notifications.clone(), queue.clone());
+        let status = NotificationStatus::new(permissions, notifications.clone());
         let worker = DeliveryWorker::new(
             profiles.clone(),
             notifications,
@@ -1017,6 +1024,8 @@ mod tests {
             mail,
             sms,
             worker,
+            service,
+            status,
         }
     }
 
@@ -1339,62 +1348,10 @@ mod tests {
 
 #[cfg(test)]
 mod producer_tests {
+    use super::tests::{Fixture, fixture};
     use super::*;
-    use crate::adapters::memory::{
-        InMemoryLedger, InMemoryNotifications, InMemoryProfileStore, InMemoryQueue,
-        RecordingProvider, TestSigner,
-    };
     use crate::domain::{AccessToken, Caller, NewProfile, Role, Subject};
     use serde_json::json;
-
-    struct Fixture {
-        profiles: Arc<InMemoryProfileStore>,
-        queue: Arc<InMemoryQueue>,
-        service: NotificationService,
-        status: NotificationStatus,
-        worker: DeliveryWorker,
-        mail: Arc<RecordingProvider>,
-    }
-
-    fn fixture() -> Fixture {
-        let profiles = Arc::new(InMemoryProfileStore::default());
-        let ledger = Arc::new(InMemoryLedger::default());
-        let queue = Arc::new(InMemoryQueue::default());
-        let mail = Arc::new(RecordingProvider::default());
-        let notifications = Arc::new(InMemoryNotifications {
-            profiles: profiles.clone(),
-            ledger: ledger.clone(),
-            ..Default::default()
-        });
-        let permissions = Arc::new(super::super::Permissions::new(profiles.clone()));
-        let service =
-            NotificationService::new(permissions.clone(), notifications.clone(), queue.clone());
-        let status = NotificationStatus::new(permissions, notifications.clone());
-        let worker = DeliveryWorker::new(
-            profiles.clone(),
-            notifications,
-            ledger,
-            queue.clone(),
-            mail.clone(),
-            Arc::new(RecordingProvider::default()),
-            Arc::new(TestSigner),
-            DeliverySettings {
-                lease_secs: 60,
-                breaker_threshold: 3,
-                breaker_cooldown: Duration::from_secs(30),
-                public_base_url: "https://api.example.com".into(),
-                unsubscribe_valid_days: 30,
-            },
-        );
-        Fixture {
-            profiles,
-            queue,
-            service,
-            status,
-            worker,
-            mail,
-        }
-    }
 
     async fn user(f: &Fixture, roles: &[&str]) -> UserId {
         let id = UserId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
