@@ -176,6 +176,9 @@ pub struct NotificationConfig {
     pub breaker_cooldown_secs: u64,
     /// The queue's visibility timeout: a claim's lease must outlast a delivery.
     pub lease_secs: i64,
+    /// The queue's `maxReceiveCount`: the receive after which a message kept
+    /// for another try goes to the dead-letter queue instead.
+    pub max_receive_count: u32,
 }
 
 impl NotificationConfig {
@@ -210,6 +213,10 @@ impl NotificationConfig {
                 .map(|_| parsed(src, "DELIVERY_LEASE_SECONDS"))
                 .transpose()?
                 .unwrap_or(180),
+            max_receive_count: optional(src, "NOTIFICATION_MAX_RECEIVE_COUNT")
+                .map(|_| parsed(src, "NOTIFICATION_MAX_RECEIVE_COUNT"))
+                .transpose()?
+                .unwrap_or(5),
         })
     }
 }

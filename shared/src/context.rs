@@ -295,6 +295,7 @@ impl AppContext {
                 breaker_cooldown: std::time::Duration::from_secs(cfg.breaker_cooldown_secs),
                 public_base_url: cfg.public_base_url,
                 unsubscribe_valid_days: 60,
+                max_receive_count: cfg.max_receive_count,
             },
         ))
     }

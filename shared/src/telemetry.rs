@@ -52,6 +52,68 @@ pub fn init() {
     };
 }
 
+/// What ties one piece of work to the request that started it: the correlation
+/// id (returned to the caller in `X-Correlation-Id`, carried by every queue
+/// message) and the X-Ray trace header (SQS's `AWSTraceHeader`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Correlation {
+    pub id: String,
+    pub trace_header: Option<String>,
+}
+
+tokio::task_local! {
+    static CURRENT: Correlation;
+}
+
+impl Correlation {
+    /// The caller's own id when it is a sensible one (1-128 characters of
+    /// letters, digits and `-_.:`), otherwise `fallback` (API Gateway's request
+    /// id, which its access log carries too).
+    pub fn from_request(
+        header: Option<&str>,
+        fallback: &str,
+        trace_header: Option<String>,
+    ) -> Self {
+        let id = header
+            .map(str::trim)
+            .filter(|h| {
+                (1..=128).contains(&h.len())
+                    && h.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+            })
+            .unwrap_or(fallback);
+        Self {
+            id: id.to_owned(),
+            trace_header: trace_header.filter(|t| !t.is_empty()),
+        }
+    }
+
+    /// The trace header Lambda gave this invocation (the runtime sets
+    /// `_X_AMZN_TRACE_ID` for each event).
+    pub fn invocation_trace_header() -> Option<String> {
+        std::env::var("_X_AMZN_TRACE_ID")
+            .ok()
+            .filter(|t| !t.is_empty())
+    }
+
+    /// Runs `work` with this correlation as the current one.
+    pub async fn scope<F: std::future::Future>(self, work: F) -> F::Output {
+        CURRENT.scope(self, work).await
+    }
+
+    /// The correlation of the work running now, if any.
+    pub fn current() -> Option<Self> {
+        CURRENT.try_with(Clone::clone).ok()
+    }
+}
+
+/// The `Root=` part of an X-Ray trace header: the trace's id.
+pub fn trace_root(header: &str) -> Option<&str> {
+    header
+        .split(';')
+        .find_map(|part| part.trim().strip_prefix("Root="))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +131,44 @@ mod tests {
         assert!(filter(Some("FATAL".into())).would_enable("gatehouse", &Level::ERROR));
         assert!(filter(None).would_enable("gatehouse", &Level::INFO));
         assert!(!filter(Some("nonsense".into())).would_enable("gatehouse", &Level::DEBUG));
+    }
+
+    #[test]
+    fn a_callers_correlation_id_is_kept_only_when_it_is_sensible() {
+        let trace = Some("Root=1-abc-def;Parent=1;Sampled=1".to_owned());
+        let kept = Correlation::from_request(Some("order-42:retry.1"), "api-id", trace.clone());
+        assert_eq!(kept.id, "order-42:retry.1");
+        assert_eq!(kept.trace_header, trace);
+        for bad in [
+            "",
+            "   ",
+            "has space",
+            "new\nline",
+            &"x".repeat(129),
+            "{\"json\":1}",
+        ] {
+            assert_eq!(
+                Correlation::from_request(Some(bad), "api-id", None).id,
+                "api-id",
+                "{bad:?}"
+            );
+        }
+        assert_eq!(Correlation::from_request(None, "api-id", None).id, "api-id");
+        assert_eq!(
+            trace_root("Root=1-abc-def;Parent=1;Sampled=1"),
+            Some("1-abc-def")
+        );
+        assert_eq!(trace_root("Parent=1"), None);
+    }
+
+    #[tokio::test]
+    async fn the_current_correlation_is_the_one_in_scope() {
+        assert_eq!(Correlation::current(), None);
+        let c = Correlation {
+            id: "a".into(),
+            trace_header: None,
+        };
+        let seen = c.clone().scope(async { Correlation::current() }).await;
+        assert_eq!(seen, Some(c));
     }
 }

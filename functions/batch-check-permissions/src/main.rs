@@ -1,5 +1,6 @@
+use gatehouse::http::run;
 use gatehouse::{context::AppContext, telemetry};
-use lambda_http::{Error, run, service_fn};
+use lambda_http::Error;
 
 mod handler;
 
@@ -8,5 +9,5 @@ mod handler;
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let permissions = AppContext::from_env().await.permission_checks()?;
-    run(service_fn(|req| handler::handle(&permissions, req))).await
+    run(|req| handler::handle(&permissions, req)).await
 }

@@ -2,8 +2,10 @@ use aws_lambda_events::event::cognito::{
     CognitoEventUserPoolsPostConfirmation, CognitoEventUserPoolsPostConfirmationTriggerSource,
 };
 use gatehouse::domain::ConfirmedUser;
+use gatehouse::metrics::{self, Metric};
 use gatehouse::services::ProfileService;
 use lambda_runtime::{Error, LambdaEvent};
+use tracing::Instrument;
 
 type Event = CognitoEventUserPoolsPostConfirmation;
 
@@ -20,9 +22,14 @@ pub async fn handle(profiles: &ProfileService, event: LambdaEvent<Event>) -> Res
     }
     let attributes = &event.request.user_attributes;
     let attribute = |name: &str| attributes.get(name).map(String::as_str);
+    let span = tracing::info_span!(
+        "confirmation",
+        user_id = attribute("sub").unwrap_or_default()
+    );
     let user =
         ConfirmedUser::from_attributes(attribute("sub"), attribute("email"), attribute("name"))?;
-    profiles.on_confirmed(user).await?;
+    profiles.on_confirmed(user).instrument(span).await?;
+    metrics::record(Metric::Confirmation);
     Ok(event)
 }
 

@@ -1,6 +1,7 @@
 use aws_lambda_events::event::cognito::CognitoEventUserPoolsPreSignup;
 use gatehouse::AppError;
 use gatehouse::domain::SignUpPolicy;
+use gatehouse::metrics::{self, Metric};
 use lambda_runtime::{Error, LambdaEvent};
 
 type Event = CognitoEventUserPoolsPreSignup;
@@ -21,6 +22,9 @@ pub async fn handle(policy: &SignUpPolicy, event: LambdaEvent<Event>) -> Result<
         Ok(decision) => {
             event.response.auto_confirm_user = decision.auto_confirm;
             event.response.auto_verify_email = decision.auto_confirm;
+            // Counted here, not at POST /auth/register: a sign-up straight
+            // through Cognito's API counts too.
+            metrics::record(Metric::Registration);
             Ok(event)
         }
         Err(AppError::Validation { reason, .. }) => Err(format!("email {reason}").into()),

@@ -1,5 +1,6 @@
+use gatehouse::http::run;
 use gatehouse::telemetry;
-use lambda_http::{Error, run, service_fn};
+use lambda_http::Error;
 
 mod handler;
 
@@ -7,5 +8,5 @@ mod handler;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    run(service_fn(|req| async move { handler::handle(req) })).await
+    run(|req| async move { handler::handle(req) }).await
 }

@@ -1,5 +1,6 @@
+use gatehouse::http::run;
 use gatehouse::telemetry;
-use lambda_http::{Error, run, service_fn};
+use lambda_http::Error;
 
 mod handler;
 
@@ -8,5 +9,5 @@ mod handler;
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let routes = handler::Routes::from_spec(include_str!("../../../openapi.yaml"))?;
-    run(service_fn(|req| async { handler::handle(&routes, req) })).await
+    run(|req| async { handler::handle(&routes, req) }).await
 }

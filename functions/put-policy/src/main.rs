@@ -1,5 +1,6 @@
+use gatehouse::http::run;
 use gatehouse::{context::AppContext, telemetry};
-use lambda_http::{Error, run, service_fn};
+use lambda_http::Error;
 
 mod handler;
 
@@ -8,5 +9,5 @@ mod handler;
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let policies = AppContext::from_env().await.policy_admin()?;
-    run(service_fn(|req| handler::handle(&policies, req))).await
+    run(|req| handler::handle(&policies, req)).await
 }

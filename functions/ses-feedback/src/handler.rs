@@ -1,5 +1,6 @@
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use gatehouse::services::{FeedbackService, Received};
+use gatehouse::telemetry::Correlation;
 use lambda_runtime::{Error, LambdaEvent};
 
 /// A batch of SES bounce and complaint notifications (SNS, through the
@@ -14,6 +15,12 @@ pub async fn handle(
         .into_iter()
         .map(|r| Received {
             receive_count: 1,
+            // SES's notices start no request of ours: the message id is the
+            // correlation.
+            correlation: Correlation {
+                id: r.message_id.clone().unwrap_or_default(),
+                trace_header: r.attributes.get("AWSTraceHeader").cloned(),
+            },
             id: r.message_id.unwrap_or_default(),
             receipt_handle: r.receipt_handle.unwrap_or_default(),
             body: r.body.unwrap_or_default(),

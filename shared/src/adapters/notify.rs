@@ -4,10 +4,13 @@
 use super::aws::{AwsClients, AwsService, Call};
 use crate::domain::notifications::RenderedEmail;
 use crate::domain::{AppError, Email};
+use crate::metrics::{self, Metric, NotificationOutcome};
 use crate::ports::notify::{DeliveryQueue, Mailer, QueueMessage, SendFailure, SmsSender};
+use crate::telemetry::Correlation;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use base64::Engine;
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// SES error codes that refuse this message for good; any other failure is
@@ -204,6 +207,37 @@ impl SmsSender for SnsSms {
     }
 }
 
+/// The attributes [`SqsQueue::stamp`] puts on a message.
+struct Stamp {
+    correlation_id: Option<aws_sdk_sqs::types::MessageAttributeValue>,
+    trace_header: Option<aws_sdk_sqs::types::MessageSystemAttributeValue>,
+}
+
+impl Stamp {
+    fn attributes(&self) -> Option<HashMap<String, aws_sdk_sqs::types::MessageAttributeValue>> {
+        let id = self.correlation_id.clone()?;
+        Some(HashMap::from([(CORRELATION_ATTRIBUTE.to_owned(), id)]))
+    }
+
+    fn system_attributes(
+        &self,
+    ) -> Option<
+        HashMap<
+            aws_sdk_sqs::types::MessageSystemAttributeNameForSends,
+            aws_sdk_sqs::types::MessageSystemAttributeValue,
+        >,
+    > {
+        let trace = self.trace_header.clone()?;
+        Some(HashMap::from([(
+            aws_sdk_sqs::types::MessageSystemAttributeNameForSends::AwsTraceHeader,
+            trace,
+        )]))
+    }
+}
+
+/// The message attribute naming the correlation id of the work that queued it.
+pub const CORRELATION_ATTRIBUTE: &str = "correlation_id";
+
 /// The delivery queue in SQS.
 pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
@@ -229,9 +263,55 @@ impl SqsQueue {
         serde_json::to_string(message).map_err(AppError::unexpected)
     }
 
+    /// What every message carries besides its body: the correlation id of the
+    /// work that queued it (a message attribute) and its X-Ray trace header
+    /// (`AWSTraceHeader`, so the delivery joins the request's trace).
+    fn stamp() -> Stamp {
+        use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeValue};
+        let correlation = Correlation::current();
+        let trace = correlation
+            .as_ref()
+            .and_then(|c| c.trace_header.clone())
+            .or_else(Correlation::invocation_trace_header);
+        Stamp {
+            correlation_id: correlation.filter(|c| !c.id.is_empty()).and_then(|c| {
+                MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(c.id)
+                    .build()
+                    .ok()
+            }),
+            trace_header: trace.and_then(|t| {
+                MessageSystemAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(t)
+                    .build()
+                    .ok()
+            }),
+        }
+    }
+
+    /// One message alone: a single call (and, unlike a batch entry, one moto
+    /// keeps the trace header of).
+    async fn send_one(&self, body: String, delay_secs: Option<u32>) -> Result<(), AppError> {
+        let stamp = Self::stamp();
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .set_delay_seconds(delay_secs.map(|d| d.min(900) as i32))
+            .set_message_attributes(stamp.attributes())
+            .set_message_system_attributes(stamp.system_attributes())
+            .send()
+            .await
+            .map_err(|e| Call::of(AwsService::Sqs, "SendMessage").any(e))?;
+        Ok(())
+    }
+
     /// One batch call, sending again the entries SQS reports as failed.
     async fn send_batch(&self, chunk: &[String]) -> Result<(), AppError> {
         let call = Call::of(AwsService::Sqs, "SendMessageBatch");
+        let stamp = Self::stamp();
         let mut pending: Vec<(String, &String)> = chunk
             .iter()
             .enumerate()
@@ -247,6 +327,8 @@ impl SqsQueue {
                     aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
                         .id(id)
                         .message_body(*body)
+                        .set_message_attributes(stamp.attributes())
+                        .set_message_system_attributes(stamp.system_attributes())
                         .build()
                         .map_err(AppError::unexpected)
                 })
@@ -283,6 +365,18 @@ impl DeliveryQueue for SqsQueue {
             .iter()
             .map(Self::body)
             .collect::<Result<Vec<_>, _>>()?;
+        let deliveries = messages
+            .iter()
+            .filter(|m| matches!(m, QueueMessage::Deliver(_)))
+            .count() as u64;
+        if let [body] = bodies.as_slice() {
+            self.send_one(body.clone(), None).await?;
+            metrics::record_many(
+                Metric::Notification(NotificationOutcome::Queued),
+                deliveries,
+            );
+            return Ok(());
+        }
         // Batches in parallel: a thousand recipients are a hundred calls.
         let chunks: Vec<Vec<String>> = bodies.chunks(Self::BATCH).map(<[String]>::to_vec).collect();
         let results: Vec<Result<(), AppError>> = futures::stream::iter(chunks)
@@ -290,7 +384,12 @@ impl DeliveryQueue for SqsQueue {
             .buffer_unordered(Self::IN_FLIGHT)
             .collect()
             .await;
-        results.into_iter().collect()
+        results.into_iter().collect::<Result<(), AppError>>()?;
+        metrics::record_many(
+            Metric::Notification(NotificationOutcome::Queued),
+            deliveries,
+        );
+        Ok(())
     }
 
     async fn retry_after(&self, receipt_handle: &str, delay_secs: u32) -> Result<(), AppError> {
@@ -306,15 +405,7 @@ impl DeliveryQueue for SqsQueue {
     }
 
     async fn enqueue_later(&self, message: &QueueMessage, delay_secs: u32) -> Result<(), AppError> {
-        self.client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(Self::body(message)?)
-            .delay_seconds(delay_secs.min(900) as i32)
-            .send()
-            .await
-            .map_err(|e| Call::of(AwsService::Sqs, "SendMessage").any(e))?;
-        Ok(())
+        self.send_one(Self::body(message)?, Some(delay_secs)).await
     }
 }
 

@@ -6,12 +6,14 @@
 pub mod bodies;
 
 use crate::domain::{AccessToken, AppError, Caller, Origin, Subject, UserId};
+use crate::telemetry::Correlation;
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::error::Error as _;
+use tracing::Instrument;
 
 /// Bodies above this are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -216,6 +218,69 @@ pub fn subject(req: &Request) -> Result<Subject, AppError> {
             "the token names no user or service",
         )),
     }
+}
+
+/// The response header carrying the request's correlation id.
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+
+/// The request's correlation: the caller's `X-Correlation-Id` when sensible,
+/// else API Gateway's request id (its access log's `requestId`), else Lambda's.
+pub fn correlation(req: &Request) -> Correlation {
+    let api_request_id = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    };
+    let fallback = api_request_id
+        .or_else(|| req.lambda_context_ref().map(|c| c.request_id.clone()))
+        .unwrap_or_default();
+    Correlation::from_request(
+        req.headers()
+            .get(CORRELATION_HEADER)
+            .and_then(|v| v.to_str().ok()),
+        &fallback,
+        Correlation::invocation_trace_header(),
+    )
+}
+
+/// Who is calling, for the logs: a user's id, or a service's client id.
+fn log_identity(req: &Request) -> Option<String> {
+    let claims = access_claims(req).ok()?;
+    claims
+        .get("sub")
+        .filter(|s| s.len() <= 128)
+        .map(|s| s.to_owned())
+}
+
+/// `lambda_http::run` for every API function: each request runs in a span
+/// naming its correlation id and caller (so every log line carries them, beside
+/// the runtime's request and trace ids), with the correlation current for the
+/// queue messages it sends, and the id is returned in `X-Correlation-Id`.
+pub async fn run<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Request) -> Fut,
+    Fut: std::future::Future<Output = Result<Response<Body>, lambda_http::Error>> + Send,
+{
+    lambda_http::run(lambda_http::service_fn(|req: Request| {
+        let correlation = correlation(&req);
+        let span = tracing::info_span!(
+            "request",
+            correlation_id = %correlation.id,
+            user_id = tracing::field::Empty,
+        );
+        if let Some(who) = log_identity(&req) {
+            span.record("user_id", who.as_str());
+        }
+        let header = HeaderValue::from_str(&correlation.id).ok();
+        let work = handler(req);
+        async move {
+            let mut response = correlation.scope(work.instrument(span)).await?;
+            if let Some(header) = header {
+                response.headers_mut().insert(CORRELATION_HEADER, header);
+            }
+            Ok::<_, lambda_http::Error>(response)
+        }
+    }))
+    .await
 }
 
 /// API Gateway flattens array claims into one string: `[a b c]`.

@@ -23,7 +23,7 @@ pub use notifications::{
 };
 pub use permissions::{Authorised, ListedPolicy, Permissions, PolicyAdmin, Target};
 pub use profiles::{ProfileService, StartingRoles};
-pub use throttle::{LoginCount, Throttle, ThrottleLimits};
+pub use throttle::{LoginCount, LoginRefusal, Throttle, ThrottleLimits};
 pub use users::{
     AccountService, AuditTrailService, EventPage, PhoneService, RoleService, RoleSet,
     UserAdminService, UserListService, UserPage,

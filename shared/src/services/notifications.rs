@@ -14,13 +14,16 @@ use crate::domain::notifications::{
     Channel, Delivery, RecipientView, Skip, Templates, language_of, skip_for,
 };
 use crate::domain::{AppError, Email, UserId};
+use crate::metrics::{self, Metric, NotificationOutcome};
 use crate::ports::notify::{
     Claim, DeliveryLedger, DeliveryQueue, DeliveryStatus, Expansion, KeyUse, Mailer,
     NotificationRecord, NotificationStore, Outcome, QueueMessage, SendFailure, SmsSender,
 };
 use crate::ports::{ProfileStore, TokenSigner};
+use crate::telemetry::Correlation;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// Members per fan-out page of a role send.
 pub const ROLE_PAGE: usize = 100;
@@ -94,6 +97,8 @@ pub struct DeliverySettings {
     pub public_base_url: String,
     /// How long an unsubscribe link works.
     pub unsubscribe_valid_days: i64,
+    /// The queue's `maxReceiveCount` (counts dead letters).
+    pub max_receive_count: u32,
 }
 
 /// A message as the queue handed it over.
@@ -104,6 +109,8 @@ pub struct Received {
     /// `ApproximateReceiveCount`: 1 the first time.
     pub receive_count: u32,
     pub body: String,
+    /// The correlation id and trace header the message was sent with.
+    pub correlation: Correlation,
 }
 
 /// The wait before a message's next try: doubling from 1 s, at most 5 minutes.
@@ -174,7 +181,25 @@ impl DeliveryWorker {
     /// count (1 s, 2 s, 4 s, ...), not the queue's whole visibility timeout.
     pub async fn handle_batch<'a>(&self, messages: &'a [Received]) -> Vec<&'a str> {
         let handled = futures::future::join_all(messages.iter().map(|m| async move {
-            let handled = self.handle(&m.body).await;
+            // Each message's log lines and the messages it queues carry the
+            // correlation and trace of the request that queued it.
+            let span = tracing::info_span!(
+                "message",
+                message_id = %m.id,
+                correlation_id = %m.correlation.id,
+                trace_header = m.correlation.trace_header.as_deref().unwrap_or_default(),
+            );
+            let handled = m
+                .correlation
+                .clone()
+                .scope(self.handle(&m.body).instrument(span.clone()))
+                .await;
+            if handled == Handled::Retry && m.receive_count >= self.settings.max_receive_count {
+                span.in_scope(|| {
+                    tracing::error!(receives = m.receive_count, "message dead-lettered")
+                });
+                metrics::record(Metric::Notification(NotificationOutcome::DeadLettered));
+            }
             if handled == Handled::Retry
                 && let Err(err) = self
                     .queue
@@ -300,6 +325,11 @@ impl DeliveryWorker {
             reason,
             "delivery finished"
         );
+        metrics::record(Metric::Notification(match status {
+            DeliveryStatus::Sent => NotificationOutcome::Sent,
+            DeliveryStatus::Suppressed => NotificationOutcome::Suppressed,
+            DeliveryStatus::Failed => NotificationOutcome::Failed,
+        }));
         Ok(Handled::Done)
     }
 
@@ -1015,6 +1045,7 @@ mod tests {
                 breaker_cooldown: Duration::from_secs(30),
                 public_base_url: "https://api.example.com".into(),
                 unsubscribe_valid_days: 30,
+                max_receive_count: 5,
             },
         );
         Fixture {
@@ -1317,11 +1348,13 @@ mod tests {
                 receipt_handle: "r-1".into(),
                 receive_count: 3,
                 body: "{not json".into(),
+                correlation: Correlation::default(),
             },
             Received {
                 id: "fine".into(),
                 receipt_handle: "r-2".into(),
                 receive_count: 1,
+                correlation: Correlation::default(),
                 body: message(
                     &ada,
                     Channel::Email,

@@ -14,6 +14,7 @@ use crate::domain::permissions::{
 };
 use crate::domain::session::token_is_current;
 use crate::domain::{AppError, Caller, Origin, Profile, Subject, UserId};
+use crate::metrics::{self, Metric};
 use crate::ports::{PolicySnapshot, PolicyStore};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -125,7 +126,9 @@ impl Permissions {
                 None,
             ),
         };
-        if !engine.allows(&principal, action, &resource)? {
+        let allowed = engine.allows(&principal, action, &resource)?;
+        metrics::record(Metric::PermissionDecision { allowed });
+        if !allowed {
             return Err(AppError::Forbidden(refusal(action)));
         }
         Ok(Authorised {
@@ -163,7 +166,9 @@ impl Permissions {
                 sender: sender.cloned(),
             },
         };
-        if engine.allows(&principal, action, &resource)? {
+        let allowed = engine.allows(&principal, action, &resource)?;
+        metrics::record(Metric::PermissionDecision { allowed });
+        if allowed {
             Ok(())
         } else {
             Err(AppError::Forbidden(refusal(action)))
@@ -228,6 +233,12 @@ impl Permissions {
                 .map_err(|e| label(i, e))?;
             decisions.push(engine.decide(&question).map_err(|e| label(i, e))?);
         }
+        let allowed = decisions.iter().filter(|d| d.allowed).count() as u64;
+        metrics::record_many(Metric::PermissionDecision { allowed: true }, allowed);
+        metrics::record_many(
+            Metric::PermissionDecision { allowed: false },
+            decisions.len() as u64 - allowed,
+        );
         Ok(decisions)
     }
 

@@ -44,6 +44,30 @@ pub struct Throttle {
     limits: ThrottleLimits,
 }
 
+/// Why a login attempt was refused before reaching Cognito.
+#[derive(Debug)]
+pub struct LoginRefusal {
+    /// The source IP's window refused, not one of the account's.
+    pub by_source_ip: bool,
+    pub error: AppError,
+}
+
+/// A failure that is no refusal (the store failing).
+impl From<AppError> for LoginRefusal {
+    fn from(error: AppError) -> Self {
+        Self {
+            by_source_ip: false,
+            error,
+        }
+    }
+}
+
+impl From<LoginRefusal> for AppError {
+    fn from(refusal: LoginRefusal) -> Self {
+        refusal.error
+    }
+}
+
 /// The windows one login attempt was counted in, to settle once the password
 /// has been tested (or not).
 #[derive(Debug)]
@@ -79,11 +103,13 @@ impl Throttle {
 
     /// Counts a login attempt in the source IP's, the email-and-IP's and the
     /// email's windows, in that order, or refuses it (429 with `Retry-After`).
+    /// A refusal says whether the source IP's window refused (spraying) or
+    /// the account's (too many failures: locked for a while).
     pub async fn login_attempt(
         &self,
         email: &Email,
         origin: &Origin,
-    ) -> Result<LoginCount, AppError> {
+    ) -> Result<LoginCount, LoginRefusal> {
         let email_subject = self.email_subject(email).await?;
         let ip_subject = self.ip_subject(origin).await?;
         let known = ThrottleKey {
@@ -118,7 +144,12 @@ impl Throttle {
         if let Some(email) = &count.email {
             windows.push((email, LOGIN_PER_EMAIL));
         }
-        self.count_all(&windows).await?;
+        self.count_all(&windows)
+            .await
+            .map_err(|(window, error)| LoginRefusal {
+                by_source_ip: window == 0,
+                error,
+            })?;
         Ok(count)
     }
 
@@ -221,17 +252,19 @@ impl Throttle {
             (&address, SENDS_PER_ADDRESS),
         ])
         .await
+        .map_err(|(_, err)| err)
     }
 
     /// Counts in every window, or in none: a refusal gives back what was counted.
-    async fn count_all(&self, windows: &[(&ThrottleKey, Limit)]) -> Result<(), AppError> {
+    /// On refusal, the index of the window that refused.
+    async fn count_all(&self, windows: &[(&ThrottleKey, Limit)]) -> Result<(), (usize, AppError)> {
         let now = Utc::now().timestamp();
         for (done, (key, limit)) in windows.iter().enumerate() {
             if let Err(refused) = self.count(key, limit, now).await {
                 for (counted, _) in &windows[..done] {
-                    self.release(counted).await?;
+                    self.release(counted).await.map_err(|e| (done, e))?;
                 }
-                return Err(refused);
+                return Err((done, refused));
             }
         }
         Ok(())

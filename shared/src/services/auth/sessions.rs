@@ -4,8 +4,9 @@
 use crate::domain::audit::AuditAction;
 use crate::domain::session::{cutoff_after, token_is_current};
 use crate::domain::{AppError, Caller, Email, Origin, Password, RefreshToken, Tokens, UserId};
+use crate::metrics::{self, LoginOutcome, Metric};
 use crate::ports::{AccountAdmin, Authenticator, ProfileStore, SessionStore};
-use crate::services::{Audit, Throttle};
+use crate::services::{Audit, LoginRefusal, Throttle};
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,7 +93,15 @@ impl LoginService {
         let Credentials { email, password } = credentials;
         let count = match self.throttle.login_attempt(&email, origin).await {
             Ok(count) => count,
-            Err(refused @ AppError::TooManyRequests { .. }) => {
+            Err(LoginRefusal {
+                by_source_ip,
+                error: refused @ AppError::TooManyRequests { .. },
+            }) => {
+                metrics::record(Metric::Login(if by_source_ip {
+                    LoginOutcome::Throttled
+                } else {
+                    LoginOutcome::Locked
+                }));
                 // Noted once per window: refusals must not flood the trail.
                 if self.throttle.first_lock_note(&email).await.unwrap_or(false) {
                     self.audit
@@ -101,22 +110,27 @@ impl LoginService {
                 }
                 return Err(refused);
             }
-            Err(other) => return Err(other),
+            Err(other) => return Err(other.error),
         };
         let tokens = match self.authenticator.login(&email, &password).await {
             // A wrong password keeps its attempt counted.
             Err(AppError::InvalidCredentials) => {
+                metrics::record(Metric::Login(LoginOutcome::Failure));
                 self.audit
                     .by_email(&*self.accounts, &email, AuditAction::LoginFailed, origin)
                     .await;
                 return Err(AppError::InvalidCredentials);
             }
             Err(other) => {
+                if matches!(other, AppError::TooManyRequests { .. }) {
+                    metrics::record(Metric::Login(LoginOutcome::Throttled));
+                }
                 self.throttle.login_untested(count).await?;
                 return Err(other);
             }
             Ok(tokens) => tokens,
         };
+        metrics::record(Metric::Login(LoginOutcome::Success));
         self.throttle.login_succeeded(count).await?;
         if let Some(issue) = &tokens.issued {
             self.audit
