@@ -18,6 +18,8 @@ PORT ?= 3000
 #   make dev OVERRIDES="Stage=dev SignUpAutoConfirmDomains=test.example"
 #   make dev ENV=prod        (samconfig.toml's [prod] parameter_overrides; OVERRIDES win)
 OVERRIDES ?=
+# Alarms are declared, never sent, locally; the template still needs an address.
+ALARM_EMAIL ?= alarms@example.com
 ENV ?=
 
 export SAM_CLI_TELEMETRY := 0
@@ -27,7 +29,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(SAM_VENV)/bin:$(PATH)
 
 dev: $(VENV)/.installed build
 	./target/debug/gatehouse-local --port $(PORT) --moto-server $(VENV)/bin/moto_server \
-		--parameter-overrides "PublicBaseUrl=http://127.0.0.1:$(PORT) $(OVERRIDES)" --config-env "$(ENV)"
+		--parameter-overrides "PublicBaseUrl=http://127.0.0.1:$(PORT) AlarmEmail=$(ALARM_EMAIL) $(OVERRIDES)" --config-env "$(ENV)"
 
 test: tools build $(CHROMIUM)
 	cargo test --workspace --all-targets

@@ -106,7 +106,7 @@ def main():
         [str(TARGET / "debug/gatehouse-local"), "--port", "0", "--exit-with-stdin",
          "--moto-server", str(ROOT / ".tools/venv/bin/moto_server"),
          "--parameter-overrides",
-         f"AdminEmails={ADMIN} NotificationWorkerConcurrency=2 ApiThrottlingRateLimit=100000 "
+         f"AlarmEmail=alarms@example.com AdminEmails={ADMIN} NotificationWorkerConcurrency=2 ApiThrottlingRateLimit=100000 "
          "ApiThrottlingBurstLimit=100000"],
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=open(ROOT / "bench/results/notifications-stack.log", "w"), text=True)

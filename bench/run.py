@@ -329,7 +329,8 @@ def main():
     Path(args.out).mkdir(parents=True, exist_ok=True)
     stack = subprocess.Popen(
         [str(TARGET / "debug/gatehouse-local"), "--port", "0", "--exit-with-stdin",
-         "--moto-server", str(ROOT / ".tools/venv/bin/moto_server")],
+         "--moto-server", str(ROOT / ".tools/venv/bin/moto_server"),
+         "--parameter-overrides", "AlarmEmail=alarms@example.com"],
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=open(Path(args.out) / "stack.log", "w"), text=True)
     ready = stack.stdout.readline()

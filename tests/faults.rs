@@ -83,6 +83,9 @@ async fn with_aws_down_every_endpoint_is_a_503_and_all_works_once_it_is_back() {
         .to_owned();
 
     at.outage(true).await;
+    // The health check says which dependencies are gone, as JSON (not a
+    // problem): its first probe is during the outage, so nothing cached hides it.
+    let health = send(http().get(at.url("/health"))).await;
     let newcomer = unique_email("during-outage");
     let during = [
         (
@@ -120,6 +123,17 @@ async fn with_aws_down_every_endpoint_is_a_503_and_all_works_once_it_is_back() {
         assert_eq!(answer.body["code"], "unavailable", "{what}");
         assert!(answer.headers.contains_key("retry-after"), "{what}");
     }
+
+    assert_eq!(health.status, 503, "{:?}", health.body);
+    assert_eq!(health.body["status"], "degraded");
+    for dependency in ["table", "identity", "queue"] {
+        assert_eq!(health.body["dependencies"][dependency], "unavailable", "{dependency}");
+    }
+    let healthy_again = eventually(15, || async {
+        send(http().get(at.url("/health"))).await.status == 200
+    })
+    .await;
+    assert!(healthy_again, "health stays 503 once AWS is back");
 
     // Back: nothing half-done stands in the way.
     let again = at

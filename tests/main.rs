@@ -18,6 +18,7 @@ mod fidelity;
 mod input;
 mod messages;
 mod notifications;
+mod operations;
 mod passwords;
 mod permissions;
 mod profile;

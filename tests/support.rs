@@ -78,6 +78,17 @@ fn start_stack() -> Stack {
     }
 }
 
+/// Alarms never fire locally, but a template that declares `AlarmEmail`
+/// requires an address (it has no default).
+fn with_alarm_email(template: &Path, overrides: &str) -> String {
+    let text = std::fs::read_to_string(template).unwrap_or_default();
+    if text.contains("\n  AlarmEmail:") && !overrides.contains("AlarmEmail=") {
+        format!("AlarmEmail=alarms@example.com {overrides}")
+    } else {
+        overrides.to_owned()
+    }
+}
+
 /// Starts `gatehouse-local` on free ports with this template, binaries and
 /// parameter overrides; `Err` with its log when it does not come up.
 pub fn launch(
@@ -102,7 +113,7 @@ pub fn launch(
         .args(["--port", "0", "--exit-with-stdin", "--template"])
         .arg(template)
         .arg("--parameter-overrides")
-        .arg(overrides)
+        .arg(with_alarm_email(template, overrides))
         .arg("--bin-dir")
         .arg(bin_dir)
         .arg("--moto-server")

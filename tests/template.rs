@@ -179,8 +179,9 @@ fn every_route_outside_auth_and_docs_requires_the_jwt_authorizer() {
     for ((method, path), public) in template_routes() {
         // The reference page is public: it shows only what openapi.yaml says.
         // An unsubscribe link works without login: its signed token is the
-        // authority (RFC 8058).
+        // authority (RFC 8058). A health check says only ok or unavailable.
         if !path.starts_with("/auth/")
+            && path != "/health"
             && path != "/docs"
             && !path.starts_with("/docs/")
             && path != "/notifications/unsubscribe"
@@ -251,6 +252,12 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:PutItem",
         ],
         "cognito-pre-signup" | "cognito-custom-message" | "docs" | "no-route" => &[],
+        // One read of each dependency.
+        "health" => &[
+            "dynamodb:GetItem",
+            "cognito-idp:DescribeUserPool",
+            "sqs:GetQueueAttributes",
+        ],
         "login" => &[
             "cognito-idp:DescribeUserPoolClient",
             "dynamodb:GetItem",
@@ -530,6 +537,7 @@ fn clients_built(binary: &str, env: HashMap<&'static str, &'static str>) -> Vec<
         "email_change_verification" => ctx.email_change_verification().map(drop),
         "onboarding" => ctx.onboarding().map(drop),
         "profiles" => ctx.profiles().map(drop),
+        "health" => ctx.health().map(drop),
         other => panic!("{binary}: unknown wiring {other}: add it to this test"),
     };
     if let Err(err) = wired {
@@ -827,4 +835,241 @@ fn every_queue_a_function_polls_is_declared_as_lambda_and_sqs_advise() {
         target_of(&sqs[0]["Resource"]).as_deref(),
         Some("NotificationQueue")
     );
+}
+
+/// `!Ref X` / `!GetAtt X.Y` as `X` / `X.Y`.
+fn reference(value: &Value) -> Option<String> {
+    match value {
+        Value::Tagged(tagged) => tagged.value.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+#[test]
+fn every_function_is_traced_and_logs_to_its_own_group_with_retention() {
+    let template = load("template.yaml");
+    let resources = resources();
+    assert_eq!(template["Globals"]["Function"]["Tracing"], "Active");
+    assert_eq!(
+        reference(&template["Globals"]["Function"]["LoggingConfig"]["ApplicationLogLevel"]).as_deref(),
+        Some("LogLevel")
+    );
+    let mut groups = BTreeSet::new();
+    for (id, function) in functions() {
+        let own = &function["Properties"]["Tracing"];
+        assert!(own.is_null() || *own == "Active", "{id} turns tracing off");
+        let group = reference(&function["Properties"]["LoggingConfig"]["LogGroup"])
+            .unwrap_or_else(|| panic!("{id} names no log group of its own"));
+        let declared = &resources[group.as_str()];
+        assert_eq!(declared["Type"], "AWS::Logs::LogGroup", "{id}: {group}");
+        assert_eq!(
+            reference(&declared["Properties"]["RetentionInDays"]).as_deref(),
+            Some("LogRetentionDays"),
+            "{group} keeps lines for the deployment's retention"
+        );
+        assert!(groups.insert(group.clone()), "{group} is shared");
+    }
+    // The API's access log too.
+    for (id, resource) in &resources {
+        if resource["Type"] == "AWS::Logs::LogGroup" {
+            assert!(
+                !resource["Properties"]["RetentionInDays"].is_null(),
+                "{id:?} keeps lines forever"
+            );
+        }
+    }
+}
+
+/// Every alarm: `(logical id, properties)`.
+fn alarms() -> Vec<(String, Value)> {
+    resources()
+        .into_iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .map(|(id, r)| (id.as_str().unwrap_or_default().to_owned(), r["Properties"].clone()))
+        .collect()
+}
+
+/// `Name -> Value` of an alarm's dimensions (references as their target).
+fn dimensions(alarm: &Value) -> BTreeMap<String, String> {
+    alarm["Dimensions"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            let value = &d["Value"];
+            (
+                d["Name"].as_str().unwrap_or_default().to_owned(),
+                reference(value).unwrap_or_else(|| value.as_str().unwrap_or_default().to_owned()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_alarm_notifies_the_alarm_topic_and_its_email_subscriber() {
+    let resources = resources();
+    assert_eq!(resources["AlarmTopic"]["Type"], "AWS::SNS::Topic");
+    let subscription = &resources["AlarmEmailSubscription"]["Properties"];
+    assert_eq!(subscription["Protocol"], "email");
+    assert_eq!(reference(&subscription["TopicArn"]).as_deref(), Some("AlarmTopic"));
+    assert_eq!(reference(&subscription["Endpoint"]).as_deref(), Some("AlarmEmail"));
+    let alarms = alarms();
+    assert!(!alarms.is_empty());
+    for (id, alarm) in &alarms {
+        for key in ["AlarmActions", "OKActions"] {
+            let actions: Vec<Option<String>> = alarm[key]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .map(reference)
+                .collect();
+            assert_eq!(actions, vec![Some("AlarmTopic".to_owned())], "{id} {key}");
+        }
+        assert!(
+            alarm["AlarmDescription"]
+                .as_str()
+                .is_some_and(|d| d.contains("Operating Gatehouse")),
+            "{id} says where to read what to do"
+        );
+        assert_eq!(alarm["TreatMissingData"], "notBreaching", "{id}: quiet is fine");
+    }
+}
+
+#[test]
+fn every_function_has_an_errors_and_a_throttles_alarm() {
+    let alarms = alarms();
+    for (id, _) in functions() {
+        for metric in ["Errors", "Throttles"] {
+            let found = alarms.iter().any(|(_, a)| {
+                a["Namespace"] == "AWS/Lambda"
+                    && a["MetricName"] == metric
+                    && dimensions(a).get("FunctionName") == Some(&id)
+                    && a["Threshold"].as_u64() == Some(1)
+            });
+            assert!(found, "{id} has no {metric} alarm at 1");
+        }
+    }
+}
+
+#[test]
+fn the_service_alarms_watch_what_they_say() {
+    let alarms: BTreeMap<String, Value> = alarms().into_iter().collect();
+    let alarm = |id: &str| alarms.get(id).unwrap_or_else(|| panic!("no alarm {id}"));
+    // Every message in a dead-letter queue.
+    for (id, queue) in [
+        ("NotificationDeadLettersAlarm", "NotificationDeadLetterQueue.QueueName"),
+        ("SesFeedbackDeadLettersAlarm", "SesFeedbackDeadLetterQueue.QueueName"),
+    ] {
+        let a = alarm(id);
+        assert_eq!(a["MetricName"], "ApproximateNumberOfMessagesVisible");
+        assert_eq!(dimensions(a)["QueueName"], queue);
+        assert_eq!(a["Threshold"].as_u64(), Some(1));
+        assert_eq!(a["ComparisonOperator"], "GreaterThanOrEqualToThreshold");
+    }
+    // The API's 5xx rate and latency, on this stack's API.
+    let rate = alarm("ApiServerErrorsAlarm");
+    let ids: Vec<String> = rate["Metrics"]
+        .as_sequence()
+        .expect("metric math")
+        .iter()
+        .filter_map(|m| m["MetricStat"]["Metric"]["MetricName"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(ids, ["5xx", "Count"]);
+    assert_eq!(dimensions(&alarm("ApiLatencyAlarm").clone())["ApiId"], "HttpApi");
+    assert_eq!(alarm("ApiLatencyAlarm")["ExtendedStatistic"], "p99");
+    // SES's account reputation.
+    assert_eq!(alarm("SesBounceRateAlarm")["MetricName"], "Reputation.BounceRate");
+    assert_eq!(alarm("SesComplaintRateAlarm")["MetricName"], "Reputation.ComplaintRate");
+    // Gatehouse's own metrics: exactly the names and dimensions the functions
+    // write (gatehouse::metrics), or the alarm would watch nothing.
+    use gatehouse::metrics::{LoginOutcome, Metric, NotificationOutcome, line};
+    for (id, metric) in [
+        ("LoginLockoutsAlarm", Metric::Login(LoginOutcome::Locked)),
+        ("NotificationWorkerErrorsAlarm", Metric::Notification(NotificationOutcome::Failed)),
+    ] {
+        let emitted: serde_json::Value =
+            serde_json::from_str(&line(metric, 1, "prod", "f", None, 0)).expect("EMF");
+        let directive = &emitted["_aws"]["CloudWatchMetrics"][0];
+        let a = alarm(id);
+        assert_eq!(a["Namespace"], directive["Namespace"].as_str().unwrap(), "{id}");
+        assert_eq!(a["MetricName"], directive["Metrics"][0]["Name"].as_str().unwrap(), "{id}");
+        let dims = dimensions(a);
+        let names: Vec<&str> = directive["Dimensions"][0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|d| d.as_str())
+            .collect();
+        assert_eq!(dims.keys().map(String::as_str).collect::<Vec<_>>(), {
+            let mut n = names.clone();
+            n.sort();
+            n
+        });
+        assert_eq!(dims["Stage"], "Stage", "{id}: this stage's metric");
+        assert_eq!(dims["Outcome"], emitted["Outcome"].as_str().unwrap(), "{id}");
+    }
+}
+
+#[test]
+fn the_dashboard_is_json_and_shows_every_metric_and_alarm() {
+    let resources = resources();
+    let dashboard = &resources["Dashboard"];
+    assert_eq!(dashboard["Type"], "AWS::CloudWatch::Dashboard");
+    let body = match &dashboard["Properties"]["DashboardBody"] {
+        Value::Tagged(sub) => sub.value.as_str().expect("!Sub text").to_owned(),
+        other => panic!("DashboardBody: {other:?}"),
+    };
+    let parsed: serde_json::Value = serde_json::from_str(&body).expect("the body is JSON");
+    assert!(parsed["widgets"].as_array().is_some_and(|w| w.len() >= 8));
+    for needle in [
+        "\"Registrations\"",
+        "\"Confirmations\"",
+        "\"Logins\"",
+        "\"locked\"",
+        "\"throttled\"",
+        "\"PermissionDecisions\"",
+        "\"Notifications\"",
+        "\"dead_lettered\"",
+        "\"5xx\"",
+        "\"Latency\"",
+    ] {
+        assert!(body.contains(needle), "the dashboard shows no {needle}");
+    }
+    for (id, _) in alarms() {
+        if !id.ends_with("FunctionErrorsAlarm") && !id.ends_with("FunctionThrottlesAlarm") {
+            assert!(body.contains(&format!("${{{id}.Arn}}")), "the dashboard lacks {id}");
+        }
+    }
+}
+
+#[test]
+fn the_worker_counts_dead_letters_at_the_queues_own_receive_count() {
+    let resources = resources();
+    let max = resources["NotificationQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+        .as_u64()
+        .expect("maxReceiveCount");
+    let worker = &resources["NotificationDeliveryFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        worker["NOTIFICATION_MAX_RECEIVE_COUNT"].as_str(),
+        Some(max.to_string().as_str())
+    );
+}
+
+#[test]
+fn the_readme_explains_every_alarm() {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README");
+    let section = readme
+        .split_once("## Operating Gatehouse")
+        .expect("an Operating Gatehouse section")
+        .1;
+    let section = section.split("\n## ").next().unwrap_or_default();
+    for (id, _) in alarms() {
+        if id.ends_with("FunctionErrorsAlarm") || id.ends_with("FunctionThrottlesAlarm") {
+            continue;
+        }
+        assert!(section.contains(&format!("`{id}`")), "README does not explain {id}");
+    }
+    for general in ["FunctionErrorsAlarm", "FunctionThrottlesAlarm", "sam deploy --config-env prod", "--base-url"] {
+        assert!(section.contains(general), "README's operating section lacks {general}");
+    }
 }

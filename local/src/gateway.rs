@@ -4,7 +4,8 @@
 //! when a function fails, 503 when it times out). Plus the local-only endpoints:
 //! `GET /_local/outbox`, `POST /_local/codes/expire` (ages a user's pending
 //! Cognito codes past their lifetime, as waiting a day would),
-//! `GET /_local/functions/<name>/environment` (for the benchmark) and Lambda's
+//! `GET /_local/functions/<name>/environment` (for the benchmark),
+//! `GET /_local/service-clients` (client ids and secrets, for the smoke test) and Lambda's
 //! Invoke API for `aws lambda invoke`.
 
 use crate::cognito::codes::Codes;
@@ -71,6 +72,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/_local/aws/outage", post(switch_outage))
         .route("/oauth2/token", post(oauth_token))
         .route("/_local/queues", get(queue_depths))
+        .route("/_local/service-clients", get(service_clients))
         .route(
             "/2015-03-31/functions/{name}/invocations",
             // Lambda's own limits answer (in the handler), not axum's 2 MB default.
@@ -85,6 +87,20 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 /// Each queue's visible, in-flight and delayed messages (local only).
 async fn queue_depths(State(gw): State<Arc<Gateway>>) -> Response {
     axum::Json(crate::queues::depths(&gw.queues, &gw.moto).await).into_response()
+}
+
+/// The client-credentials clients with their secrets (local only: on AWS an
+/// operator reads them from Cognito), so a smoke test can act as a service.
+async fn service_clients(State(gw): State<Arc<Gateway>>) -> Response {
+    let clients: Vec<Value> = gw
+        .tokens
+        .iter()
+        .flat_map(|t| t.clients())
+        .map(|(id, client)| {
+            json!({"client_id": id, "client_secret": client.secret, "scopes": client.scopes})
+        })
+        .collect();
+    axum::Json(clients).into_response()
 }
 
 /// The Cognito domain's token endpoint (client credentials), served here.

@@ -14,6 +14,8 @@ pub struct Wiring<'a> {
     pub function_name: &'a str,
     /// The resolved `LoggingConfig.LogGroup`, if the template names one.
     pub log_group: Option<String>,
+    /// The resolved `LoggingConfig.ApplicationLogLevel`, if the template sets one.
+    pub log_level: Option<String>,
 }
 
 /// Lambda's reserved variables for one function. The template's own variables
@@ -60,11 +62,7 @@ pub fn environment(
     // Lambda sets the level only with the JSON format (advanced logging controls).
     env.push(("AWS_LAMBDA_LOG_FORMAT", function.logging.format.clone()));
     if function.logging.format.eq_ignore_ascii_case("JSON") {
-        let level = function
-            .logging
-            .application_level
-            .clone()
-            .unwrap_or_else(|| "INFO".into());
+        let level = wiring.log_level.clone().unwrap_or_else(|| "INFO".into());
         env.push(("AWS_LAMBDA_LOG_LEVEL", level));
     }
     env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
@@ -85,6 +83,7 @@ mod tests {
             environment: BTreeMap::new(),
             logging,
             policies: None,
+            traced: false,
         }
     }
 
@@ -99,10 +98,11 @@ mod tests {
             access_key_id: "KEY",
             function_name: "gatehouse-local-ProbeFunction",
             log_group: None,
+            log_level: Some("DEBUG".into()),
         };
         let json = function(Logging {
             format: "JSON".into(),
-            application_level: Some("DEBUG".into()),
+            application_level: None,
             log_group: None,
         });
         let env = environment(&json, Path::new("/work/target/debug/probe"), &wiring);

@@ -189,6 +189,12 @@ async fn run(opts: Options) -> Result<(), BoxError> {
             .as_ref()
             .map(|g| provisioned.refs.resolve(g))
             .transpose()?;
+        let log_level = function
+            .logging
+            .application_level
+            .as_ref()
+            .map(|l| provisioned.refs.resolve(l))
+            .transpose()?;
         let mut environment = lambda_env::environment(
             function,
             &binary,
@@ -197,6 +203,7 @@ async fn run(opts: Options) -> Result<(), BoxError> {
                 access_key_id: &access_key,
                 function_name: &name,
                 log_group,
+                log_level,
             },
         );
         for (variable, value) in &function.environment {
@@ -208,6 +215,7 @@ async fn run(opts: Options) -> Result<(), BoxError> {
             binary,
             environment,
             timeout: Duration::from_secs(function.timeout_secs),
+            traced: function.traced,
         })
         .await?;
         host.ensure_running().await?;

@@ -94,6 +94,11 @@ print(json.dumps({"kid": key.kid, "der": base64.b64encode(pkcs1).decode()}))
 }
 
 impl TokenEndpoint {
+    /// The clients it issues tokens to, by client id.
+    pub fn clients(&self) -> &BTreeMap<String, ServiceClient> {
+        &self.clients
+    }
+
     pub async fn new(
         clients: BTreeMap<String, ServiceClient>,
         moto_server: &Path,

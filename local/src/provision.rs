@@ -370,6 +370,29 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
         );
     }
 
+    // Log groups: a function's lines go to the stack's log, under the group's
+    // name (AWS_LAMBDA_LOG_GROUP_NAME).
+    for (id, raw) in template.resources_of_type("AWS::Logs::LogGroup") {
+        let props = to_api_json(
+            &out.refs.resolve_tree(&serde_yaml_ng::Value::Mapping(raw))?,
+            None,
+        );
+        let name = props["LogGroupName"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("{}-{id}", crate::template::STACK_NAME));
+        out.refs.set_attribute(
+            &id,
+            "Arn",
+            format!("arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}:*"),
+        );
+        out.refs.set_ref(&id, name);
+    }
+    // The HTTP API is the gateway itself; its id is what alarms name.
+    for (id, _) in template.resources_of_type("AWS::Serverless::HttpApi") {
+        out.refs.set_ref(&id, format!("local-{id}"));
+    }
+
     for function in template.functions()? {
         // Lambda names functions <stack>-<logical id>-<suffix>; keep it readable.
         let name = format!("{}-{}", crate::template::STACK_NAME, function.logical_id);
@@ -581,7 +604,48 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
         }
         out.refs.set_ref(&id, client_id);
     }
+    monitoring(template, &mut out)?;
     Ok(out)
+}
+
+/// Alarms and dashboards watch CloudWatch, which the local stack does not run:
+/// each is resolved (every metric, function, queue and topic it names must
+/// exist) and a dashboard's body must be JSON, so a broken one stops `make dev`
+/// instead of `sam deploy`.
+fn monitoring(template: &Template, out: &mut Provisioned) -> Result<(), ProvisionError> {
+    for (id, raw) in template.resources_of_type("AWS::CloudWatch::Alarm") {
+        let props = out
+            .refs
+            .resolve_tree(&serde_yaml_ng::Value::Mapping(raw))?;
+        let actions = props
+            .get("AlarmActions")
+            .and_then(serde_yaml_ng::Value::as_sequence)
+            .map_or(0, Vec::len);
+        if actions == 0 {
+            return Err(ProvisionError::Invalid(format!(
+                "{id}: an alarm with no AlarmActions tells nobody"
+            )));
+        }
+        out.refs.set_attribute(
+            &id,
+            "Arn",
+            format!("arn:aws:cloudwatch:{REGION}:{ACCOUNT_ID}:alarm:{id}"),
+        );
+        out.refs.set_ref(&id, id.clone());
+    }
+    for (id, raw) in template.resources_of_type("AWS::CloudWatch::Dashboard") {
+        let props = to_api_json(
+            &out.refs.resolve_tree(&serde_yaml_ng::Value::Mapping(raw))?,
+            None,
+        );
+        let body = props["DashboardBody"].as_str().unwrap_or_default();
+        serde_json::from_str::<Value>(body).map_err(|e| {
+            ProvisionError::Invalid(format!("{id}: DashboardBody is not JSON: {e}"))
+        })?;
+        let name = props["DashboardName"].as_str().unwrap_or(&id).to_owned();
+        out.refs.set_ref(&id, name);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -61,6 +61,8 @@ pub struct FunctionSpec {
     pub binary: PathBuf,
     pub environment: Vec<(String, String)>,
     pub timeout: Duration,
+    /// `Tracing: Active`: trace headers say `Sampled=1`.
+    pub traced: bool,
 }
 
 /// One running process of a function.
@@ -351,15 +353,17 @@ impl FunctionHost {
 }
 
 /// A new X-Ray trace header, as Lambda sends one with each invocation (the
-/// runtime client puts it in `_X_AMZN_TRACE_ID`).
-fn trace_id() -> String {
+/// runtime client puts it in `_X_AMZN_TRACE_ID`); sampled when the function's
+/// tracing is active.
+fn trace_id(sampled: bool) -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let parent = uuid::Uuid::new_v4().simple().to_string();
     format!(
-        "Root=1-{:08x}-{};Parent={};Sampled=0",
+        "Root=1-{:08x}-{};Parent={};Sampled={}",
         now_ms() / 1000,
         &id[..24],
-        &parent[..16]
+        &parent[..16],
+        u8::from(sampled)
     )
 }
 
@@ -400,7 +404,7 @@ async fn next(State(api): State<InstanceApi>) -> Response {
                 (now_ms() + host.spec.timeout.as_millis()).to_string(),
             ),
             ("lambda-runtime-invoked-function-arn", arn),
-            ("lambda-runtime-trace-id", trace_id()),
+            ("lambda-runtime-trace-id", trace_id(host.spec.traced)),
             ("content-type", "application/json".to_owned()),
         ] {
             if let Ok(value) = HeaderValue::from_str(&value) {
@@ -503,6 +507,7 @@ mod tests {
             binary: binary.into(),
             environment: vec![],
             timeout: Duration::from_secs(5),
+            traced: false,
         })
         .await
         .unwrap()

@@ -11,6 +11,9 @@ use serde_yaml_ng::{Mapping, Value};
 /// the stack's own log (the HTTP API's access log among them). A role for an AWS
 /// service (Cognito's SMS role) is named only: locally SMS go to the outbox. A
 /// user pool domain's token endpoint is served by the gateway (`/oauth2/token`).
+/// Alarms and dashboards are resolved and checked, not run (see
+/// `provision::monitoring`); an email subscription is made in moto and never
+/// mailed.
 const SUPPORTED_RESOURCES: &[&str] = &[
     "AWS::Serverless::Function",
     "AWS::Serverless::HttpApi",
@@ -29,6 +32,8 @@ const SUPPORTED_RESOURCES: &[&str] = &[
     "AWS::Lambda::Permission",
     "AWS::Logs::LogGroup",
     "AWS::IAM::Role",
+    "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard",
 ];
 
 /// Function event types the local stack delivers.
@@ -87,6 +92,11 @@ fn unsupported_intrinsics(value: &Value, found: &mut Vec<String>) {
     }
 }
 
+/// `Tracing` decides whether trace headers are sampled: a plain value only.
+fn tracing_is_literal(value: &Value) -> bool {
+    matches!(value, Value::Null) || matches!(value.as_str(), Some("Active" | "PassThrough"))
+}
+
 /// Every reason the stack cannot run this template faithfully, each naming the
 /// resource (or section) and the feature.
 pub fn problems(doc: &Value) -> Vec<String> {
@@ -105,6 +115,9 @@ pub fn problems(doc: &Value) -> Vec<String> {
         out.push(format!(
             "Globals: {feature} is not evaluated by the local stack"
         ));
+    }
+    if !tracing_is_literal(&doc["Globals"]["Function"]["Tracing"]) {
+        out.push("Globals: Function Tracing must be Active or PassThrough locally".into());
     }
     for key in LITERAL_NUMBERS {
         let value = &doc["Globals"]["Function"][*key];
@@ -152,6 +165,9 @@ pub fn problems(doc: &Value) -> Vec<String> {
             if !matches!(props[*key], Value::Null | Value::Number(_)) {
                 out.push(format!("{id}: {key} must be a plain number locally"));
             }
+        }
+        if !tracing_is_literal(&props["Tracing"]) {
+            out.push(format!("{id}: Tracing must be Active or PassThrough locally"));
         }
         for (name, event) in props["Events"].as_mapping().into_iter().flatten() {
             let event_type = event

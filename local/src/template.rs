@@ -54,6 +54,8 @@ pub struct Function {
     pub logging: Logging,
     /// `Policies`, unresolved (see `iam::policy`).
     pub policies: Option<Value>,
+    /// `Tracing: Active`: each invocation's trace header is sampled.
+    pub traced: bool,
 }
 
 /// An SQS event source of a function, as Lambda's event source mapping runs it.
@@ -77,8 +79,8 @@ pub struct QueueEvent {
 pub struct Logging {
     /// `JSON` or `Text` (Lambda's default).
     pub format: String,
-    /// `ApplicationLogLevel` (JSON format only; Lambda's default is INFO).
-    pub application_level: Option<String>,
+    /// `ApplicationLogLevel`, unresolved (JSON format only; Lambda's default is INFO).
+    pub application_level: Option<Value>,
     /// `LogGroup`, when the template names one.
     pub log_group: Option<Value>,
 }
@@ -94,9 +96,7 @@ impl Logging {
                 .and_then(Value::as_str)
                 .unwrap_or("Text")
                 .to_owned(),
-            application_level: field("ApplicationLogLevel")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            application_level: field("ApplicationLogLevel").cloned(),
             log_group: field("LogGroup").cloned(),
         }
     }
@@ -301,6 +301,11 @@ impl Template {
                     props.get("LoggingConfig"),
                 ),
                 policies: props.get("Policies").cloned(),
+                traced: props
+                    .get("Tracing")
+                    .or_else(|| self.globals.get("Tracing"))
+                    .and_then(Value::as_str)
+                    == Some("Active"),
             });
         }
         Ok(out)
@@ -804,6 +809,30 @@ Resources:
             t.override_parameters(&[("Nope".into(), "x".into())])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn every_samconfig_environment_gives_every_parameter_a_valid_value() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let config = std::fs::read_to_string(format!("{root}/samconfig.toml")).unwrap();
+        for env in ["dev", "prod"] {
+            let mut t = Template::load(std::path::Path::new(&format!("{root}/template.yaml"))).unwrap();
+            let overrides = crate::strict::samconfig_overrides(&config, env).unwrap();
+            let set: Vec<&str> = overrides.iter().map(|(k, _)| k.as_str()).collect();
+            for needed in ["Stage", "SenderEmail", "AlarmEmail", "LogRetentionDays", "LogLevel", "SignUpDeniedDomains", "AdminEmails", "PublicBaseUrl"] {
+                assert!(set.contains(&needed), "[{env}] sets no {needed}");
+            }
+            t.override_parameters(&overrides)
+                .unwrap_or_else(|e| panic!("[{env}]: {e}"));
+            assert_eq!(t.parameter_defaults()["Stage"], env);
+        }
+        // A bad value is refused as CloudFormation refuses it.
+        let mut t = Template::load(std::path::Path::new(&format!("{root}/template.yaml"))).unwrap();
+        for (name, value) in [("LogRetentionDays", "10"), ("LogLevel", "LOUD"), ("AlarmEmail", "nobody")] {
+            let mut overrides = crate::strict::samconfig_overrides(&config, "dev").unwrap();
+            overrides.push((name.into(), value.into()));
+            assert!(t.override_parameters(&overrides).is_err(), "{name}={value} accepted");
+        }
     }
 
     #[test]

@@ -1,3 +1,6 @@
+//! `gatehouse-ops smoke --base-url <URL> ...`: the main flows against a
+//! deployment (see `smoke`).
+//!
 //! `gatehouse-ops redrive --from <dead-letter queue URL> --to <queue URL> [--max N]`
 //!
 //! Moves messages from a dead-letter queue back to the queue they came from
@@ -7,6 +10,8 @@
 //! in neither. A redelivered message is harmless: deliveries are idempotent.
 //! The SDK's usual configuration applies (credentials, region, and
 //! `AWS_ENDPOINT_URL` for the local stack's emulator).
+
+mod smoke;
 
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
 use std::process::ExitCode;
@@ -19,7 +24,8 @@ struct Redrive {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: gatehouse-ops redrive --from <dead-letter queue URL> --to <queue URL> [--max N]"
+        "usage: gatehouse-ops redrive --from <dead-letter queue URL> --to <queue URL> [--max N]\n{}",
+        smoke::usage()
     );
     ExitCode::from(2)
 }
@@ -116,6 +122,25 @@ async fn run(redrive: Redrive) -> Result<usize, Box<dyn std::error::Error>> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("smoke") {
+        let secret = std::env::var("GATEHOUSE_SMOKE_CLIENT_SECRET").ok();
+        return match smoke::parse(&args[1..], secret) {
+            Err(why) => {
+                eprintln!("{why}\n{}", smoke::usage());
+                ExitCode::from(2)
+            }
+            Ok(options) => match smoke::run(options).await {
+                Ok(()) => {
+                    println!("smoke test passed");
+                    ExitCode::SUCCESS
+                }
+                Err(why) => {
+                    eprintln!("smoke test failed: {why}");
+                    ExitCode::FAILURE
+                }
+            },
+        };
+    }
     let Some(redrive) = parse(&args) else {
         return usage();
     };

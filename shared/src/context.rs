@@ -12,6 +12,7 @@ use crate::adapters::AwsClients;
 use crate::adapters::client_secret::AppClientSecret;
 use crate::adapters::cognito::{CognitoAdmin, CognitoDirectory, CognitoIdentity};
 use crate::adapters::dynamodb::{DynamoTable, TableSigner};
+use crate::adapters::health::{QueueProbe, TableProbe, UserPoolProbe};
 use crate::adapters::notify::{SesMailer, SnsSms, SqsQueue};
 use crate::config::{
     ConfigError, NotificationConfig, ProcessEnv, Source, TableConfig, admin_emails,
@@ -19,6 +20,7 @@ use crate::config::{
     throttle_limits, user_pool_client_id, user_pool_id,
 };
 use crate::services::{
+    HealthService,
     AccountService, Audit, AuditTrailService, ConfirmService, DeliverySettings, DeliveryWorker,
     FeedbackService, ForgotPasswordService, LoginService, LogoutService, Notices,
     NotificationService, NotificationStatus, PasswordResetService, PasswordService, Permissions,
@@ -331,6 +333,20 @@ impl AppContext {
     /// A notification's status: the table only.
     pub fn notification_status(&self) -> Result<NotificationStatus, ConfigError> {
         Ok(NotificationStatus::new(self.permissions()?, self.table()?))
+    }
+
+    /// `GET /health`: one cheap read of the table, the user pool and the
+    /// notification queue.
+    pub fn health(&self) -> Result<HealthService, ConfigError> {
+        let table = TableConfig::from_source(&*self.env)?.table_name;
+        Ok(HealthService::new(
+            vec![
+                Arc::new(TableProbe::new(&self.aws, table)),
+                Arc::new(UserPoolProbe::new(&self.aws, user_pool_id(&*self.env)?)),
+                Arc::new(QueueProbe::new(&self.aws, notification_queue_url(&*self.env)?)),
+            ],
+            env!("CARGO_PKG_VERSION"),
+        ))
     }
 
     /// Permission checks for users and services: the table only.

@@ -10,6 +10,7 @@ pub mod aws;
 pub mod client_secret;
 pub mod cognito;
 pub mod dynamodb;
+pub mod health;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod notify;

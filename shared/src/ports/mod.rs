@@ -10,6 +10,7 @@
 //! - [`store`]: what lives in the application table (profiles, session
 //!   cut-offs, throttle windows and their keys).
 
+pub mod health;
 pub mod identity;
 pub mod notify;
 pub mod store;

@@ -4,6 +4,7 @@
 
 mod audit;
 pub mod auth;
+mod health;
 mod notifications;
 mod permissions;
 mod profiles;
@@ -11,6 +12,7 @@ mod throttle;
 mod users;
 
 pub use audit::Audit;
+pub use health::{HealthReport, HealthService};
 pub use auth::{
     Accepted, ConfirmService, Confirmed, Credentials, ForgotPasswordService, LoginService,
     LogoutService, PasswordChange, PasswordReset, PasswordResetService, PasswordService,
