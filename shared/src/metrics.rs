@@ -139,7 +139,9 @@ pub fn line(
     doc.insert(name.into(), count.into());
     doc.insert("function".into(), function.into());
     if let Some(correlation) = correlation {
-        doc.insert("correlation_id".into(), correlation.id.clone().into());
+        if !correlation.id.is_empty() {
+            doc.insert("correlation_id".into(), correlation.id.clone().into());
+        }
         if let Some(root) = correlation.trace_header.as_deref().and_then(trace_root) {
             doc.insert("trace_id".into(), root.into());
         }
@@ -164,7 +166,7 @@ pub fn record_many(metric: Metric, count: u64) {
         count,
         &sink.stage,
         &sink.function,
-        correlation.as_ref().filter(|c| !c.id.is_empty()),
+        correlation.as_ref(),
         chrono::Utc::now().timestamp_millis(),
     );
     text.push('\n');
@@ -210,6 +212,15 @@ mod tests {
         assert_eq!(doc["Outcome"], "locked");
         assert_eq!(doc["Logins"], 1);
         assert_eq!(doc["correlation_id"], "req-1");
+        assert_eq!(doc["trace_id"], "1-5759e988-bd862e3fe1be46a994272793");
+        // Work no request started (a trigger) has its trace only.
+        let traced_only = Correlation {
+            id: String::new(),
+            trace_header: correlation.trace_header.clone(),
+        };
+        let doc: Value =
+            serde_json::from_str(&line(Metric::Registration, 1, "dev", "f", Some(&traced_only), 0)).unwrap();
+        assert!(doc.get("correlation_id").is_none());
         assert_eq!(doc["trace_id"], "1-5759e988-bd862e3fe1be46a994272793");
     }
 
