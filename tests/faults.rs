@@ -127,7 +127,10 @@ async fn with_aws_down_every_endpoint_is_a_503_and_all_works_once_it_is_back() {
     assert_eq!(health.status, 503, "{:?}", health.body);
     assert_eq!(health.body["status"], "degraded");
     for dependency in ["table", "identity", "queue"] {
-        assert_eq!(health.body["dependencies"][dependency], "unavailable", "{dependency}");
+        assert_eq!(
+            health.body["dependencies"][dependency], "unavailable",
+            "{dependency}"
+        );
     }
     let healthy_again = eventually(15, || async {
         send(http().get(at.url("/health"))).await.status == 200

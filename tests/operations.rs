@@ -38,11 +38,17 @@ fn metric_lines() -> Vec<(String, Value)> {
         assert_eq!(directive["Namespace"], "Gatehouse", "{function}: {line}");
         for dimension in directive["Dimensions"][0].as_array().expect("dimensions") {
             let name = dimension.as_str().expect("a dimension name");
-            assert!(line[name].is_string(), "{function}: no value for {name}: {line}");
+            assert!(
+                line[name].is_string(),
+                "{function}: no value for {name}: {line}"
+            );
         }
         for metric in directive["Metrics"].as_array().expect("metrics") {
             let name = metric["Name"].as_str().expect("a metric name");
-            assert!(line[name].as_u64().is_some_and(|n| n > 0), "{function}: {line}");
+            assert!(
+                line[name].as_u64().is_some_and(|n| n > 0),
+                "{function}: {line}"
+            );
         }
     }
     lines
@@ -57,7 +63,14 @@ fn metric_name(line: &Value) -> &str {
 fn correlation_id() -> String {
     // unique_email's local part is unique per run and call.
     let email = unique_email("corr");
-    format!("ops-{}", email.split('@').next().unwrap_or_default().replace('+', "-"))
+    format!(
+        "ops-{}",
+        email
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .replace('+', "-")
+    )
 }
 
 #[tokio::test]
@@ -67,7 +80,10 @@ async fn health_reports_the_version_and_each_dependency_and_nothing_of_the_confi
     assert_eq!(health.body["status"], "ok");
     assert_eq!(health.body["version"], env!("CARGO_PKG_VERSION"));
     for dependency in ["table", "identity", "queue"] {
-        assert_eq!(health.body["dependencies"][dependency], "ok", "{dependency}");
+        assert_eq!(
+            health.body["dependencies"][dependency], "ok",
+            "{dependency}"
+        );
     }
     assert_eq!(health.headers["cache-control"], "no-store");
     let text = health.body.to_string();
@@ -99,9 +115,19 @@ async fn an_answer_carries_the_callers_correlation_id_and_so_do_the_log_lines_of
             request = request.header("x-correlation-id", h);
         }
         let answer = send(request).await;
-        let given = answer.headers["x-correlation-id"].to_str().unwrap().to_owned();
-        assert!(!given.is_empty() && Some(given.as_str()) != header, "{header:?}");
-        assert!(given.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)));
+        let given = answer.headers["x-correlation-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            !given.is_empty() && Some(given.as_str()) != header,
+            "{header:?}"
+        );
+        assert!(
+            given
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        );
     }
 
     // A failure is logged under the id too, with the caller and Lambda's ids.
@@ -122,7 +148,10 @@ async fn an_answer_carries_the_callers_correlation_id_and_so_do_the_log_lines_of
         })
     })
     .await;
-    assert!(found, "no log line of request {id} names its caller and Lambda's ids");
+    assert!(
+        found,
+        "no log line of request {id} names its caller and Lambda's ids"
+    );
 }
 
 #[tokio::test]
@@ -205,7 +234,10 @@ async fn a_queued_notification_carries_the_requests_trace_header_to_the_worker()
     let (email, _) = signed_up_user("traced").await;
     let recipient = user_id_of(&email).await;
     let sender = service_token(Some("gatehouse/notifications.send")).await;
-    let sender = sender.body["access_token"].as_str().expect("a service token").to_owned();
+    let sender = sender.body["access_token"]
+        .as_str()
+        .expect("a service token")
+        .to_owned();
     let id = correlation_id();
     let sent = send(
         http()
@@ -225,10 +257,15 @@ async fn a_queued_notification_carries_the_requests_trace_header_to_the_worker()
     // The producer's trace, as Lambda handed it to the invocation.
     let producer_trace = function_lines()
         .into_iter()
-        .find(|(f, l)| f == "send-notification" && span_field(l, "correlation_id") == Some(id.as_str()))
+        .find(|(f, l)| {
+            f == "send-notification" && span_field(l, "correlation_id") == Some(id.as_str())
+        })
         .and_then(|(_, l)| span_field(&l, "xrayTraceId").map(str::to_owned))
         .expect("the producer logged under the correlation id");
-    assert!(producer_trace.contains("Sampled=1"), "tracing is active: {producer_trace}");
+    assert!(
+        producer_trace.contains("Sampled=1"),
+        "tracing is active: {producer_trace}"
+    );
     let root = |header: &str| {
         header
             .split(';')
@@ -250,14 +287,23 @@ async fn a_queued_notification_carries_the_requests_trace_header_to_the_worker()
     assert!(delivered, "the worker logged no delivery under {id}");
     let worker_lines: Vec<Value> = function_lines()
         .into_iter()
-        .filter(|(f, l)| f == "notification-delivery" && span_field(l, "correlation_id") == Some(id.as_str()))
+        .filter(|(f, l)| {
+            f == "notification-delivery" && span_field(l, "correlation_id") == Some(id.as_str())
+        })
         .map(|(_, l)| l)
         .collect();
     for line in &worker_lines {
         let seen = span_field(line, "trace_header").expect("the message's trace header");
-        assert_eq!(root(seen).as_deref(), Some(producer_root.as_str()), "{line}");
+        assert_eq!(
+            root(seen).as_deref(),
+            Some(producer_root.as_str()),
+            "{line}"
+        );
         // The worker's own invocation is a different segment of its own.
-        assert_ne!(span_field(line, "xrayTraceId"), Some(producer_trace.as_str()));
+        assert_ne!(
+            span_field(line, "xrayTraceId"),
+            Some(producer_trace.as_str())
+        );
     }
     let sent_metric = metric_lines()
         .into_iter()
@@ -296,7 +342,9 @@ async fn the_smoke_test_passes_against_the_local_stack() {
         "cleanup",
     ] {
         assert!(
-            stdout.lines().any(|l| l.starts_with("ok") && l.split_whitespace().nth(1) == Some(step)),
+            stdout
+                .lines()
+                .any(|l| l.starts_with("ok") && l.split_whitespace().nth(1) == Some(step)),
             "no passed {step} step:\n{stdout}"
         );
     }

@@ -851,7 +851,8 @@ fn every_function_is_traced_and_logs_to_its_own_group_with_retention() {
     let resources = resources();
     assert_eq!(template["Globals"]["Function"]["Tracing"], "Active");
     assert_eq!(
-        reference(&template["Globals"]["Function"]["LoggingConfig"]["ApplicationLogLevel"]).as_deref(),
+        reference(&template["Globals"]["Function"]["LoggingConfig"]["ApplicationLogLevel"])
+            .as_deref(),
         Some("LogLevel")
     );
     let mut groups = BTreeSet::new();
@@ -885,7 +886,12 @@ fn alarms() -> Vec<(String, Value)> {
     resources()
         .into_iter()
         .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
-        .map(|(id, r)| (id.as_str().unwrap_or_default().to_owned(), r["Properties"].clone()))
+        .map(|(id, r)| {
+            (
+                id.as_str().unwrap_or_default().to_owned(),
+                r["Properties"].clone(),
+            )
+        })
         .collect()
 }
 
@@ -911,8 +917,14 @@ fn every_alarm_notifies_the_alarm_topic_and_its_email_subscriber() {
     assert_eq!(resources["AlarmTopic"]["Type"], "AWS::SNS::Topic");
     let subscription = &resources["AlarmEmailSubscription"]["Properties"];
     assert_eq!(subscription["Protocol"], "email");
-    assert_eq!(reference(&subscription["TopicArn"]).as_deref(), Some("AlarmTopic"));
-    assert_eq!(reference(&subscription["Endpoint"]).as_deref(), Some("AlarmEmail"));
+    assert_eq!(
+        reference(&subscription["TopicArn"]).as_deref(),
+        Some("AlarmTopic")
+    );
+    assert_eq!(
+        reference(&subscription["Endpoint"]).as_deref(),
+        Some("AlarmEmail")
+    );
     let alarms = alarms();
     assert!(!alarms.is_empty());
     for (id, alarm) in &alarms {
@@ -931,7 +943,10 @@ fn every_alarm_notifies_the_alarm_topic_and_its_email_subscriber() {
                 .is_some_and(|d| d.contains("Operating Gatehouse")),
             "{id} says where to read what to do"
         );
-        assert_eq!(alarm["TreatMissingData"], "notBreaching", "{id}: quiet is fine");
+        assert_eq!(
+            alarm["TreatMissingData"], "notBreaching",
+            "{id}: quiet is fine"
+        );
     }
 }
 
@@ -957,8 +972,14 @@ fn the_service_alarms_watch_what_they_say() {
     let alarm = |id: &str| alarms.get(id).unwrap_or_else(|| panic!("no alarm {id}"));
     // Every message in a dead-letter queue.
     for (id, queue) in [
-        ("NotificationDeadLettersAlarm", "NotificationDeadLetterQueue.QueueName"),
-        ("SesFeedbackDeadLettersAlarm", "SesFeedbackDeadLetterQueue.QueueName"),
+        (
+            "NotificationDeadLettersAlarm",
+            "NotificationDeadLetterQueue.QueueName",
+        ),
+        (
+            "SesFeedbackDeadLettersAlarm",
+            "SesFeedbackDeadLetterQueue.QueueName",
+        ),
     ] {
         let a = alarm(id);
         assert_eq!(a["MetricName"], "ApproximateNumberOfMessagesVisible");
@@ -972,27 +993,51 @@ fn the_service_alarms_watch_what_they_say() {
         .as_sequence()
         .expect("metric math")
         .iter()
-        .filter_map(|m| m["MetricStat"]["Metric"]["MetricName"].as_str().map(str::to_owned))
+        .filter_map(|m| {
+            m["MetricStat"]["Metric"]["MetricName"]
+                .as_str()
+                .map(str::to_owned)
+        })
         .collect();
     assert_eq!(ids, ["5xx", "Count"]);
-    assert_eq!(dimensions(&alarm("ApiLatencyAlarm").clone())["ApiId"], "HttpApi");
+    assert_eq!(
+        dimensions(&alarm("ApiLatencyAlarm").clone())["ApiId"],
+        "HttpApi"
+    );
     assert_eq!(alarm("ApiLatencyAlarm")["ExtendedStatistic"], "p99");
     // SES's account reputation.
-    assert_eq!(alarm("SesBounceRateAlarm")["MetricName"], "Reputation.BounceRate");
-    assert_eq!(alarm("SesComplaintRateAlarm")["MetricName"], "Reputation.ComplaintRate");
+    assert_eq!(
+        alarm("SesBounceRateAlarm")["MetricName"],
+        "Reputation.BounceRate"
+    );
+    assert_eq!(
+        alarm("SesComplaintRateAlarm")["MetricName"],
+        "Reputation.ComplaintRate"
+    );
     // Gatehouse's own metrics: exactly the names and dimensions the functions
     // write (gatehouse::metrics), or the alarm would watch nothing.
     use gatehouse::metrics::{LoginOutcome, Metric, NotificationOutcome, line};
     for (id, metric) in [
         ("LoginLockoutsAlarm", Metric::Login(LoginOutcome::Locked)),
-        ("NotificationWorkerErrorsAlarm", Metric::Notification(NotificationOutcome::Failed)),
+        (
+            "NotificationWorkerErrorsAlarm",
+            Metric::Notification(NotificationOutcome::Failed),
+        ),
     ] {
         let emitted: serde_json::Value =
             serde_json::from_str(&line(metric, 1, "prod", "f", None, 0)).expect("EMF");
         let directive = &emitted["_aws"]["CloudWatchMetrics"][0];
         let a = alarm(id);
-        assert_eq!(a["Namespace"], directive["Namespace"].as_str().unwrap(), "{id}");
-        assert_eq!(a["MetricName"], directive["Metrics"][0]["Name"].as_str().unwrap(), "{id}");
+        assert_eq!(
+            a["Namespace"],
+            directive["Namespace"].as_str().unwrap(),
+            "{id}"
+        );
+        assert_eq!(
+            a["MetricName"],
+            directive["Metrics"][0]["Name"].as_str().unwrap(),
+            "{id}"
+        );
         let dims = dimensions(a);
         let names: Vec<&str> = directive["Dimensions"][0]
             .as_array()
@@ -1006,7 +1051,11 @@ fn the_service_alarms_watch_what_they_say() {
             n
         });
         assert_eq!(dims["Stage"], "Stage", "{id}: this stage's metric");
-        assert_eq!(dims["Outcome"], emitted["Outcome"].as_str().unwrap(), "{id}");
+        assert_eq!(
+            dims["Outcome"],
+            emitted["Outcome"].as_str().unwrap(),
+            "{id}"
+        );
     }
 }
 
@@ -1037,7 +1086,10 @@ fn the_dashboard_is_json_and_shows_every_metric_and_alarm() {
     }
     for (id, _) in alarms() {
         if !id.ends_with("FunctionErrorsAlarm") && !id.ends_with("FunctionThrottlesAlarm") {
-            assert!(body.contains(&format!("${{{id}.Arn}}")), "the dashboard lacks {id}");
+            assert!(
+                body.contains(&format!("${{{id}.Arn}}")),
+                "the dashboard lacks {id}"
+            );
         }
     }
 }
@@ -1048,7 +1100,8 @@ fn the_worker_counts_dead_letters_at_the_queues_own_receive_count() {
     let max = resources["NotificationQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
         .as_u64()
         .expect("maxReceiveCount");
-    let worker = &resources["NotificationDeliveryFunction"]["Properties"]["Environment"]["Variables"];
+    let worker =
+        &resources["NotificationDeliveryFunction"]["Properties"]["Environment"]["Variables"];
     assert_eq!(
         worker["NOTIFICATION_MAX_RECEIVE_COUNT"].as_str(),
         Some(max.to_string().as_str())
@@ -1067,9 +1120,20 @@ fn the_readme_explains_every_alarm() {
         if id.ends_with("FunctionErrorsAlarm") || id.ends_with("FunctionThrottlesAlarm") {
             continue;
         }
-        assert!(section.contains(&format!("`{id}`")), "README does not explain {id}");
+        assert!(
+            section.contains(&format!("`{id}`")),
+            "README does not explain {id}"
+        );
     }
-    for general in ["FunctionErrorsAlarm", "FunctionThrottlesAlarm", "sam deploy --config-env prod", "--base-url"] {
-        assert!(section.contains(general), "README's operating section lacks {general}");
+    for general in [
+        "FunctionErrorsAlarm",
+        "FunctionThrottlesAlarm",
+        "sam deploy --config-env prod",
+        "--base-url",
+    ] {
+        assert!(
+            section.contains(general),
+            "README's operating section lacks {general}"
+        );
     }
 }

@@ -614,9 +614,7 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
 /// instead of `sam deploy`.
 fn monitoring(template: &Template, out: &mut Provisioned) -> Result<(), ProvisionError> {
     for (id, raw) in template.resources_of_type("AWS::CloudWatch::Alarm") {
-        let props = out
-            .refs
-            .resolve_tree(&serde_yaml_ng::Value::Mapping(raw))?;
+        let props = out.refs.resolve_tree(&serde_yaml_ng::Value::Mapping(raw))?;
         let actions = props
             .get("AlarmActions")
             .and_then(serde_yaml_ng::Value::as_sequence)

@@ -167,7 +167,9 @@ pub fn problems(doc: &Value) -> Vec<String> {
             }
         }
         if !tracing_is_literal(&props["Tracing"]) {
-            out.push(format!("{id}: Tracing must be Active or PassThrough locally"));
+            out.push(format!(
+                "{id}: Tracing must be Active or PassThrough locally"
+            ));
         }
         for (name, event) in props["Events"].as_mapping().into_iter().flatten() {
             let event_type = event

@@ -816,10 +816,20 @@ Resources:
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
         let config = std::fs::read_to_string(format!("{root}/samconfig.toml")).unwrap();
         for env in ["dev", "prod"] {
-            let mut t = Template::load(std::path::Path::new(&format!("{root}/template.yaml"))).unwrap();
+            let mut t =
+                Template::load(std::path::Path::new(&format!("{root}/template.yaml"))).unwrap();
             let overrides = crate::strict::samconfig_overrides(&config, env).unwrap();
             let set: Vec<&str> = overrides.iter().map(|(k, _)| k.as_str()).collect();
-            for needed in ["Stage", "SenderEmail", "AlarmEmail", "LogRetentionDays", "LogLevel", "SignUpDeniedDomains", "AdminEmails", "PublicBaseUrl"] {
+            for needed in [
+                "Stage",
+                "SenderEmail",
+                "AlarmEmail",
+                "LogRetentionDays",
+                "LogLevel",
+                "SignUpDeniedDomains",
+                "AdminEmails",
+                "PublicBaseUrl",
+            ] {
                 assert!(set.contains(&needed), "[{env}] sets no {needed}");
             }
             t.override_parameters(&overrides)
@@ -828,10 +838,17 @@ Resources:
         }
         // A bad value is refused as CloudFormation refuses it.
         let mut t = Template::load(std::path::Path::new(&format!("{root}/template.yaml"))).unwrap();
-        for (name, value) in [("LogRetentionDays", "10"), ("LogLevel", "LOUD"), ("AlarmEmail", "nobody")] {
+        for (name, value) in [
+            ("LogRetentionDays", "10"),
+            ("LogLevel", "LOUD"),
+            ("AlarmEmail", "nobody"),
+        ] {
             let mut overrides = crate::strict::samconfig_overrides(&config, "dev").unwrap();
             overrides.push((name.into(), value.into()));
-            assert!(t.override_parameters(&overrides).is_err(), "{name}={value} accepted");
+            assert!(
+                t.override_parameters(&overrides).is_err(),
+                "{name}={value} accepted"
+            );
         }
     }
 

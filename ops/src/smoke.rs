@@ -99,11 +99,9 @@ pub fn parse(args: &[String], secret: Option<String>) -> Result<Smoke, String> {
         return Err(format!("--email {email}: not an address"));
     }
     if !is_local(&base_url) && (client_id.is_none() || secret.is_none()) {
-        return Err(
-            "the notification step acts as a service: --client-id and \
+        return Err("the notification step acts as a service: --client-id and \
              GATEHOUSE_SMOKE_CLIENT_SECRET (the stack's ServiceClientId output and its secret)"
-                .into(),
-        );
+            .into());
     }
     Ok(Smoke {
         base_url,
@@ -190,7 +188,9 @@ impl Run {
     }
 
     async fn health(&mut self) -> Result<String, Failure> {
-        let answer = self.call(reqwest::Method::GET, "/health", None, None).await?;
+        let answer = self
+            .call(reqwest::Method::GET, "/health", None, None)
+            .await?;
         Self::expect(&answer, 200, "GET /health")?;
         // Every answer carries the correlation id the caller sent.
         if answer.correlation_id.as_deref() != Some(self.correlation_id.as_str()) {
@@ -203,7 +203,8 @@ impl Run {
     }
 
     async fn register(&mut self) -> Result<bool, Failure> {
-        let body = json!({"email": self.email, "password": self.password, "display_name": "Smoke test"});
+        let body =
+            json!({"email": self.email, "password": self.password, "display_name": "Smoke test"});
         let answer = self
             .call(reqwest::Method::POST, "/auth/register", None, Some(body))
             .await?;
@@ -216,7 +217,9 @@ impl Run {
         loop {
             let text = match &self.smoke.codes {
                 Codes::Outbox => {
-                    let outbox = self.call(reqwest::Method::GET, "/_local/outbox", None, None).await?;
+                    let outbox = self
+                        .call(reqwest::Method::GET, "/_local/outbox", None, None)
+                        .await?;
                     outbox
                         .body
                         .as_array()
@@ -242,7 +245,10 @@ impl Run {
                 return Ok(code);
             }
             if Instant::now() > until {
-                return Err(format!("no confirmation code for {} within 60 s", self.email));
+                return Err(format!(
+                    "no confirmation code for {} within 60 s",
+                    self.email
+                ));
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -272,7 +278,9 @@ impl Run {
     }
 
     fn token(&self) -> Result<&str, Failure> {
-        self.access_token.as_deref().ok_or_else(|| "not logged in".into())
+        self.access_token
+            .as_deref()
+            .ok_or_else(|| "not logged in".into())
     }
 
     async fn profile(&mut self) -> Result<String, Failure> {
@@ -281,7 +289,10 @@ impl Run {
             .await?;
         Self::expect(&answer, 200, "GET /users/me")?;
         if answer.body["email"] != self.email.as_str() {
-            return Err(format!("GET /users/me: another account's profile: {}", answer.body));
+            return Err(format!(
+                "GET /users/me: another account's profile: {}",
+                answer.body
+            ));
         }
         answer.body["user_id"]
             .as_str()
@@ -292,11 +303,19 @@ impl Run {
     async fn permission(&mut self, user_id: &str) -> Result<String, Failure> {
         let body = json!({"action": "users:read", "resource": {"type": "User", "id": user_id}});
         let answer = self
-            .call(reqwest::Method::POST, "/permissions/check", Some(self.token()?), Some(body))
+            .call(
+                reqwest::Method::POST,
+                "/permissions/check",
+                Some(self.token()?),
+                Some(body),
+            )
             .await?;
         Self::expect(&answer, 200, "POST /permissions/check")?;
         if answer.body["allowed"] != true {
-            return Err(format!("a user may not read their own profile: {}", answer.body));
+            return Err(format!(
+                "a user may not read their own profile: {}",
+                answer.body
+            ));
         }
         Ok("users:read on itself: allow".into())
     }
@@ -316,7 +335,10 @@ impl Run {
             .ok_or("the local stack lends no service client")?;
         Ok((
             client["client_id"].as_str().unwrap_or_default().to_owned(),
-            client["client_secret"].as_str().unwrap_or_default().to_owned(),
+            client["client_secret"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
         ))
     }
 
@@ -353,7 +375,12 @@ impl Run {
             "data": {"message": format!("Gatehouse smoke test {}", self.correlation_id)},
         });
         let answer = self
-            .call(reqwest::Method::POST, "/notifications", Some(&service), Some(body))
+            .call(
+                reqwest::Method::POST,
+                "/notifications",
+                Some(&service),
+                Some(body),
+            )
             .await?;
         Self::expect(&answer, 202, "POST /notifications")?;
         let id = answer.body["notification_id"]
@@ -363,7 +390,12 @@ impl Run {
         let until = Instant::now() + Duration::from_secs(60);
         loop {
             let status = self
-                .call(reqwest::Method::GET, &format!("/notifications/{id}"), Some(&service), None)
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/notifications/{id}"),
+                    Some(&service),
+                    None,
+                )
                 .await?;
             Self::expect(&status, 200, "GET /notifications/{id}")?;
             let counts = &status.body["counts"];
@@ -374,7 +406,10 @@ impl Run {
                 return Err(format!("the notification was not sent: {}", status.body));
             }
             if Instant::now() > until {
-                return Err(format!("the notification was not sent within 60 s: {}", status.body));
+                return Err(format!(
+                    "the notification was not sent within 60 s: {}",
+                    status.body
+                ));
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -383,7 +418,12 @@ impl Run {
     async fn delete_account(&mut self) -> Result<String, Failure> {
         let body = json!({"current_password": self.password});
         let answer = self
-            .call(reqwest::Method::DELETE, "/users/me", Some(self.token()?), Some(body))
+            .call(
+                reqwest::Method::DELETE,
+                "/users/me",
+                Some(self.token()?),
+                Some(body),
+            )
             .await?;
         Self::expect(&answer, 204, "DELETE /users/me")?;
         self.access_token = None;
@@ -403,7 +443,10 @@ fn report(step: &str, started: Instant, result: &Result<String, Failure>) {
 /// later step fails.
 pub async fn run(smoke: Smoke) -> Result<(), Failure> {
     let run_id = uuid::Uuid::new_v4().simple().to_string();
-    let (local, domain) = smoke.email.split_once('@').unwrap_or(("smoke", "example.com"));
+    let (local, domain) = smoke
+        .email
+        .split_once('@')
+        .unwrap_or(("smoke", "example.com"));
     let mut run = Run {
         email: format!("{local}+smoke-{}@{domain}", &run_id[..12]),
         password: format!("Smoke-{}-9a", &run_id[..16]),
@@ -415,7 +458,10 @@ pub async fn run(smoke: Smoke) -> Result<(), Failure> {
             .map_err(|e| e.to_string())?,
         access_token: None,
     };
-    println!("smoke test of {} as {} (correlation id {})", run.smoke.base_url, run.email, run.correlation_id);
+    println!(
+        "smoke test of {} as {} (correlation id {})",
+        run.smoke.base_url, run.email, run.correlation_id
+    );
     macro_rules! step {
         ($name:expr, $work:expr) => {{
             let started = Instant::now();
@@ -425,7 +471,14 @@ pub async fn run(smoke: Smoke) -> Result<(), Failure> {
         }};
     }
     step!("health", run.health().await)?;
-    let confirmed = step!("register", run.register().await.map(|c| if c { "auto-confirmed".to_owned() } else { "code mailed".to_owned() }))? == "auto-confirmed";
+    let confirmed = step!(
+        "register",
+        run.register().await.map(|c| if c {
+            "auto-confirmed".to_owned()
+        } else {
+            "code mailed".to_owned()
+        })
+    )? == "auto-confirmed";
     if !confirmed {
         step!("confirm", run.confirm().await)?;
     }
@@ -455,7 +508,11 @@ mod tests {
         assert_eq!(local.codes, Codes::Outbox);
         assert_eq!(local.base_url, "http://127.0.0.1:3000");
         let remote = "--base-url https://api.example.com --client-id c";
-        assert!(parse(&args(remote), Some("s".into())).unwrap_err().contains("confirmation codes"));
+        assert!(
+            parse(&args(remote), Some("s".into()))
+                .unwrap_err()
+                .contains("confirmation codes")
+        );
         let hooked = parse(
             &args(&format!("{remote} --mailbox-hook ./latest-mail")),
             Some("s".into()),
@@ -463,7 +520,11 @@ mod tests {
         .unwrap();
         assert_eq!(hooked.codes, Codes::Hook("./latest-mail".into()));
         let auto = format!("{remote} --codes auto-confirm");
-        assert!(parse(&args(&auto), Some("s".into())).unwrap_err().contains("--email"));
+        assert!(
+            parse(&args(&auto), Some("s".into()))
+                .unwrap_err()
+                .contains("--email")
+        );
         let auto = parse(
             &args(&format!("{auto} --email success@simulator.amazonses.com")),
             Some("s".into()),
@@ -479,8 +540,16 @@ mod tests {
     #[test]
     fn a_deployment_needs_service_credentials_and_https() {
         let line = "--base-url https://api.example.com --codes auto-confirm --email a@d.example";
-        assert!(parse(&args(line), None).unwrap_err().contains("GATEHOUSE_SMOKE_CLIENT_SECRET"));
-        assert!(parse(&args("--base-url http://api.example.com"), None).unwrap_err().contains("https"));
+        assert!(
+            parse(&args(line), None)
+                .unwrap_err()
+                .contains("GATEHOUSE_SMOKE_CLIENT_SECRET")
+        );
+        assert!(
+            parse(&args("--base-url http://api.example.com"), None)
+                .unwrap_err()
+                .contains("https")
+        );
         assert!(parse(&args("--base-url"), None).is_err());
         assert!(parse(&args("--bogus x"), None).is_err());
     }
@@ -488,7 +557,10 @@ mod tests {
     #[test]
     fn a_code_is_a_word_of_six_digits() {
         assert_eq!(code_in("Your code is 123456."), Some("123456"));
-        assert_eq!(code_in("2026-11-27 ref 1234567 then 654321"), Some("654321"));
+        assert_eq!(
+            code_in("2026-11-27 ref 1234567 then 654321"),
+            Some("654321")
+        );
         assert_eq!(code_in("no code"), None);
     }
 }

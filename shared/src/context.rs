@@ -20,9 +20,8 @@ use crate::config::{
     throttle_limits, user_pool_client_id, user_pool_id,
 };
 use crate::services::{
-    HealthService,
     AccountService, Audit, AuditTrailService, ConfirmService, DeliverySettings, DeliveryWorker,
-    FeedbackService, ForgotPasswordService, LoginService, LogoutService, Notices,
+    FeedbackService, ForgotPasswordService, HealthService, LoginService, LogoutService, Notices,
     NotificationService, NotificationStatus, PasswordResetService, PasswordService, Permissions,
     PhoneService, PolicyAdmin, ProfileService, RefreshService, RoleService, SessionGuard,
     SignUpService, StartingRoles, Throttle, UnsubscribeService, UserAdminService, UserListService,
@@ -343,7 +342,10 @@ impl AppContext {
             vec![
                 Arc::new(TableProbe::new(&self.aws, table)),
                 Arc::new(UserPoolProbe::new(&self.aws, user_pool_id(&*self.env)?)),
-                Arc::new(QueueProbe::new(&self.aws, notification_queue_url(&*self.env)?)),
+                Arc::new(QueueProbe::new(
+                    &self.aws,
+                    notification_queue_url(&*self.env)?,
+                )),
             ],
             env!("CARGO_PKG_VERSION"),
         ))

@@ -218,8 +218,15 @@ mod tests {
             id: String::new(),
             trace_header: correlation.trace_header.clone(),
         };
-        let doc: Value =
-            serde_json::from_str(&line(Metric::Registration, 1, "dev", "f", Some(&traced_only), 0)).unwrap();
+        let doc: Value = serde_json::from_str(&line(
+            Metric::Registration,
+            1,
+            "dev",
+            "f",
+            Some(&traced_only),
+            0,
+        ))
+        .unwrap();
         assert!(doc.get("correlation_id").is_none());
         assert_eq!(doc["trace_id"], "1-5759e988-bd862e3fe1be46a994272793");
     }

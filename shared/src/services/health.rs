@@ -89,7 +89,8 @@ impl HealthService {
                 .map(|(name, ok)| (name, if ok { "ok" } else { "unavailable" }))
                 .collect(),
         };
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), report.clone()));
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), report.clone()));
         report
     }
 }
@@ -121,7 +122,9 @@ mod tests {
             if self.answers {
                 Ok(())
             } else {
-                Err(AppError::unexpected("arn:aws:dynamodb:secret-table is gone"))
+                Err(AppError::unexpected(
+                    "arn:aws:dynamodb:secret-table is gone",
+                ))
             }
         }
     }
@@ -150,7 +153,11 @@ mod tests {
         assert_eq!(report.dependencies["table"], "ok");
         assert_eq!(report.dependencies["queue"], "ok");
         health.report().await;
-        assert_eq!(table.pings.load(Ordering::SeqCst), 1, "reused, not probed again");
+        assert_eq!(
+            table.pings.load(Ordering::SeqCst),
+            1,
+            "reused, not probed again"
+        );
     }
 
     #[tokio::test]

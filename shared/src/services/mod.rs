@@ -12,12 +12,12 @@ mod throttle;
 mod users;
 
 pub use audit::Audit;
-pub use health::{HealthReport, HealthService};
 pub use auth::{
     Accepted, ConfirmService, Confirmed, Credentials, ForgotPasswordService, LoginService,
     LogoutService, PasswordChange, PasswordReset, PasswordResetService, PasswordService,
     RefreshService, Registration, SessionGuard, SignUpAnswer, SignUpService, TakenAddresses,
 };
+pub use health::{HealthReport, HealthService};
 pub use notifications::{
     Breaker, DeliverySettings, DeliveryWorker, FeedbackService, Handled, Notices,
     NotificationService, NotificationStatus, NotificationView, Received, Recipients, SendAccepted,
