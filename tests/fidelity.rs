@@ -74,9 +74,11 @@ fn fidelity_template(probe_dir: &Path) -> String {
     let probe = PROBE.replace("@PROBE_DIR@", &probe_dir.display().to_string());
     text = text.replacen(marker, &format!("{probe}{marker}"), 1);
     // Register logs at TRACE: the most a deployment can ask for.
+    let register_logs = "      LoggingConfig:\n        LogGroup: !Ref RegisterLogs\n";
+    assert!(text.contains(register_logs), "RegisterFunction's LoggingConfig");
     text = text.replacen(
-        "      Description: POST /auth/register\n",
-        "      Description: POST /auth/register\n      LoggingConfig:\n        LogFormat: JSON\n        ApplicationLogLevel: TRACE\n",
+        register_logs,
+        &format!("{register_logs}        LogFormat: JSON\n        ApplicationLogLevel: TRACE\n"),
         1,
     );
     text.replace(
