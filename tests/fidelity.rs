@@ -75,7 +75,10 @@ fn fidelity_template(probe_dir: &Path) -> String {
     text = text.replacen(marker, &format!("{probe}{marker}"), 1);
     // Register logs at TRACE: the most a deployment can ask for.
     let register_logs = "      LoggingConfig:\n        LogGroup: !Ref RegisterLogs\n";
-    assert!(text.contains(register_logs), "RegisterFunction's LoggingConfig");
+    assert!(
+        text.contains(register_logs),
+        "RegisterFunction's LoggingConfig"
+    );
     text = text.replacen(
         register_logs,
         &format!("{register_logs}        LogFormat: JSON\n        ApplicationLogLevel: TRACE\n"),

@@ -185,12 +185,32 @@ async fn a_flow_writes_emf_lines_with_the_expected_metrics_and_dimensions() {
     )
     .await;
     assert_eq!(check.body["allowed"], true, "{:?}", check.body);
+    let sender = service_token(Some("gatehouse/notifications.send")).await;
+    let sent = send(
+        http()
+            .post(url("/notifications"))
+            .bearer_auth(
+                sender.body["access_token"]
+                    .as_str()
+                    .expect("a service token"),
+            )
+            .header("x-correlation-id", &id)
+            .json(&json!({
+                "recipients": [user_id],
+                "channel": "email",
+                "template": "security-alert",
+                "data": {"message": "metered"},
+            })),
+    )
+    .await;
+    assert_eq!(sent.status, 202, "{:?}", sent.body);
 
-    let expected: [(&str, &[(&str, &str)]); 4] = [
+    // Each of this request's: the queue message carries the id to the worker.
+    let expected: [(&str, &[(&str, &str)]); 5] = [
         ("Logins", &[("Outcome", "failure")]),
         ("Logins", &[("Outcome", "success")]),
         ("PermissionDecisions", &[("Decision", "allow")]),
-        // The welcome notice: queued by the confirmation, sent by the worker.
+        ("Notifications", &[("Outcome", "queued")]),
         ("Notifications", &[("Outcome", "sent")]),
     ];
     let all_there = eventually(20, || async {
@@ -199,23 +219,26 @@ async fn a_flow_writes_emf_lines_with_the_expected_metrics_and_dimensions() {
             lines.iter().any(|(_, line)| {
                 metric_name(line) == *name
                     && dims.iter().all(|(k, v)| line[*k] == *v)
-                    && (*name == "Notifications" || line["correlation_id"] == id.as_str())
+                    && line["correlation_id"] == id.as_str()
             })
         })
     })
     .await;
     let lines = metric_lines();
     assert!(all_there, "missing metrics of request {id}: {lines:?}");
+    // The triggers serve no request of ours: their lines carry the trace only.
     for (name, function, dimension) in [
         ("Registrations", "cognito-pre-signup", None),
         ("Confirmations", "cognito-post-confirmation", None),
-        ("Notifications", "send-notification", Some("queued")),
         ("Notifications", "cognito-post-confirmation", Some("queued")),
     ] {
         assert!(
             lines.iter().any(|(f, line)| f == function
                 && metric_name(line) == name
                 && line["Stage"] == "dev"
+                && line["trace_id"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("1-"))
                 && dimension.is_none_or(|d| line["Outcome"] == d)),
             "{function} wrote no {name} line"
         );
@@ -374,4 +397,40 @@ async fn a_smoke_test_against_nothing_fails_and_says_why() {
     // And a deployment without a say on confirmation codes is refused up front.
     let refused = smoke(&["--base-url", "https://api.example.com"]);
     assert_eq!(refused.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn a_message_the_worker_gives_up_on_is_counted_as_dead_lettered_under_its_correlation_id() {
+    let id = correlation_id();
+    sqs()
+        .await
+        .send_message()
+        .queue_url(queue_url("NotificationQueue").await)
+        .message_body("{\"kind\": \"no delivery at all\"}")
+        .message_attributes(
+            "correlation_id",
+            aws_sdk_sqs::types::MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(&id)
+                .build()
+                .expect("attribute"),
+        )
+        .send()
+        .await
+        .expect("queued");
+    // Five receives, 1 + 2 + 4 + 8 s apart: the fifth failure is the last.
+    let counted = eventually(60, || async {
+        metric_lines().iter().any(|(f, l)| {
+            f == "notification-delivery"
+                && l["Outcome"] == "dead_lettered"
+                && l["correlation_id"] == id.as_str()
+        })
+    })
+    .await;
+    assert!(counted, "no dead_lettered metric for {id}");
+    let counted_once = metric_lines()
+        .iter()
+        .filter(|(_, l)| l["Outcome"] == "dead_lettered" && l["correlation_id"] == id.as_str())
+        .count();
+    assert_eq!(counted_once, 1);
 }

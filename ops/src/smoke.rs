@@ -44,8 +44,19 @@ pub fn usage() -> &'static str {
     USAGE
 }
 
+/// A loopback `http://` URL: the local stack (its host exactly, so
+/// `http://127.0.0.1@elsewhere` or `http://localhost.example` are not).
 fn is_local(url: &str) -> bool {
-    url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost")
+    reqwest::Url::parse(url).is_ok_and(|u| {
+        u.scheme() == "http"
+            && u.username().is_empty()
+            && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
+    })
+}
+
+/// Where a client secret may go: https, or the local stack.
+fn may_carry_a_secret(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| u.scheme() == "https") || is_local(url)
 }
 
 /// The command line after `smoke`; `Err` says what is wrong.
@@ -73,8 +84,13 @@ pub fn parse(args: &[String], secret: Option<String>) -> Result<Smoke, String> {
         }
     }
     let base_url = base_url.ok_or("--base-url is required")?;
-    if !(base_url.starts_with("https://") || is_local(&base_url)) {
+    if !may_carry_a_secret(&base_url) {
         return Err("--base-url must be https:// (or a loopback http:// URL)".into());
+    }
+    if let Some(token_url) = &token_url
+        && !may_carry_a_secret(token_url)
+    {
+        return Err("--token-url must be https:// (it is sent the client secret)".into());
     }
     let codes = match (codes.as_deref(), hook) {
         (Some("outbox"), _) => Codes::Outbox,
@@ -549,6 +565,22 @@ mod tests {
             parse(&args("--base-url http://api.example.com"), None)
                 .unwrap_err()
                 .contains("https")
+        );
+        for sneaky in [
+            "http://127.0.0.1@evil.example",
+            "http://localhost.evil.example",
+        ] {
+            assert!(
+                parse(&args(&format!("--base-url {sneaky}")), None).is_err(),
+                "{sneaky}"
+            );
+        }
+        let plain_token_url =
+            "--base-url http://127.0.0.1:3000 --token-url http://tokens.example/oauth2/token";
+        assert!(
+            parse(&args(plain_token_url), None)
+                .unwrap_err()
+                .contains("--token-url")
         );
         assert!(parse(&args("--base-url"), None).is_err());
         assert!(parse(&args("--bogus x"), None).is_err());

@@ -2,6 +2,7 @@ use aws_lambda_events::event::cognito::{
     CognitoEventUserPoolsPostConfirmation, CognitoEventUserPoolsPostConfirmationTriggerSource,
 };
 use gatehouse::domain::ConfirmedUser;
+use gatehouse::domain::ProfileCreation;
 use gatehouse::metrics::{self, Metric};
 use gatehouse::services::ProfileService;
 use lambda_runtime::{Error, LambdaEvent};
@@ -28,8 +29,10 @@ pub async fn handle(profiles: &ProfileService, event: LambdaEvent<Event>) -> Res
     );
     let user =
         ConfirmedUser::from_attributes(attribute("sub"), attribute("email"), attribute("name"))?;
-    profiles.on_confirmed(user).instrument(span).await?;
-    metrics::record(Metric::Confirmation);
+    // A retried trigger finds the profile made: counted once.
+    if profiles.on_confirmed(user).instrument(span).await? == ProfileCreation::Created {
+        metrics::record(Metric::Confirmation);
+    }
     Ok(event)
 }
 

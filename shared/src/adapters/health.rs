@@ -6,7 +6,8 @@ use crate::ports::health::Dependency;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-/// The table: a strongly consistent read of a key nothing is stored under.
+/// The table: a read (eventually consistent, half a read unit) of a key
+/// nothing is stored under.
 pub struct TableProbe {
     client: aws_sdk_dynamodb::Client,
     table: String,

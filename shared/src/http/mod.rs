@@ -226,11 +226,7 @@ pub const CORRELATION_HEADER: &str = "x-correlation-id";
 /// The request's correlation: the caller's `X-Correlation-Id` when sensible,
 /// else API Gateway's request id (its access log's `requestId`), else Lambda's.
 pub fn correlation(req: &Request) -> Correlation {
-    let api_request_id = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
-        _ => None,
-    };
-    let fallback = api_request_id
+    let fallback = api_request_id(req)
         .or_else(|| req.lambda_context_ref().map(|c| c.request_id.clone()))
         .unwrap_or_default();
     Correlation::from_request(
@@ -240,6 +236,14 @@ pub fn correlation(req: &Request) -> Correlation {
         &fallback,
         Correlation::invocation_trace_header(),
     )
+}
+
+/// API Gateway's id of the request: the access log's `requestId`.
+fn api_request_id(req: &Request) -> Option<String> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    }
 }
 
 /// Who is calling, for the logs: a user's id, or a service's client id.
@@ -265,6 +269,7 @@ where
         let span = tracing::info_span!(
             "request",
             correlation_id = %correlation.id,
+            api_request_id = api_request_id(&req).unwrap_or_default(),
             user_id = tracing::field::Empty,
         );
         if let Some(who) = log_identity(&req) {

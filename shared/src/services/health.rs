@@ -1,8 +1,8 @@
 //! `GET /health`: the version, and whether each dependency answers. Public, so
 //! it says nothing of the configuration (no names, no URLs, no errors), and a
 //! report is reused for a few seconds: a flood of health checks costs the
-//! dependencies (Cognito's read quota is shared with sign-in) one probe each
-//! per instance and interval.
+//! dependencies (Cognito's quota for reading pool settings is shared with every
+//! other read of them in the account) one probe each per instance and interval.
 
 use crate::ports::health::Dependency;
 use serde::Serialize;

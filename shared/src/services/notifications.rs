@@ -192,14 +192,20 @@ impl DeliveryWorker {
             let handled = m
                 .correlation
                 .clone()
-                .scope(self.handle(&m.body).instrument(span.clone()))
+                .scope(async {
+                    let handled = self.handle(&m.body).instrument(span.clone()).await;
+                    // The queue's last receive: the next one moves it to the DLQ.
+                    if handled == Handled::Retry
+                        && m.receive_count >= self.settings.max_receive_count
+                    {
+                        span.in_scope(|| {
+                            tracing::error!(receives = m.receive_count, "message dead-lettered")
+                        });
+                        metrics::record(Metric::Notification(NotificationOutcome::DeadLettered));
+                    }
+                    handled
+                })
                 .await;
-            if handled == Handled::Retry && m.receive_count >= self.settings.max_receive_count {
-                span.in_scope(|| {
-                    tracing::error!(receives = m.receive_count, "message dead-lettered")
-                });
-                metrics::record(Metric::Notification(NotificationOutcome::DeadLettered));
-            }
             if handled == Handled::Retry
                 && let Err(err) = self
                     .queue

@@ -278,7 +278,9 @@ impl Permissions {
                 };
                 if principal.name() != caller.name() {
                     let about = Resource::Principal(Box::new(principal.clone()));
-                    if !engine.allows(caller, actions::PERMISSIONS_CHECK, &about)? {
+                    let allowed = engine.allows(caller, actions::PERMISSIONS_CHECK, &about)?;
+                    metrics::record(Metric::PermissionDecision { allowed });
+                    if !allowed {
                         return Err(AppError::Forbidden(refusal(actions::PERMISSIONS_CHECK)));
                     }
                 }
