@@ -3,6 +3,7 @@
 //! smoke test that checks a deployment's main flows.
 
 use crate::support::*;
+use gatehouse::telemetry::trace_root;
 use serde_json::{Value, json};
 use std::process::Command;
 
@@ -71,6 +72,29 @@ fn correlation_id() -> String {
             .unwrap_or_default()
             .replace('+', "-")
     )
+}
+
+/// Sends the security alert to `recipient` as a service, under `correlation_id`.
+async fn alert(recipient: &str, correlation_id: &str) {
+    let sender = service_token(Some("gatehouse/notifications.send")).await;
+    let sent = send(
+        http()
+            .post(url("/notifications"))
+            .bearer_auth(
+                sender.body["access_token"]
+                    .as_str()
+                    .expect("a service token"),
+            )
+            .header("x-correlation-id", correlation_id)
+            .json(&json!({
+                "recipients": [recipient],
+                "channel": "email",
+                "template": "security-alert",
+                "data": {"message": "operations test"},
+            })),
+    )
+    .await;
+    assert_eq!(sent.status, 202, "{:?}", sent.body);
 }
 
 #[tokio::test]
@@ -185,25 +209,7 @@ async fn a_flow_writes_emf_lines_with_the_expected_metrics_and_dimensions() {
     )
     .await;
     assert_eq!(check.body["allowed"], true, "{:?}", check.body);
-    let sender = service_token(Some("gatehouse/notifications.send")).await;
-    let sent = send(
-        http()
-            .post(url("/notifications"))
-            .bearer_auth(
-                sender.body["access_token"]
-                    .as_str()
-                    .expect("a service token"),
-            )
-            .header("x-correlation-id", &id)
-            .json(&json!({
-                "recipients": [user_id],
-                "channel": "email",
-                "template": "security-alert",
-                "data": {"message": "metered"},
-            })),
-    )
-    .await;
-    assert_eq!(sent.status, 202, "{:?}", sent.body);
+    alert(&user_id, &id).await;
 
     // Each of this request's: the queue message carries the id to the worker.
     let expected: [(&str, &[(&str, &str)]); 5] = [
@@ -256,26 +262,8 @@ async fn a_flow_writes_emf_lines_with_the_expected_metrics_and_dimensions() {
 async fn a_queued_notification_carries_the_requests_trace_header_to_the_worker() {
     let (email, _) = signed_up_user("traced").await;
     let recipient = user_id_of(&email).await;
-    let sender = service_token(Some("gatehouse/notifications.send")).await;
-    let sender = sender.body["access_token"]
-        .as_str()
-        .expect("a service token")
-        .to_owned();
     let id = correlation_id();
-    let sent = send(
-        http()
-            .post(url("/notifications"))
-            .bearer_auth(&sender)
-            .header("x-correlation-id", &id)
-            .json(&json!({
-                "recipients": [recipient],
-                "channel": "email",
-                "template": "security-alert",
-                "data": {"message": "traced"},
-            })),
-    )
-    .await;
-    assert_eq!(sent.status, 202, "{:?}", sent.body);
+    alert(&recipient, &id).await;
 
     // The producer's trace, as Lambda handed it to the invocation.
     let producer_trace = function_lines()
@@ -289,12 +277,7 @@ async fn a_queued_notification_carries_the_requests_trace_header_to_the_worker()
         producer_trace.contains("Sampled=1"),
         "tracing is active: {producer_trace}"
     );
-    let root = |header: &str| {
-        header
-            .split(';')
-            .find_map(|p| p.strip_prefix("Root="))
-            .map(str::to_owned)
-    };
+    let root = |header: &str| trace_root(header).map(str::to_owned);
     let producer_root = root(&producer_trace).expect("a Root");
 
     // The worker sees the same trace header on the message, and its delivery's
