@@ -33,25 +33,9 @@ pub enum KeyError {
     Read(String),
 }
 
-/// The interpreter `moto_server` runs on, from its script's `#!` line.
+/// The interpreter `moto_server` runs on.
 fn moto_python(moto_server: &Path) -> Result<PathBuf, KeyError> {
-    let script = if moto_server.components().count() > 1 {
-        moto_server.to_path_buf()
-    } else {
-        std::env::var_os("PATH")
-            .iter()
-            .flat_map(std::env::split_paths)
-            .map(|dir| dir.join(moto_server))
-            .find(|candidate| candidate.is_file())
-            .ok_or_else(|| KeyError::Python(moto_server.into(), "not on PATH".into()))?
-    };
-    let text = std::fs::read_to_string(&script)
-        .map_err(|e| KeyError::Python(script.clone(), e.to_string()))?;
-    let first = text.lines().next().unwrap_or_default();
-    first
-        .strip_prefix("#!")
-        .map(|p| PathBuf::from(p.trim()))
-        .ok_or_else(|| KeyError::Python(script, "no #! line".into()))
+    crate::moto::python_of(moto_server).map_err(|why| KeyError::Python(moto_server.into(), why))
 }
 
 /// moto's private signing key (PKCS#1 DER). moto ships only the JWK's `n`, `e`

@@ -2,7 +2,7 @@
 //! client that speaks the AWS JSON protocol to it for provisioning and look-ups.
 
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
@@ -27,15 +27,46 @@ pub enum MotoError {
     },
 }
 
+/// moto's server with the stack's corrections (see the file).
+const SERVE: &str = include_str!("serve.py");
+
+/// The interpreter `moto_server` runs on, from its script's `#!` line (a bare
+/// name is looked up on `PATH`).
+pub fn python_of(moto_server: &Path) -> Result<PathBuf, String> {
+    let script = if moto_server.components().count() > 1 {
+        moto_server.to_path_buf()
+    } else {
+        std::env::var_os("PATH")
+            .iter()
+            .flat_map(std::env::split_paths)
+            .map(|dir| dir.join(moto_server))
+            .find(|candidate| candidate.is_file())
+            .ok_or_else(|| format!("{} is not on PATH", moto_server.display()))?
+    };
+    let text = std::fs::read_to_string(&script)
+        .map_err(|e| format!("cannot read {}: {e}", script.display()))?;
+    let first = text.lines().next().unwrap_or_default();
+    first
+        .strip_prefix("#!")
+        .map(|p| PathBuf::from(p.trim()))
+        .ok_or_else(|| format!("{} has no #! line", script.display()))
+}
+
 pub struct MotoServer {
     pub child: Child,
     pub endpoint: String,
 }
 
 impl MotoServer {
-    pub async fn start(program: &Path, port: u16, log: Stdio) -> Result<Self, MotoError> {
-        let child = Command::new(program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    /// Starts moto's server (the `moto_server` script's package, on its own
+    /// interpreter) with the corrections in `serve.py`.
+    pub async fn start(moto_server: &Path, port: u16, log: Stdio) -> Result<Self, MotoError> {
+        let program = python_of(moto_server).map_err(|why| MotoError::Spawn {
+            program: moto_server.display().to_string(),
+            source: std::io::Error::other(why),
+        })?;
+        let child = Command::new(&program)
+            .args(["-c", SERVE, "-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
