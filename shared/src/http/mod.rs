@@ -276,9 +276,21 @@ where
             span.record("user_id", who.as_str());
         }
         let header = HeaderValue::from_str(&correlation.id).ok();
+        let budget = time_left(&req);
         let work = handler(req);
         async move {
-            let mut response = correlation.scope(work.instrument(span)).await?;
+            let bounded = async {
+                match budget {
+                    Some(budget) => match tokio::time::timeout(budget, work).await {
+                        Ok(answer) => answer,
+                        Err(_) => Ok(problem_response(&AppError::Unavailable(
+                            "the function's time ran out while it waited on AWS".into(),
+                        ))),
+                    },
+                    None => work.await,
+                }
+            };
+            let mut response = correlation.scope(bounded.instrument(span)).await?;
             if let Some(header) = header {
                 response.headers_mut().insert(CORRELATION_HEADER, header);
             }
@@ -286,6 +298,23 @@ where
         }
     }))
     .await
+}
+
+/// What a handler keeps of the function's time for its answer.
+const ANSWER_RESERVE: std::time::Duration = std::time::Duration::from_millis(750);
+
+/// How long the handler may run: the invocation's deadline less a reserve, so a
+/// handler stuck on a dependency that never answers (a hung endpoint, retries
+/// that add up) ends as a 503 the caller can retry, not as Lambda's timeout (a
+/// 500). `None` outside Lambda (no deadline).
+fn time_left(req: &Request) -> Option<std::time::Duration> {
+    let deadline_ms = req.lambda_context_ref()?.deadline;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis();
+    let left = u64::try_from(u128::from(deadline_ms).checked_sub(now_ms)?).ok()?;
+    Some(std::time::Duration::from_millis(left).saturating_sub(ANSWER_RESERVE))
 }
 
 /// API Gateway flattens array claims into one string: `[a b c]`.
