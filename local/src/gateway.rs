@@ -1,7 +1,8 @@
 //! API Gateway (HTTP API, payload format 2.0) in front of the functions: exactly
 //! the template's routes, its JWT authorizers, and API Gateway's own answers for
 //! what never reaches a function (404 for no route, 401 from the authorizer, 500
-//! when a function fails, 503 when it times out). Plus the local-only endpoints:
+//! when a function fails, times out or is throttled, 503 when the 30 s
+//! integration timeout passes first). Plus the local-only endpoints:
 //! `GET /_local/outbox`, `POST /_local/codes/expire` (ages a user's pending
 //! Cognito codes past their lifetime, as waiting a day would),
 //! `GET /_local/functions/<name>/environment` (for the benchmark),
@@ -120,7 +121,8 @@ async fn oauth_token(
 
 /// `{"down": true|false}`: takes the emulated AWS away from the functions, or
 /// brings it back (see `crate::outage`). With `"services": ["ses", ...]` only
-/// those services fail instead, each call a 503 `ServiceUnavailable`.
+/// those services fail instead, each call a 503 `ServiceUnavailable`. With
+/// `"mode": "hung"` moto is frozen instead: it accepts and never answers.
 async fn switch_outage(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let Some(down) = body["down"].as_bool() else {
@@ -129,15 +131,27 @@ async fn switch_outage(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response 
             "the body needs \"down\": true or false",
         );
     };
-    match body["services"].as_array() {
-        Some(services) => {
+    match (body["mode"].as_str(), body["services"].as_array()) {
+        (Some("hung"), _) => {
+            if let Err(why) = gw.outage.set_hung(down) {
+                return message(StatusCode::INTERNAL_SERVER_ERROR, &why);
+            }
+        }
+        (Some(other), _) => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                &format!("unknown mode {other:?}: the only mode is \"hung\""),
+            );
+        }
+        (None, Some(services)) => {
             for service in services.iter().filter_map(Value::as_str) {
                 gw.outage.set_failing(service, down);
             }
         }
-        None => gw.outage.set(down),
+        (None, None) => gw.outage.set(down),
     }
-    axum::Json(json!({"down": down, "services": body["services"]})).into_response()
+    axum::Json(json!({"down": down, "services": body["services"], "mode": body["mode"]}))
+        .into_response()
 }
 
 /// The routes this gateway serves: `[{method, path, public}]`, for the contract
@@ -216,6 +230,24 @@ fn lambda_error(status: StatusCode, kind: &str, message: &str) -> Response {
             ("x-amzn-errortype", kind),
         ],
         json!({"Type": "User", "message": message}).to_string(),
+    )
+        .into_response()
+}
+
+/// Lambda's answer to an invocation beyond the function's reserved concurrency.
+fn throttled() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            ("content-type", "application/json"),
+            ("x-amzn-errortype", "TooManyRequestsException"),
+        ],
+        json!({
+            "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+            "Type": "User",
+            "message": "Rate Exceeded.",
+        })
+        .to_string(),
     )
         .into_response()
 }
@@ -316,6 +348,7 @@ async fn invoke_directly(
             "Sandbox.Timedout",
             &format!("Task timed out after {:.2} seconds", after.as_secs_f64()),
         ),
+        Err(InvokeError::Throttled) => throttled(),
         Err(err) => function_error("Runtime.ExitError", &err.to_string()),
     }
 }
@@ -498,6 +531,7 @@ struct Incoming<'a> {
     body: Bytes,
     claims: Option<Map<String, Value>>,
     source_ip: String,
+    request_id: &'a str,
 }
 
 /// The payload format 2.0 event, built from the same `aws_lambda_events` types
@@ -525,7 +559,7 @@ fn api_event(req: Incoming<'_>) -> ApiGatewayV2httpRequest {
     context.route_key = Some(route_key.clone());
     context.account_id = Some(crate::template::ACCOUNT_ID.into());
     context.stage = Some("$default".into());
-    context.request_id = Some(uuid::Uuid::new_v4().to_string());
+    context.request_id = Some(req.request_id.to_owned());
     context.apiid = Some("local".into());
     context.domain_name = Some(header("host").unwrap_or_else(|| "127.0.0.1".into()));
     context.domain_prefix = Some("local".into());
@@ -617,18 +651,37 @@ fn api_response(value: Value) -> Response {
     (status, headers, body).into_response()
 }
 
+/// A request header (local only) by which a test says it asks for a 5xx, so the
+/// suite's final scan of the stack's log does not count it as a failure.
+pub const EXPECT_ERROR_HEADER: &str = "x-gatehouse-local-expect-error";
+
+/// Marks a request line whose 5xx was asked for (see `scripts/check-stack-logs.py`).
+pub const ASKED_FOR_MARK: &str = "[asked for]";
+
 async fn api(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    // An error is asked for when the request says so, or an emulated failure
+    // (outage, hang, failing service) is in force when it starts or ends.
+    let mut asked_for_error = req.headers().contains_key(EXPECT_ERROR_HEADER) || gw.outage.any();
+    // API Gateway's id of the request: in the event the function sees (its logs'
+    // `api_request_id`), in the access log and on the stack's request line.
+    let request_id = uuid::Uuid::new_v4().to_string();
     let source_ip = req
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|info| info.0.ip().to_string())
         .unwrap_or_default();
-    let (response, function) = route_request(&gw, req).await;
+    let (response, function) = route_request(&gw, req, &request_id).await;
+    asked_for_error |= gw.outage.any();
+    let mark = if asked_for_error && response.status().is_server_error() {
+        ASKED_FOR_MARK
+    } else {
+        ""
+    };
     tracing::info!(
-        "{method} {path} -> {} {} ({} ms)",
+        "{method} {path} -> {} {} ({} ms) request {request_id} {mark}",
         response.status().as_u16(),
         function.unwrap_or("-"),
         started.elapsed().as_millis()
@@ -646,7 +699,7 @@ async fn api(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
                 .to_owned()
         };
         let line = format
-            .replace("$context.requestId", &uuid::Uuid::new_v4().to_string())
+            .replace("$context.requestId", &request_id)
             .replace("$context.identity.sourceIp", &escape(&source_ip))
             .replace("$context.routeKey", &escape(&route_key))
             .replace("$context.status", response.status().as_str())
@@ -660,7 +713,11 @@ async fn api(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     response
 }
 
-async fn route_request(gw: &Gateway, req: Request) -> (Response, Option<&str>) {
+async fn route_request<'g>(
+    gw: &'g Gateway,
+    req: Request,
+    request_id: &str,
+) -> (Response, Option<&'g str>) {
     let (parts, body) = req.into_parts();
     let source_ip = parts
         .extensions
@@ -736,6 +793,7 @@ async fn route_request(gw: &Gateway, req: Request) -> (Response, Option<&str>) {
         body,
         claims,
         source_ip,
+        request_id,
     });
     let event = match serde_json::to_value(&event) {
         Ok(event) => event,
@@ -752,11 +810,15 @@ async fn route_request(gw: &Gateway, req: Request) -> (Response, Option<&str>) {
         gw.functions.invoke(&route.function, event),
     )
     .await;
+    // API Gateway's answers (HTTP API): only its own integration limit is a 503;
+    // a function that errs, outlives its own timeout or is throttled by Lambda
+    // (reserved concurrency) is a 500.
     let response = match invoked {
         Ok(Ok(value)) => api_response(value),
-        // Only API Gateway's own integration limit is a 503; a function that
-        // outlives its own timeout is a Lambda error, a 500.
-        Err(_) => message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+        Err(_) => {
+            tracing::error!(function = %route.function, "integration timed out after {INTEGRATION_TIMEOUT:?}");
+            message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        }
         Ok(Err(err)) => {
             tracing::error!(function = %route.function, error = %err, "invocation failed");
             message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")

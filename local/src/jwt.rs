@@ -58,6 +58,9 @@ pub struct Authorizer {
 
 const JWKS_REFETCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How long a JWKS fetch may take.
+const JWKS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl Authorizer {
     /// `identity_source` is API Gateway's `$request.header.<Name>`.
     pub fn new(
@@ -98,16 +101,38 @@ impl Authorizer {
         if recently {
             return Err(AuthError::UnknownKey(Some(kid.to_owned())));
         }
-        let set: JwkSet = reqwest::get(&self.jwks_url)
-            .await
-            .map_err(|e| AuthError::Jwks(e.to_string()))?
-            .json()
-            .await
-            .map_err(|e| AuthError::Jwks(e.to_string()))?;
+        // A failed fetch counts too: an issuer that does not answer is asked
+        // again only after the interval, not by every request.
+        *self.fetched.write().await = Some(std::time::Instant::now());
+        let set = self.fetch().await?;
         let found = find(&set);
         *self.keys.write().await = Some(set);
-        *self.fetched.write().await = Some(std::time::Instant::now());
         found.unwrap_or_else(|| Err(AuthError::UnknownKey(Some(kid.to_owned()))))
+    }
+
+    /// The issuer's key set, within [`JWKS_TIMEOUT`]: a stuck issuer makes the
+    /// authorizer refuse, never hang.
+    async fn fetch(&self) -> Result<JwkSet, AuthError> {
+        let fetched = async {
+            reqwest::get(&self.jwks_url)
+                .await
+                .map_err(|e| AuthError::Jwks(e.to_string()))?
+                .json::<JwkSet>()
+                .await
+                .map_err(|e| AuthError::Jwks(e.to_string()))
+        };
+        tokio::time::timeout(JWKS_TIMEOUT, fetched)
+            .await
+            .unwrap_or_else(|_| Err(AuthError::Jwks("the JWKS did not arrive in time".into())))
+    }
+
+    /// Fetches the key set before the first request, as API Gateway has it
+    /// cached, so requests do not wait on the issuer.
+    pub async fn prefetch(&self) -> Result<(), AuthError> {
+        let set = self.fetch().await?;
+        *self.keys.write().await = Some(set);
+        *self.fetched.write().await = Some(std::time::Instant::now());
+        Ok(())
     }
 
     /// Checks the raw header value and returns the token's claims.

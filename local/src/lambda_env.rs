@@ -84,6 +84,7 @@ mod tests {
             logging,
             policies: None,
             traced: false,
+            reserved_concurrency: None,
         }
     }
 

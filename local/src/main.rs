@@ -39,12 +39,16 @@ struct Options {
     /// A `samconfig.toml` environment whose `parameter_overrides` apply first.
     config_env: Option<String>,
     config_file: PathBuf,
+    /// Processes per function at most (`--max-instances`).
+    max_instances: usize,
 }
 
 const USAGE: &str = "usage: gatehouse-local [--port N] [--moto-port N] [--template FILE] \
 [--bin-dir DIR] [--moto-server PATH] [--exit-with-stdin]
   [--parameter-overrides \"Key=Value ...\"]  (template parameters, as `sam deploy` takes them)
   [--config-env NAME] [--config-file samconfig.toml]  (that environment's parameter_overrides first)
+  [--max-instances N]  (processes per function at most; default GATEHOUSE_LOCAL_MAX_INSTANCES,
+                        else the machine's cores and at least 4)
   --port 0 picks a free port; the URL is printed as `ready on <url>`.";
 
 fn options() -> Result<Options, String> {
@@ -59,6 +63,10 @@ fn options() -> Result<Options, String> {
         parameter_overrides: Vec::new(),
         config_env: None,
         config_file: "samconfig.toml".into(),
+        max_instances: match std::env::var("GATEHOUSE_LOCAL_MAX_INSTANCES") {
+            Ok(n) => parse_max_instances(&n)?,
+            Err(_) => runtime::default_max_instances(),
+        },
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -80,11 +88,21 @@ fn options() -> Result<Options, String> {
                 .extend(strict::parse_overrides(&value()?)?),
             "--config-env" => opts.config_env = Some(value()?).filter(|e| !e.is_empty()),
             "--config-file" => opts.config_file = value()?.into(),
+            "--max-instances" => opts.max_instances = parse_max_instances(&value()?)?,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
     Ok(opts)
+}
+
+fn parse_max_instances(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "--max-instances (or GATEHOUSE_LOCAL_MAX_INSTANCES) takes a whole number of at least 1, not {text:?}"
+        )),
+    }
 }
 
 fn free_port() -> std::io::Result<u16> {
@@ -160,6 +178,10 @@ async fn run(opts: Options) -> Result<(), BoxError> {
     let front_door_listener = TcpListener::bind("127.0.0.1:0").await?;
     let front_door_endpoint = format!("http://{}", front_door_listener.local_addr()?);
 
+    tracing::info!(
+        "at most {} processes per function (--max-instances)",
+        opts.max_instances
+    );
     let mut hosts = runtime::Functions::default();
     let mut roles = HashMap::new();
     for function in &functions {
@@ -216,6 +238,11 @@ async fn run(opts: Options) -> Result<(), BoxError> {
             environment,
             timeout: Duration::from_secs(function.timeout_secs),
             traced: function.traced,
+            reserved_concurrency: function
+                .reserved_concurrency
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            max_instances: opts.max_instances,
+            init_timeout: runtime::INIT_TIMEOUT,
         })
         .await?;
         host.ensure_running().await?;
@@ -232,7 +259,7 @@ async fn run(opts: Options) -> Result<(), BoxError> {
         provisioned.client_secrets.clone(),
         provisioned.client_write_attributes.clone(),
     );
-    let outage = Arc::new(outage::Outage::default());
+    let outage = Arc::new(outage::Outage::new(moto.child.id()));
     let front_door = Arc::new(iam::FrontDoor {
         outbox: outbox.clone(),
         outage: outage.clone(),
@@ -311,15 +338,12 @@ async fn run(opts: Options) -> Result<(), BoxError> {
             Some(pool_id) => format!("{}/{pool_id}/.well-known/jwks.json", moto.endpoint),
             None => format!("{issuer}/.well-known/jwks.json"),
         };
-        authorizers.insert(
-            name,
-            Arc::new(jwt::Authorizer::new(
-                issuer,
-                audience,
-                &def.identity_source,
-                jwks_url,
-            )),
-        );
+        let authorizer = jwt::Authorizer::new(issuer, audience, &def.identity_source, jwks_url);
+        authorizer
+            .prefetch()
+            .await
+            .map_err(|e| format!("authorizer {name}: cannot read the pool's JWKS: {e}"))?;
+        authorizers.insert(name, Arc::new(authorizer));
     }
 
     let throttle = match template.route_throttling() {

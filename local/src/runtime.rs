@@ -1,8 +1,16 @@
 //! Runs each function's real `bootstrap` binary behind a Lambda Runtime API, as
 //! Lambda does: a process polls `/invocation/next` and answers on `/response` or
-//! `/error`. Like Lambda, a function scales out (up to [`MAX_INSTANCES`] processes)
-//! when invocations arrive while every process is busy, and a process that dies is
+//! `/error`. Like Lambda, a function scales out (up to its process cap) when
+//! invocations arrive while every process is busy, and a process that dies is
 //! replaced on demand, so a broken cold start fails every request, locally as on AWS.
+//!
+//! Lambda's clocks are kept apart, as on AWS: the function's timeout runs from when
+//! a process takes the invocation, the init timeout from when a process starts. The
+//! wait for a free process counts against neither (on AWS it does not exist: Lambda
+//! starts another environment); the caller bounds it with its own clock (API
+//! Gateway's 30 s integration timeout, Cognito's 5 s for a trigger's run).
+//! `ReservedConcurrentExecutions` is honoured: an invocation beyond it is throttled
+//! at once, never queued.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -15,18 +23,24 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::Command;
-use tokio::sync::{Mutex, mpsc, oneshot, watch};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
-/// Processes per function at most (Lambda's concurrency, scaled to a laptop).
-pub const MAX_INSTANCES: usize = 4;
+/// Processes per function at most when nothing else is set: the machine's cores,
+/// and at least 4 (Lambda's concurrency, scaled to a laptop).
+pub fn default_max_instances() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+        .max(4)
+}
 
 /// How long Lambda lets a new process start before it gives up on it.
-const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
@@ -42,6 +56,13 @@ pub enum InvokeError {
     Crashed,
     #[error("the function timed out after {0:?}")]
     Timeout(Duration),
+    /// The caller's own clock ran out while a process held the invocation
+    /// (the function runs on to its own timeout).
+    #[error("no answer within {0:?} of the function starting")]
+    NotAnsweredWithin(Duration),
+    /// The function's `ReservedConcurrentExecutions` are all in use.
+    #[error("Rate Exceeded.")]
+    Throttled,
     #[error("the function failed: {error_type}: {message}")]
     Function { error_type: String, message: String },
 }
@@ -52,6 +73,18 @@ struct Invocation {
     id: String,
     payload: Value,
     reply: Reply,
+    /// Told when a process takes the invocation (the caller's run clock starts).
+    started: oneshot::Sender<()>,
+    /// A unit of the function's reserved concurrency, held until the invocation ends.
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+/// A taken invocation: the instance running it, where its answer goes, and its
+/// unit of reserved concurrency.
+struct InFlight {
+    instance: u64,
+    reply: Reply,
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 /// How a function process is started.
@@ -63,11 +96,19 @@ pub struct FunctionSpec {
     pub timeout: Duration,
     /// `Tracing: Active`: trace headers say `Sampled=1`.
     pub traced: bool,
+    /// `ReservedConcurrentExecutions`, if the template sets it.
+    pub reserved_concurrency: Option<usize>,
+    /// The local cap on processes (a setting of the stack, not of the template).
+    pub max_instances: usize,
+    /// Lambda's init timeout ([`INIT_TIMEOUT`]; shorter in tests).
+    pub init_timeout: Duration,
 }
 
 /// One running process of a function.
 struct Instance {
     kill: Option<oneshot::Sender<()>>,
+    /// Set when the process first asks for work: its cold start is over.
+    ready: Arc<AtomicBool>,
 }
 
 pub struct FunctionHost {
@@ -76,10 +117,17 @@ pub struct FunctionHost {
     queue_rx: Mutex<mpsc::UnboundedReceiver<Invocation>>,
     /// Invocations sent but not yet taken by a process.
     queued: AtomicUsize,
-    /// Taken invocations, by request id, with the instance running each.
-    in_flight: std::sync::Mutex<HashMap<String, (u64, Reply)>>,
+    /// Taken invocations, by request id.
+    in_flight: std::sync::Mutex<HashMap<String, InFlight>>,
     instances: Mutex<HashMap<u64, Instance>>,
     next_instance: AtomicU64,
+    /// `ReservedConcurrentExecutions` as permits (`None`: unreserved).
+    reserved: Option<Arc<Semaphore>>,
+    /// The stack is shutting down: no process is replaced.
+    stopping: AtomicBool,
+    /// Asks the host's replacer (see [`FunctionHost::start`]) to start a process
+    /// for waiting work after one exited.
+    replace: mpsc::UnboundedSender<()>,
 }
 
 /// The Runtime API as one instance sees it: `gone` turns true when its process
@@ -89,6 +137,7 @@ struct InstanceApi {
     host: Arc<FunctionHost>,
     instance: u64,
     gone: watch::Receiver<bool>,
+    ready: Arc<AtomicBool>,
 }
 
 fn now_ms() -> u128 {
@@ -101,7 +150,14 @@ fn now_ms() -> u128 {
 impl FunctionHost {
     pub async fn start(spec: FunctionSpec) -> std::io::Result<Arc<Self>> {
         let (queue_tx, queue_rx) = mpsc::unbounded_channel();
-        Ok(Arc::new(Self {
+        let reserved = spec
+            .reserved_concurrency
+            .map(|n| Arc::new(Semaphore::new(n)));
+        let (replace, mut replacements) = mpsc::unbounded_channel();
+        let host = Arc::new(Self {
+            reserved,
+            stopping: AtomicBool::new(false),
+            replace,
             spec,
             queue_tx,
             queue_rx: Mutex::new(queue_rx),
@@ -109,7 +165,19 @@ impl FunctionHost {
             in_flight: std::sync::Mutex::new(HashMap::new()),
             instances: Mutex::new(HashMap::new()),
             next_instance: AtomicU64::new(1),
-        }))
+        });
+        // Replaces exited processes while work waits. A task of its own, so that
+        // a process's exit never awaits the start of another.
+        let weak = Arc::downgrade(&host);
+        tokio::spawn(async move {
+            while replacements.recv().await.is_some() {
+                let Some(host) = weak.upgrade() else { break };
+                if let Err(err) = host.scale().await {
+                    tracing::error!(function = %host.spec.logical_id, error = %err, "cannot replace a process");
+                }
+            }
+        });
+        Ok(host)
     }
 
     pub fn logical_id(&self) -> &str {
@@ -134,18 +202,25 @@ impl FunctionHost {
             .unwrap_or_default()
     }
 
-    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Reply)>> {
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, InFlight>> {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn take_in_flight(&self, id: &str) -> Option<(u64, Reply)> {
+    fn take_in_flight(&self, id: &str) -> Option<InFlight> {
         self.in_flight().remove(id)
+    }
+
+    /// Processes this function may run at once: the local cap, and never more
+    /// than its reserved concurrency.
+    fn process_cap(&self) -> usize {
+        let cap = self.spec.max_instances.max(1);
+        self.spec.reserved_concurrency.map_or(cap, |r| cap.min(r))
     }
 
     /// Starts a first process if none runs (a cold start before any request).
     pub async fn ensure_running(self: &Arc<Self>) -> Result<(), InvokeError> {
         let mut instances = self.instances.lock().await;
-        if instances.is_empty() {
+        if instances.is_empty() && self.process_cap() > 0 {
             self.spawn_instance(&mut instances).await?;
         }
         Ok(())
@@ -159,7 +234,7 @@ impl FunctionHost {
         let busy = self.in_flight().len();
         let live = instances.values().filter(|i| i.kill.is_some()).count();
         let idle = live.saturating_sub(busy);
-        if self.queued.load(Ordering::SeqCst) > idle && instances.len() < MAX_INSTANCES {
+        if self.queued.load(Ordering::SeqCst) > idle && instances.len() < self.process_cap() {
             if !instances.is_empty() {
                 tracing::info!(
                     function = %self.spec.logical_id,
@@ -187,6 +262,7 @@ impl FunctionHost {
         let api_address = listener.local_addr().map_err(spawn_error)?.to_string();
         let instance = self.next_instance.fetch_add(1, Ordering::SeqCst);
         let (gone_tx, gone) = watch::channel(false);
+        let ready = Arc::new(AtomicBool::new(false));
         let mut command = Command::new(&spec.binary);
         command
             .env_clear()
@@ -212,6 +288,7 @@ impl FunctionHost {
                 host: self.clone(),
                 instance,
                 gone,
+                ready: ready.clone(),
             });
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -242,8 +319,10 @@ impl FunctionHost {
             instance,
             Instance {
                 kill: Some(kill_tx),
+                ready: ready.clone(),
             },
         );
+        self.watch_init(instance, ready);
         let host = self.clone();
         tokio::spawn(async move {
             let status = tokio::select! {
@@ -263,34 +342,57 @@ impl FunctionHost {
         Ok(())
     }
 
-    /// Forgets an exited instance: its invocations fail, and if no process is
-    /// left, so do the queued ones (a cold start that keeps failing).
-    async fn retire(&self, instance: u64) {
-        let mut instances = self.instances.lock().await;
-        instances.remove(&instance);
+    /// Forgets an exited instance: its invocations fail. If its cold start never
+    /// finished and no process is left, the queued invocations fail too (a cold
+    /// start that keeps failing fails every request); otherwise a replacement
+    /// starts for the work that waits, as Lambda replaces an environment.
+    async fn retire(self: &Arc<Self>, instance: u64) {
+        let (cold_start_failed, none_left) = {
+            let mut instances = self.instances.lock().await;
+            let retired = instances.remove(&instance);
+            let cold_start_failed = retired.is_none_or(|i| !i.ready.load(Ordering::SeqCst));
+            (cold_start_failed, instances.is_empty())
+        };
         let orphans: Vec<Reply> = {
             let mut in_flight = self.in_flight();
             let ids: Vec<String> = in_flight
                 .iter()
-                .filter(|(_, (owner, _))| *owner == instance)
+                .filter(|(_, taken)| taken.instance == instance)
                 .map(|(id, _)| id.clone())
                 .collect();
             ids.iter()
                 .filter_map(|id| in_flight.remove(id))
-                .map(|(_, reply)| reply)
+                .map(|taken| taken.reply)
                 .collect()
         };
         for reply in orphans {
             let _ = reply.send(Err(InvokeError::Crashed));
         }
-        if instances.is_empty() {
-            drop(instances);
+        if cold_start_failed && none_left {
             let mut queue = self.queue_rx.lock().await;
             while let Ok(invocation) = queue.try_recv() {
                 self.queued.fetch_sub(1, Ordering::SeqCst);
                 let _ = invocation.reply.send(Err(InvokeError::Crashed));
             }
+        } else if !self.stopping.load(Ordering::SeqCst) {
+            let _ = self.replace.send(());
         }
+    }
+
+    /// Stops a process that has not asked for work within Lambda's init timeout.
+    fn watch_init(self: &Arc<Self>, instance: u64, ready: Arc<AtomicBool>) {
+        let host = self.clone();
+        let limit = self.spec.init_timeout;
+        tokio::spawn(async move {
+            tokio::time::sleep(limit).await;
+            if !ready.load(Ordering::SeqCst) {
+                tracing::error!(
+                    function = %host.spec.logical_id,
+                    "init timed out after {limit:?}: stopping the process"
+                );
+                host.stop_instance(instance).await;
+            }
+        });
     }
 
     async fn stop_instance(&self, instance: u64) {
@@ -307,6 +409,7 @@ impl FunctionHost {
 
     /// Stops every process of the function.
     pub async fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
         for instance in self.instances.lock().await.values_mut() {
             if let Some(kill) = instance.kill.take() {
                 let _ = kill.send(());
@@ -314,13 +417,37 @@ impl FunctionHost {
         }
     }
 
-    /// Invokes the function synchronously, as API Gateway and Cognito do.
+    /// Invokes the function synchronously, as API Gateway does. The wait for a
+    /// free process is bounded only by the caller (API Gateway's own clock).
     pub async fn invoke(self: &Arc<Self>, payload: Value) -> Result<Value, InvokeError> {
-        let (reply, answer) = oneshot::channel();
+        self.invoke_within(payload, None).await
+    }
+
+    /// Invokes the function; with `run_limit`, the caller stops waiting once a
+    /// process has held the invocation that long (Cognito's 5 s for a trigger),
+    /// while the function itself runs on to its own timeout, as on AWS.
+    pub async fn invoke_within(
+        self: &Arc<Self>,
+        payload: Value,
+        run_limit: Option<Duration>,
+    ) -> Result<Value, InvokeError> {
+        let permit = match &self.reserved {
+            Some(reserved) => Some(
+                reserved
+                    .clone()
+                    .try_acquire_owned()
+                    .map_err(|_| InvokeError::Throttled)?,
+            ),
+            None => None,
+        };
+        let (reply, mut answer) = oneshot::channel();
+        let (started_tx, started) = oneshot::channel();
         let invocation = Invocation {
             id: uuid::Uuid::new_v4().to_string(),
             payload,
             reply,
+            started: started_tx,
+            permit,
         };
         self.queued.fetch_add(1, Ordering::SeqCst);
         if self.queue_tx.send(invocation).is_err() {
@@ -328,13 +455,16 @@ impl FunctionHost {
             return Err(InvokeError::Crashed);
         }
         self.scale().await?;
-        // The function's own timeout runs from when a process takes the
-        // invocation (see `next`); this guard only ends a wait on processes that
-        // never ask for work, as Lambda's init timeout does.
-        let guard = self.spec.timeout + INIT_TIMEOUT;
+        let Some(limit) = run_limit else {
+            return answer.await.unwrap_or(Err(InvokeError::Crashed));
+        };
         tokio::select! {
-            result = answer => result.unwrap_or(Err(InvokeError::Crashed)),
-            _ = tokio::time::sleep(guard) => Err(InvokeError::Timeout(guard)),
+            result = &mut answer => return result.unwrap_or(Err(InvokeError::Crashed)),
+            _ = started => {}
+        }
+        match tokio::time::timeout(limit, answer).await {
+            Ok(result) => result.unwrap_or(Err(InvokeError::Crashed)),
+            Err(_) => Err(InvokeError::NotAnsweredWithin(limit)),
         }
     }
 
@@ -344,9 +474,9 @@ impl FunctionHost {
         let timeout = self.spec.timeout;
         tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
-            if let Some((instance, reply)) = host.take_in_flight(&id) {
-                let _ = reply.send(Err(InvokeError::Timeout(timeout)));
-                host.stop_instance(instance).await;
+            if let Some(taken) = host.take_in_flight(&id) {
+                let _ = taken.reply.send(Err(InvokeError::Timeout(timeout)));
+                host.stop_instance(taken.instance).await;
             }
         });
     }
@@ -372,7 +502,10 @@ async fn next(State(api): State<InstanceApi>) -> Response {
         host,
         instance,
         mut gone,
+        ready,
     } = api;
+    // Asking for work ends the process's cold start (Lambda's init phase).
+    ready.store(true, Ordering::SeqCst);
     let mut queue = tokio::select! {
         queue = host.queue_rx.lock() => queue,
         _ = gone.wait_for(|gone| *gone) => return StatusCode::GONE.into_response(),
@@ -411,8 +544,15 @@ async fn next(State(api): State<InstanceApi>) -> Response {
                 headers.insert(name, value);
             }
         }
-        host.in_flight()
-            .insert(invocation.id.clone(), (instance, invocation.reply));
+        host.in_flight().insert(
+            invocation.id.clone(),
+            InFlight {
+                instance,
+                reply: invocation.reply,
+                _permit: invocation.permit,
+            },
+        );
+        let _ = invocation.started.send(());
         host.watch_deadline(invocation.id);
         return (StatusCode::OK, headers, invocation.payload.to_string()).into_response();
     }
@@ -423,11 +563,11 @@ async fn respond(
     Path(id): Path<String>,
     body: Bytes,
 ) -> StatusCode {
-    let Some((_, reply)) = api.host.take_in_flight(&id) else {
+    let Some(taken) = api.host.take_in_flight(&id) else {
         return StatusCode::BAD_REQUEST;
     };
     let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let _ = reply.send(Ok(value));
+    let _ = taken.reply.send(Ok(value));
     StatusCode::ACCEPTED
 }
 
@@ -446,10 +586,10 @@ fn function_error(body: &[u8]) -> InvokeError {
 }
 
 async fn fail(State(api): State<InstanceApi>, Path(id): Path<String>, body: Bytes) -> StatusCode {
-    let Some((_, reply)) = api.host.take_in_flight(&id) else {
+    let Some(taken) = api.host.take_in_flight(&id) else {
         return StatusCode::BAD_REQUEST;
     };
-    let _ = reply.send(Err(function_error(&body)));
+    let _ = taken.reply.send(Err(function_error(&body)));
     StatusCode::ACCEPTED
 }
 
@@ -488,10 +628,20 @@ impl Functions {
     }
 
     pub async fn invoke(&self, logical_id: &str, payload: Value) -> Result<Value, InvokeError> {
+        self.invoke_within(logical_id, payload, None).await
+    }
+
+    /// [`FunctionHost::invoke_within`] the function with this logical id.
+    pub async fn invoke_within(
+        &self,
+        logical_id: &str,
+        payload: Value,
+        run_limit: Option<Duration>,
+    ) -> Result<Value, InvokeError> {
         let host = self
             .get(logical_id)
             .ok_or_else(|| InvokeError::UnknownFunction(logical_id.to_owned()))?;
-        host.invoke(payload).await
+        host.invoke_within(payload, run_limit).await
     }
 }
 
@@ -500,17 +650,157 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    async fn host(binary: &str) -> Arc<FunctionHost> {
-        FunctionHost::start(FunctionSpec {
-            logical_id: "Broken".into(),
-            name: "broken".into(),
+    fn spec(binary: &str) -> FunctionSpec {
+        FunctionSpec {
+            logical_id: "Probe".into(),
+            name: "probe".into(),
             binary: binary.into(),
             environment: vec![],
             timeout: Duration::from_secs(5),
             traced: false,
+            reserved_concurrency: None,
+            max_instances: 4,
+            init_timeout: INIT_TIMEOUT,
+        }
+    }
+
+    async fn host(binary: &str) -> Arc<FunctionHost> {
+        FunctionHost::start(spec(binary)).await.unwrap()
+    }
+
+    /// A function written against the Runtime API: it sleeps `INIT_SLEEP` seconds
+    /// before its first poll, then answers each event with itself after sleeping
+    /// the event's `sleep` seconds.
+    const FAKE_FUNCTION: &str = r#"#!/usr/bin/env python3
+import json, os, time, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+time.sleep(float(os.environ.get("INIT_SLEEP", "0")))
+while True:
+    with urllib.request.urlopen(api + "next") as r:
+        request_id = r.headers["lambda-runtime-aws-request-id"]
+        event = json.loads(r.read())
+    time.sleep(event.get("sleep", 0))
+    answer = urllib.request.Request(api + request_id + "/response", data=json.dumps(event).encode(), method="POST")
+    urllib.request.urlopen(answer).read()
+"#;
+
+    /// The fake function as an executable file, and the folder that holds it.
+    fn fake_function() -> (PathBuf, PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("runtime-test-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bootstrap");
+        std::fs::write(&path, FAKE_FUNCTION).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (path, dir)
+    }
+
+    async fn fake_host(configure: impl FnOnce(&mut FunctionSpec)) -> Arc<FunctionHost> {
+        let (path, _) = fake_function();
+        let mut spec = spec(path.to_str().unwrap());
+        configure(&mut spec);
+        let host = FunctionHost::start(spec).await.unwrap();
+        host.ensure_running().await.unwrap();
+        host
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_busy_process_does_not_count_against_the_run_limit() {
+        let host = fake_host(|s| s.max_instances = 1).await;
+        let busy = tokio::spawn({
+            let host = host.clone();
+            async move { host.invoke(json!({"sleep": 3})).await }
+        });
+        while host.in_flight().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Waits about 3 s for the only process, then runs well inside 2 s.
+        let queued = host
+            .invoke_within(json!({"n": 2}), Some(Duration::from_secs(2)))
+            .await
+            .unwrap();
+        assert_eq!(queued, json!({"n": 2}));
+        assert!(busy.await.unwrap().is_ok());
+        host.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_run_past_the_callers_limit_is_a_timeout_for_the_caller() {
+        let host = fake_host(|_| {}).await;
+        let err = host
+            .invoke_within(json!({"sleep": 2}), Some(Duration::from_millis(300)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, InvokeError::NotAnsweredWithin(_)), "{err}");
+        host.stop().await;
+    }
+
+    #[tokio::test]
+    async fn reserved_concurrency_throttles_at_once_instead_of_queueing() {
+        let host = fake_host(|s| s.reserved_concurrency = Some(1)).await;
+        let busy = tokio::spawn({
+            let host = host.clone();
+            async move { host.invoke(json!({"sleep": 1})).await }
+        });
+        while host.reserved.as_ref().unwrap().available_permits() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let err = host.invoke(json!({})).await.unwrap_err();
+        assert!(matches!(err, InvokeError::Throttled), "{err}");
+        assert!(busy.await.unwrap().is_ok());
+        assert!(
+            host.invoke(json!({})).await.is_ok(),
+            "a free unit is used again"
+        );
+        host.stop().await;
+    }
+
+    #[tokio::test]
+    async fn reserved_concurrency_zero_throttles_every_invocation() {
+        let mut spec = spec("/bin/true");
+        spec.reserved_concurrency = Some(0);
+        let zero = FunctionHost::start(spec).await.unwrap();
+        assert!(matches!(
+            zero.invoke(json!({})).await.unwrap_err(),
+            InvokeError::Throttled
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_process_is_replaced_and_the_queued_work_still_runs() {
+        let host = fake_host(|s| {
+            s.max_instances = 1;
+            s.timeout = Duration::from_secs(1);
         })
-        .await
-        .unwrap()
+        .await;
+        let stuck = tokio::spawn({
+            let host = host.clone();
+            async move { host.invoke(json!({"sleep": 30})).await }
+        });
+        while host.in_flight().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let next = host.invoke(json!({"n": 1})).await.unwrap();
+        assert_eq!(next, json!({"n": 1}));
+        assert!(matches!(
+            stuck.await.unwrap().unwrap_err(),
+            InvokeError::Timeout(_)
+        ));
+        host.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_process_that_never_asks_for_work_is_stopped_at_the_init_timeout() {
+        let (path, _) = fake_function();
+        let mut spec = spec(path.to_str().unwrap());
+        spec.environment = vec![("INIT_SLEEP".into(), "60".into())];
+        spec.init_timeout = Duration::from_millis(500);
+        let host = FunctionHost::start(spec).await.unwrap();
+        let answered = tokio::time::timeout(Duration::from_secs(30), host.invoke(json!({}))).await;
+        let err = answered
+            .expect("the init timeout ends the wait")
+            .unwrap_err();
+        assert!(matches!(err, InvokeError::Crashed), "{err}");
     }
 
     #[tokio::test]

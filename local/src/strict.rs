@@ -53,7 +53,7 @@ const SQS_EVENT_PROPERTIES: &[&str] = &[
 const SUPPORTED_INTRINSICS: &[&str] = &["Ref", "GetAtt", "Sub", "Join"];
 
 /// Function properties that must be plain numbers locally.
-const LITERAL_NUMBERS: &[&str] = &["Timeout", "MemorySize"];
+const LITERAL_NUMBERS: &[&str] = &["Timeout", "MemorySize", "ReservedConcurrentExecutions"];
 
 fn intrinsic_name(key: &str) -> Option<&str> {
     key.strip_prefix("Fn::").or((key == "Ref").then_some("Ref"))

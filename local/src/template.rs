@@ -56,6 +56,8 @@ pub struct Function {
     pub policies: Option<Value>,
     /// `Tracing: Active`: each invocation's trace header is sampled.
     pub traced: bool,
+    /// `ReservedConcurrentExecutions`: invocations beyond it are throttled.
+    pub reserved_concurrency: Option<u64>,
 }
 
 /// An SQS event source of a function, as Lambda's event source mapping runs it.
@@ -306,6 +308,10 @@ impl Template {
                     .or_else(|| self.globals.get("Tracing"))
                     .and_then(Value::as_str)
                     == Some("Active"),
+                reserved_concurrency: props
+                    .get("ReservedConcurrentExecutions")
+                    .or_else(|| self.globals.get("ReservedConcurrentExecutions"))
+                    .and_then(Value::as_u64),
             });
         }
         Ok(out)
@@ -739,6 +745,7 @@ Resources:
     Metadata: {BuildProperties: {Binary: closed}}
     Properties:
       Timeout: 2
+      ReservedConcurrentExecutions: 3
       Events:
         A: {Type: HttpApi, Properties: {ApiId: !Ref Api, Path: "/closed/{id}", Method: GET, Auth: {AuthorizationScopes: [gatehouse/admin]}}}
   Hook:
@@ -779,6 +786,8 @@ Resources:
         assert_eq!(open.timeout_secs, 7);
         let closed = functions.iter().find(|f| f.binary == "closed").unwrap();
         assert_eq!(closed.timeout_secs, 2);
+        assert_eq!(closed.reserved_concurrency, Some(3));
+        assert_eq!(open.reserved_concurrency, None);
     }
 
     #[test]

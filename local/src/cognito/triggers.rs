@@ -43,8 +43,9 @@ pub struct TriggerFailed {
     pub message: String,
 }
 
-/// How long Cognito waits for a trigger (not configurable), and how often it
-/// tries one that timed out.
+/// How long Cognito waits for a trigger's run (not configurable), and how often
+/// it tries one that timed out or was throttled. The local wait for a free
+/// process is not part of the 5 s: on AWS Lambda would have started another.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 const ATTEMPTS: u32 = 3;
 
@@ -88,26 +89,33 @@ impl Triggers {
         };
         let payload = serde_json::to_value(event)
             .map_err(|e| failed("UnexpectedLambdaException", e.to_string()))?;
-        // A timed-out attempt is tried again, so a trigger can run twice (or
-        // three times) for one call; an error the function returns is final.
+        // A timed-out or throttled attempt is tried again, so a trigger can run
+        // twice (or three times) for one call; an error the function returns is
+        // final.
+        let mut throttled = false;
         for attempt in 1..=ATTEMPTS {
-            let invoked = tokio::time::timeout(
-                ATTEMPT_TIMEOUT,
-                self.functions.invoke(function, payload.clone()),
-            )
-            .await;
+            let invoked = self
+                .functions
+                .invoke_within(function, payload.clone(), Some(ATTEMPT_TIMEOUT))
+                .await;
             let answer = match invoked {
-                Err(_) => {
+                Err(InvokeError::NotAnsweredWithin(_)) => {
                     tracing::warn!(%trigger, attempt, "trigger timed out after 5 s");
+                    throttled = false;
                     continue;
                 }
-                Ok(Err(InvokeError::Function { message, .. })) => {
+                Err(InvokeError::Throttled) => {
+                    tracing::warn!(%trigger, attempt, "trigger throttled");
+                    throttled = true;
+                    continue;
+                }
+                Err(InvokeError::Function { message, .. }) => {
                     return Err(failed("UserLambdaValidationException", message));
                 }
-                Ok(Err(other)) => {
+                Err(other) => {
                     return Err(failed("UnexpectedLambdaException", other.to_string()));
                 }
-                Ok(Ok(answer)) => answer,
+                Ok(answer) => answer,
             };
             return serde_json::from_value(answer).map(Some).map_err(|e| {
                 failed(
@@ -116,10 +124,17 @@ impl Triggers {
                 )
             });
         }
-        Err(failed(
-            "UnexpectedLambdaException",
-            format!("Task timed out after {ATTEMPTS} attempts of 5.00 seconds"),
-        ))
+        // Cognito's words for a call that never got an answer.
+        let unanswered = if throttled {
+            "TooManyRequestsException"
+        } else {
+            "Socket timeout while invoking Lambda function"
+        };
+        tracing::warn!(%trigger, "no answer in {ATTEMPTS} attempts: {unanswered}");
+        Err(TriggerFailed {
+            kind: "UnexpectedLambdaException",
+            message: format!("{trigger} invocation failed due to error {unanswered}."),
+        })
     }
 
     pub async fn pre_sign_up(
