@@ -1,6 +1,7 @@
-//! AWS failing mid-run, on a stack of its own (its outage must not touch the
+//! AWS failing mid-run, on stacks of their own (an outage must not touch the
 //! other tests): every endpoint answers 503 problem JSON with `Retry-After`, no
-//! half-done write is left, and everything works once AWS is back.
+//! half-done write is left, and everything works once AWS is back; an AWS that
+//! hangs (accepts and never answers) hangs nothing that does not need it.
 
 use crate::support::*;
 use serde_json::{Value, json};
@@ -132,8 +133,15 @@ async fn with_aws_down_every_endpoint_is_a_503_and_all_works_once_it_is_back() {
             "{dependency}"
         );
     }
-    let healthy_again = eventually(15, || async {
-        send(http().get(at.url("/health"))).await.status == 200
+    // The health report is reused for 5 s, so the first polls may still say 503.
+    let healthy_again = eventually(|| async {
+        let health = send(
+            http()
+                .get(at.url("/health"))
+                .header(EXPECT_ERROR_HEADER, "the report of the outage may linger"),
+        )
+        .await;
+        (health.status == 200, health.body)
     })
     .await;
     assert!(healthy_again, "health stays 503 once AWS is back");
@@ -237,7 +245,7 @@ async fn with_ses_failing_the_circuit_opens_nothing_is_lost_and_all_are_sent_onc
         .to_owned();
     let log = || std::fs::read_to_string(&stack.log).unwrap_or_default();
     assert!(
-        eventually(30, || async { log().contains("provider circuit opened") }).await,
+        eventually(|| async { log().contains("provider circuit opened") }).await,
         "the worker stops calling SES"
     );
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
@@ -260,7 +268,7 @@ async fn with_ses_failing_the_circuit_opens_nothing_is_lost_and_all_are_sent_onc
         .await;
     assert_eq!(back.status, 200);
     assert!(
-        eventually(60, || async { status(&at).await["status"] == "done" }).await,
+        eventually(|| async { status(&at).await["status"] == "done" }).await,
         "every delivery ends once SES is back: {:?}",
         status(&at).await
     );
@@ -286,4 +294,148 @@ async fn with_ses_failing_the_circuit_opens_nothing_is_lost_and_all_are_sent_onc
         .find(|q| q["logical_id"] == "NotificationDeadLetterQueue")
         .expect("the DLQ");
     assert_eq!(dead["visible"], 0, "nothing dead-lettered: {queues:?}");
+}
+
+/// The request `send` makes, but a hang is a failure of its own (the stack's
+/// API Gateway would answer a 503 of its own after 30 s; this says more).
+async fn within(seconds: u64, request: reqwest::RequestBuilder, what: &str) -> Response {
+    tokio::time::timeout(std::time::Duration::from_secs(seconds), send(request))
+        .await
+        .unwrap_or_else(|_| panic!("{what} hung past {seconds} s while AWS was frozen"))
+}
+
+/// Resumes moto when the test ends, even one that failed while it was frozen.
+struct Thaw<'a>(&'a Stack);
+
+impl Drop for Thaw<'_> {
+    fn drop(&mut self) {
+        let url = format!("{}/_local/aws/outage", self.0.url);
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let _ = http()
+                    .post(url)
+                    .json(&json!({"down": false, "mode": "hung"}))
+                    .send()
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+#[tokio::test]
+async fn with_aws_frozen_nothing_hangs_and_all_works_once_it_resumes() {
+    let stack = launch(
+        &workspace_root().join("template.yaml"),
+        &target_dir().join("debug"),
+        "",
+        "frozen",
+    )
+    .unwrap_or_else(|why| panic!("{why}"));
+    let at = At(&stack);
+    let email = unique_email("frozen");
+    let registered = at
+        .post(
+            "/auth/register",
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(registered.status, 201, "{:?}", registered.body);
+    let code = at.code_for(&email).await;
+    assert_eq!(
+        at.post("/auth/confirm", json!({"email": email, "code": code}))
+            .await
+            .status,
+        200
+    );
+    let login = at.login(&email).await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    let token = login.body["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    // moto itself stops: connections are accepted and never answered.
+    let frozen = at
+        .post("/_local/aws/outage", json!({"down": true, "mode": "hung"}))
+        .await;
+    assert_eq!(frozen.status, 200, "{:?}", frozen.body);
+    let thaw = Thaw(&stack);
+
+    // What needs no AWS answers as before: the docs page, and the authorizer.
+    let docs = within(10, http().get(at.url("/docs")), "GET /docs").await;
+    assert_eq!(docs.status, 200);
+    let anonymous = within(10, http().get(at.url("/users/me")), "the authorizer").await;
+    assert_eq!(anonymous.status, 401);
+    // A key id the pool never had sends the authorizer to the JWKS, which
+    // moto serves: it gives up on it and refuses the token.
+    let unknown_key = "eyJhbGciOiJSUzI1NiIsImtpZCI6Im5vdC1hLWtleSJ9.eyJzdWIiOiJ4In0.c2ln";
+    let forged = within(
+        10,
+        http().get(at.url("/users/me")).bearer_auth(unknown_key),
+        "the authorizer with an unknown key id",
+    )
+    .await;
+    assert_eq!(forged.status, 401);
+    // What needs AWS gives up within its SDK timeouts: a 503 the caller may
+    // retry, not API Gateway's own 503 after 30 s and not a 500.
+    let needs_aws = [
+        (
+            "profile",
+            within(
+                25,
+                http().get(at.url("/users/me")).bearer_auth(&token),
+                "GET /users/me",
+            )
+            .await,
+        ),
+        (
+            "login",
+            within(
+                25,
+                http()
+                    .post(at.url("/auth/login"))
+                    .json(&json!({"email": email, "password": PASSWORD})),
+                "POST /auth/login",
+            )
+            .await,
+        ),
+        (
+            "register",
+            within(
+                25,
+                http()
+                    .post(at.url("/auth/register"))
+                    .json(&json!({"email": unique_email("while-frozen"), "password": PASSWORD})),
+                "POST /auth/register",
+            )
+            .await,
+        ),
+    ];
+    for (what, answer) in &needs_aws {
+        assert_eq!(answer.status, 503, "{what}: {:?}", answer.body);
+        assert_eq!(
+            answer.headers["content-type"], "application/problem+json",
+            "{what}: the function's own answer, not API Gateway's"
+        );
+        assert_eq!(answer.body["code"], "unavailable", "{what}");
+        assert!(answer.headers.contains_key("retry-after"), "{what}");
+    }
+
+    drop(thaw);
+    let profile_again = eventually(|| async {
+        let profile = send(http().get(at.url("/users/me")).bearer_auth(&token).header(
+            EXPECT_ERROR_HEADER,
+            "calls queued while frozen may still drain",
+        ))
+        .await;
+        (profile.status == 200, (profile.status, profile.body))
+    })
+    .await;
+    assert!(profile_again, "the profile answers again once AWS resumes");
+    assert_eq!(at.login(&email).await.status, 200);
 }

@@ -9,7 +9,6 @@ use crate::support::*;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::Duration;
 
 struct Fidelity {
     stack: Stack,
@@ -182,6 +181,7 @@ async fn a_function_whose_policy_lacks_an_action_gets_access_denied() {
     let response = send(
         http()
             .post(at("/auth/login"))
+            .header(EXPECT_ERROR_HEADER, "the login's role lacks an action")
             .json(&json!({"email": email, "password": PASSWORD})),
     )
     .await;
@@ -273,7 +273,12 @@ async fn authorization_scopes_are_enforced_and_the_token_scopes_reach_the_functi
 
 #[tokio::test]
 async fn a_function_past_its_own_timeout_is_a_500_and_invoke_says_sandbox_timedout() {
-    let response = send(http().get(at("/probe/sleep"))).await;
+    let response = send(
+        http()
+            .get(at("/probe/sleep"))
+            .header(EXPECT_ERROR_HEADER, "the probe sleeps past its timeout"),
+    )
+    .await;
     assert_eq!(response.status, 500);
     assert_eq!(response.body, json!({"message": "Internal Server Error"}));
     let invoked = invoke("ProbeFunction", &json!({"probe": "sleep", "seconds": 3})).await;
@@ -293,15 +298,14 @@ async fn event_invocations_are_accepted_at_once_and_run_later() {
         .await
         .expect("invoke");
     assert_eq!(response.status(), 202);
-    // The probe runs one invocation at a time, and other tests keep it busy
-    // (some sleep past its timeout), so the event may wait its turn.
-    for _ in 0..200 {
-        if probe_file("records").iter().any(|r| r["marker"] == marker) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the event invocation never ran");
+    // Other tests keep the probe busy (some sleep past its timeout), so the
+    // event may wait its turn.
+    let ran = eventually(|| async {
+        let records = probe_file("records");
+        (records.iter().any(|r| r["marker"] == marker), records.len())
+    })
+    .await;
+    assert!(ran, "the event invocation never ran");
 }
 
 #[tokio::test]
@@ -362,7 +366,16 @@ async fn cognito_tries_a_timed_out_trigger_again() {
 #[tokio::test]
 async fn a_custom_message_without_the_code_placeholder_is_refused() {
     let email = unique_email("noplaceholder");
-    let response = register_at(&email).await;
+    let response = send(
+        http()
+            .post(at("/auth/register"))
+            .header(
+                EXPECT_ERROR_HEADER,
+                "the custom message breaks Cognito's rules",
+            )
+            .json(&json!({"email": email, "password": PASSWORD})),
+    )
+    .await;
     assert!(response.status >= 500, "{:?}", response.body);
     let outbox = send(http().get(at("/_local/outbox"))).await;
     assert!(

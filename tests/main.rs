@@ -16,6 +16,7 @@ mod events;
 mod faults;
 mod fidelity;
 mod input;
+mod log_scan;
 mod messages;
 mod notifications;
 mod operations;

@@ -67,7 +67,11 @@ async fn a_delivery_queued_twice_reaches_the_outbox_once_rendered_for_the_recipi
     enqueue(&[body.clone(), body]).await;
     let alert = |m: &Value| m["subject"] == "Gatehouse security notice";
     assert!(
-        eventually(20, || async { mail_to(&email).await.iter().any(alert) }).await,
+        eventually(|| async {
+            let mail = mail_to(&email).await;
+            (mail.iter().any(alert), mail)
+        })
+        .await,
         "the delivery reaches the outbox"
     );
     // Both copies have been handled once the queue is empty of them.
@@ -115,7 +119,7 @@ async fn a_poison_message_in_a_batch_goes_to_the_dead_letter_queue_and_the_rest_
     enqueue(&bodies).await;
     for email in &addresses {
         assert!(
-            eventually(20, || async { !mail_to(email).await.is_empty() }).await,
+            eventually(|| async { !mail_to(email).await.is_empty() }).await,
             "{email} gets their message"
         );
     }
@@ -123,7 +127,7 @@ async fn a_poison_message_in_a_batch_goes_to_the_dead_letter_queue_and_the_rest_
     // queue's redrive policy moves it.
     let sqs = sqs().await;
     let dead_letters = queue_url("NotificationDeadLetterQueue").await;
-    let in_dlq = eventually(60, || async {
+    let in_dlq = eventually(|| async {
         let out = sqs
             .receive_message()
             .queue_url(&dead_letters)
@@ -170,7 +174,7 @@ async fn a_poison_message_in_a_batch_goes_to_the_dead_letter_queue_and_the_rest_
     };
     assert!(!peek().await, "out of the dead-letter queue");
     assert!(
-        eventually(60, || async { peek().await }).await,
+        eventually(|| async { peek().await }).await,
         "back through the queue and, five receives later, dead-lettered again"
     );
 }
@@ -212,8 +216,9 @@ async fn status_of(token: &str, id: &str) -> Response {
 
 /// Waits until the notification has no delivery left; its status.
 async fn finished(token: &str, id: &str) -> Value {
-    let done = eventually(40, || async {
-        status_of(token, id).await.body["status"] == "done"
+    let done = eventually(|| async {
+        let status = status_of(token, id).await.body;
+        (status["status"] == "done", status)
     })
     .await;
     let last = status_of(token, id).await.body;
@@ -557,7 +562,7 @@ async fn a_bounce_reported_by_ses_suppresses_later_sends_to_that_address() {
     .await;
     let body = json!({"recipients": [id], "channel": "email", "template": "security-alert", "data": {"message": "m"}});
     // The feedback queue's worker marks the address; then sends are suppressed.
-    let suppressed = eventually(30, || async {
+    let suppressed = eventually(|| async {
         let sent = send_notification(&admin, body.clone()).await;
         let notification = sent.body["notification_id"]
             .as_str()
@@ -587,7 +592,7 @@ async fn a_confirmed_user_is_welcomed_once_and_told_when_their_password_changes(
     )
     .await;
     assert_eq!(changed.status, 204, "{:?}", changed.body);
-    let told = eventually(20, || async {
+    let told = eventually(|| async {
         mail_to(&email)
             .await
             .iter()
@@ -641,7 +646,7 @@ async fn a_worker_that_stopped_between_claiming_and_recording_is_never_followed_
         json!({"message": "again?"}),
     )])
     .await;
-    let recorded = eventually(20, || async {
+    let recorded = eventually(|| async {
         let item = table
             .get_item()
             .table_name(TABLE)
@@ -695,7 +700,7 @@ async fn a_delivery_still_queued_for_a_deleted_account_is_not_sent() {
     )])
     .await;
     let table = dynamodb().await;
-    let dropped = eventually(20, || async {
+    let dropped = eventually(|| async {
         let item = table
             .get_item()
             .table_name(TABLE)

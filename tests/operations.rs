@@ -163,7 +163,7 @@ async fn an_answer_carries_the_callers_correlation_id_and_so_do_the_log_lines_of
     )
     .await;
     assert_eq!(refused.headers["x-correlation-id"], id.as_str());
-    let found = eventually(10, || async {
+    let found = eventually(|| async {
         function_lines().iter().any(|(_, line)| {
             span_field(line, "correlation_id") == Some(id.as_str())
                 && span_field(line, "user_id") == Some(user_id.as_str())
@@ -219,7 +219,7 @@ async fn a_flow_writes_emf_lines_with_the_expected_metrics_and_dimensions() {
         ("Notifications", &[("Outcome", "queued")]),
         ("Notifications", &[("Outcome", "sent")]),
     ];
-    let all_there = eventually(20, || async {
+    let all_there = eventually(|| async {
         let lines = metric_lines();
         expected.iter().all(|(name, dims)| {
             lines.iter().any(|(_, line)| {
@@ -282,7 +282,7 @@ async fn a_queued_notification_carries_the_requests_trace_header_to_the_worker()
 
     // The worker sees the same trace header on the message, and its delivery's
     // log line and metric carry it with the correlation id.
-    let delivered = eventually(20, || async {
+    let delivered = eventually(|| async {
         function_lines().iter().any(|(f, l)| {
             f == "notification-delivery"
                 && l["fields"]["message"] == "delivery finished"
@@ -402,7 +402,7 @@ async fn a_message_the_worker_gives_up_on_is_counted_as_dead_lettered_under_its_
         .await
         .expect("queued");
     // Five receives, 1 + 2 + 4 + 8 s apart: the fifth failure is the last.
-    let counted = eventually(60, || async {
+    let counted = eventually(|| async {
         metric_lines().iter().any(|(f, l)| {
             f == "notification-delivery"
                 && l["Outcome"] == "dead_lettered"

@@ -151,6 +151,10 @@ pub fn launch(
     })
 }
 
+/// The header by which a test says it asks for a 5xx (the suite's final scan
+/// of the stacks' logs passes over those; `local/src/gateway.rs`).
+pub const EXPECT_ERROR_HEADER: &str = "x-gatehouse-local-expect-error";
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
@@ -287,11 +291,16 @@ pub async fn code_from_outbox(email: &str) -> String {
 /// Waits for the welcome email a confirmation queues (delivered through the
 /// notification queue), so later counts of `email`'s mail are not raced by it.
 pub async fn welcomed(email: &str) {
-    let arrived = eventually(20, || async {
-        mail_to(email)
+    let arrived = eventually(|| async {
+        let subjects: Vec<Value> = mail_to(email)
             .await
             .iter()
-            .any(|m| m["subject"] == "Welcome to Gatehouse")
+            .map(|m| m["subject"].clone())
+            .collect();
+        (
+            subjects.iter().any(|s| s == "Welcome to Gatehouse"),
+            subjects,
+        )
     })
     .await;
     assert!(arrived, "{email} is welcomed after confirming");
@@ -530,18 +539,56 @@ pub async fn sqs() -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(&moto_config().await)
 }
 
-/// Waits (up to `secs`) until `check` holds; whether it did.
-pub async fn eventually<F, Fut>(secs: u64, mut check: F) -> bool
+/// How long a wait for the stack lasts at most. Generous on purpose: a wait
+/// that is met ends at once, and a busy 2-core machine (moto is one Python
+/// process) can take many times longer than an idle one.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// What a polled check saw: whether it holds, and what to report if it never does.
+pub trait Seen {
+    fn holds(&self) -> bool;
+    fn describe(&self) -> String;
+}
+
+impl Seen for bool {
+    fn holds(&self) -> bool {
+        *self
+    }
+    fn describe(&self) -> String {
+        "the check did not hold".into()
+    }
+}
+
+/// `(holds, what was seen)`: the second part is reported if the wait gives up.
+impl<T: std::fmt::Debug> Seen for (bool, T) {
+    fn holds(&self) -> bool {
+        self.0
+    }
+    fn describe(&self) -> String {
+        format!("{:?}", self.1)
+    }
+}
+
+/// Polls `check` until it holds, for at most [`PATIENCE`]; whether it did. When
+/// it gives up it says what the check last saw (in the test's output).
+pub async fn eventually<F, Fut, S>(mut check: F) -> bool
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
+    Fut: std::future::Future<Output = S>,
+    S: Seen,
 {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let started = std::time::Instant::now();
     loop {
-        if check().await {
+        let seen = check().await;
+        if seen.holds() {
             return true;
         }
-        if std::time::Instant::now() > until {
+        if started.elapsed() > PATIENCE {
+            eprintln!(
+                "eventually: gave up after {:?}; last seen: {}",
+                started.elapsed(),
+                seen.describe()
+            );
             return false;
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;

@@ -448,7 +448,7 @@ async fn an_email_changes_only_once_the_new_address_confirms_it() {
     let trail = events_of(access(&login.body), &user_id(&tokens)).await;
     assert_eq!(actions(&trail)[..2], ["login_succeeded", "email_changed"]);
     // The old address hears of it, in case its owner did not do this.
-    let told = eventually(20, || async {
+    let told = eventually(|| async {
         mail_to(&old).await.iter().any(|m| {
             m["subject"] == "The email address of your Gatehouse account was changed"
                 && m["text"].as_str().unwrap_or_default().contains(&old)
