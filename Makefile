@@ -25,14 +25,18 @@ ENV ?=
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(SAM_VENV)/bin:$(PATH)
 
-.PHONY: dev test tools build lint sam-build bench bench-policies bench-notifications clean-tools
+.PHONY: dev test test-tools tools build lint sam-build bench bench-policies bench-notifications clean-tools
 
 dev: $(VENV)/.installed build
 	./target/debug/gatehouse-local --port $(PORT) --moto-server $(VENV)/bin/moto_server \
 		--parameter-overrides "PublicBaseUrl=http://127.0.0.1:$(PORT) AlarmEmail=$(ALARM_EMAIL) $(OVERRIDES)" --config-env "$(ENV)"
 
-test: tools build $(CHROMIUM)
-	cargo test --workspace --all-targets
+# Phases (install, build, unit, integration, linters, contract), each timed.
+test:
+	bash scripts/test.sh
+
+# What `make test` installs before it builds.
+test-tools: tools $(CHROMIUM)
 
 build: $(DOCS_RENDERER)
 	cargo build --workspace --bins
