@@ -364,6 +364,28 @@ async fn cognito_tries_a_timed_out_trigger_again() {
 }
 
 #[tokio::test]
+async fn a_trigger_that_never_answers_in_time_is_a_503_the_caller_may_retry() {
+    let email = unique_email("slow-always");
+    let response = send(
+        http()
+            .post(at("/auth/register"))
+            .header(
+                EXPECT_ERROR_HEADER,
+                "the pre sign-up trigger never answers in time",
+            )
+            .json(&json!({"email": email, "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(response.status, 503, "{:?}", response.body);
+    assert_eq!(response.body["code"], "unavailable");
+    assert!(response.headers.contains_key("retry-after"));
+    assert!(
+        !probe_file(&format!("attempts-{email}")).is_empty(),
+        "the trigger was tried"
+    );
+}
+
+#[tokio::test]
 async fn a_custom_message_without_the_code_placeholder_is_refused() {
     let email = unique_email("noplaceholder");
     let response = send(

@@ -48,6 +48,9 @@ def trigger(event):
     if source.startswith("PreSignUp"):
         if email.startswith("slow-once") and attempts(f"attempts-{email}") == 1:
             time.sleep(6)
+        if email.startswith("slow-always"):
+            attempts(f"attempts-{email}")
+            time.sleep(6)
         if email.startswith("autoverify"):
             event["response"]["autoConfirmUser"] = True
             event["response"]["autoVerifyEmail"] = True

@@ -201,6 +201,9 @@ const RETRYABLE: &[&str] = &[
     "InternalServerError",
     "InternalErrorException",
     "ServiceUnavailable",
+    // Cognito could not get an answer from a trigger (it timed out three times,
+    // or Lambda throttled it): an overloaded dependency, not a bug.
+    "UnexpectedLambdaException",
 ];
 
 /// One AWS call, for reporting its failure.
@@ -324,6 +327,34 @@ mod tests {
         let cause = app.source().map(ToString::to_string).unwrap_or_default();
         assert!(cause.starts_with("DynamoDB PutItem failed"), "{cause}");
         assert!(!cause.contains("secret-token"), "{cause}");
+    }
+
+    #[test]
+    fn a_trigger_cognito_got_no_answer_from_is_unavailable_but_a_bad_answer_is_a_bug() {
+        use aws_sdk_cognitoidentityprovider::operation::sign_up::SignUpError;
+        use aws_sdk_cognitoidentityprovider::types::error::{
+            InvalidLambdaResponseException, UnexpectedLambdaException,
+        };
+        use aws_sdk_dynamodb::error::ErrorMetadata;
+        let meta = |code: &str| ErrorMetadata::builder().code(code).build();
+        let unanswered = SignUpError::UnexpectedLambdaException(
+            UnexpectedLambdaException::builder()
+                .meta(meta("UnexpectedLambdaException"))
+                .build(),
+        );
+        assert!(matches!(
+            Call::of(AwsService::Cognito, "SignUp").failed(&unanswered),
+            AppError::Unavailable(_)
+        ));
+        let malformed = SignUpError::InvalidLambdaResponseException(
+            InvalidLambdaResponseException::builder()
+                .meta(meta("InvalidLambdaResponseException"))
+                .build(),
+        );
+        assert!(matches!(
+            Call::of(AwsService::Cognito, "SignUp").failed(&malformed),
+            AppError::Unexpected(_)
+        ));
     }
 
     #[test]
