@@ -60,7 +60,7 @@ suite() {
   fi
 }
 
-phase install make --no-print-directory test-tools
+phase install make -j4 --no-print-directory test-tools
 phase build cargo build --workspace --all-targets
 phase unit cargo test --workspace --lib --bins
 phase integration suite --skip template:: --skip contract::
