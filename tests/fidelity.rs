@@ -55,6 +55,22 @@ const PROBE: &str = r#"
         Variables:
           PROBE_DIR: "@PROBE_DIR@"
 
+  ReservedProbeFunction:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildMethod: rust-cargolambda
+      BuildProperties:
+        Binary: probe
+    Properties:
+      CodeUri: .
+      Timeout: 15
+      ReservedConcurrentExecutions: 1
+      Environment:
+        Variables:
+          PROBE_DIR: "@PROBE_DIR@"
+      Events:
+        Reserved: {Type: HttpApi, Properties: {ApiId: !Ref HttpApi, Path: /reserved, Method: GET, Auth: {Authorizer: NONE}}}
+
 "#;
 
 /// The project's template with the probe, its triggers on the probe, the login
@@ -285,6 +301,56 @@ async fn a_function_past_its_own_timeout_is_a_500_and_invoke_says_sandbox_timedo
     assert_eq!(invoked.headers()["x-amz-function-error"], "Unhandled");
     let error: Value = invoked.json().await.expect("error body");
     assert_eq!(error["errorType"], "Sandbox.Timedout");
+}
+
+#[tokio::test]
+async fn an_invocation_beyond_the_reserved_concurrency_is_throttled_as_lambda_and_api_gateway_answer()
+ {
+    // The only unit of concurrency is held by a run until the test lets go.
+    let marker = unique_email("reserved");
+    let hold = json!({"probe": "hold", "seconds": 14, "marker": marker});
+    let busy = tokio::spawn(async move { invoke("ReservedProbeFunction", &hold).await });
+    let running = eventually(|| async {
+        probe_file("holds")
+            .iter()
+            .any(|s| s["marker"] == marker.as_str())
+    })
+    .await;
+    assert!(running, "the holding run started");
+    let throttled = invoke("ReservedProbeFunction", &json!({"probe": "env"})).await;
+    assert_eq!(throttled.status(), 429);
+    assert_eq!(
+        throttled.headers()["x-amzn-errortype"],
+        "TooManyRequestsException"
+    );
+    let body: Value = throttled.json().await.expect("JSON");
+    assert_eq!(
+        body["Reason"],
+        "ReservedFunctionConcurrentInvocationLimitExceeded"
+    );
+    let through_api = send(
+        http()
+            .get(at("/reserved"))
+            .header(EXPECT_ERROR_HEADER, "Lambda throttles the function"),
+    )
+    .await;
+    assert_eq!(
+        through_api.status, 500,
+        "API Gateway's answer to a throttle"
+    );
+    assert_eq!(
+        through_api.body,
+        json!({"message": "Internal Server Error"})
+    );
+    std::fs::write(fidelity().probe_dir.join(format!("release-{marker}")), "").expect("let go");
+    assert_eq!(busy.await.expect("the run").status(), 200);
+    assert_eq!(
+        invoke("ReservedProbeFunction", &json!({"probe": "env"}))
+            .await
+            .status(),
+        200,
+        "the unit is free again"
+    );
 }
 
 #[tokio::test]

@@ -71,6 +71,15 @@ def handle(event, headers):
             "env": {name: os.environ.get(name) for name in ENV_NAMES},
             "trace_id": headers.get("Lambda-Runtime-Trace-Id"),
         }
+    if probe == "hold":
+        # Runs until the test lets go (a file named after the marker), at most
+        # the given seconds: the test decides how long the run lasts, not a clock.
+        record("holds", event)
+        release = os.path.join(os.environ["PROBE_DIR"], f"release-{event['marker']}")
+        until = time.time() + event.get("seconds", 10)
+        while not os.path.exists(release) and time.time() < until:
+            time.sleep(0.05)
+        return {"held": True}
     if probe == "sleep":
         time.sleep(event.get("seconds", 3))
         return {"slept": True}
