@@ -6,6 +6,7 @@
 mod support;
 
 mod access;
+mod attacks;
 mod auth;
 mod authorizer;
 mod concurrency;

@@ -177,7 +177,7 @@ pub fn unique_email(tag: &str) -> String {
 pub const PASSWORD: &str = "Correct-Horse-9";
 
 /// The main stack's `AdminEmails`: one address per test that needs an admin.
-pub const ADMIN_EMAILS: [&str; 20] = [
+pub const ADMIN_EMAILS: [&str; 30] = [
     "root-one@example.com",
     "root-two@example.com",
     "root-three@example.com",
@@ -198,6 +198,16 @@ pub const ADMIN_EMAILS: [&str; 20] = [
     "root-eighteen@example.com",
     "root-nineteen@example.com",
     "root-twenty@example.com",
+    "root-twenty-one@example.com",
+    "root-twenty-two@example.com",
+    "root-twenty-three@example.com",
+    "root-twenty-four@example.com",
+    "root-twenty-five@example.com",
+    "root-twenty-six@example.com",
+    "root-twenty-seven@example.com",
+    "root-twenty-eight@example.com",
+    "root-twenty-nine@example.com",
+    "root-thirty@example.com",
 ];
 
 /// Sign-ups at this domain are auto-confirmed by the pre sign-up trigger (the test

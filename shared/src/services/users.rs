@@ -648,6 +648,24 @@ impl RoleService {
         })
     }
 
+    /// A caller who is not an administrator may add or remove only roles it
+    /// holds itself: granting a role is granting what that role allows, and no
+    /// one may grant more than they have (an admin holds everything).
+    fn only_roles_held(held: &[Role], before: &[Role], after: &[Role]) -> Result<(), AppError> {
+        let changed = before
+            .iter()
+            .filter(|r| !after.contains(r))
+            .chain(after.iter().filter(|r| !before.contains(r)));
+        for role in changed {
+            if !held.contains(role) {
+                return Err(AppError::Forbidden(format!(
+                    "you may add or remove only roles you hold yourself, and you do not hold {role}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn set_roles(
         &self,
@@ -656,17 +674,21 @@ impl RoleService {
         roles: Vec<Role>,
         origin: &Origin,
     ) -> Result<RoleSet, AppError> {
-        self.permissions
+        let authorised = self
+            .permissions
             .authorise(caller, actions::ROLES_MANAGE, Target::User(target))
             .await?;
         let target = target.ok_or(AppError::NotFound("user"))?;
+        let held = authorised.me.map(|me| me.roles).unwrap_or_default();
+        let is_admin = held.iter().any(|r| r.as_str() == ADMIN_ROLE);
         let mut roles = roles;
         roles.sort();
         roles.dedup();
         if roles.len() > Self::MAX_ROLES {
             return Err(AppError::validation("roles", "may name at most 20 roles"));
         }
-        if *target == caller.user_id && !roles.iter().any(|r| r.as_str() == ADMIN_ROLE) {
+        if is_admin && *target == caller.user_id && !roles.iter().any(|r| r.as_str() == ADMIN_ROLE)
+        {
             return Err(AppError::validation(
                 "roles",
                 "would remove your own admin role; another administrator must do this",
@@ -679,6 +701,9 @@ impl RoleService {
                 .await?
                 .profile
                 .ok_or(AppError::NotFound("user"))?;
+            if !is_admin {
+                Self::only_roles_held(&held, &profile.roles, &roles)?;
+            }
             if self
                 .store
                 .replace_roles(target, profile.version, &profile.roles, &roles)

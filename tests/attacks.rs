@@ -1,0 +1,120 @@
+//! The security review's attacks, each performed through the local stack as an
+//! attacker would: with nothing but the public API, a token of their own, or a
+//! right they were given. Each test fails on the code before its fix.
+
+use crate::support::*;
+use serde_json::{Value, json};
+
+fn access(tokens: &Value) -> String {
+    tokens["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned()
+}
+
+fn sub(token: &str) -> String {
+    claims_of(token)["sub"].as_str().expect("sub").to_owned()
+}
+
+/// A lower-case name no other test uses (roles and policy ids).
+fn unique(tag: &str) -> String {
+    unique_email(tag)
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+/// Signs `email` up, confirms it with the mailed code and logs in.
+async fn account(email: &str) -> String {
+    assert_eq!(register(email).await.status, 201);
+    let code = code_from_outbox(email).await;
+    let confirmed = post("/auth/confirm", json!({"email": email, "code": code})).await;
+    assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
+    let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    access(&login.body)
+}
+
+async fn put_roles(token: &str, user: &str, roles: &[&str]) -> Response {
+    send(
+        http()
+            .put(url(&format!("/users/{user}/roles")))
+            .bearer_auth(token)
+            .json(&json!({"roles": roles})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_role_manager_who_is_no_admin_grants_and_removes_only_roles_it_holds() {
+    let admin = account(ADMIN_EMAILS[19]).await;
+    let manager_role = unique("rolemgr");
+    let policy = unique("role-managers");
+    let stored = send(
+        http()
+            .put(url(&format!("/policies/{policy}")))
+            .bearer_auth(&admin)
+            .json(&json!({
+                "policy": format!(r#"permit (principal in Role::"{manager_role}", action == Action::"roles:manage", resource);"#),
+                "description": "role managers",
+            })),
+    )
+    .await;
+    assert_eq!(stored.status, 201, "{:?}", stored.body);
+    let manager = access(&signed_up_user("role-manager").await.1);
+    let manager_id = sub(&manager);
+    assert_eq!(
+        put_roles(&admin, &manager_id, &["user", &manager_role])
+            .await
+            .status,
+        200
+    );
+    let victim = access(&signed_up_user("role-victim").await.1);
+    let victim_id = sub(&victim);
+    let elsewhere = unique("other-team");
+    assert_eq!(
+        put_roles(&admin, &victim_id, &["user", &elsewhere])
+            .await
+            .status,
+        200
+    );
+
+    // Making itself admin: refused, naming the role, and not with the
+    // admin-only message about removing one's own admin role.
+    let escalation = put_roles(&manager, &manager_id, &["user", &manager_role, "admin"]).await;
+    assert_eq!(escalation.status, 403, "{:?}", escalation.body);
+    let detail = escalation.body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("admin"), "{detail}");
+    assert!(!detail.contains("your own admin role"), "{detail}");
+    // Nor anyone else.
+    let for_victim = put_roles(&manager, &victim_id, &["user", &elsewhere, "admin"]).await;
+    assert_eq!(for_victim.status, 403, "{:?}", for_victim.body);
+    // Removing a role it does not hold: refused too.
+    let stripped = put_roles(&manager, &victim_id, &["user"]).await;
+    assert_eq!(stripped.status, 403, "{:?}", stripped.body);
+    assert!(
+        stripped.body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&elsewhere)
+    );
+    // What it holds, it may hand on.
+    let handed = put_roles(&manager, &victim_id, &["user", &elsewhere, &manager_role]).await;
+    assert_eq!(handed.status, 200, "{:?}", handed.body);
+    let roles = send(
+        http()
+            .get(url(&format!("/users/{manager_id}/roles")))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_eq!(roles.body["roles"], json!([manager_role, "user"]));
+
+    let removed = send(
+        http()
+            .delete(url(&format!("/policies/{policy}")))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_eq!(removed.status, 204, "{:?}", removed.body);
+}
