@@ -118,3 +118,99 @@ async fn a_role_manager_who_is_no_admin_grants_and_removes_only_roles_it_holds()
     .await;
     assert_eq!(removed.status, 204, "{:?}", removed.body);
 }
+
+/// Path segments an attacker tries: table keys, case tricks on reserved ids,
+/// traversal, encodings, control bytes, oversized input.
+fn hostile_ids() -> Vec<String> {
+    let mut ids: Vec<String> = [
+        "%23VERSION",
+        "%23",
+        "Builtin-admin",
+        "BUILTIN-ADMIN",
+        "builtin-admin",
+        "a%2Fb",
+        "a..b",
+        "%00",
+        "%0A",
+        "%F0%9F%92%A9",
+        "%20",
+        "'",
+        "%22",
+        "-1",
+        "a_b",
+        "a.b",
+        "UPPER",
+        "%25",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    ids.push("x".repeat(300));
+    ids
+}
+
+#[tokio::test]
+async fn hostile_path_parameters_are_refused_and_never_a_500() {
+    let admin = account(ADMIN_EMAILS[20]).await;
+    let policy =
+        json!({"policy": r#"permit (principal, action == Action::"users:read", resource);"#});
+    for id in hostile_ids() {
+        // Policy and notification ids follow one documented pattern each: a 400.
+        let put = send(
+            http()
+                .put(url(&format!("/policies/{id}")))
+                .bearer_auth(&admin)
+                .json(&policy),
+        )
+        .await;
+        assert_eq!(put.status, 400, "PUT /policies/{id}: {:?}", put.body);
+        assert_eq!(put.body["code"], "validation_failed", "PUT /policies/{id}");
+        let delete = send(
+            http()
+                .delete(url(&format!("/policies/{id}")))
+                .bearer_auth(&admin),
+        )
+        .await;
+        assert_eq!(
+            delete.status, 400,
+            "DELETE /policies/{id}: {:?}",
+            delete.body
+        );
+        assert_eq!(delete.body["code"], "validation_failed");
+        let notification = get_with_token(&format!("/notifications/{id}"), &admin).await;
+        assert_eq!(
+            notification.status, 400,
+            "GET /notifications/{id}: {:?}",
+            notification.body
+        );
+        // A user id that is not one answers as an unknown user (by design:
+        // 404, or an empty trail), never a 5xx.
+        for (method, path) in [
+            ("GET", format!("/users/{id}")),
+            ("GET", format!("/users/{id}/roles")),
+            ("GET", format!("/users/{id}/events")),
+            ("POST", format!("/users/{id}/disable")),
+            ("POST", format!("/users/{id}/enable")),
+            ("GET", format!("/docs/assets/{id}")),
+        ] {
+            let request = match method {
+                "GET" => http().get(url(&path)),
+                _ => http().post(url(&path)),
+            };
+            let answer = send(request.bearer_auth(&admin)).await;
+            assert!(
+                answer.status < 500,
+                "{method} {path}: {} {:?}",
+                answer.status,
+                answer.body
+            );
+        }
+        let roles = put_roles(&admin, &id, &["user"]).await;
+        assert!(
+            roles.status < 500,
+            "PUT /users/{id}/roles: {} {:?}",
+            roles.status,
+            roles.body
+        );
+    }
+}

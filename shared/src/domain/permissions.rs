@@ -149,18 +149,28 @@ impl PolicyDocument {
 
     /// A policy an administrator submits: one static Cedar policy that parses and
     /// validates against the schema; otherwise a 400 with Cedar's message.
-    pub fn submitted(id: &str, description: &str, policy: &str) -> Result<Self, AppError> {
-        let id_ok = !id.is_empty()
-            && id.len() <= Self::MAX_ID
-            && id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
-        if !id_ok {
-            return Err(AppError::validation(
+    /// A policy id as the API takes it: `[a-z0-9][a-z0-9-]{0,63}`, so an id can
+    /// never name one of the table's own items (`#VERSION`) or pass for a
+    /// built-in one in another case; anything else is a 400.
+    pub fn check_id(id: &str) -> Result<(), AppError> {
+        let mut chars = id.chars();
+        let id_ok = id.len() <= Self::MAX_ID
+            && chars
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if id_ok {
+            Ok(())
+        } else {
+            Err(AppError::validation(
                 "id",
-                "must be 1-64 of A-Z, a-z, 0-9, '-', '_' or '.'",
-            ));
+                "must be 1-64 of a-z, 0-9 and '-', starting with a letter or digit",
+            ))
         }
+    }
+
+    pub fn submitted(id: &str, description: &str, policy: &str) -> Result<Self, AppError> {
+        Self::check_id(id)?;
         if id.starts_with(BUILTIN_PREFIX) {
             return Err(AppError::validation(
                 "id",
@@ -696,6 +706,29 @@ mod tests {
 
     fn stored(id: &str, text: &str) -> PolicyDocument {
         PolicyDocument::submitted(id, "", text).unwrap()
+    }
+
+    #[test]
+    fn policy_ids_follow_one_pattern_and_reserved_ones_in_no_case() {
+        for good in ["a", "team-leads", "0-x", &"a".repeat(64)] {
+            assert!(PolicyDocument::check_id(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "-a",
+            "#VERSION",
+            "Builtin-admin",
+            "a_b",
+            "a.b",
+            "a/b",
+            "é",
+            &"a".repeat(65),
+        ] {
+            assert!(PolicyDocument::check_id(bad).is_err(), "{bad}");
+        }
+        let reserved =
+            PolicyDocument::submitted("builtin-x", "", "permit (principal, action, resource);");
+        assert!(reserved.is_err());
     }
 
     #[test]

@@ -861,6 +861,14 @@ impl NotificationStatus {
         id: &str,
     ) -> Result<NotificationView, AppError> {
         use crate::domain::permissions::actions;
+        // Every notification id is a UUID (random, or derived from an
+        // idempotency key): anything else names none, and never a table key.
+        if id.len() != 36 || uuid::Uuid::try_parse(id).is_err() {
+            return Err(AppError::validation(
+                "id",
+                "must be a notification id (a UUID)",
+            ));
+        }
         let found = self.store.notification(id).await?;
         let sender = found.as_ref().and_then(|(record, _)| record.sender.clone());
         self.permissions

@@ -431,6 +431,7 @@ impl PolicyAdmin {
                 Target::Collection(collections::POLICIES),
             )
             .await?;
+        PolicyDocument::check_id(id)?;
         if id.starts_with(BUILTIN_PREFIX) {
             return Err(AppError::validation(
                 "id",
