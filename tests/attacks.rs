@@ -214,3 +214,55 @@ async fn hostile_path_parameters_are_refused_and_never_a_500() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_sender_cannot_forge_gatehouses_own_security_notices() {
+    let admin = account(ADMIN_EMAILS[21]).await;
+    let (victim_email, victim) = signed_up_user("forged-notice").await;
+    let victim_id = sub(&access(&victim));
+    for internal in ["email-changed", "password-changed", "welcome"] {
+        let sent = send(
+            http()
+                .post(url("/notifications"))
+                .bearer_auth(&admin)
+                .json(&json!({
+                    "recipients": [victim_id],
+                    "channel": "email",
+                    "template": internal,
+                    "data": {},
+                })),
+        )
+        .await;
+        assert_eq!(sent.status, 400, "{internal}: {:?}", sent.body);
+        assert_eq!(sent.body["field"], "template");
+        assert!(
+            sent.body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(internal),
+            "{:?}",
+            sent.body
+        );
+    }
+    let mail = mail_to(&victim_email).await;
+    assert!(
+        !mail
+            .iter()
+            .any(|m| m["subject"] == "Your Gatehouse password was changed"),
+        "{mail:?}"
+    );
+    // A sendable one still goes.
+    let sent = send(
+        http()
+            .post(url("/notifications"))
+            .bearer_auth(&admin)
+            .json(&json!({
+                "recipients": [victim_id],
+                "channel": "email",
+                "template": "security-alert",
+                "data": {"message": "a real notice"},
+            })),
+    )
+    .await;
+    assert_eq!(sent.status, 202, "{:?}", sent.body);
+}

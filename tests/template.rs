@@ -1143,3 +1143,35 @@ fn the_readme_explains_every_alarm() {
         );
     }
 }
+
+#[test]
+fn openapi_offers_senders_exactly_the_sendable_templates() {
+    let spec = load("openapi.yaml");
+    let offered: BTreeSet<String> = spec["paths"]["/notifications"]["post"]["requestBody"]
+        ["content"]["application/json"]["schema"]["properties"]["template"]["enum"]
+        .as_sequence()
+        .expect("the template enum")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    let folder = workspace_root().join("shared/templates/notifications");
+    let mut sendable = BTreeSet::new();
+    for entry in std::fs::read_dir(&folder).expect("templates") {
+        let dir = entry.expect("entry").path();
+        let info: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("template.json")).expect("template.json"),
+        )
+        .expect("JSON");
+        let flag = info["sendable"]
+            .as_bool()
+            .unwrap_or_else(|| panic!("{} says whether it is sendable", dir.display()));
+        if flag {
+            sendable.insert(
+                dir.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            );
+        }
+    }
+    assert_eq!(offered, sendable);
+}

@@ -44,6 +44,10 @@ pub enum Category {
 pub struct TemplateInfo {
     pub category: Category,
     pub channels: Vec<Channel>,
+    /// Whether senders may use it (`POST /notifications`); an internal one
+    /// (a welcome, "your password was changed") is sent by Gatehouse itself
+    /// only, so no sender can forge a security notice. Required in every file.
+    pub sendable: bool,
     pub description: String,
 }
 
@@ -136,6 +140,31 @@ impl Templates {
     /// The send-time check: the template exists, offers `channel`, and renders
     /// in every locale with `data` (a missing variable is the sender's 400 now,
     /// not a failed delivery later).
+    /// What a sender may send: the sendable templates, by name.
+    pub fn sendable(&self) -> impl Iterator<Item = (&'static str, &TemplateInfo)> {
+        self.info
+            .iter()
+            .filter(|(_, info)| info.sendable)
+            .map(|(name, info)| (*name, info))
+    }
+
+    /// A sender's request: a sendable template, written for the channel, that
+    /// renders with the data in every locale.
+    pub fn check_sendable(
+        &self,
+        template: &str,
+        channel: Channel,
+        data: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<&TemplateInfo, AppError> {
+        if self.info(template).is_some_and(|info| !info.sendable) {
+            return Err(AppError::validation(
+                "template",
+                format!("{template} is internal: Gatehouse alone sends it"),
+            ));
+        }
+        self.check(template, channel, data)
+    }
+
     pub fn check(
         &self,
         template: &str,

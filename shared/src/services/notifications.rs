@@ -704,7 +704,7 @@ impl NotificationService {
                 super::Target::Collection(collections::NOTIFICATIONS),
             )
             .await?;
-        Templates::shipped()?.check(&request.template, request.channel, &request.data)?;
+        Templates::shipped()?.check_sendable(&request.template, request.channel, &request.data)?;
         let recipients = match &request.recipients {
             Recipients::Users(users) => {
                 let mut users = users.clone();
@@ -1604,11 +1604,11 @@ mod producer_tests {
             Err(AppError::Forbidden(_))
         ));
         assert!(matches!(
-            f.status.status(&as_user(&admin), "no-such-id").await,
+            f.status.status(&as_user(&admin), "00000000-0000-4000-8000-000000000000").await,
             Err(AppError::NotFound(_))
         ));
         assert!(matches!(
-            f.status.status(&as_user(&bob), "no-such-id").await,
+            f.status.status(&as_user(&bob), "00000000-0000-4000-8000-000000000000").await,
             Err(AppError::Forbidden(_))
         ));
     }
