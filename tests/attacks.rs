@@ -266,3 +266,32 @@ async fn a_sender_cannot_forge_gatehouses_own_security_notices() {
     .await;
     assert_eq!(sent.status, 202, "{:?}", sent.body);
 }
+
+#[tokio::test]
+async fn a_domain_refused_at_sign_up_is_refused_as_a_new_email_too() {
+    // mailinator.com is in the template's default SignUpDeniedDomains.
+    let refused_at_sign_up =
+        register(&unique_email("side-door").replace("example.com", "mailinator.com")).await;
+    assert_eq!(
+        refused_at_sign_up.status, 400,
+        "{:?}",
+        refused_at_sign_up.body
+    );
+    let (_, tokens) = signed_up_user("side-door").await;
+    let token = access(&tokens);
+    for denied in ["someone@mailinator.com", "Someone@Sub.Mailinator.COM"] {
+        let changed = send(
+            http()
+                .post(url("/users/me/email"))
+                .bearer_auth(&token)
+                .json(&json!({"new_email": denied, "current_password": PASSWORD})),
+        )
+        .await;
+        assert_eq!(changed.status, 400, "{denied}: {:?}", changed.body);
+        assert_eq!(changed.body["field"], "email");
+        assert!(
+            mail_to(&denied.to_ascii_lowercase()).await.is_empty(),
+            "no code goes to {denied}"
+        );
+    }
+}

@@ -378,6 +378,7 @@ impl AppContext {
             self.throttle(app)?,
             self.guard()?,
             self.audit()?,
+            crate::config::sign_up_policy(&*self.env)?,
         ))
     }
 

@@ -38,14 +38,25 @@ fn in_list(domain: &str, list: &[String]) -> bool {
 }
 
 impl SignUpPolicy {
-    pub fn evaluate(&self, raw_email: &str) -> Result<SignUpDecision, AppError> {
-        let email = Email::parse(raw_email)?;
+    /// The address rules, wherever an address enters (sign-up, an email
+    /// change): a denied domain is refused.
+    pub fn admits(&self, email: &Email) -> Result<(), AppError> {
+        self.refuse_denied(email, "for an account")
+    }
+
+    fn refuse_denied(&self, email: &Email, purpose: &str) -> Result<(), AppError> {
         if in_list(email.domain(), &self.denied_domains) {
             return Err(AppError::validation(
                 "email",
-                format!("addresses at {} cannot be used to sign up", email.domain()),
+                format!("addresses at {} cannot be used {purpose}", email.domain()),
             ));
         }
+        Ok(())
+    }
+
+    pub fn evaluate(&self, raw_email: &str) -> Result<SignUpDecision, AppError> {
+        let email = Email::parse(raw_email)?;
+        self.refuse_denied(&email, "to sign up")?;
         Ok(SignUpDecision {
             auto_confirm: !self.production && in_list(email.domain(), &self.auto_confirm_domains),
         })

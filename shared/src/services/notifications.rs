@@ -1604,11 +1604,15 @@ mod producer_tests {
             Err(AppError::Forbidden(_))
         ));
         assert!(matches!(
-            f.status.status(&as_user(&admin), "00000000-0000-4000-8000-000000000000").await,
+            f.status
+                .status(&as_user(&admin), "00000000-0000-4000-8000-000000000000")
+                .await,
             Err(AppError::NotFound(_))
         ));
         assert!(matches!(
-            f.status.status(&as_user(&bob), "00000000-0000-4000-8000-000000000000").await,
+            f.status
+                .status(&as_user(&bob), "00000000-0000-4000-8000-000000000000")
+                .await,
             Err(AppError::Forbidden(_))
         ));
     }

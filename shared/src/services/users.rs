@@ -139,6 +139,8 @@ pub struct AccountService {
     guard: SessionGuard,
     audit: Audit,
     notices: Option<crate::services::Notices>,
+    /// The address rules of sign-up, for a new address too.
+    addresses: crate::domain::SignUpPolicy,
 }
 
 impl AccountService {
@@ -156,6 +158,7 @@ impl AccountService {
         throttle: Throttle,
         guard: SessionGuard,
         audit: Audit,
+        addresses: crate::domain::SignUpPolicy,
     ) -> Self {
         Self {
             store,
@@ -166,6 +169,7 @@ impl AccountService {
             guard,
             audit,
             notices: None,
+            addresses,
         }
     }
 
@@ -422,6 +426,7 @@ impl AccountService {
         password: &Password,
         origin: &Origin,
     ) -> Result<crate::services::Accepted, AppError> {
+        self.addresses.admits(new_email)?;
         let me = current_profile(&*self.store, caller)
             .await?
             .ok_or(AppError::NotFound("profile"))?;
