@@ -295,3 +295,34 @@ async fn a_domain_refused_at_sign_up_is_refused_as_a_new_email_too() {
         );
     }
 }
+
+#[tokio::test]
+async fn tags_and_gmail_dots_do_not_make_another_mailbox_for_the_send_limits() {
+    let local = unique("tagged").replace('-', "");
+    // Five codes to one mailbox, each asked for under another form of it.
+    let forms = [
+        format!("{local}+1@gmail.com"),
+        format!("{local}+2@gmail.com"),
+        format!("{}.{}@gmail.com", &local[..3], &local[3..]),
+        format!("{}+x@googlemail.com", local.to_ascii_uppercase()),
+        format!("{local}@gmail.com"),
+    ];
+    for form in &forms {
+        let asked = post("/auth/password/forgot", json!({"email": form})).await;
+        assert_eq!(asked.status, 202, "{form}: {:?}", asked.body);
+    }
+    let sixth = post(
+        "/auth/password/forgot",
+        json!({"email": format!("{local}+sixth@gmail.com")}),
+    )
+    .await;
+    assert_eq!(sixth.status, 429, "{:?}", sixth.body);
+    assert!(sixth.headers.contains_key("retry-after"));
+    // Another mailbox is another count.
+    let other = post(
+        "/auth/password/forgot",
+        json!({"email": format!("{local}x@gmail.com")}),
+    )
+    .await;
+    assert_eq!(other.status, 202, "{:?}", other.body);
+}

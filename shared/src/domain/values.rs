@@ -40,6 +40,20 @@ impl fmt::Display for UserId {
 pub struct Email(String);
 
 impl Email {
+    /// The mailbox this address delivers to, for limits that count per mailbox:
+    /// a `+tag` is dropped (`a+1@x` and `a+2@x` are `a@x`), and at Gmail, which
+    /// ignores dots, so are the dots (`a.b@googlemail.com` is `ab@gmail.com`).
+    pub fn mailbox(&self) -> String {
+        let Some((local, domain)) = self.0.rsplit_once('@') else {
+            return self.0.clone();
+        };
+        let local = local.split('+').next().unwrap_or(local);
+        match domain {
+            "gmail.com" | "googlemail.com" => format!("{}@gmail.com", local.replace('.', "")),
+            _ => format!("{local}@{domain}"),
+        }
+    }
+
     /// One mailbox, one form: the part before `@` is plain ASCII (letters,
     /// digits and `.!#$%&'*+/=?^_`{|}~-`, no quoting), lower-cased; the domain is
     /// IDNA-encoded (UTS 46: a Unicode domain becomes its `xn--` form), so
@@ -288,6 +302,16 @@ impl Locale {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mailbox_is_one_whatever_its_tags_case_and_gmail_dots() {
+        let mailbox = |raw: &str| Email::parse(raw).unwrap().mailbox();
+        assert_eq!(mailbox("A+1@Example.com"), "a@example.com");
+        assert_eq!(mailbox("a+x+y@example.com"), "a@example.com");
+        assert_eq!(mailbox("a.b@example.com"), "a.b@example.com");
+        assert_eq!(mailbox("A.b+news@gmail.com"), "ab@gmail.com");
+        assert_eq!(mailbox("a.b@googlemail.com"), "ab@gmail.com");
+    }
 
     #[test]
     fn email_is_trimmed_and_lower_cased() {

@@ -227,8 +227,9 @@ impl Throttle {
     }
 
     /// Counts a request that sends a code or a notice to `email`, or refuses it.
+    /// Counted per mailbox: tags and Gmail's dots do not make another one.
     pub async fn send_attempt(&self, email: &Email, origin: &Origin) -> Result<(), AppError> {
-        let subject = self.email_subject(email).await?;
+        let subject = self.keys.key("email", &email.mailbox()).await?;
         self.send_to(subject, origin).await
     }
 
