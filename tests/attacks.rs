@@ -326,3 +326,33 @@ async fn tags_and_gmail_dots_do_not_make_another_mailbox_for_the_send_limits() {
     .await;
     assert_eq!(other.status, 202, "{:?}", other.body);
 }
+
+#[tokio::test]
+async fn an_admin_address_bootstraps_once_so_a_re_created_account_is_no_admin() {
+    let email = ADMIN_EMAILS[22];
+    let first = account(email).await;
+    let me = get_with_token("/users/me", &first).await;
+    assert!(
+        me.body["roles"]
+            .as_array()
+            .is_some_and(|r| r.contains(&json!("admin"))),
+        "the first confirmation grants admin: {:?}",
+        me.body
+    );
+    // The (demoted, or any) admin deletes the account and signs up again.
+    let deleted = send(
+        http()
+            .delete(url("/users/me"))
+            .bearer_auth(&first)
+            .json(&json!({"current_password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(deleted.status, 204, "{:?}", deleted.body);
+    let again = account(email).await;
+    assert_ne!(sub(&again), sub(&first), "a new account");
+    let me = get_with_token("/users/me", &again).await;
+    assert_eq!(me.status, 200, "{:?}", me.body);
+    assert_eq!(me.body["roles"], json!(["user"]), "{:?}", me.body);
+    let admin_only = get_with_token("/users", &again).await;
+    assert_eq!(admin_only.status, 403, "{:?}", admin_only.body);
+}

@@ -178,6 +178,7 @@ async fn main() {
             email: Email::parse("bench@example.com").expect("email"),
             display_name: None,
             roles: vec![Role::parse("user").expect("role")],
+            admin_grant: false,
             created_at: chrono::Utc::now(),
         })
         .await

@@ -75,6 +75,11 @@ pub mod keys {
     pub fn user_pk(user: &UserId) -> String {
         format!("USER#{user}")
     }
+    /// The record that an address's admin grant (`AdminEmails`) was taken.
+    pub fn admin_grant_pk(email: &Email) -> String {
+        format!("GRANT#admin#{email}")
+    }
+    pub const GRANT_SK: &str = "GRANT";
     pub fn role_sk(role: &Role) -> String {
         format!("ROLE#{role}")
     }
@@ -288,11 +293,45 @@ impl ProfileStore for DynamoTable {
             });
             write = write.transact_items(self.put_if_absent(&item)?);
         }
+        if new.admin_grant {
+            // Taken once per address; the same user may take it again (a
+            // retried trigger).
+            let grant = Put::builder()
+                .table_name(&self.table)
+                .item("pk", AttributeValue::S(keys::admin_grant_pk(&new.email)))
+                .item("sk", AttributeValue::S(keys::GRANT_SK.into()))
+                .item("user_id", AttributeValue::S(new.user_id.to_string()))
+                .item("granted_at", AttributeValue::S(now.clone()))
+                .condition_expression("attribute_not_exists(pk) OR user_id = :me")
+                .expression_attribute_values(":me", AttributeValue::S(new.user_id.to_string()))
+                .build()
+                .map_err(AppError::unexpected)?;
+            write = write.transact_items(TransactWriteItem::builder().put(grant).build());
+        }
         let result = write.send().await;
         let call = Call::dynamodb("TransactWriteItems");
         match result {
             Ok(_) => Ok(ProfileCreation::Created),
             Err(err) => match call.split(err)? {
+                // The profile is the first item: it exists (a retried trigger).
+                TransactWriteItemsError::TransactionCanceledException(cancelled)
+                    if cancelled
+                        .cancellation_reasons()
+                        .first()
+                        .is_some_and(|r| r.code() == Some("ConditionalCheckFailed")) =>
+                {
+                    Ok(ProfileCreation::AlreadyExisted)
+                }
+                // The grant is the last item: another account took it.
+                TransactWriteItemsError::TransactionCanceledException(cancelled)
+                    if new.admin_grant
+                        && cancelled
+                            .cancellation_reasons()
+                            .last()
+                            .is_some_and(|r| r.code() == Some("ConditionalCheckFailed")) =>
+                {
+                    Ok(ProfileCreation::GrantSpent)
+                }
                 TransactWriteItemsError::TransactionCanceledException(cancelled)
                     if cancelled
                         .cancellation_reasons()

@@ -307,6 +307,8 @@ pub struct InMemoryProfileStore {
     pub(crate) profiles: Mutex<BTreeMap<UserId, Profile>>,
     pub sessions: InMemorySessions,
     policies: Mutex<(u64, BTreeMap<String, PolicyDocument>)>,
+    /// Addresses whose admin grant was taken, and by whom.
+    admin_grants: Mutex<BTreeMap<String, UserId>>,
 }
 
 #[async_trait]
@@ -354,6 +356,15 @@ impl ProfileStore for InMemoryProfileStore {
         let mut profiles = lock(&self.profiles);
         if profiles.contains_key(&new.user_id) {
             return Ok(ProfileCreation::AlreadyExisted);
+        }
+        if new.admin_grant {
+            let mut grants = lock(&self.admin_grants);
+            match grants.get(new.email.as_str()) {
+                Some(holder) if *holder != new.user_id => return Ok(ProfileCreation::GrantSpent),
+                _ => {
+                    grants.insert(new.email.as_str().to_owned(), new.user_id.clone());
+                }
+            }
         }
         profiles.insert(
             new.user_id.clone(),

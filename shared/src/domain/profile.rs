@@ -94,6 +94,10 @@ pub struct NewProfile {
     /// The role assignments it starts with (never empty: the default role, and
     /// `admin` for an address the deployment names).
     pub roles: Vec<Role>,
+    /// The profile takes the deployment's admin grant for its address
+    /// (`AdminEmails`): once per address, ever, so a re-created account does
+    /// not become admin again and a demotion sticks.
+    pub admin_grant: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -102,4 +106,7 @@ pub struct NewProfile {
 pub enum ProfileCreation {
     Created,
     AlreadyExisted,
+    /// Nothing was written: the address's admin grant went to another
+    /// account before (create it again without the grant).
+    GrantSpent,
 }

@@ -1082,6 +1082,7 @@ mod tests {
                 email: Email::parse(&format!("{id}@example.com")).unwrap(),
                 display_name: None,
                 roles: vec![Role::parse("user").unwrap()],
+                admin_grant: false,
                 created_at: chrono::Utc::now(),
             })
             .await
@@ -1408,6 +1409,7 @@ mod producer_tests {
                 email: Email::parse(&format!("{id}@example.com")).unwrap(),
                 display_name: None,
                 roles: roles.iter().map(|r| Role::parse(r).unwrap()).collect(),
+                admin_grant: false,
                 created_at: chrono::Utc::now(),
             })
             .await

@@ -86,9 +86,11 @@ impl ProfileService {
     /// retries triggers, so a second delivery is a success that writes nothing.
     #[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
     pub async fn on_confirmed(&self, user: ConfirmedUser) -> Result<ProfileCreation, AppError> {
-        let profile = NewProfile {
+        let roles = self.roles.for_email(&user.email);
+        let mut profile = NewProfile {
             user_id: user.user_id,
-            roles: self.roles.for_email(&user.email),
+            admin_grant: roles.iter().any(|r| r.as_str() == ADMIN_ROLE),
+            roles,
             email: user.email,
             display_name: user.display_name,
             created_at: Utc::now(),
@@ -96,7 +98,15 @@ impl ProfileService {
         let user_id = profile.user_id.clone();
         // Safe to repeat (every item is put only if absent), so a transient
         // failure (a transaction conflict, a throttled write) is retried.
-        let outcome = super::auth::with_retries(|| self.store.create_profile(&profile)).await?;
+        let mut outcome = super::auth::with_retries(|| self.store.create_profile(&profile)).await?;
+        if outcome == ProfileCreation::GrantSpent {
+            // The address was an administrator's before: an account made
+            // again for it starts as any other (AdminEmails bootstraps once).
+            tracing::warn!("the address's admin grant was taken before: not granted again");
+            profile.roles.retain(|r| r.as_str() != ADMIN_ROLE);
+            profile.admin_grant = false;
+            outcome = super::auth::with_retries(|| self.store.create_profile(&profile)).await?;
+        }
         if let (Some(audit), ProfileCreation::Created) = (&self.audit, outcome) {
             audit.user(&user_id, AuditAction::Confirmed, None).await;
         }

@@ -121,6 +121,7 @@ pub async fn profile_store(store: &dyn ProfileStore, unique: &str) -> Result<(),
         email: Email::parse(&format!("{}@example.com", user_id.as_str()))?,
         display_name: Some(DisplayName::parse("Ada")?),
         roles: vec![Role::parse("admin")?, Role::parse("user")?],
+        admin_grant: false,
         created_at: chrono::Utc::now(),
     };
     assert_eq!(
@@ -162,6 +163,53 @@ pub async fn profile_store(store: &dyn ProfileStore, unique: &str) -> Result<(),
         None,
         "nothing created"
     );
+    admin_grant_once(store, unique).await
+}
+
+/// An address's admin grant is taken once: the same user may take it again
+/// (a retried trigger), another account for the address gets `GrantSpent` and
+/// nothing is written.
+async fn admin_grant_once(store: &dyn ProfileStore, unique: &str) -> Result<(), AppError> {
+    let email = Email::parse(&format!("{}@example.com", fresh(unique, "granted")))?;
+    let first = NewProfile {
+        user_id: UserId::parse(&fresh(unique, "first-admin"))?,
+        email: email.clone(),
+        display_name: None,
+        roles: vec![Role::parse("admin")?, Role::parse("user")?],
+        admin_grant: true,
+        created_at: chrono::Utc::now(),
+    };
+    assert_eq!(
+        store.create_profile(&first).await?,
+        ProfileCreation::Created
+    );
+    assert_eq!(
+        store.create_profile(&first).await?,
+        ProfileCreation::AlreadyExisted,
+        "a retried trigger"
+    );
+    let recreated = NewProfile {
+        user_id: UserId::parse(&fresh(unique, "second-admin"))?,
+        ..first.clone()
+    };
+    assert_eq!(
+        store.create_profile(&recreated).await?,
+        ProfileCreation::GrantSpent
+    );
+    assert_eq!(
+        store.get_user(&recreated.user_id).await?.profile,
+        None,
+        "nothing written"
+    );
+    let without = NewProfile {
+        roles: vec![Role::parse("user")?],
+        admin_grant: false,
+        ..recreated
+    };
+    assert_eq!(
+        store.create_profile(&without).await?,
+        ProfileCreation::Created
+    );
     Ok(())
 }
 
@@ -182,6 +230,7 @@ pub async fn policy_store<S: ProfileStore + PolicyStore>(
         email: Email::parse(&format!("{}@example.com", user_id.as_str()))?,
         display_name: None,
         roles: vec![Role::parse("user")?],
+        admin_grant: false,
         created_at: chrono::Utc::now(),
     };
     store.create_profile(&new).await?;
@@ -357,6 +406,7 @@ pub async fn notification_store(
                 email: Email::parse(&format!("{}@example.com", member.as_str()))?,
                 display_name: None,
                 roles: vec![role.clone()],
+                admin_grant: false,
                 created_at: chrono::Utc::now(),
             })
             .await?;
