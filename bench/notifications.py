@@ -94,7 +94,7 @@ def admin_token(url):
     _, outbox = call(f"{url}/_local/outbox")
     text = next(m["text"] for m in reversed(outbox) if m["to"] == ADMIN)
     code = next(run for run in "".join(c if c.isdigit() else " " for c in text).split() if len(run) == 6)
-    call(f"{url}/auth/confirm", "POST", {"email": ADMIN, "code": code})
+    call(f"{url}/auth/confirm", "POST", {"email": ADMIN, "code": code, "password": PASSWORD})
     status, tokens = call(f"{url}/auth/login", "POST", {"email": ADMIN, "password": PASSWORD})
     if status != 200:
         sys.exit(f"login: {status} {tokens}")

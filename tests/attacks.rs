@@ -29,7 +29,11 @@ fn unique(tag: &str) -> String {
 async fn account(email: &str) -> String {
     assert_eq!(register(email).await.status, 201);
     let code = code_from_outbox(email).await;
-    let confirmed = post("/auth/confirm", json!({"email": email, "code": code})).await;
+    let confirmed = post(
+        "/auth/confirm",
+        json!({"email": email, "code": code, "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
     let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
     assert_eq!(login.status, 200, "{:?}", login.body);
@@ -355,4 +359,121 @@ async fn an_admin_address_bootstraps_once_so_a_re_created_account_is_no_admin() 
     assert_eq!(me.body["roles"], json!(["user"]), "{:?}", me.body);
     let admin_only = get_with_token("/users", &again).await;
     assert_eq!(admin_only.status, 403, "{:?}", admin_only.body);
+}
+
+const ATTACKERS_PASSWORD: &str = "Attackers-Own-7";
+
+async fn register_with(email: &str, password: &str) -> Response {
+    post(
+        "/auth/register",
+        json!({"email": email, "password": password}),
+    )
+    .await
+}
+
+async fn login_status(email: &str, password: &str) -> u16 {
+    post("/auth/login", json!({"email": email, "password": password}))
+        .await
+        .status
+}
+
+#[tokio::test]
+async fn a_pre_registered_admin_address_confirmed_by_its_owner_opens_only_to_the_owners_password() {
+    let email = ADMIN_EMAILS[23];
+    assert_eq!(register_with(email, ATTACKERS_PASSWORD).await.status, 201);
+    // Seconds later the owner signs up, and confirms with the mailed code.
+    assert_eq!(register(email).await.status, 201);
+    let code = code_from_outbox(email).await;
+    // The code alone, with the attacker's password, confirms nothing.
+    let with_attackers = post(
+        "/auth/confirm",
+        json!({"email": email, "code": code, "password": ATTACKERS_PASSWORD}),
+    )
+    .await;
+    assert_eq!(with_attackers.status, 400, "{:?}", with_attackers.body);
+    assert_eq!(with_attackers.body["code"], "invalid_code");
+    let confirmed = post(
+        "/auth/confirm",
+        json!({"email": email, "code": code, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
+    assert_eq!(login_status(email, ATTACKERS_PASSWORD).await, 401);
+    let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    let me = get_with_token("/users/me", &access(&login.body)).await;
+    assert_eq!(me.body["roles"], json!(["admin", "user"]), "{:?}", me.body);
+    assert_eq!(accounts_for(email).await, 1);
+}
+
+#[tokio::test]
+async fn an_unconfirmed_account_confers_nothing_and_its_password_opens_nothing() {
+    let email = unique_email("squatted");
+    assert_eq!(register_with(&email, ATTACKERS_PASSWORD).await.status, 201);
+    assert_eq!(
+        login_status(&email, ATTACKERS_PASSWORD).await,
+        403,
+        "not confirmed"
+    );
+    // The mailbox's owner, who never signed up, reads the code but cannot use
+    // it for the attacker's registration without the attacker's password...
+    let code = code_from_outbox(&email).await;
+    let refused = post(
+        "/auth/confirm",
+        json!({"email": email, "code": code, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(refused.status, 400, "{:?}", refused.body);
+    // ... and no profile or role exists for it.
+    let user = user_id_of(&email).await;
+    let items = dynamodb()
+        .await
+        .query()
+        .table_name(TABLE)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{user}")),
+        )
+        .send()
+        .await
+        .expect("query")
+        .count();
+    assert_eq!(
+        items, 0,
+        "an unconfirmed account has no profile and no role"
+    );
+}
+
+#[tokio::test]
+async fn when_sign_ups_race_the_owner_ends_with_its_own_password() {
+    let email = unique_email("raced");
+    let (attacker, owner) = tokio::join!(
+        register_with(&email, ATTACKERS_PASSWORD),
+        register_with(&email, PASSWORD)
+    );
+    assert_eq!(attacker.status, 201, "{:?}", attacker.body);
+    assert_eq!(owner.status, 201, "{:?}", owner.body);
+    // The owner confirms with the newest code and its own password; if the
+    // attacker's sign-up came last, that code is the attacker's registration
+    // and is refused, and the owner signs up again.
+    let mut confirmed = 0;
+    for _ in 0..3 {
+        let code = code_from_outbox(&email).await;
+        let answer = post(
+            "/auth/confirm",
+            json!({"email": email, "code": code, "password": PASSWORD}),
+        )
+        .await;
+        confirmed = answer.status;
+        if answer.status == 200 {
+            break;
+        }
+        assert_eq!(answer.body["code"], "invalid_code", "{:?}", answer.body);
+        assert_eq!(register(&email).await.status, 201);
+    }
+    assert_eq!(confirmed, 200);
+    assert_eq!(login_status(&email, ATTACKERS_PASSWORD).await, 401);
+    assert_eq!(login_status(&email, PASSWORD).await, 200);
+    assert_eq!(accounts_for(&email).await, 1);
 }

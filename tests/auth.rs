@@ -16,7 +16,11 @@ async fn register_confirm_login_and_read_the_profile() {
     assert_eq!(registered.body["confirmed"], false);
 
     let code = code_from_outbox(&email).await;
-    let confirmed = post("/auth/confirm", json!({"email": email, "code": code})).await;
+    let confirmed = post(
+        "/auth/confirm",
+        json!({"email": email, "code": code, "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
     assert_eq!(confirmed.body, json!({"confirmed": true}));
 
@@ -97,7 +101,11 @@ async fn registering_twice_before_confirming_sends_a_fresh_confirmation_code() {
     assert_eq!(mails[1]["subject"], "Confirm your Gatehouse account");
     let second = code_from_outbox(&email).await;
     assert_ne!(first, second, "a new code replaces the first");
-    let confirmed = post("/auth/confirm", json!({"email": email, "code": second})).await;
+    let confirmed = post(
+        "/auth/confirm",
+        json!({"email": email, "code": second, "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
 }
 
@@ -148,7 +156,11 @@ async fn a_wrong_confirmation_code_is_400_and_the_right_one_still_works() {
     assert_eq!(register(&email).await.status, 201);
     let code = code_from_outbox(&email).await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let refused = post("/auth/confirm", json!({"email": email, "code": wrong})).await;
+    let refused = post(
+        "/auth/confirm",
+        json!({"email": email, "code": wrong, "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(refused.status, 400);
     assert_eq!(refused.body["code"], "invalid_code");
     let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
@@ -158,9 +170,12 @@ async fn a_wrong_confirmation_code_is_400_and_the_right_one_still_works() {
     );
     assert_eq!(login.body["code"], "user_not_confirmed");
     assert_eq!(
-        post("/auth/confirm", json!({"email": email, "code": code}))
-            .await
-            .status,
+        post(
+            "/auth/confirm",
+            json!({"email": email, "code": code, "password": PASSWORD})
+        )
+        .await
+        .status,
         200
     );
 }

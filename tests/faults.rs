@@ -67,9 +67,12 @@ async fn with_aws_down_every_endpoint_is_a_503_and_all_works_once_it_is_back() {
     assert_eq!(registered.status, 201, "{:?}", registered.body);
     let code = at.code_for(&email).await;
     assert_eq!(
-        at.post("/auth/confirm", json!({"email": email, "code": code}))
-            .await
-            .status,
+        at.post(
+            "/auth/confirm",
+            json!({"email": email, "code": code, "password": PASSWORD})
+        )
+        .await
+        .status,
         200
     );
     let login = at.login(&email).await;
@@ -157,7 +160,7 @@ async fn with_aws_down_every_endpoint_is_a_503_and_all_works_once_it_is_back() {
     assert_eq!(
         at.post(
             "/auth/confirm",
-            json!({"email": newcomer, "code": at.code_for(&newcomer).await})
+            json!({"email": newcomer, "code": at.code_for(&newcomer).await, "password": PASSWORD})
         )
         .await
         .status,
@@ -196,9 +199,12 @@ async fn with_ses_failing_the_circuit_opens_nothing_is_lost_and_all_are_sent_onc
             );
             let code = at.code_for(&email).await;
             assert_eq!(
-                at.post("/auth/confirm", json!({"email": email, "code": code}))
-                    .await
-                    .status,
+                at.post(
+                    "/auth/confirm",
+                    json!({"email": email, "code": code, "password": PASSWORD})
+                )
+                .await
+                .status,
                 200
             );
             let login = at.login(&email).await;
@@ -347,9 +353,12 @@ async fn with_aws_frozen_nothing_hangs_and_all_works_once_it_resumes() {
     assert_eq!(registered.status, 201, "{:?}", registered.body);
     let code = at.code_for(&email).await;
     assert_eq!(
-        at.post("/auth/confirm", json!({"email": email, "code": code}))
-            .await
-            .status,
+        at.post(
+            "/auth/confirm",
+            json!({"email": email, "code": code, "password": PASSWORD})
+        )
+        .await
+        .status,
         200
     );
     let login = at.login(&email).await;

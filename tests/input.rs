@@ -13,7 +13,10 @@ fn routes() -> Vec<(&'static str, Value)> {
             "/auth/register",
             json!({"email": email, "password": PASSWORD, "display_name": "Ada", "locale": "en"}),
         ),
-        ("/auth/confirm", json!({"email": email, "code": "123456"})),
+        (
+            "/auth/confirm",
+            json!({"email": email, "code": "123456", "password": PASSWORD}),
+        ),
         ("/auth/login", json!({"email": email, "password": PASSWORD})),
         ("/auth/refresh", json!({"refresh_token": "not-a-token"})),
         ("/auth/resend-confirmation", json!({"email": email})),

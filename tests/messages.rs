@@ -58,9 +58,12 @@ async fn a_german_user_gets_german_sign_up_and_reset_mail() {
     assert_eq!(mail["subject"], "Bestätigen Sie Ihr Gatehouse-Konto");
     let code = code_from_outbox(&email).await;
     assert_eq!(
-        post("/auth/confirm", json!({"email": email, "code": code}))
-            .await
-            .status,
+        post(
+            "/auth/confirm",
+            json!({"email": email, "code": code, "password": PASSWORD})
+        )
+        .await
+        .status,
         200
     );
     assert_eq!(

@@ -182,7 +182,11 @@ async fn a_poison_message_in_a_batch_goes_to_the_dead_letter_queue_and_the_rest_
 async fn signed_up_as(email: &str) -> String {
     assert_eq!(register(email).await.status, 201);
     let code = code_from_outbox(email).await;
-    let confirmed = post("/auth/confirm", json!({"email": email, "code": code})).await;
+    let confirmed = post(
+        "/auth/confirm",
+        json!({"email": email, "code": code, "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
     let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
     assert_eq!(login.status, 200, "{:?}", login.body);

@@ -154,12 +154,19 @@ async fn resend_sends_a_new_code_and_answers_the_same_for_anyone() {
         "nothing goes to an unknown address"
     );
     let second = code_from_outbox(&email).await;
-    let stale = post("/auth/confirm", json!({"email": email, "code": first})).await;
+    let stale = post(
+        "/auth/confirm",
+        json!({"email": email, "code": first, "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(stale.status, 400, "the resent code replaces the first");
     assert_eq!(
-        post("/auth/confirm", json!({"email": email, "code": second}))
-            .await
-            .status,
+        post(
+            "/auth/confirm",
+            json!({"email": email, "code": second, "password": PASSWORD})
+        )
+        .await
+        .status,
         200
     );
     let confirmed = post("/auth/resend-confirmation", json!({"email": email})).await;
@@ -178,7 +185,11 @@ async fn an_expired_sign_up_code_is_400_expired_code_and_a_new_one_works() {
     assert_eq!(register(&email).await.status, 201);
     let code = code_from_outbox(&email).await;
     expire_codes(&email).await;
-    let expired = post("/auth/confirm", json!({"email": email, "code": code})).await;
+    let expired = post(
+        "/auth/confirm",
+        json!({"email": email, "code": code, "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(expired.status, 400);
     assert_eq!(expired.body["code"], "expired_code");
     assert_eq!(
@@ -188,7 +199,11 @@ async fn an_expired_sign_up_code_is_400_expired_code_and_a_new_one_works() {
         202
     );
     let fresh = code_from_outbox(&email).await;
-    let confirmed = post("/auth/confirm", json!({"email": email, "code": fresh})).await;
+    let confirmed = post(
+        "/auth/confirm",
+        json!({"email": email, "code": fresh, "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
 }
 

@@ -10,7 +10,11 @@ use serde_json::{Value, json};
 async fn signed_up_as(email: &str) -> Value {
     assert_eq!(register(email).await.status, 201);
     let code = code_from_outbox(email).await;
-    let confirmed = post("/auth/confirm", json!({"email": email, "code": code})).await;
+    let confirmed = post(
+        "/auth/confirm",
+        json!({"email": email, "code": code, "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
     login_as(email).await
 }

@@ -249,7 +249,11 @@ async fn confirming_an_unknown_or_a_confirmed_account_answers_alike() {
     let unknown = unique_email("never-registered");
     let mut answers = Vec::new();
     for email in [&confirmed, &unknown] {
-        let answer = post("/auth/confirm", json!({"email": email, "code": "123456"})).await;
+        let answer = post(
+            "/auth/confirm",
+            json!({"email": email, "code": "123456", "password": PASSWORD}),
+        )
+        .await;
         answers.push((
             answer.status,
             answer.body["code"].clone(),

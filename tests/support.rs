@@ -279,6 +279,15 @@ fn code_in(text: &str) -> Option<&str> {
         .find(|run| run.len() == 6)
 }
 
+/// Every code mailed to `email`, oldest first.
+pub async fn codes_from_outbox(email: &str) -> Vec<String> {
+    mail_to(email)
+        .await
+        .iter()
+        .filter_map(|m| code_in(m["text"].as_str().unwrap_or_default()).map(str::to_owned))
+        .collect()
+}
+
 /// The newest code mailed to `email`, read from the local outbox (notices
 /// such as the welcome email carry none and are passed over).
 pub async fn code_from_outbox(email: &str) -> String {
@@ -322,9 +331,12 @@ pub async fn signed_up_user(tag: &str) -> (String, Value) {
     assert_eq!(register(&email).await.status, 201);
     let code = code_from_outbox(&email).await;
     assert_eq!(
-        post("/auth/confirm", json!({"email": email, "code": code}))
-            .await
-            .status,
+        post(
+            "/auth/confirm",
+            json!({"email": email, "code": code, "password": PASSWORD})
+        )
+        .await
+        .status,
         200
     );
     let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;

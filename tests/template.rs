@@ -245,8 +245,15 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
     let actions: &[&str] = match binary {
         // The app client's secret, read at cold start.
         "confirm" | "refresh" => &["cognito-idp:DescribeUserPoolClient"],
-        // ... and the send limits.
-        "register" | "forgot-password" | "resend-confirmation" => &[
+        // ... and the send limits; a sign-up replaces an unconfirmed account.
+        "register" => &[
+            "cognito-idp:DescribeUserPoolClient",
+            "cognito-idp:AdminGetUser",
+            "cognito-idp:AdminDeleteUser",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+        ],
+        "forgot-password" | "resend-confirmation" => &[
             "cognito-idp:DescribeUserPoolClient",
             "dynamodb:GetItem",
             "dynamodb:PutItem",

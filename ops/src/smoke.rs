@@ -272,7 +272,7 @@ impl Run {
 
     async fn confirm(&mut self) -> Result<String, Failure> {
         let code = self.code().await?;
-        let body = json!({"email": self.email, "code": code});
+        let body = json!({"email": self.email, "code": code, "password": self.password});
         let answer = self
             .call(reqwest::Method::POST, "/auth/confirm", None, Some(body))
             .await?;

@@ -375,10 +375,12 @@ impl AppContext {
             Arc::new(CognitoDirectory::new(&self.aws)),
             self.cognito_with(app.clone()),
             self.cognito_admin()?,
-            self.throttle(app)?,
-            self.guard()?,
+            crate::services::AccountGuards {
+                throttle: self.throttle(app)?,
+                sessions: self.guard()?,
+                addresses: crate::config::sign_up_policy(&*self.env)?,
+            },
             self.audit()?,
-            crate::config::sign_up_policy(&*self.env)?,
         ))
     }
 

@@ -234,12 +234,18 @@ impl InMemoryAuth {
 
     /// Confirms a registered `email` with the code it was sent.
     pub async fn confirmed(&self, email: &str) {
+        self.confirmed_with(email, TEST_PASSWORD).await;
+    }
+
+    /// Confirms `email`, registered with `password`, with the code it was sent.
+    pub async fn confirmed_with(&self, email: &str, password: &str) {
         let code = self.identity.code_for(email).unwrap_or_default();
         let confirmed = self
             .confirm()
             .confirm(
                 &Email::parse(email).expect("test email"),
                 &ConfirmationCode::parse(&code).expect("sent code"),
+                &crate::domain::Password::offered(password).expect("password"),
             )
             .await;
         assert!(confirmed.is_ok(), "confirm {email}: {confirmed:?}");

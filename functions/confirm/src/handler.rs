@@ -4,12 +4,12 @@ use gatehouse::services::ConfirmService;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
-/// `POST /auth/confirm` `{email, code}` → 200 `{confirmed: true}`.
+/// `POST /auth/confirm` `{email, code, password}` → 200 `{confirmed: true}`.
 pub async fn handle(auth: &ConfirmService, req: Request) -> Result<Response<Body>, Error> {
     Ok(
         json_endpoint(&req, StatusCode::OK, |body: ConfirmBody| async move {
-            let (email, code) = body.parse()?;
-            auth.confirm(&email, &code).await
+            let (email, code, password) = body.parse()?;
+            auth.confirm(&email, &code, &password).await
         })
         .await,
     )
@@ -18,7 +18,7 @@ pub async fn handle(auth: &ConfirmService, req: Request) -> Result<Response<Body
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse::testing::InMemoryAuth;
+    use gatehouse::testing::{InMemoryAuth, TEST_PASSWORD};
     use gatehouse::testing::{json_of, request};
     use serde_json::json;
 
@@ -34,9 +34,13 @@ mod tests {
     }
 
     fn with_code(code: &str) -> Request {
+        with_code_and_password(code, TEST_PASSWORD)
+    }
+
+    fn with_code_and_password(code: &str, password: &str) -> Request {
         request(
             EVENT,
-            Some(json!({"email": "ada@example.com", "code": code})),
+            Some(json!({"email": "ada@example.com", "code": code, "password": password})),
         )
     }
 
@@ -46,6 +50,18 @@ mod tests {
         let response = handle(&auth, with_code(&code)).await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(json_of(&response), json!({"confirmed": true}));
+    }
+
+    #[tokio::test]
+    async fn the_right_code_with_another_password_is_400_invalid_code() {
+        let (auth, code) = with_pending_user().await;
+        let response = handle(&auth, with_code_and_password(&code, "Someone-Elses-9"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        assert_eq!(json_of(&response)["code"], "invalid_code");
+        let response = handle(&auth, with_code(&code)).await.unwrap();
+        assert_eq!(response.status(), 200, "the registrant still confirms");
     }
 
     #[tokio::test]

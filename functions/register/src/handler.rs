@@ -41,20 +41,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_same_email_twice_answers_alike_by_default() {
+    async fn a_confirmed_email_registered_again_answers_alike_by_default() {
         let fakes = InMemoryAuth::default();
         let auth = fakes.sign_up();
         let first = handle(&auth, request(EVENT, None)).await.unwrap();
+        fakes
+            .confirmed_with("ada@example.com", "Correct-Horse-9")
+            .await;
         let second = handle(&auth, request(EVENT, None)).await.unwrap();
         assert_eq!(second.status(), 201);
         assert_eq!(json_of(&first), json_of(&second));
     }
 
     #[tokio::test]
-    async fn the_same_email_twice_is_409_email_taken_when_the_template_says_so() {
+    async fn a_confirmed_email_registered_again_is_409_email_taken_when_the_template_says_so() {
         let fakes = InMemoryAuth::default();
         let auth = fakes.sign_up_revealing_taken();
         handle(&auth, request(EVENT, None)).await.unwrap();
+        fakes
+            .confirmed_with("ada@example.com", "Correct-Horse-9")
+            .await;
         let response = handle(&auth, request(EVENT, None)).await.unwrap();
         assert_eq!(response.status(), 409);
         assert_eq!(json_of(&response)["code"], "email_taken");

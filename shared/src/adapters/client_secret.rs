@@ -65,6 +65,10 @@ impl AppClientSecret {
         &self.client_id
     }
 
+    pub fn user_pool_id(&self) -> &str {
+        &self.user_pool_id
+    }
+
     /// Read once; a failed read is not cached, so the next request tries again.
     async fn secret(&self) -> Result<Option<&Secret>, AppError> {
         self.secret

@@ -17,7 +17,7 @@ use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cognitoidentityprovider::operation::RequestId;
 use aws_sdk_cognitoidentityprovider::types::{
-    AttributeType, AuthFlowType, AuthenticationResultType,
+    AttributeType, AuthFlowType, AuthenticationResultType, UserStatusType,
 };
 use base64::Engine;
 use std::sync::Arc;
@@ -319,6 +319,87 @@ impl SignUpIdentity for CognitoIdentity {
                 self.resend_confirmation(email).await
             }
             other => succeed_quietly("ForgotPassword", other),
+        }
+    }
+
+    async fn delete_unconfirmed(&self, email: &Email) -> Result<bool, AppError> {
+        let found = self
+            .client
+            .admin_get_user()
+            .user_pool_id(self.app.user_pool_id())
+            .username(email.as_str())
+            .send()
+            .await;
+        let user = match found {
+            Ok(user) => user,
+            Err(e) => {
+                return match failure("AdminGetUser", e, |code, _| match code {
+                    "UserNotFoundException" => Some(AppError::NotFound("user")),
+                    _ => None,
+                }) {
+                    AppError::NotFound(_) => Ok(false),
+                    other => Err(other),
+                };
+            }
+        };
+        if user.user_status() != Some(&UserStatusType::Unconfirmed) {
+            return Ok(false);
+        }
+        let deleted = self
+            .client
+            .admin_delete_user()
+            .user_pool_id(self.app.user_pool_id())
+            .username(user.username())
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(true),
+            Err(e) => match failure("AdminDeleteUser", e, |code, _| match code {
+                // Gone meanwhile (a racing sign-up replaced it): as good.
+                "UserNotFoundException" => Some(AppError::NotFound("user")),
+                _ => None,
+            }) {
+                AppError::NotFound(_) => Ok(true),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn opens_unconfirmed(
+        &self,
+        email: &Email,
+        password: &Password,
+    ) -> Result<bool, AppError> {
+        let tried = self
+            .client
+            .initiate_auth()
+            .client_id(self.client_id())
+            .auth_flow(AuthFlowType::UserPasswordAuth)
+            .set_auth_parameters(with_secret_hash(
+                self.app.hash_for(email.as_str()).await?,
+                [
+                    ("USERNAME", email.as_str()),
+                    ("PASSWORD", password.expose()),
+                ],
+            ))
+            .send()
+            .await;
+        match tried {
+            // A confirmed account: nothing to confirm (the session it opened
+            // is never handed out).
+            Ok(_) => Ok(false),
+            Err(e) => match failure("InitiateAuth", e, |code, _| match code {
+                // Cognito checks the password before it says "not confirmed".
+                "UserNotConfirmedException" => Some(AppError::UserNotConfirmed),
+                "NotAuthorizedException"
+                | "UserNotFoundException"
+                | "InvalidParameterException" => Some(AppError::InvalidCredentials),
+                _ => None,
+            }) {
+                AppError::UserNotConfirmed => Ok(true),
+                AppError::InvalidCredentials => Ok(false),
+                other => Err(other),
+            },
         }
     }
 }

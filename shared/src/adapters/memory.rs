@@ -120,7 +120,7 @@ impl SignUpIdentity for InMemoryIdentity {
         if users.contains_key(email) {
             return Err(AppError::EmailTaken);
         }
-        let n = users.len() + 1;
+        let n = self.next();
         let id = UserId::parse(&format!("00000000-0000-4000-8000-{n:012}"))?;
         users.insert(
             email.clone(),
@@ -165,6 +165,25 @@ impl SignUpIdentity for InMemoryIdentity {
     async fn notify_existing_account(&self, email: &Email) -> Result<(), AppError> {
         lock(&self.notices).push(email.clone());
         Ok(())
+    }
+
+    async fn delete_unconfirmed(&self, email: &Email) -> Result<bool, AppError> {
+        let mut users = lock(&self.users);
+        if users.get(email).is_some_and(|u| !u.confirmed) {
+            users.remove(email);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn opens_unconfirmed(
+        &self,
+        email: &Email,
+        password: &Password,
+    ) -> Result<bool, AppError> {
+        Ok(lock(&self.users)
+            .get(email)
+            .is_some_and(|u| !u.confirmed && u.password == password.expose()))
     }
 }
 

@@ -31,7 +31,9 @@ pub enum AppError {
     UserNotConfirmed,
     /// A wrong code, an unknown account or one already confirmed: one answer,
     /// so a confirmation cannot tell which accounts exist.
-    #[error("the code is wrong or has been used")]
+    #[error(
+        "the code is wrong or has been used, or the password is not the one of this registration (register again for a new code)"
+    )]
     InvalidCode,
     #[error("the confirmation code has expired; ask for a new one")]
     ExpiredCode,

@@ -53,13 +53,16 @@ impl RegisterBody {
 pub struct ConfirmBody {
     pub email: String,
     pub code: String,
+    /// The password given at sign-up: the confirmation is for that registration.
+    pub password: String,
 }
 
 impl ConfirmBody {
-    pub fn parse(self) -> Result<(Email, ConfirmationCode), AppError> {
+    pub fn parse(self) -> Result<(Email, ConfirmationCode, Password), AppError> {
         Ok((
             Email::parse(&self.email)?,
             ConfirmationCode::parse(&self.code)?,
+            Password::offered(&self.password)?,
         ))
     }
 }

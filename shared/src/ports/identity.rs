@@ -37,6 +37,18 @@ pub trait SignUpIdentity: Send + Sync {
     /// with it (with a reset code, or a fresh confirmation code if the account is
     /// unconfirmed). Succeeds quietly whatever the account's state.
     async fn notify_existing_account(&self, email: &Email) -> Result<(), AppError>;
+
+    /// Deletes the address's account if it was never confirmed (whether it
+    /// did): an unconfirmed account proves nothing, so a new sign-up for the
+    /// address replaces it rather than inheriting its password.
+    async fn delete_unconfirmed(&self, email: &Email) -> Result<bool, AppError>;
+
+    /// Whether the address has an unconfirmed account and `password` is its
+    /// password: what a confirmation must show besides the mailed code, so
+    /// that confirming proves the mailbox for the registration the confirmer
+    /// made and no other. `false` for an unknown or a confirmed account.
+    async fn opens_unconfirmed(&self, email: &Email, password: &Password)
+    -> Result<bool, AppError>;
 }
 
 /// Password and refresh-token authentication.

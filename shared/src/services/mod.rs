@@ -27,6 +27,6 @@ pub use permissions::{Authorised, ListedPolicy, Permissions, PolicyAdmin, Target
 pub use profiles::{ProfileService, StartingRoles};
 pub use throttle::{LoginCount, LoginRefusal, Throttle, ThrottleLimits};
 pub use users::{
-    AccountService, AuditTrailService, EventPage, PhoneService, RoleService, RoleSet,
-    UserAdminService, UserListService, UserPage,
+    AccountGuards, AccountService, AuditTrailService, EventPage, PhoneService, RoleService,
+    RoleSet, UserAdminService, UserListService, UserPage,
 };

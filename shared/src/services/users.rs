@@ -143,6 +143,14 @@ pub struct AccountService {
     addresses: crate::domain::SignUpPolicy,
 }
 
+/// What guards changes to one's account: the login and send limits, the
+/// session cut-off, and the address rules of sign-up.
+pub struct AccountGuards {
+    pub throttle: Throttle,
+    pub sessions: SessionGuard,
+    pub addresses: crate::domain::SignUpPolicy,
+}
+
 impl AccountService {
     /// Tells the old address when an email change completes.
     pub fn with_notices(mut self, notices: crate::services::Notices) -> Self {
@@ -155,21 +163,19 @@ impl AccountService {
         directory: Arc<dyn UserDirectory>,
         authenticator: Arc<dyn Authenticator>,
         accounts: Arc<dyn AccountAdmin>,
-        throttle: Throttle,
-        guard: SessionGuard,
+        guards: AccountGuards,
         audit: Audit,
-        addresses: crate::domain::SignUpPolicy,
     ) -> Self {
         Self {
             store,
             directory,
             authenticator,
             accounts,
-            throttle,
-            guard,
+            throttle: guards.throttle,
+            guard: guards.sessions,
             audit,
             notices: None,
-            addresses,
+            addresses: guards.addresses,
         }
     }
 

@@ -3,7 +3,7 @@
 use super::{Accepted, Confirmed};
 use crate::domain::audit::AuditAction;
 use crate::domain::{
-    AppError, ConfirmationCode, Email, NewPassword, Origin, PasswordPolicy, Registered,
+    AppError, ConfirmationCode, Email, NewPassword, Origin, Password, PasswordPolicy, Registered,
 };
 use crate::ports::{SignUpDetails, SignUpIdentity};
 use crate::services::{Audit, Throttle};
@@ -78,14 +78,23 @@ impl SignUpService {
     ) -> Result<SignUpAnswer, AppError> {
         let email = registration.email;
         self.throttle.send_attempt(&email, origin).await?;
-        let signed_up = self
-            .identity
-            .sign_up(
+        let sign_up = || {
+            self.identity.sign_up(
                 &email,
                 registration.password.password(),
                 &registration.details,
             )
-            .await;
+        };
+        let mut signed_up = sign_up().await;
+        // An unconfirmed account proves nothing about who registered it: a new
+        // sign-up replaces it, so its code is the new registrant's and only
+        // their password will work (no pre-registration takeover).
+        if matches!(signed_up, Err(AppError::EmailTaken))
+            && self.identity.delete_unconfirmed(&email).await?
+        {
+            tracing::info!("an unconfirmed account for the address was replaced");
+            signed_up = sign_up().await;
+        }
         match signed_up {
             Ok(Registered {
                 user_id, confirmed, ..
@@ -133,12 +142,20 @@ impl ConfirmService {
         Self { identity }
     }
 
+    /// Confirms with the mailed code and the password of the registration:
+    /// the code proves the mailbox, the password that the confirmer made this
+    /// registration, so no one confirms an account someone else registered
+    /// for their address. Every refusal is the same `invalid_code`.
     #[tracing::instrument(skip_all)]
     pub async fn confirm(
         &self,
         email: &Email,
         code: &ConfirmationCode,
+        password: &Password,
     ) -> Result<Confirmed, AppError> {
+        if !self.identity.opens_unconfirmed(email, password).await? {
+            return Err(AppError::InvalidCode);
+        }
         self.identity.confirm_sign_up(email, code).await?;
         Ok(Confirmed { confirmed: true })
     }
@@ -150,13 +167,14 @@ mod tests {
     use crate::testing::{InMemoryAuth, TEST_PASSWORD, from_ip, registration};
 
     #[tokio::test]
-    async fn a_taken_address_answers_like_a_new_one_and_its_owner_is_told() {
+    async fn a_confirmed_address_answers_like_a_new_one_and_its_owner_is_told() {
         let fakes = InMemoryAuth::default();
         let svc = fakes.sign_up();
         let first = svc
             .register(registration("Cy@Example.com", TEST_PASSWORD), &from_ip(1))
             .await
             .unwrap();
+        fakes.confirmed("cy@example.com").await;
         let again = svc
             .register(registration("cy@example.com", TEST_PASSWORD), &from_ip(1))
             .await
@@ -167,17 +185,53 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn registering_twice_with_different_case_is_email_taken_when_revealed() {
+    async fn registering_a_confirmed_address_in_another_case_is_email_taken_when_revealed() {
         let fakes = InMemoryAuth::default();
         let svc = fakes.sign_up_revealing_taken();
         svc.register(registration("Ann@Example.com", TEST_PASSWORD), &from_ip(1))
             .await
             .unwrap();
+        fakes.confirmed("ann@example.com").await;
         let err = svc
             .register(registration("ann@example.com", TEST_PASSWORD), &from_ip(1))
             .await
             .unwrap_err();
         assert!(matches!(err, AppError::EmailTaken));
+    }
+
+    #[tokio::test]
+    async fn a_new_sign_up_replaces_an_unconfirmed_account_so_only_its_password_confirms() {
+        let fakes = InMemoryAuth::default();
+        let svc = fakes.sign_up();
+        svc.register(
+            registration("vic@example.com", "Attackers-Pw-1"),
+            &from_ip(1),
+        )
+        .await
+        .unwrap();
+        svc.register(registration("vic@example.com", TEST_PASSWORD), &from_ip(2))
+            .await
+            .unwrap();
+        let email = Email::parse("vic@example.com").unwrap();
+        let code = fakes.identity.code_for("vic@example.com").unwrap();
+        let code = crate::domain::ConfirmationCode::parse(&code).unwrap();
+        let confirm = fakes.confirm();
+        let attackers = crate::domain::Password::offered("Attackers-Pw-1").unwrap();
+        assert!(matches!(
+            confirm
+                .confirm(&email, &code, &attackers)
+                .await
+                .unwrap_err(),
+            AppError::InvalidCode
+        ));
+        let victims = crate::domain::Password::offered(TEST_PASSWORD).unwrap();
+        assert!(
+            confirm
+                .confirm(&email, &code, &victims)
+                .await
+                .unwrap()
+                .confirmed
+        );
     }
 
     #[tokio::test]
@@ -189,17 +243,27 @@ mod tests {
             .unwrap();
         let svc = fakes.confirm();
         let email = Email::parse("bo@example.com").unwrap();
+        let password = crate::domain::Password::offered(TEST_PASSWORD).unwrap();
         let wrong = crate::domain::ConfirmationCode::parse("000000").unwrap();
         assert!(matches!(
-            svc.confirm(&email, &wrong).await.unwrap_err(),
+            svc.confirm(&email, &wrong, &password).await.unwrap_err(),
             AppError::InvalidCode
         ));
         let code = fakes.identity.code_for("bo@example.com").unwrap();
         let code = crate::domain::ConfirmationCode::parse(&code).unwrap();
-        assert!(svc.confirm(&email, &code).await.unwrap().confirmed);
-        let again = svc.confirm(&email, &code).await.unwrap_err();
+        assert!(
+            svc.confirm(&email, &code, &password)
+                .await
+                .unwrap()
+                .confirmed
+        );
+        let again = svc.confirm(&email, &code, &password).await.unwrap_err();
         let unknown = svc
-            .confirm(&Email::parse("nobody@example.com").unwrap(), &code)
+            .confirm(
+                &Email::parse("nobody@example.com").unwrap(),
+                &code,
+                &password,
+            )
             .await
             .unwrap_err();
         assert!(matches!(again, AppError::InvalidCode), "{again:?}");
