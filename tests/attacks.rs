@@ -477,3 +477,120 @@ async fn when_sign_ups_race_the_owner_ends_with_its_own_password() {
     assert_eq!(login_status(&email, PASSWORD).await, 200);
     assert_eq!(accounts_for(&email).await, 1);
 }
+
+/// A six-digit code that is not `real`.
+fn wrong_code(real: &str) -> &'static str {
+    if real == "000000" { "111111" } else { "000000" }
+}
+
+#[tokio::test]
+async fn guessing_a_reset_code_stops_after_five_from_any_address_and_the_right_code_then_waits() {
+    let (email, tokens) = signed_up_user("guessed-reset").await;
+    let asked = post("/auth/password/forgot", json!({"email": email})).await;
+    assert_eq!(asked.status, 202);
+    let code = code_from_outbox(&email).await;
+    let reset =
+        |code: &str| json!({"email": email, "code": code, "new_password": "Brand-New-Pass-7"});
+    for n in 0..5u8 {
+        let guess = send(
+            from_address(40 + n)
+                .post(url("/auth/password/reset"))
+                .json(&reset(wrong_code(&code))),
+        )
+        .await;
+        assert_eq!(guess.status, 400, "guess {n}: {:?}", guess.body);
+    }
+    let sixth = send(
+        from_address(50)
+            .post(url("/auth/password/reset"))
+            .json(&reset(wrong_code(&code))),
+    )
+    .await;
+    assert_eq!(sixth.status, 429, "{:?}", sixth.body);
+    assert!(sixth.headers.contains_key("retry-after"));
+    let right = post("/auth/password/reset", reset(&code)).await;
+    assert_eq!(
+        right.status, 429,
+        "the right code waits too: {:?}",
+        right.body
+    );
+    assert_eq!(
+        login_status(&email, PASSWORD).await,
+        200,
+        "the password did not change"
+    );
+    let me = sub(&access(&tokens));
+    let trail = get_with_token(&format!("/users/{me}/events"), &access(&tokens)).await;
+    let locked = trail.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["action"] == "codes_locked")
+        .count();
+    assert_eq!(locked, 1, "noted once: {:?}", trail.body);
+}
+
+#[tokio::test]
+async fn guessing_a_confirmation_code_stops_after_five() {
+    let email = unique_email("guessed-confirm");
+    assert_eq!(register(&email).await.status, 201);
+    let code = code_from_outbox(&email).await;
+    let confirm = |code: &str| json!({"email": email, "code": code, "password": PASSWORD});
+    for n in 0..5u8 {
+        let guess = send(
+            from_address(60 + n)
+                .post(url("/auth/confirm"))
+                .json(&confirm(wrong_code(&code))),
+        )
+        .await;
+        assert_eq!(guess.status, 400, "guess {n}: {:?}", guess.body);
+    }
+    let right = post("/auth/confirm", confirm(&code)).await;
+    assert_eq!(right.status, 429, "{:?}", right.body);
+    assert!(right.headers.contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn guessing_an_email_change_code_stops_after_five_and_is_noted_in_the_trail() {
+    let (_, tokens) = signed_up_user("guessed-email").await;
+    let token = access(&tokens);
+    let new_email = unique_email("guessed-new");
+    let asked = send(
+        http()
+            .post(url("/users/me/email"))
+            .bearer_auth(&token)
+            .json(&json!({"new_email": new_email, "current_password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(asked.status, 202, "{:?}", asked.body);
+    let code = code_from_outbox(&new_email).await;
+    let verify = |code: &'static str| {
+        let token = token.clone();
+        async move {
+            send(
+                http()
+                    .post(url("/users/me/email/verify"))
+                    .bearer_auth(&token)
+                    .json(&json!({"code": code})),
+            )
+            .await
+        }
+    };
+    for n in 0..5 {
+        let guess = verify(wrong_code(&code)).await;
+        assert_eq!(guess.status, 400, "guess {n}: {:?}", guess.body);
+    }
+    let sixth = verify(wrong_code(&code)).await;
+    assert_eq!(sixth.status, 429, "{:?}", sixth.body);
+    let me = sub(&token);
+    let trail = get_with_token(&format!("/users/{me}/events"), &token).await;
+    assert!(
+        trail.body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["action"] == "codes_locked"),
+        "{:?}",
+        trail.body
+    );
+}

@@ -5,16 +5,6 @@
 use crate::support::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::net::{IpAddr, Ipv4Addr};
-
-/// An HTTP client whose requests come from another loopback address, as
-/// another source IP reaches API Gateway.
-fn from_address(last: u8) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
-        .build()
-        .expect("client")
-}
 
 async fn login_from(client: &reqwest::Client, email: &str, password: &str) -> Response {
     send(

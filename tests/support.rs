@@ -155,6 +155,17 @@ pub fn launch(
 /// of the stacks' logs passes over those; `local/src/gateway.rs`).
 pub const EXPECT_ERROR_HEADER: &str = "x-gatehouse-local-expect-error";
 
+/// An HTTP client whose requests come from another loopback address, as
+/// another source IP reaches API Gateway.
+pub fn from_address(last: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+            127, 0, 0, last,
+        )))
+        .build()
+        .expect("client")
+}
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::new()
 }

@@ -244,7 +244,13 @@ fn every_function_builds_from_its_own_crate_with_cargo_lambda_and_has_a_sample_e
 fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
     let actions: &[&str] = match binary {
         // The app client's secret, read at cold start.
-        "confirm" | "refresh" => &["cognito-idp:DescribeUserPoolClient"],
+        "refresh" => &["cognito-idp:DescribeUserPoolClient"],
+        // ... and the count of codes tried.
+        "confirm" => &[
+            "cognito-idp:DescribeUserPoolClient",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+        ],
         // ... and the send limits; a sign-up replaces an unconfirmed account.
         "register" => &[
             "cognito-idp:DescribeUserPoolClient",
@@ -289,6 +295,7 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "cognito-idp:AdminGetUser",
             "cognito-idp:AdminUserGlobalSignOut",
             "cognito-idp:DescribeUserPoolClient",
+            "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:Query",
             "dynamodb:DeleteItem",
@@ -368,10 +375,18 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:GetItem",
             "dynamodb:PutItem",
         ],
-        "verify-phone-change" => &["dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"],
+        "verify-phone-change" => &[
+            "cognito-idp:DescribeUserPoolClient",
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+            "dynamodb:PutItem",
+        ],
         "verify-email-change" => &[
             "sqs:SendMessage",
             "cognito-idp:AdminUserGlobalSignOut",
+            "cognito-idp:DescribeUserPoolClient",
+            "dynamodb:GetItem",
             "dynamodb:Query",
             "dynamodb:UpdateItem",
             "dynamodb:PutItem",

@@ -115,7 +115,11 @@ impl AppContext {
 
     /// Confirm: Cognito only.
     pub fn confirm_sign_up(&self) -> Result<ConfirmService, ConfigError> {
-        Ok(ConfirmService::new(self.cognito()?))
+        let app = self.app_client()?;
+        Ok(ConfirmService::new(
+            self.cognito_with(app.clone()),
+            self.throttle(app)?,
+        ))
     }
 
     /// Login: Cognito, and the table's throttle windows and session cut-offs.
@@ -187,6 +191,7 @@ impl AppContext {
             )
             .with_notices(self.notices()?),
             self.throttle(app)?,
+            self.table()?,
         ))
     }
 
@@ -429,10 +434,10 @@ mod tests {
     }
 
     #[test]
-    fn confirm_builds_no_table_client() {
+    fn confirm_builds_cognito_and_the_table_for_the_codes_tried() {
         let ctx = context();
         ctx.confirm_sign_up().unwrap();
-        assert_eq!(ctx.clients().built(), vec![Cognito]);
+        assert_eq!(ctx.clients().built(), vec![Cognito, DynamoDb]);
     }
 
     #[test]

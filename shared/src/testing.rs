@@ -184,7 +184,7 @@ impl InMemoryAuth {
     }
 
     pub fn confirm(&self) -> ConfirmService {
-        ConfirmService::new(self.identity.clone())
+        ConfirmService::new(self.identity.clone(), self.throttle())
     }
 
     pub fn login(&self) -> LoginService {
@@ -216,7 +216,7 @@ impl InMemoryAuth {
     }
 
     pub fn password_reset(&self) -> PasswordResetService {
-        PasswordResetService::new(self.passwords(), self.throttle())
+        PasswordResetService::new(self.passwords(), self.throttle(), self.profiles.clone())
     }
 
     pub fn forgot_password(&self) -> ForgotPasswordService {

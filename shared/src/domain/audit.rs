@@ -13,6 +13,8 @@ pub enum AuditAction {
     LoginSucceeded,
     LoginFailed,
     LoginLocked,
+    /// Five wrong codes for one purpose: further tries wait (noted once per window).
+    CodesLocked,
     LoggedOut,
     PasswordChanged,
     PasswordReset,

@@ -21,8 +21,8 @@ pub use profile::{
 };
 pub use signup::{SignUpDecision, SignUpPolicy, domain_list};
 pub use throttle::{
-    Admission, LOGIN_PER_EMAIL, LOGIN_PER_EMAIL_AND_IP, Limit, OnLimit, SENDS_PER_ADDRESS, Window,
-    login_per_ip, sends_per_ip,
+    Admission, CODE_TRIES, LOGIN_PER_EMAIL, LOGIN_PER_EMAIL_AND_IP, Limit, OnLimit,
+    SENDS_PER_ADDRESS, Window, login_per_ip, sends_per_ip,
 };
 pub use values::{
     AccessToken, ConfirmationCode, DisplayName, Email, Locale, PhoneNumber, RefreshToken, Role,

@@ -62,6 +62,14 @@ pub fn login_per_ip(max: u32) -> Limit {
     }
 }
 
+/// Codes tried for one account and purpose (a wrong one stays counted), from
+/// any source: a sixth try within the window waits, right code or not.
+pub const CODE_TRIES: Limit = Limit {
+    max: 5,
+    window: FIFTEEN_MINUTES,
+    on_limit: OnLimit::Lock,
+};
+
 /// Codes and notices sent to one address.
 pub const SENDS_PER_ADDRESS: Limit = Limit {
     max: 5,

@@ -25,7 +25,7 @@ pub use notifications::{
 };
 pub use permissions::{Authorised, ListedPolicy, Permissions, PolicyAdmin, Target};
 pub use profiles::{ProfileService, StartingRoles};
-pub use throttle::{LoginCount, LoginRefusal, Throttle, ThrottleLimits};
+pub use throttle::{CodePurpose, CodeTry, LoginCount, LoginRefusal, Throttle, ThrottleLimits};
 pub use users::{
     AccountGuards, AccountService, AuditTrailService, EventPage, PhoneService, RoleService,
     RoleSet, UserAdminService, UserListService, UserPage,

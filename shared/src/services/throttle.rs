@@ -7,7 +7,7 @@
 //! what it counted in the others.
 
 use crate::domain::{
-    Admission, AppError, Email, LOGIN_PER_EMAIL, LOGIN_PER_EMAIL_AND_IP, Limit, Origin,
+    Admission, AppError, CODE_TRIES, Email, LOGIN_PER_EMAIL, LOGIN_PER_EMAIL_AND_IP, Limit, Origin,
     PhoneNumber, SENDS_PER_ADDRESS, login_per_ip, sends_per_ip,
 };
 use crate::ports::{ThrottleKey, ThrottleKeys, ThrottleStore};
@@ -36,6 +36,31 @@ pub struct ThrottleLimits {
     /// Codes and notices requested from one source IP per hour.
     pub sends_per_ip: u32,
 }
+
+/// What a mailed or texted code is for: each purpose has its own count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodePurpose {
+    Confirm,
+    PasswordReset,
+    EmailChange,
+    PhoneChange,
+}
+
+impl CodePurpose {
+    fn counter(self) -> &'static str {
+        match self {
+            Self::Confirm => "CODE#CONFIRM",
+            Self::PasswordReset => "CODE#RESET",
+            Self::EmailChange => "CODE#EMAIL",
+            Self::PhoneChange => "CODE#PHONE",
+        }
+    }
+}
+
+/// A code try, counted before the code is tested: settle it with
+/// [`Throttle::code_settled`].
+#[derive(Debug)]
+pub struct CodeTry(ThrottleKey);
 
 #[derive(Clone)]
 pub struct Throttle {
@@ -160,8 +185,13 @@ impl Throttle {
             subject: self.email_subject(email).await?,
             counter: LOCK_NOTE.into(),
         };
+        self.first_note(&key).await
+    }
+
+    /// Whether `key`'s note is new for this window (and records it).
+    async fn first_note(&self, key: &ThrottleKey) -> Result<bool, AppError> {
         let now = Utc::now().timestamp();
-        let stored = self.store.load(&key).await?;
+        let stored = self.store.load(key).await?;
         if stored.as_ref().is_some_and(|s| s.value.is_open(now)) {
             return Ok(false);
         }
@@ -170,9 +200,7 @@ impl Throttle {
             expires_at: now + LOGIN_PER_EMAIL_AND_IP.window.as_secs() as i64,
             not_before: 0,
         };
-        self.store
-            .save(&key, &note, stored.map(|s| s.version))
-            .await
+        self.store.save(key, &note, stored.map(|s| s.version)).await
     }
 
     /// The password was right: the email's windows are forgotten, and the source
@@ -224,6 +252,46 @@ impl Throttle {
     pub async fn lift_login_locks(&self, email: &Email) -> Result<(), AppError> {
         let subject = self.email_subject(email).await?;
         self.store.clear_all(&subject, LOGIN).await
+    }
+
+    /// Counts a code about to be tested for `account` (its email or user id)
+    /// and `purpose`, from any source, or refuses it: after five tries in 15
+    /// minutes the next waits, right code or not (429 with `Retry-After`).
+    /// The second value says whether this refusal is the first of its window
+    /// (for one note in the audit trail).
+    pub async fn code_try(
+        &self,
+        account: &str,
+        purpose: CodePurpose,
+    ) -> Result<CodeTry, (AppError, bool)> {
+        let key = ThrottleKey {
+            subject: self
+                .keys
+                .key("account", account)
+                .await
+                .map_err(|e| (e, false))?,
+            counter: purpose.counter().into(),
+        };
+        match self.count_all(&[(&key, CODE_TRIES)]).await {
+            Ok(()) => Ok(CodeTry(key)),
+            Err((_, refused)) => {
+                let note = ThrottleKey {
+                    subject: key.subject.clone(),
+                    counter: format!("{}#{LOCK_NOTE}", purpose.counter()),
+                };
+                let first = self.first_note(&note).await.unwrap_or(false);
+                Err((refused, first))
+            }
+        }
+    }
+
+    /// Settles a code try: a right code (or one never tested) gives its count
+    /// back, so the window counts wrong codes only.
+    pub async fn code_settled(&self, tried: CodeTry, wrong: bool) -> Result<(), AppError> {
+        if wrong {
+            return Ok(());
+        }
+        self.release(&tried.0).await
     }
 
     /// Counts a request that sends a code or a notice to `email`, or refuses it.

@@ -12,7 +12,7 @@ use crate::domain::{
 use crate::ports::{
     AccountAdmin, AuditLog, Authenticator, ProfileStore, TokenSigner, UserDirectory,
 };
-use crate::services::{Audit, Permissions, SessionGuard, Target, Throttle};
+use crate::services::{Audit, CodePurpose, Permissions, SessionGuard, Target, Throttle};
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -474,9 +474,16 @@ impl AccountService {
         let pending = me
             .and_then(|p| p.pending_email)
             .ok_or(AppError::InvalidCode)?;
-        self.directory
-            .verify_email(&caller.access_token, code)
-            .await?;
+        let verified = tried_code(
+            &self.throttle,
+            &self.audit,
+            caller,
+            CodePurpose::EmailChange,
+            origin,
+            self.directory.verify_email(&caller.access_token, code),
+        )
+        .await;
+        verified?;
         // Cognito now holds the new address; the profile follows it, and every
         // session ends (as after a password change).
         with_retries(|| self.store.set_email(&caller.user_id, &pending)).await?;
@@ -591,9 +598,15 @@ impl PhoneService {
     ) -> Result<crate::domain::Profile, AppError> {
         let profile = self.current(caller).await?;
         let phone = profile.phone_number.ok_or(AppError::InvalidCode)?;
-        self.directory
-            .verify_phone(&caller.access_token, code)
-            .await?;
+        tried_code(
+            &self.throttle,
+            &self.audit,
+            caller,
+            CodePurpose::PhoneChange,
+            origin,
+            self.directory.verify_phone(&caller.access_token, code),
+        )
+        .await?;
         with_retries(|| self.store.set_phone(&caller.user_id, &phone, true)).await?;
         self.audit
             .user(&caller.user_id, AuditAction::PhoneChanged, Some(origin))
@@ -606,6 +619,34 @@ impl PhoneService {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RoleSet {
     pub roles: Vec<Role>,
+}
+
+/// Tests a code the caller was sent behind the count of codes tried for its
+/// account and purpose: five wrong ones in 15 minutes and the next waits (429),
+/// noted once in the caller's trail.
+async fn tried_code(
+    throttle: &Throttle,
+    audit: &Audit,
+    caller: &Caller,
+    purpose: CodePurpose,
+    origin: &Origin,
+    attempt: impl std::future::Future<Output = Result<(), AppError>>,
+) -> Result<(), AppError> {
+    let tried = match throttle.code_try(caller.user_id.as_str(), purpose).await {
+        Ok(tried) => tried,
+        Err((refused, first)) => {
+            if first {
+                audit
+                    .user(&caller.user_id, AuditAction::CodesLocked, Some(origin))
+                    .await;
+            }
+            return Err(refused);
+        }
+    };
+    let tested = attempt.await;
+    let wrong = matches!(tested, Err(AppError::InvalidCode | AppError::ExpiredCode));
+    throttle.code_settled(tried, wrong).await?;
+    tested
 }
 
 /// The caller's own profile, when their token is current.

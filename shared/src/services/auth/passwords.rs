@@ -7,8 +7,8 @@ use crate::domain::audit::AuditAction;
 use crate::domain::{
     AppError, Caller, ConfirmationCode, Email, NewPassword, Origin, Password, PasswordPolicy,
 };
-use crate::ports::{AccountAdmin, PasswordIdentity};
-use crate::services::{Audit, Throttle};
+use crate::ports::{AccountAdmin, PasswordIdentity, ProfileStore};
+use crate::services::{Audit, CodePurpose, Throttle};
 use std::sync::Arc;
 
 /// A password change, parsed at the edge.
@@ -111,13 +111,20 @@ impl PasswordService {
 pub struct PasswordResetService {
     passwords: PasswordService,
     throttle: Throttle,
+    /// Who an address belongs to, for the trail of a code lock.
+    accounts: Arc<dyn ProfileStore>,
 }
 
 impl PasswordResetService {
-    pub fn new(passwords: PasswordService, throttle: Throttle) -> Self {
+    pub fn new(
+        passwords: PasswordService,
+        throttle: Throttle,
+        accounts: Arc<dyn ProfileStore>,
+    ) -> Self {
         Self {
             passwords,
             throttle,
+            accounts,
         }
     }
 
@@ -132,9 +139,36 @@ impl PasswordResetService {
         origin: &Origin,
     ) -> Result<(), AppError> {
         let svc = &self.passwords;
-        svc.identity
+        let tried = match self
+            .throttle
+            .code_try(reset.email.as_str(), CodePurpose::PasswordReset)
+            .await
+        {
+            Ok(tried) => tried,
+            Err((refused, first)) => {
+                if first {
+                    svc.audit
+                        .by_email(
+                            &*self.accounts,
+                            &reset.email,
+                            AuditAction::CodesLocked,
+                            origin,
+                        )
+                        .await;
+                }
+                return Err(refused);
+            }
+        };
+        let reset_done = svc
+            .identity
             .reset_password(&reset.email, &reset.code, reset.new.password())
-            .await?;
+            .await;
+        let wrong = matches!(
+            reset_done,
+            Err(AppError::InvalidCode | AppError::ExpiredCode)
+        );
+        self.throttle.code_settled(tried, wrong).await?;
+        reset_done?;
         // The code is spent now: the caller could not retry, so we do.
         let user_id = with_retries(|| svc.admin.sign_out_everywhere(&reset.email)).await?;
         with_retries(|| svc.guard.end_all(&user_id)).await?;

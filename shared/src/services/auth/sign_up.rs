@@ -6,7 +6,7 @@ use crate::domain::{
     AppError, ConfirmationCode, Email, NewPassword, Origin, Password, PasswordPolicy, Registered,
 };
 use crate::ports::{SignUpDetails, SignUpIdentity};
-use crate::services::{Audit, Throttle};
+use crate::services::{Audit, CodePurpose, Throttle};
 use std::sync::Arc;
 
 /// A sign-up, parsed at the edge: the password already passed the policy.
@@ -131,15 +131,17 @@ impl SignUpService {
     }
 }
 
-/// Confirm: Cognito's public API only (the code is the authorisation).
+/// Confirm: Cognito's public API (the code is the authorisation), behind the
+/// count of codes tried for the address.
 #[derive(Clone)]
 pub struct ConfirmService {
     identity: Arc<dyn SignUpIdentity>,
+    throttle: Throttle,
 }
 
 impl ConfirmService {
-    pub fn new(identity: Arc<dyn SignUpIdentity>) -> Self {
-        Self { identity }
+    pub fn new(identity: Arc<dyn SignUpIdentity>, throttle: Throttle) -> Self {
+        Self { identity, throttle }
     }
 
     /// Confirms with the mailed code and the password of the registration:
@@ -153,10 +155,25 @@ impl ConfirmService {
         code: &ConfirmationCode,
         password: &Password,
     ) -> Result<Confirmed, AppError> {
-        if !self.identity.opens_unconfirmed(email, password).await? {
-            return Err(AppError::InvalidCode);
+        // An unconfirmed account has no trail yet: the lock is only logged.
+        let tried = self
+            .throttle
+            .code_try(email.as_str(), CodePurpose::Confirm)
+            .await
+            .map_err(|(refused, _)| refused)?;
+        let confirmed = async {
+            if !self.identity.opens_unconfirmed(email, password).await? {
+                return Err(AppError::InvalidCode);
+            }
+            self.identity.confirm_sign_up(email, code).await
         }
-        self.identity.confirm_sign_up(email, code).await?;
+        .await;
+        let wrong = matches!(
+            confirmed,
+            Err(AppError::InvalidCode | AppError::ExpiredCode)
+        );
+        self.throttle.code_settled(tried, wrong).await?;
+        confirmed?;
         Ok(Confirmed { confirmed: true })
     }
 }
