@@ -594,3 +594,81 @@ async fn guessing_an_email_change_code_stops_after_five_and_is_noted_in_the_trai
         trail.body
     );
 }
+
+/// `gatehouse-ops policies ...` against the main stack's table, with AWS
+/// credentials (the emulator's) and no API: whether it succeeded, what it printed.
+fn break_glass(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(target_dir().join("debug").join("gatehouse-ops"))
+        .arg("policies")
+        .args(args)
+        .args(["--table", TABLE])
+        .env("AWS_ENDPOINT_URL", &stack().moto)
+        .env("AWS_ACCESS_KEY_ID", "operator")
+        .env("AWS_SECRET_ACCESS_KEY", "operator")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .expect("run gatehouse-ops");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test]
+async fn no_policy_change_locks_every_administrator_out_and_break_glass_mends_the_store() {
+    let admin = account(ADMIN_EMAILS[24]).await;
+    let put = |id: String, policy: &'static str| {
+        let admin = admin.clone();
+        async move {
+            send(
+                http()
+                    .put(url(&format!("/policies/{id}")))
+                    .bearer_auth(&admin)
+                    .json(&json!({"policy": policy})),
+            )
+            .await
+        }
+    };
+    for lockout in [
+        "forbid (principal, action, resource);",
+        r#"forbid (principal, action == Action::"roles:manage", resource);"#,
+        r#"forbid (principal in Role::"admin", action == Action::"policies:manage", resource);"#,
+    ] {
+        let refused = put(unique("lockout"), lockout).await;
+        assert_eq!(refused.status, 400, "{lockout}: {:?}", refused.body);
+        assert_eq!(refused.body["field"], "policy");
+        assert!(
+            refused.body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("manage policies and roles"),
+            "{:?}",
+            refused.body
+        );
+    }
+    // The break-glass command lists and removes a stored policy without the API.
+    let id = unique("glass");
+    let stored = put(
+        id.clone(),
+        r#"permit (principal == User::"no-one-break-glass", action == Action::"users:read", resource);"#,
+    )
+    .await;
+    assert_eq!(stored.status, 201, "{:?}", stored.body);
+    let (listed, said) = break_glass(&["list"]);
+    assert!(listed, "{said}");
+    assert!(said.contains(&id), "{said}");
+    let (removed, said) = break_glass(&["remove", "--id", &id]);
+    assert!(removed, "{said}");
+    let (again, _) = break_glass(&["remove", "--id", &id]);
+    assert!(!again, "a second removal finds nothing");
+    let policies = get_with_token("/policies", &admin).await;
+    assert!(
+        !policies.body.to_string().contains(&id),
+        "{:?}",
+        policies.body
+    );
+}

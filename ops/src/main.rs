@@ -1,6 +1,9 @@
 //! `gatehouse-ops smoke --base-url <URL> ...`: the main flows against a
 //! deployment (see `smoke`).
 //!
+//! `gatehouse-ops policies list|remove ...`: the break-glass way to the stored
+//! Cedar policies (see `policies`).
+//!
 //! `gatehouse-ops redrive --from <dead-letter queue URL> --to <queue URL> [--max N]`
 //!
 //! Moves messages from a dead-letter queue back to the queue they came from
@@ -11,6 +14,7 @@
 //! The SDK's usual configuration applies (credentials, region, and
 //! `AWS_ENDPOINT_URL` for the local stack's emulator).
 
+mod policies;
 mod smoke;
 
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
@@ -24,8 +28,9 @@ struct Redrive {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: gatehouse-ops redrive --from <dead-letter queue URL> --to <queue URL> [--max N]\n{}",
-        smoke::usage()
+        "usage: gatehouse-ops redrive --from <dead-letter queue URL> --to <queue URL> [--max N]\n{}\n{}",
+        smoke::usage(),
+        policies::usage()
     );
     ExitCode::from(2)
 }
@@ -139,6 +144,21 @@ async fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             },
+        };
+    }
+    if args.first().map(String::as_str) == Some("policies") {
+        let Some(command) = policies::parse(&args) else {
+            return usage();
+        };
+        return match policies::run(command).await {
+            Ok(said) => {
+                print!("{said}");
+                ExitCode::SUCCESS
+            }
+            Err(why) => {
+                eprintln!("policies: {why}");
+                ExitCode::FAILURE
+            }
         };
     }
     let Some(redrive) = parse(&args) else {

@@ -638,6 +638,45 @@ impl PolicyEngine {
     }
 }
 
+/// Whether, under `stored` (with the built-ins), an active user in the built-in
+/// admin role may still manage policies and roles. A change that fails this
+/// would lock every administrator out for good: no one could store a policy
+/// again, nor give anyone a role that could.
+pub fn admins_keep_control(stored: &[PolicyDocument]) -> Result<bool, AppError> {
+    let engine = PolicyEngine::new(stored)?;
+    let someone = |id: &str, role: &str| -> Result<(UserId, Profile), AppError> {
+        let user_id = UserId::parse(id)?;
+        let now = chrono::Utc::now();
+        let profile = Profile {
+            user_id: user_id.clone(),
+            email: crate::domain::Email::parse(&format!("{id}@gatehouse.invalid"))?,
+            display_name: None,
+            preferences: Default::default(),
+            roles: vec![crate::domain::Role::parse(role)?],
+            status: crate::domain::UserStatus::Active,
+            phone_number: None,
+            phone_verified: false,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            pending_email: None,
+        };
+        Ok((user_id, profile))
+    };
+    let (admin_id, admin) = someone("lockout-check-admin", ADMIN_ROLE)?;
+    let (user_id, user) = someone("lockout-check-user", "user")?;
+    let admin = Principal::user(admin_id, Some(admin));
+    Ok(engine.allows(
+        &admin,
+        actions::POLICIES_MANAGE,
+        &Resource::Collection(collections::POLICIES),
+    )? && engine.allows(
+        &admin,
+        actions::ROLES_MANAGE,
+        &Resource::user(user_id, Some(user)),
+    )?)
+}
+
 fn action_entities(
     schema: &Schema,
 ) -> Result<HashMap<EntityUid, (Entity, Vec<EntityUid>)>, AppError> {
@@ -706,6 +745,29 @@ mod tests {
 
     fn stored(id: &str, text: &str) -> PolicyDocument {
         PolicyDocument::submitted(id, "", text).unwrap()
+    }
+
+    #[test]
+    fn a_forbid_everything_policy_would_lock_the_admins_out_and_a_narrow_one_would_not() {
+        let everything =
+            PolicyDocument::submitted("no-one", "", "forbid (principal, action, resource);")
+                .unwrap();
+        assert!(!admins_keep_control(&[everything]).unwrap());
+        let roles = PolicyDocument::submitted(
+            "no-roles",
+            "",
+            r#"forbid (principal, action == Action::"roles:manage", resource);"#,
+        )
+        .unwrap();
+        assert!(!admins_keep_control(&[roles]).unwrap());
+        let narrow = PolicyDocument::submitted(
+            "no-events",
+            "",
+            r#"forbid (principal, action == Action::"events:read", resource);"#,
+        )
+        .unwrap();
+        assert!(admins_keep_control(&[narrow]).unwrap());
+        assert!(admins_keep_control(&[]).unwrap());
     }
 
     #[test]

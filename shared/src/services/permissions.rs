@@ -410,6 +410,10 @@ impl PolicyAdmin {
             )
             .await?;
         let document = PolicyDocument::submitted(id, description, policy)?;
+        let (_, mut after) = self.store.policies().await?;
+        after.retain(|p| p.id != document.id);
+        after.push(document.clone());
+        Self::keeps_administrators(&after)?;
         let created = self.store.put_policy(&document).await?;
         self.record(caller, AuditAction::PolicyStored, id, origin)
             .await;
@@ -438,12 +442,30 @@ impl PolicyAdmin {
                 "built-in policies ship with Gatehouse and cannot be deleted; a forbid policy can narrow them",
             ));
         }
+        let (_, mut after) = self.store.policies().await?;
+        after.retain(|p| p.id != id);
+        Self::keeps_administrators(&after)?;
         if !self.store.delete_policy(id).await? {
             return Err(AppError::NotFound("policy"));
         }
         self.record(caller, AuditAction::PolicyDeleted, id, origin)
             .await;
         Ok(())
+    }
+
+    /// Refuses a change after which no administrator could manage policies and
+    /// roles (the set is evaluated for the built-in admin role before it is
+    /// stored). Two racing changes are each checked alone; the break-glass
+    /// command (`gatehouse-ops policies`) mends what slips through.
+    fn keeps_administrators(after: &[PolicyDocument]) -> Result<(), AppError> {
+        if crate::domain::permissions::admins_keep_control(after)? {
+            Ok(())
+        } else {
+            Err(AppError::validation(
+                "policy",
+                "would leave no one able to manage policies and roles (evaluated for the built-in admin role)",
+            ))
+        }
     }
 
     async fn record(&self, caller: &Caller, action: AuditAction, id: &str, origin: &Origin) {
