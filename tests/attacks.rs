@@ -672,3 +672,113 @@ async fn no_policy_change_locks_every_administrator_out_and_break_glass_mends_th
         policies.body
     );
 }
+
+async fn check_as(token: &str, body: Value) -> Response {
+    send(
+        http()
+            .post(url("/permissions/check"))
+            .bearer_auth(token)
+            .json(&body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_check_endpoint_answers_as_the_endpoints_decide_and_takes_no_invented_facts() {
+    let admin = account(ADMIN_EMAILS[25]).await;
+    let admin_id = sub(&admin);
+    let (_, other) = signed_up_user("checks-other").await;
+    let other = access(&other);
+    let other_id = sub(&other);
+    let sent = send(
+        http()
+            .post(url("/notifications"))
+            .bearer_auth(&admin)
+            .json(&json!({
+                "recipients": [other_id],
+                "channel": "email",
+                "template": "security-alert",
+                "data": {"message": "m"},
+            })),
+    )
+    .await;
+    assert_eq!(sent.status, 202, "{:?}", sent.body);
+    let notification = sent.body["notification_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    // The same questions, asked of the endpoints and of the check.
+    let questions = [
+        (
+            &other,
+            format!("/notifications/{notification}"),
+            "notifications:read",
+            json!({"type": "Notification", "id": notification}),
+        ),
+        (
+            &admin,
+            format!("/notifications/{notification}"),
+            "notifications:read",
+            json!({"type": "Notification", "id": notification}),
+        ),
+        (
+            &other,
+            format!("/users/{admin_id}"),
+            "users:read",
+            json!({"type": "User", "id": admin_id}),
+        ),
+        (
+            &admin,
+            format!("/users/{other_id}"),
+            "users:read",
+            json!({"type": "User", "id": other_id}),
+        ),
+        (
+            &other,
+            format!("/users/{other_id}/roles"),
+            "roles:read",
+            json!({"type": "User", "id": other_id}),
+        ),
+    ];
+    for (token, path, action, resource) in &questions {
+        let endpoint = get_with_token(path, token).await;
+        let check = check_as(token, json!({"action": action, "resource": resource})).await;
+        assert_eq!(check.status, 200, "{:?}", check.body);
+        assert_eq!(
+            check.body["allowed"] == true,
+            endpoint.status == 200,
+            "{action} on {path}: the endpoint answered {}, the check {:?}",
+            endpoint.status,
+            check.body
+        );
+    }
+
+    // Invented facts about a type Gatehouse owns are refused, naming the type.
+    for (kind, id) in [
+        ("Notification", notification.as_str()),
+        ("User", admin_id.as_str()),
+    ] {
+        let invented = check_as(
+            &other,
+            json!({
+                "action": "notifications:read",
+                "resource": {
+                    "type": kind,
+                    "id": id,
+                    "attributes": {"sender": {"__entity": {"type": "User", "id": other_id}}},
+                },
+            }),
+        )
+        .await;
+        assert_eq!(invented.status, 400, "{kind}: {:?}", invented.body);
+        assert!(
+            invented.body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(kind),
+            "{:?}",
+            invented.body
+        );
+    }
+}

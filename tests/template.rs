@@ -308,9 +308,13 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:Query",
             "dynamodb:PutItem",
         ],
-        "get-user-roles" | "check-permission" | "batch-check-permissions" | "list-policies" => {
-            &["dynamodb:BatchGetItem", "dynamodb:Query"]
-        }
+        "get-user-roles" | "list-policies" => &["dynamodb:BatchGetItem", "dynamodb:Query"],
+        // ... and who sent a notification a check names.
+        "check-permission" | "batch-check-permissions" => &[
+            "dynamodb:BatchGetItem",
+            "dynamodb:Query",
+            "dynamodb:GetItem",
+        ],
         "put-policy" | "delete-policy" => &[
             "dynamodb:BatchGetItem",
             "dynamodb:Query",

@@ -871,6 +871,17 @@ impl PolicyStore for DynamoTable {
         }
     }
 
+    async fn notification_sender(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::domain::permissions::Sender>, AppError> {
+        use crate::ports::notify::NotificationStore;
+        Ok(self
+            .notification(id)
+            .await?
+            .and_then(|(record, _)| record.sender))
+    }
+
     async fn put_policy(&self, policy: &PolicyDocument) -> Result<bool, AppError> {
         let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(PolicyItem {
             pk: keys::POLICY_PK.into(),

@@ -350,6 +350,14 @@ impl PolicyStore for InMemoryProfileStore {
         Ok((policies.0, policies.1.values().cloned().collect()))
     }
 
+    /// The fake keeps no notifications: every one is Gatehouse's own.
+    async fn notification_sender(
+        &self,
+        _id: &str,
+    ) -> Result<Option<crate::domain::permissions::Sender>, AppError> {
+        Ok(None)
+    }
+
     async fn put_policy(&self, policy: &PolicyDocument) -> Result<bool, AppError> {
         let mut policies = lock(&self.policies);
         policies.0 += 1;

@@ -186,6 +186,14 @@ pub trait PolicyStore: Send + Sync {
     /// Every stored policy and the version they make.
     async fn policies(&self) -> Result<(u64, Vec<PolicyDocument>), AppError>;
 
+    /// Who sent a notification, as the store has it (`None`: Gatehouse itself,
+    /// or no such notification): a check about a notification is decided on
+    /// this, never on what the caller says.
+    async fn notification_sender(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::domain::permissions::Sender>, AppError>;
+
     /// Creates or replaces a policy and bumps the version in the same step;
     /// `Ok(true)` when it was new.
     async fn put_policy(&self, policy: &PolicyDocument) -> Result<bool, AppError>;

@@ -16,7 +16,7 @@ use crate::domain::session::token_is_current;
 use crate::domain::{AppError, Caller, Origin, Profile, Subject, UserId};
 use crate::metrics::{self, Metric};
 use crate::ports::{PolicySnapshot, PolicyStore};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// What an endpoint asks about.
@@ -226,10 +226,18 @@ impl Permissions {
         };
         let engine = self.engine(snapshot.version).await?;
         let profile_of = |id: &UserId| snapshot.users.get(id).and_then(|u| u.profile.clone());
+        // Gatehouse's own facts about notifications, from the store.
+        let mut senders = HashMap::new();
+        for check in checks {
+            if check.resource.kind == NOTIFICATION && !senders.contains_key(&check.resource.id) {
+                let sender = self.store.notification_sender(&check.resource.id).await?;
+                senders.insert(check.resource.id.clone(), sender);
+            }
+        }
         let mut decisions = Vec::with_capacity(checks.len());
         for (i, check) in checks.iter().enumerate() {
             let question = self
-                .question(&engine, &caller, check, &profile_of)
+                .question(&engine, &caller, check, &profile_of, &senders)
                 .map_err(|e| label(i, e))?;
             decisions.push(engine.decide(&question).map_err(|e| label(i, e))?);
         }
@@ -248,6 +256,7 @@ impl Permissions {
         caller: &Principal,
         check: &CheckRequest,
         profile_of: &dyn Fn(&UserId) -> Option<Profile>,
+        senders: &HashMap<String, Option<Sender>>,
     ) -> Result<Question, AppError> {
         let principal = match &check.principal {
             None => caller.clone(),
@@ -290,22 +299,28 @@ impl Permissions {
                 principal
             }
         };
-        let resource = match check.resource.kind.as_str() {
-            "User" => {
-                if check.resource.attributes.is_some() {
-                    return Err(AppError::validation(
-                        "resource",
-                        "attributes of a User come from Gatehouse, not the caller",
-                    ));
+        // The attributes of a type Gatehouse owns come from its store, never
+        // from the caller: supplied ones would let the check answer what no
+        // endpoint would.
+        let kind = check.resource.kind.as_str();
+        if check.resource.attributes.is_some() && GATEHOUSE_TYPES.contains(&kind) {
+            return Err(AppError::validation(
+                "resource",
+                format!("attributes of a {kind} come from Gatehouse, not the caller"),
+            ));
+        }
+        let resource = match kind {
+            NOTIFICATION => Resource::Notification {
+                id: check.resource.id.clone(),
+                sender: senders.get(&check.resource.id).cloned().flatten(),
+            },
+            "User" => match UserId::parse(&check.resource.id) {
+                Ok(id) => {
+                    let profile = profile_of(&id);
+                    Resource::user(id, profile)
                 }
-                match UserId::parse(&check.resource.id) {
-                    Ok(id) => {
-                        let profile = profile_of(&id);
-                        Resource::user(id, profile)
-                    }
-                    Err(_) => Resource::UnknownUser,
-                }
-            }
+                Err(_) => Resource::UnknownUser,
+            },
             "Service" => Resource::Principal(Box::new(Principal::Service {
                 client_id: check.resource.id.clone(),
                 scopes: Vec::new(),
@@ -324,6 +339,17 @@ impl Permissions {
         })
     }
 }
+
+/// The resource types Gatehouse owns: their attributes are its own.
+const GATEHOUSE_TYPES: &[&str] = &[
+    "User",
+    "Service",
+    "Role",
+    "Scope",
+    "Collection",
+    NOTIFICATION,
+];
+const NOTIFICATION: &str = "Notification";
 
 /// Why a request was refused, in the caller's terms.
 fn refusal(action: &str) -> String {
