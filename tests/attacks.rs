@@ -5,41 +5,6 @@
 use crate::support::*;
 use serde_json::{Value, json};
 
-fn access(tokens: &Value) -> String {
-    tokens["access_token"]
-        .as_str()
-        .expect("access token")
-        .to_owned()
-}
-
-fn sub(token: &str) -> String {
-    claims_of(token)["sub"].as_str().expect("sub").to_owned()
-}
-
-/// A lower-case name no other test uses (roles and policy ids).
-fn unique(tag: &str) -> String {
-    unique_email(tag)
-        .split('@')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase()
-}
-
-/// Signs `email` up, confirms it with the mailed code and logs in.
-async fn account(email: &str) -> String {
-    assert_eq!(register(email).await.status, 201);
-    let code = code_from_outbox(email).await;
-    let confirmed = post(
-        "/auth/confirm",
-        json!({"email": email, "code": code, "password": PASSWORD}),
-    )
-    .await;
-    assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
-    let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
-    assert_eq!(login.status, 200, "{:?}", login.body);
-    access(&login.body)
-}
-
 async fn put_roles(token: &str, user: &str, roles: &[&str]) -> Response {
     send(
         http()
@@ -52,9 +17,9 @@ async fn put_roles(token: &str, user: &str, roles: &[&str]) -> Response {
 
 #[tokio::test]
 async fn a_role_manager_who_is_no_admin_grants_and_removes_only_roles_it_holds() {
-    let admin = account(ADMIN_EMAILS[19]).await;
-    let manager_role = unique("rolemgr");
-    let policy = unique("role-managers");
+    let admin = confirmed_account(ADMIN_EMAILS[19]).await;
+    let manager_role = unique_name("rolemgr");
+    let policy = unique_name("role-managers");
     let stored = send(
         http()
             .put(url(&format!("/policies/{policy}")))
@@ -66,17 +31,17 @@ async fn a_role_manager_who_is_no_admin_grants_and_removes_only_roles_it_holds()
     )
     .await;
     assert_eq!(stored.status, 201, "{:?}", stored.body);
-    let manager = access(&signed_up_user("role-manager").await.1);
-    let manager_id = sub(&manager);
+    let manager = access_token_of(&signed_up_user("role-manager").await.1);
+    let manager_id = sub_of(&manager);
     assert_eq!(
         put_roles(&admin, &manager_id, &["user", &manager_role])
             .await
             .status,
         200
     );
-    let victim = access(&signed_up_user("role-victim").await.1);
-    let victim_id = sub(&victim);
-    let elsewhere = unique("other-team");
+    let victim = access_token_of(&signed_up_user("role-victim").await.1);
+    let victim_id = sub_of(&victim);
+    let elsewhere = unique_name("other-team");
     assert_eq!(
         put_roles(&admin, &victim_id, &["user", &elsewhere])
             .await
@@ -155,7 +120,7 @@ fn hostile_ids() -> Vec<String> {
 
 #[tokio::test]
 async fn hostile_path_parameters_are_refused_and_never_a_500() {
-    let admin = account(ADMIN_EMAILS[20]).await;
+    let admin = confirmed_account(ADMIN_EMAILS[20]).await;
     let policy =
         json!({"policy": r#"permit (principal, action == Action::"users:read", resource);"#});
     for id in hostile_ids() {
@@ -221,9 +186,9 @@ async fn hostile_path_parameters_are_refused_and_never_a_500() {
 
 #[tokio::test]
 async fn a_sender_cannot_forge_gatehouses_own_security_notices() {
-    let admin = account(ADMIN_EMAILS[21]).await;
+    let admin = confirmed_account(ADMIN_EMAILS[21]).await;
     let (victim_email, victim) = signed_up_user("forged-notice").await;
-    let victim_id = sub(&access(&victim));
+    let victim_id = sub_of(&access_token_of(&victim));
     for internal in ["email-changed", "password-changed", "welcome"] {
         let sent = send(
             http()
@@ -282,7 +247,7 @@ async fn a_domain_refused_at_sign_up_is_refused_as_a_new_email_too() {
         refused_at_sign_up.body
     );
     let (_, tokens) = signed_up_user("side-door").await;
-    let token = access(&tokens);
+    let token = access_token_of(&tokens);
     for denied in ["someone@mailinator.com", "Someone@Sub.Mailinator.COM"] {
         let changed = send(
             http()
@@ -302,7 +267,7 @@ async fn a_domain_refused_at_sign_up_is_refused_as_a_new_email_too() {
 
 #[tokio::test]
 async fn tags_and_gmail_dots_do_not_make_another_mailbox_for_the_send_limits() {
-    let local = unique("tagged").replace('-', "");
+    let local = unique_name("tagged").replace('-', "");
     // Five codes to one mailbox, each asked for under another form of it.
     let forms = [
         format!("{local}+1@gmail.com"),
@@ -334,7 +299,7 @@ async fn tags_and_gmail_dots_do_not_make_another_mailbox_for_the_send_limits() {
 #[tokio::test]
 async fn an_admin_address_bootstraps_once_so_a_re_created_account_is_no_admin() {
     let email = ADMIN_EMAILS[22];
-    let first = account(email).await;
+    let first = confirmed_account(email).await;
     let me = get_with_token("/users/me", &first).await;
     assert!(
         me.body["roles"]
@@ -352,8 +317,8 @@ async fn an_admin_address_bootstraps_once_so_a_re_created_account_is_no_admin() 
     )
     .await;
     assert_eq!(deleted.status, 204, "{:?}", deleted.body);
-    let again = account(email).await;
-    assert_ne!(sub(&again), sub(&first), "a new account");
+    let again = confirmed_account(email).await;
+    assert_ne!(sub_of(&again), sub_of(&first), "a new account");
     let me = get_with_token("/users/me", &again).await;
     assert_eq!(me.status, 200, "{:?}", me.body);
     assert_eq!(me.body["roles"], json!(["user"]), "{:?}", me.body);
@@ -401,7 +366,7 @@ async fn a_pre_registered_admin_address_confirmed_by_its_owner_opens_only_to_the
     assert_eq!(login_status(email, ATTACKERS_PASSWORD).await, 401);
     let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
     assert_eq!(login.status, 200, "{:?}", login.body);
-    let me = get_with_token("/users/me", &access(&login.body)).await;
+    let me = get_with_token("/users/me", &access_token_of(&login.body)).await;
     assert_eq!(me.body["roles"], json!(["admin", "user"]), "{:?}", me.body);
     assert_eq!(accounts_for(email).await, 1);
 }
@@ -519,8 +484,8 @@ async fn guessing_a_reset_code_stops_after_five_from_any_address_and_the_right_c
         200,
         "the password did not change"
     );
-    let me = sub(&access(&tokens));
-    let trail = get_with_token(&format!("/users/{me}/events"), &access(&tokens)).await;
+    let me = sub_of(&access_token_of(&tokens));
+    let trail = get_with_token(&format!("/users/{me}/events"), &access_token_of(&tokens)).await;
     let locked = trail.body["items"]
         .as_array()
         .into_iter()
@@ -553,7 +518,7 @@ async fn guessing_a_confirmation_code_stops_after_five() {
 #[tokio::test]
 async fn guessing_an_email_change_code_stops_after_five_and_is_noted_in_the_trail() {
     let (_, tokens) = signed_up_user("guessed-email").await;
-    let token = access(&tokens);
+    let token = access_token_of(&tokens);
     let new_email = unique_email("guessed-new");
     let asked = send(
         http()
@@ -582,7 +547,7 @@ async fn guessing_an_email_change_code_stops_after_five_and_is_noted_in_the_trai
     }
     let sixth = verify(wrong_code(&code)).await;
     assert_eq!(sixth.status, 429, "{:?}", sixth.body);
-    let me = sub(&token);
+    let me = sub_of(&token);
     let trail = get_with_token(&format!("/users/{me}/events"), &token).await;
     assert!(
         trail.body["items"]
@@ -620,7 +585,7 @@ fn break_glass(args: &[&str]) -> (bool, String) {
 
 #[tokio::test]
 async fn no_policy_change_locks_every_administrator_out_and_break_glass_mends_the_store() {
-    let admin = account(ADMIN_EMAILS[24]).await;
+    let admin = confirmed_account(ADMIN_EMAILS[24]).await;
     let put = |id: String, policy: &'static str| {
         let admin = admin.clone();
         async move {
@@ -638,7 +603,7 @@ async fn no_policy_change_locks_every_administrator_out_and_break_glass_mends_th
         r#"forbid (principal, action == Action::"roles:manage", resource);"#,
         r#"forbid (principal in Role::"admin", action == Action::"policies:manage", resource);"#,
     ] {
-        let refused = put(unique("lockout"), lockout).await;
+        let refused = put(unique_name("lockout"), lockout).await;
         assert_eq!(refused.status, 400, "{lockout}: {:?}", refused.body);
         assert_eq!(refused.body["field"], "policy");
         assert!(
@@ -651,7 +616,7 @@ async fn no_policy_change_locks_every_administrator_out_and_break_glass_mends_th
         );
     }
     // The break-glass command lists and removes a stored policy without the API.
-    let id = unique("glass");
+    let id = unique_name("glass");
     let stored = put(
         id.clone(),
         r#"permit (principal == User::"no-one-break-glass", action == Action::"users:read", resource);"#,
@@ -685,11 +650,11 @@ async fn check_as(token: &str, body: Value) -> Response {
 
 #[tokio::test]
 async fn the_check_endpoint_answers_as_the_endpoints_decide_and_takes_no_invented_facts() {
-    let admin = account(ADMIN_EMAILS[25]).await;
-    let admin_id = sub(&admin);
+    let admin = confirmed_account(ADMIN_EMAILS[25]).await;
+    let admin_id = sub_of(&admin);
     let (_, other) = signed_up_user("checks-other").await;
-    let other = access(&other);
-    let other_id = sub(&other);
+    let other = access_token_of(&other);
+    let other_id = sub_of(&other);
     let sent = send(
         http()
             .post(url("/notifications"))

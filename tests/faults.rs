@@ -45,6 +45,28 @@ impl At<'_> {
         self.post("/auth/login", json!({"email": email, "password": PASSWORD}))
             .await
     }
+
+    /// Registers `email`, confirms it and logs in: the login's answer.
+    async fn signed_up(&self, email: &str) -> Response {
+        let registered = self
+            .post(
+                "/auth/register",
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(registered.status, 201, "{:?}", registered.body);
+        let code = self.code_for(email).await;
+        let confirmed = self
+            .post(
+                "/auth/confirm",
+                json!({"email": email, "code": code, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
+        let login = self.login(email).await;
+        assert_eq!(login.status, 200, "{:?}", login.body);
+        login
+    }
 }
 
 #[tokio::test]
@@ -58,25 +80,7 @@ async fn with_aws_down_every_endpoint_is_a_503_and_all_works_once_it_is_back() {
     .unwrap_or_else(|why| panic!("{why}"));
     let at = At(&stack);
     let email = unique_email("outage");
-    let registered = at
-        .post(
-            "/auth/register",
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(registered.status, 201, "{:?}", registered.body);
-    let code = at.code_for(&email).await;
-    assert_eq!(
-        at.post(
-            "/auth/confirm",
-            json!({"email": email, "code": code, "password": PASSWORD})
-        )
-        .await
-        .status,
-        200
-    );
-    let login = at.login(&email).await;
-    assert_eq!(login.status, 200, "{:?}", login.body);
+    let login = at.signed_up(&email).await;
     let token = login.body["access_token"]
         .as_str()
         .expect("token")
@@ -344,25 +348,7 @@ async fn with_aws_frozen_nothing_hangs_and_all_works_once_it_resumes() {
     .unwrap_or_else(|why| panic!("{why}"));
     let at = At(&stack);
     let email = unique_email("frozen");
-    let registered = at
-        .post(
-            "/auth/register",
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(registered.status, 201, "{:?}", registered.body);
-    let code = at.code_for(&email).await;
-    assert_eq!(
-        at.post(
-            "/auth/confirm",
-            json!({"email": email, "code": code, "password": PASSWORD})
-        )
-        .await
-        .status,
-        200
-    );
-    let login = at.login(&email).await;
-    assert_eq!(login.status, 200, "{:?}", login.body);
+    let login = at.signed_up(&email).await;
     let token = login.body["access_token"]
         .as_str()
         .expect("token")

@@ -336,6 +336,44 @@ pub async fn welcomed(email: &str) {
     assert!(arrived, "{email} is welcomed after confirming");
 }
 
+/// The access token of a login's answer.
+pub fn access_token_of(tokens: &Value) -> String {
+    tokens["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned()
+}
+
+/// The user id (`sub`) an access token names.
+pub fn sub_of(token: &str) -> String {
+    claims_of(token)["sub"].as_str().expect("sub").to_owned()
+}
+
+/// A lower-case name no other test uses (roles, policy ids).
+pub fn unique_name(tag: &str) -> String {
+    unique_email(tag)
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+/// Signs `email` up, confirms it with the mailed code and logs in; its access
+/// token (for an address of the stack's `AdminEmails`, an admin's).
+pub async fn confirmed_account(email: &str) -> String {
+    assert_eq!(register(email).await.status, 201);
+    let code = code_from_outbox(email).await;
+    let confirmed = post(
+        "/auth/confirm",
+        json!({"email": email, "code": code, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
+    let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    access_token_of(&login.body)
+}
+
 /// Registers, confirms with the mailed code and logs in; returns the tokens.
 pub async fn signed_up_user(tag: &str) -> (String, Value) {
     let email = unique_email(tag);

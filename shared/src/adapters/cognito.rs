@@ -370,36 +370,13 @@ impl SignUpIdentity for CognitoIdentity {
         email: &Email,
         password: &Password,
     ) -> Result<bool, AppError> {
-        let tried = self
-            .client
-            .initiate_auth()
-            .client_id(self.client_id())
-            .auth_flow(AuthFlowType::UserPasswordAuth)
-            .set_auth_parameters(with_secret_hash(
-                self.app.hash_for(email.as_str()).await?,
-                [
-                    ("USERNAME", email.as_str()),
-                    ("PASSWORD", password.expose()),
-                ],
-            ))
-            .send()
-            .await;
-        match tried {
-            // A confirmed account: nothing to confirm (the session it opened
-            // is never handed out).
-            Ok(_) => Ok(false),
-            Err(e) => match failure("InitiateAuth", e, |code, _| match code {
-                // Cognito checks the password before it says "not confirmed".
-                "UserNotConfirmedException" => Some(AppError::UserNotConfirmed),
-                "NotAuthorizedException"
-                | "UserNotFoundException"
-                | "InvalidParameterException" => Some(AppError::InvalidCredentials),
-                _ => None,
-            }) {
-                AppError::UserNotConfirmed => Ok(true),
-                AppError::InvalidCredentials => Ok(false),
-                other => Err(other),
-            },
+        // Cognito checks the password before it says "not confirmed".
+        match self.login(email, password).await {
+            Err(AppError::UserNotConfirmed) => Ok(true),
+            // A confirmed account (the session it opened is never handed
+            // out), a wrong password, an unknown address.
+            Ok(_) | Err(AppError::InvalidCredentials | AppError::Forbidden(_)) => Ok(false),
+            Err(other) => Err(other),
         }
     }
 }
