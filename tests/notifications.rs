@@ -179,23 +179,6 @@ async fn a_poison_message_in_a_batch_goes_to_the_dead_letter_queue_and_the_rest_
     );
 }
 
-async fn signed_up_as(email: &str) -> String {
-    assert_eq!(register(email).await.status, 201);
-    let code = code_from_outbox(email).await;
-    let confirmed = post(
-        "/auth/confirm",
-        json!({"email": email, "code": code, "password": PASSWORD}),
-    )
-    .await;
-    assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
-    let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
-    assert_eq!(login.status, 200, "{:?}", login.body);
-    login.body["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned()
-}
-
 /// A confirmed user: their address, token and id.
 async fn member(tag: &str) -> (String, String, String) {
     let (email, tokens) = signed_up_user(tag).await;
@@ -232,7 +215,7 @@ async fn finished(token: &str, id: &str) -> Value {
 
 #[tokio::test]
 async fn a_send_to_25_users_delivers_25_messages_and_counts_them() {
-    let admin = signed_up_as(ADMIN_EMAILS[14]).await;
+    let admin = confirmed_account(ADMIN_EMAILS[14]).await;
     let mut users = Vec::new();
     for i in 0..25 {
         users.push(member(&format!("fan{i}")).await);
@@ -274,7 +257,7 @@ async fn a_send_to_25_users_delivers_25_messages_and_counts_them() {
 
 #[tokio::test]
 async fn a_role_send_reaches_its_members_and_respects_their_preferences() {
-    let admin = signed_up_as(ADMIN_EMAILS[15]).await;
+    let admin = confirmed_account(ADMIN_EMAILS[15]).await;
     let role = unique("beta").to_ascii_lowercase();
     let mut members = Vec::new();
     for i in 0..3 {
@@ -331,7 +314,7 @@ async fn a_role_send_reaches_its_members_and_respects_their_preferences() {
 
 #[tokio::test]
 async fn an_idempotency_key_replays_and_an_sms_without_a_verified_number_fails_with_a_reason() {
-    let admin = signed_up_as(ADMIN_EMAILS[16]).await;
+    let admin = confirmed_account(ADMIN_EMAILS[16]).await;
     let (_, _, bob) = member("idem").await;
     let body = json!({
         "recipients": [bob],
@@ -417,7 +400,7 @@ async fn services_send_with_the_scope_and_users_without_the_policy_cannot() {
 
 #[tokio::test]
 async fn a_marketing_mail_unsubscribes_in_one_click_without_login_and_later_sends_are_suppressed() {
-    let admin = signed_up_as(ADMIN_EMAILS[17]).await;
+    let admin = confirmed_account(ADMIN_EMAILS[17]).await;
     let (email, token, id) = member("unsub").await;
     let opted_in = send(
         http()
@@ -555,7 +538,7 @@ async fn ses_reports(event: Value) {
 
 #[tokio::test]
 async fn a_bounce_reported_by_ses_suppresses_later_sends_to_that_address() {
-    let admin = signed_up_as(ADMIN_EMAILS[18]).await;
+    let admin = confirmed_account(ADMIN_EMAILS[18]).await;
     let (email, _, id) = member("bounce").await;
     ses_reports(json!({
         "eventType": "Bounce",

@@ -7,18 +7,6 @@
 use crate::support::*;
 use serde_json::{Value, json};
 
-async fn signed_up_as(email: &str) -> Value {
-    assert_eq!(register(email).await.status, 201);
-    let code = code_from_outbox(email).await;
-    let confirmed = post(
-        "/auth/confirm",
-        json!({"email": email, "code": code, "password": PASSWORD}),
-    )
-    .await;
-    assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
-    login_as(email).await
-}
-
 async fn login_as(email: &str) -> Value {
     let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
     assert_eq!(login.status, 200, "{:?}", login.body);
@@ -82,7 +70,7 @@ async fn owners_admins_others_and_disabled_users_get_the_builtin_answers() {
     let alice = access(&signed_up_user("perm-alice").await.1);
     let (bob_email, bob) = signed_up_user("perm-bob").await;
     let bob = access(&bob);
-    let admin = access(&signed_up_as(ADMIN_EMAILS[9]).await);
+    let admin = access(&confirmed_login(ADMIN_EMAILS[9]).await);
     let (alice_id, bob_id) = (sub(&alice), sub(&bob));
 
     let own = check(&alice, read_user(&alice_id)).await;
@@ -144,7 +132,7 @@ async fn owners_admins_others_and_disabled_users_get_the_builtin_answers() {
 
 #[tokio::test]
 async fn a_stored_role_policy_grants_at_once_and_a_revoked_role_denies_at_once() {
-    let admin = access(&signed_up_as(ADMIN_EMAILS[10]).await);
+    let admin = access(&confirmed_login(ADMIN_EMAILS[10]).await);
     let (support_email, support) = signed_up_user("perm-support").await;
     let support_id = sub(&access(&support));
     let target = sub(&access(&signed_up_user("perm-target").await.1));
@@ -233,7 +221,7 @@ async fn a_stored_role_policy_grants_at_once_and_a_revoked_role_denies_at_once()
 
 #[tokio::test]
 async fn a_forbid_policy_overrides_the_admin_permit_everywhere() {
-    let admin = access(&signed_up_as(ADMIN_EMAILS[11]).await);
+    let admin = access(&confirmed_login(ADMIN_EMAILS[11]).await);
     let admin_id = sub(&admin);
     let target = sub(&access(&signed_up_user("perm-forbid").await.1));
     let policy_id = unique("no-reads");
@@ -269,7 +257,7 @@ async fn a_forbid_policy_overrides_the_admin_permit_everywhere() {
 
 #[tokio::test]
 async fn policies_that_do_not_parse_or_validate_are_refused_with_cedars_message() {
-    let admin = access(&signed_up_as(ADMIN_EMAILS[12]).await);
+    let admin = access(&confirmed_login(ADMIN_EMAILS[12]).await);
     let user = access(&signed_up_user("perm-nonadmin").await.1);
 
     let unparsable = put_policy(
@@ -445,7 +433,7 @@ async fn a_batch_answers_in_order_and_service_defined_types_follow_the_schema() 
 
 #[tokio::test]
 async fn services_check_with_client_credentials_tokens_and_need_the_scope() {
-    let admin = access(&signed_up_as(ADMIN_EMAILS[13]).await);
+    let admin = access(&confirmed_login(ADMIN_EMAILS[13]).await);
     let alice_id = sub(&access(&signed_up_user("perm-svc").await.1));
     let (client_id, _) = service_client().await;
 

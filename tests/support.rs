@@ -358,9 +358,9 @@ pub fn unique_name(tag: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// Signs `email` up, confirms it with the mailed code and logs in; its access
-/// token (for an address of the stack's `AdminEmails`, an admin's).
-pub async fn confirmed_account(email: &str) -> String {
+/// Signs `email` up, confirms it with the mailed code and logs in: the
+/// login's answer (for an address of the stack's `AdminEmails`, an admin's).
+pub async fn confirmed_login(email: &str) -> Value {
     assert_eq!(register(email).await.status, 201);
     let code = code_from_outbox(email).await;
     let confirmed = post(
@@ -371,7 +371,12 @@ pub async fn confirmed_account(email: &str) -> String {
     assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
     let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
     assert_eq!(login.status, 200, "{:?}", login.body);
-    access_token_of(&login.body)
+    login.body
+}
+
+/// [`confirmed_login`]'s access token.
+pub async fn confirmed_account(email: &str) -> String {
+    access_token_of(&confirmed_login(email).await)
 }
 
 /// Registers, confirms with the mailed code and logs in; returns the tokens.

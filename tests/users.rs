@@ -4,21 +4,6 @@
 use crate::support::*;
 use serde_json::{Value, json};
 
-/// Registers `email`, confirms it with the mailed code and logs in.
-async fn signed_up_as(email: &str) -> Value {
-    assert_eq!(register(email).await.status, 201);
-    let code = code_from_outbox(email).await;
-    let confirmed = post(
-        "/auth/confirm",
-        json!({"email": email, "code": code, "password": PASSWORD}),
-    )
-    .await;
-    assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
-    let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
-    assert_eq!(login.status, 200, "{:?}", login.body);
-    login.body
-}
-
 fn access(tokens: &Value) -> &str {
     tokens["access_token"].as_str().expect("access token")
 }
@@ -43,7 +28,7 @@ const NOBODY: &str = "99999999-2222-4333-8444-555555555555";
 
 #[tokio::test]
 async fn an_address_in_admin_emails_becomes_admin_and_reads_anyone() {
-    let admin = signed_up_as(ADMIN_EMAILS[0]).await;
+    let admin = confirmed_login(ADMIN_EMAILS[0]).await;
     let me = get_with_token("/users/me", access(&admin)).await;
     assert_eq!(me.body["roles"], json!(["admin", "user"]));
     let (_, user) = signed_up_user("readable").await;
@@ -82,7 +67,7 @@ async fn a_user_reads_only_themself_and_cannot_tell_which_ids_exist() {
 
 #[tokio::test]
 async fn a_disabled_user_is_out_at_once_and_back_once_enabled() {
-    let admin = signed_up_as(ADMIN_EMAILS[1]).await;
+    let admin = confirmed_login(ADMIN_EMAILS[1]).await;
     let (email, user) = signed_up_user("disabled").await;
     let target = user_id(&user);
     let disabled = admin_action(access(&admin), &target, "disable").await;
@@ -122,7 +107,7 @@ async fn a_disabled_user_is_out_at_once_and_back_once_enabled() {
 
 #[tokio::test]
 async fn an_admin_cannot_disable_themself_nor_an_unknown_user() {
-    let admin = signed_up_as(ADMIN_EMAILS[2]).await;
+    let admin = confirmed_login(ADMIN_EMAILS[2]).await;
     let own = admin_action(access(&admin), &user_id(&admin), "disable").await;
     assert_eq!(own.status, 400, "{:?}", own.body);
     let unknown = admin_action(access(&admin), NOBODY, "disable").await;
@@ -210,7 +195,7 @@ async fn list(token: &str, query: &str) -> Response {
 
 #[tokio::test]
 async fn an_admin_pages_through_55_users_without_gap_or_duplicate() {
-    let admin = signed_up_as(ADMIN_EMAILS[3]).await;
+    let admin = confirmed_login(ADMIN_EMAILS[3]).await;
     let prefix = format!(
         "lst{}x",
         std::time::SystemTime::now()
@@ -252,7 +237,7 @@ async fn an_admin_pages_through_55_users_without_gap_or_duplicate() {
 
 #[tokio::test]
 async fn a_tampered_or_foreign_cursor_is_a_400_and_non_admins_get_403() {
-    let admin = signed_up_as(ADMIN_EMAILS[4]).await;
+    let admin = confirmed_login(ADMIN_EMAILS[4]).await;
     let first = list(access(&admin), "limit=1").await;
     assert_eq!(first.status, 200, "{:?}", first.body);
     let cursor = first.body["next_cursor"]
@@ -301,7 +286,7 @@ fn actions(page: &Response) -> Vec<String> {
 #[tokio::test]
 async fn the_audit_trail_records_each_flow_newest_first() {
     let email = unique_email("audited");
-    let tokens = signed_up_as(&email).await;
+    let tokens = confirmed_login(&email).await;
     let id = user_id(&tokens);
     let wrong = post(
         "/auth/login",
@@ -359,7 +344,7 @@ async fn the_audit_trail_records_each_flow_newest_first() {
 
 #[tokio::test]
 async fn an_admins_actions_are_in_the_trail_with_the_admin_as_actor() {
-    let admin = signed_up_as(ADMIN_EMAILS[5]).await;
+    let admin = confirmed_login(ADMIN_EMAILS[5]).await;
     let (_, user) = signed_up_user("administered").await;
     let target = user_id(&user);
     assert_eq!(
@@ -550,7 +535,7 @@ async fn a_phone_number_is_verified_with_the_code_sent_to_it_by_sms() {
 
 #[tokio::test]
 async fn a_profile_whose_cognito_user_was_deleted_directly_is_cleaned_up_when_touched() {
-    let admin = signed_up_as(ADMIN_EMAILS[6]).await;
+    let admin = confirmed_login(ADMIN_EMAILS[6]).await;
     let (email, user) = signed_up_user("orphaned").await;
     let target = user_id(&user);
     delete_in_cognito(&email).await;
@@ -579,7 +564,7 @@ async fn put_roles(token: &str, target: &str, roles: Value) -> Response {
 
 #[tokio::test]
 async fn an_admin_sets_roles_which_take_effect_at_once_and_are_audited() {
-    let admin = signed_up_as(ADMIN_EMAILS[7]).await;
+    let admin = confirmed_login(ADMIN_EMAILS[7]).await;
     let (_, user) = signed_up_user("promoted").await;
     let target = user_id(&user);
     let set = put_roles(access(&admin), &target, json!(["user", "admin"])).await;
