@@ -747,3 +747,108 @@ async fn the_check_endpoint_answers_as_the_endpoints_decide_and_takes_no_invente
         );
     }
 }
+
+/// A German mobile number no other test uses.
+fn unique_phone() -> String {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("+4915{:09}", (nanos / 10 + n) % 1_000_000_000)
+}
+
+async fn ask_sms(token: &str, phone: &str) -> Response {
+    send(
+        http()
+            .post(url("/users/me/phone"))
+            .bearer_auth(token)
+            .json(&json!({"phone_number": phone})),
+    )
+    .await
+}
+
+fn assert_capped(refused: &Response, what: &str) {
+    assert_eq!(refused.status, 429, "{what}: {:?}", refused.body);
+    let wait: u64 = refused.headers["retry-after"]
+        .to_str()
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!(wait > 3600, "{what}: a day's cap waits hours, not {wait} s");
+}
+
+#[tokio::test]
+async fn sms_goes_only_to_allowed_countries_and_each_number_and_account_has_a_days_cap() {
+    let first = access_token_of(&signed_up_user("sms-first").await.1);
+    let second = access_token_of(&signed_up_user("sms-second").await.1);
+    let third = access_token_of(&signed_up_user("sms-third").await.1);
+    // A satellite range (a favourite of SMS pumping) is outside the default list.
+    let premium = "+881612345678";
+    let far = ask_sms(&third, premium).await;
+    assert_eq!(far.status, 400, "{:?}", far.body);
+    assert_eq!(far.body["code"], "sms_country_not_allowed");
+    assert_eq!(far.body["field"], "phone_number");
+    assert!(mail_to(premium).await.is_empty(), "nothing texted there");
+    // One number: five codes a day, whichever accounts ask.
+    let pumped = unique_phone();
+    for token in [&first, &first, &first, &second, &second] {
+        assert_eq!(ask_sms(token, &pumped).await.status, 202);
+    }
+    assert_capped(
+        &ask_sms(&third, &pumped).await,
+        "a sixth code to one number",
+    );
+    assert_eq!(mail_to(&pumped).await.len(), 5, "five texts, no more");
+    // One account: five codes a day, whichever numbers.
+    for _ in 0..2 {
+        assert_eq!(ask_sms(&first, &unique_phone()).await.status, 202);
+    }
+    let sixth = unique_phone();
+    assert_capped(
+        &ask_sms(&first, &sixth).await,
+        "a sixth code for one account",
+    );
+    assert!(mail_to(&sixth).await.is_empty(), "nothing texted for it");
+    // The refusals above counted nothing against the third account.
+    assert_eq!(ask_sms(&third, &unique_phone()).await.status, 202);
+}
+
+#[tokio::test]
+async fn cognito_called_with_a_users_own_token_sends_no_code_outside_gatehouses_limits() {
+    let (email, tokens) = signed_up_user("sms-direct").await;
+    let token = access_token_of(&tokens);
+    let phone = unique_phone();
+    assert_eq!(ask_sms(&token, &phone).await.status, 202);
+    let mails_before = mail_to(&email).await.len();
+    let (endpoint, _) = cognito_endpoint_and_client(&token).await;
+    for attribute in ["phone_number", "email", "phone_number"] {
+        let direct = call_cognito(
+            &endpoint,
+            "GetUserAttributeVerificationCode",
+            json!({"AccessToken": token, "AttributeName": attribute}),
+        )
+        .await;
+        assert_eq!(direct.status, 400, "{attribute}: {:?}", direct.body);
+        assert_eq!(direct.body["__type"], "UserLambdaValidationException");
+    }
+    let texts = mail_to(&phone).await;
+    assert_eq!(texts.len(), 1, "only Gatehouse's own code: {texts:?}");
+    assert_eq!(mail_to(&email).await.len(), mails_before, "no code mailed");
+    // Gatehouse's code still verifies: the refused calls replaced nothing.
+    let text = texts[0]["text"].as_str().expect("text");
+    let code = text
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|run| run.len() == 6)
+        .expect("a code");
+    let verified = send(
+        http()
+            .post(url("/users/me/phone/verify"))
+            .bearer_auth(&token)
+            .json(&json!({"code": code})),
+    )
+    .await;
+    assert_eq!(verified.status, 200, "{:?}", verified.body);
+    assert_eq!(verified.body["phone_verified"], true);
+}

@@ -399,6 +399,37 @@ pub async fn signed_up_user(tag: &str) -> (String, Value) {
     (email, login.body)
 }
 
+/// Cognito's endpoint as the functions reach it, and the API's app client id
+/// (it is in every access token, so anyone has it).
+pub async fn cognito_endpoint_and_client(access_token: &str) -> (String, String) {
+    let env = send(http().get(url("/_local/functions/LoginFunction/environment"))).await;
+    assert_eq!(env.status, 200, "{:?}", env.body);
+    let endpoint = env.body["AWS_ENDPOINT_URL"]
+        .as_str()
+        .expect("endpoint")
+        .to_owned();
+    let client_id = claims_of(access_token)["client_id"]
+        .as_str()
+        .expect("client_id claim")
+        .to_owned();
+    (endpoint, client_id)
+}
+
+/// One unsigned call to Cognito's public API, as any caller can make it.
+pub async fn call_cognito(endpoint: &str, operation: &str, body: Value) -> Response {
+    send(
+        http()
+            .post(endpoint)
+            .header(
+                "x-amz-target",
+                format!("AWSCognitoIdentityProviderService.{operation}"),
+            )
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(body.to_string()),
+    )
+    .await
+}
+
 /// One call to the emulator's Cognito, as an operator would make it.
 async fn cognito_admin(moto: &str, operation: &str, body: Value) -> Value {
     let response = http()

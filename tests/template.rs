@@ -264,7 +264,9 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:GetItem",
             "dynamodb:PutItem",
         ],
-        "cognito-pre-signup" | "cognito-custom-message" | "docs" | "no-route" => &[],
+        "cognito-pre-signup" | "docs" | "no-route" => &[],
+        // Spends an SMS pass.
+        "cognito-custom-message" => &["dynamodb:DeleteItem"],
         // One read of each dependency.
         "health" => &[
             "dynamodb:GetItem",
@@ -552,6 +554,7 @@ fn clients_built(binary: &str, env: HashMap<&'static str, &'static str>) -> Vec<
         "user_list" => ctx.user_list().map(drop),
         "audit_trail" => ctx.audit_trail().map(drop),
         "phone" => ctx.phone().map(drop),
+        "sms_passes" => ctx.sms_passes().map(drop),
         "roles" => ctx.roles().map(drop),
         "permission_checks" => ctx.permission_checks().map(drop),
         "policy_admin" => ctx.policy_admin().map(drop),

@@ -69,6 +69,14 @@ pub fn throttle_limits(src: &dyn Source) -> Result<ThrottleLimits, ConfigError> 
     })
 }
 
+/// The country calling codes SMS may go to (`SMS_ALLOWED_COUNTRY_CODES`, from
+/// the template's `SmsAllowedCountryCodes`).
+pub fn sms_countries(src: &dyn Source) -> Result<crate::domain::SmsCountries, ConfigError> {
+    let name = "SMS_ALLOWED_COUNTRY_CODES";
+    crate::domain::SmsCountries::parse(&required(src, name)?)
+        .map_err(|reason| ConfigError::Invalid { name, reason })
+}
+
 /// Whether sign-up reveals that an address is taken (`SIGNUP_REVEALS_TAKEN_EMAILS`,
 /// default false).
 pub fn taken_addresses(src: &dyn Source) -> Result<TakenAddresses, ConfigError> {

@@ -16,15 +16,16 @@ use crate::adapters::health::{QueueProbe, TableProbe, UserPoolProbe};
 use crate::adapters::notify::{SesMailer, SnsSms, SqsQueue};
 use crate::config::{
     ConfigError, NotificationConfig, ProcessEnv, Source, TableConfig, admin_emails,
-    audit_retention_days, notification_queue_url, password_policy, taken_addresses,
+    audit_retention_days, notification_queue_url, password_policy, sms_countries, taken_addresses,
     throttle_limits, user_pool_client_id, user_pool_id,
 };
 use crate::services::{
     AccountService, Audit, AuditTrailService, ConfirmService, DeliverySettings, DeliveryWorker,
     FeedbackService, ForgotPasswordService, HealthService, LoginService, LogoutService, Notices,
     NotificationService, NotificationStatus, PasswordResetService, PasswordService, Permissions,
-    PhoneService, PolicyAdmin, ProfileService, RefreshService, RoleService, SessionGuard,
-    SignUpService, StartingRoles, Throttle, UnsubscribeService, UserAdminService, UserListService,
+    PhoneParts, PhoneService, PolicyAdmin, ProfileService, RefreshService, RoleService,
+    SessionGuard, SignUpService, StartingRoles, Throttle, UnsubscribeService, UserAdminService,
+    UserListService,
 };
 use std::sync::Arc;
 
@@ -255,17 +256,26 @@ impl AppContext {
         ))
     }
 
-    /// A phone number for SMS: the table, Cognito (admin update, and the
-    /// user's own token for the code) and the send limits.
+    /// A phone number for SMS: the table (and its SMS passes), Cognito (admin
+    /// update, and the user's own token for the code), the allowed countries
+    /// and the send limits.
     pub fn phone(&self) -> Result<PhoneService, ConfigError> {
         let app = self.app_client()?;
-        Ok(PhoneService::new(
-            self.table()?,
-            Arc::new(CognitoDirectory::new(&self.aws)),
-            self.cognito_admin()?,
-            self.throttle(app)?,
-            self.audit()?,
-        ))
+        let table = self.table()?;
+        Ok(PhoneService::new(PhoneParts {
+            store: table.clone(),
+            directory: Arc::new(CognitoDirectory::new(&self.aws)),
+            accounts: self.cognito_admin()?,
+            passes: table,
+            countries: sms_countries(&*self.env)?,
+            throttle: self.throttle(app)?,
+            audit: self.audit()?,
+        }))
+    }
+
+    /// The custom message trigger: the table's SMS passes only.
+    pub fn sms_passes(&self) -> Result<Arc<dyn crate::ports::SmsPasses>, ConfigError> {
+        Ok(self.table()?)
     }
 
     /// The roles API: the table (role assignments, the caller's roles) and

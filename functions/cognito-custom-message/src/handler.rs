@@ -1,9 +1,11 @@
 use aws_lambda_events::event::cognito::{
     CognitoEventUserPoolsCustomMessage, CognitoEventUserPoolsCustomMessageTriggerSource as Source,
 };
+use gatehouse::domain::UserId;
 use gatehouse::domain::messages::{
     Language, MessageKind, NOTICE_METADATA_KEY, SIGN_UP_ATTEMPT_NOTICE, render,
 };
+use gatehouse::ports::SmsPasses;
 use lambda_runtime::{Error, LambdaEvent};
 
 type Event = CognitoEventUserPoolsCustomMessage;
@@ -15,8 +17,20 @@ const DEFAULT_CODE_PARAMETER: &str = "{####}";
 /// and the notice to an address someone tried to register again (a reset code
 /// Gatehouse asked for with that notice in `ClientMetadata`). Other messages keep
 /// Cognito's defaults.
-pub async fn handle(app_name: &str, event: LambdaEvent<Event>) -> Result<Event, Error> {
+///
+/// A code asked for with an access token (`GetUserAttributeVerificationCode`)
+/// is sent only against the pass Gatehouse granted for it: anyone can call that
+/// operation with their own token, outside Gatehouse's countries and caps, and
+/// an error here makes Cognito send nothing.
+pub async fn handle(
+    app_name: &str,
+    passes: &dyn SmsPasses,
+    event: LambdaEvent<Event>,
+) -> Result<Event, Error> {
     let mut event = event.payload;
+    if event.cognito_event_user_pools_header.trigger_source == Some(Source::VerifyUserAttribute) {
+        spend_pass(passes, &event).await?;
+    }
     let kind = match event.cognito_event_user_pools_header.trigger_source {
         Some(Source::SignUp) => MessageKind::SignUpCode,
         Some(Source::ResendCode) => MessageKind::ResendCode,
@@ -54,9 +68,36 @@ pub async fn handle(app_name: &str, event: LambdaEvent<Event>) -> Result<Event, 
     Ok(event)
 }
 
+/// Spends the pass for the user's phone number, or refuses the message.
+async fn spend_pass(passes: &dyn SmsPasses, event: &Event) -> Result<(), Error> {
+    let attribute = |name: &str| {
+        event
+            .request
+            .user_attributes
+            .get(name)
+            .and_then(|v| v.as_str())
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let user = attribute("sub").and_then(|sub| UserId::parse(sub).ok());
+    let spent = match (user, attribute("phone_number")) {
+        (Some(user), Some(phone)) => passes.spend(&user, phone, now).await?,
+        _ => false,
+    };
+    if spent {
+        Ok(())
+    } else {
+        tracing::warn!("verification code asked for without Gatehouse's pass: nothing sent");
+        Err("verification codes are sent through Gatehouse's API only".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gatehouse::adapters::memory::InMemorySmsPasses;
     use lambda_runtime::Context;
 
     const EVENT: &str = include_str!("../../../events/cognito-custom-message.json");
@@ -78,9 +119,13 @@ mod tests {
 
     #[tokio::test]
     async fn sign_up_codes_are_branded_and_keep_the_code_placeholder() {
-        let out = handle("Gatehouse", event("CustomMessage_SignUp", None))
-            .await
-            .unwrap();
+        let out = handle(
+            "Gatehouse",
+            &InMemorySmsPasses::default(),
+            event("CustomMessage_SignUp", None),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             out.response.email_subject.as_deref(),
             Some("Confirm your Gatehouse account")
@@ -93,6 +138,7 @@ mod tests {
     async fn a_german_user_gets_german_reset_mail() {
         let out = handle(
             "Gatehouse",
+            &InMemorySmsPasses::default(),
             event("CustomMessage_ForgotPassword", Some("de-DE")),
         )
         .await
@@ -105,9 +151,13 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_locale_falls_back_to_english() {
-        let out = handle("Gatehouse", event("CustomMessage_ResendCode", Some("xx")))
-            .await
-            .unwrap();
+        let out = handle(
+            "Gatehouse",
+            &InMemorySmsPasses::default(),
+            event("CustomMessage_ResendCode", Some("xx")),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             out.response.email_subject.as_deref(),
             Some("Confirm your Gatehouse account")
@@ -116,9 +166,74 @@ mod tests {
 
     #[tokio::test]
     async fn other_messages_keep_cognitos_defaults() {
-        let out = handle("Gatehouse", event("CustomMessage_AdminCreateUser", None))
+        let out = handle(
+            "Gatehouse",
+            &InMemorySmsPasses::default(),
+            event("CustomMessage_AdminCreateUser", None),
+        )
+        .await
+        .unwrap();
+        assert!(out.response.email_message.is_none());
+    }
+
+    fn phone_code_event(phone: &str) -> LambdaEvent<Event> {
+        let mut raw = event("CustomMessage_VerifyUserAttribute", None);
+        raw.payload
+            .request
+            .user_attributes
+            .insert("phone_number".into(), phone.into());
+        raw
+    }
+
+    fn user() -> UserId {
+        UserId::parse("8f452769-9947-4d75-8113-c328cafb5d5f").unwrap()
+    }
+
+    fn in_a_minute() -> i64 {
+        chrono::Utc::now().timestamp() + 60
+    }
+
+    #[tokio::test]
+    async fn a_code_asked_for_with_a_token_alone_is_never_sent() {
+        let passes = InMemorySmsPasses::default();
+        let refused = handle("Gatehouse", &passes, phone_code_event("+4915112345678")).await;
+        assert!(refused.is_err(), "no pass, no message");
+    }
+
+    #[tokio::test]
+    async fn gatehouses_pass_sends_one_code_to_its_number_only() {
+        let passes = InMemorySmsPasses::default();
+        passes
+            .grant(&user(), "+4915112345678", in_a_minute())
             .await
             .unwrap();
-        assert!(out.response.email_message.is_none());
+        assert!(
+            handle("Gatehouse", &passes, phone_code_event("+4930999999"))
+                .await
+                .is_err(),
+            "a pass is for its number"
+        );
+        let sent = handle("Gatehouse", &passes, phone_code_event("+4915112345678"))
+            .await
+            .unwrap();
+        assert!(sent.response.sms_message.unwrap().contains("{####}"));
+        assert!(
+            handle("Gatehouse", &passes, phone_code_event("+4915112345678"))
+                .await
+                .is_err(),
+            "a pass is spent once"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expired_pass_sends_nothing() {
+        let passes = InMemorySmsPasses::default();
+        let past = chrono::Utc::now().timestamp() - 1;
+        passes.grant(&user(), "+4915112345678", past).await.unwrap();
+        assert!(
+            handle("Gatehouse", &passes, phone_code_event("+4915112345678"))
+                .await
+                .is_err()
+        );
     }
 }

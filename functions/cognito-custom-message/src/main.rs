@@ -1,5 +1,5 @@
 use gatehouse::config::{ProcessEnv, app_name};
-use gatehouse::telemetry;
+use gatehouse::{context::AppContext, telemetry};
 use lambda_runtime::{Error, run, service_fn};
 
 mod handler;
@@ -9,5 +9,6 @@ mod handler;
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let app = app_name(&ProcessEnv)?;
-    run(service_fn(|event| handler::handle(&app, event))).await
+    let passes = AppContext::from_env().await.sms_passes()?;
+    run(service_fn(|event| handler::handle(&app, &*passes, event))).await
 }

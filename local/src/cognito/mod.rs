@@ -334,7 +334,7 @@ impl CognitoProxy {
             }
             "GetUserAttributeVerificationCode" => {
                 return self
-                    .phone_verification_code(path, headers, raw, &body)
+                    .attribute_verification_code(path, headers, raw, &body)
                     .await;
             }
             "AdminUpdateUserAttributes" => {

@@ -87,7 +87,6 @@ impl CognitoProxy {
         purpose: Purpose,
         source: MessageSource,
     ) -> Result<Value, Response> {
-        let code = self.codes.issue(&subject.pool.id, caller_username, purpose);
         let email = attributes
             .get("email")
             .map(String::as_str)
@@ -103,6 +102,9 @@ impl CognitoProxy {
                 &format!("CustomMessage failed with error Invalid lambda response: {fault}."),
             ));
         }
+        // Issued once the message goes: a refused one leaves the last code
+        // standing, since nothing was sent.
+        let code = self.codes.issue(&subject.pool.id, caller_username, purpose);
         deliver_code(&self.outbox, email, custom.as_ref(), &code);
         Ok(json!({"Destination": mask(email), "DeliveryMedium": "EMAIL", "AttributeName": "email"}))
     }

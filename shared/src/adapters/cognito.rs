@@ -716,6 +716,11 @@ impl UserDirectory for CognitoDirectory {
                         "NotAuthorizedException" => {
                             Some(AppError::Unauthenticated("the token has been revoked"))
                         }
+                        // The trigger found no pass: a direct call with the same
+                        // token spent it first. Nothing was sent this time.
+                        "UserLambdaValidationException" => Some(AppError::Conflict(
+                            "the code was not sent (another request took its turn); ask again",
+                        )),
                         _ => None,
                     },
                 )

@@ -44,6 +44,8 @@ pub mod keys {
         format!("{email}#{user}")
     }
     pub const SESSION_SK: &str = "SESSION";
+    /// The user's open pass for one SMS code (`ports::SmsPasses`).
+    pub const SMS_PASS_SK: &str = "SMS_PASS";
 
     pub fn throttle_pk(subject: &str) -> String {
         format!("THROTTLE#{subject}")
@@ -989,6 +991,41 @@ impl SessionStore for DynamoTable {
             .await;
         // A failed condition means a later cut-off is stored already: the goal.
         conditional("PutItem", result).map(|_| ())
+    }
+}
+
+#[async_trait]
+impl crate::ports::SmsPasses for DynamoTable {
+    async fn grant(&self, user_id: &UserId, phone: &str, expires_at: i64) -> Result<(), AppError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(keys::user_pk(user_id)))
+            .item("sk", AttributeValue::S(keys::SMS_PASS_SK.into()))
+            .item("entity", AttributeValue::S("sms_pass".into()))
+            .item("phone", AttributeValue::S(phone.to_owned()))
+            // Also the TTL: DynamoDB removes it some time after.
+            .item("expires_at", AttributeValue::N(expires_at.to_string()))
+            .send()
+            .await
+            .map_err(|e| Call::dynamodb("PutItem").any(e))?;
+        Ok(())
+    }
+
+    async fn spend(&self, user_id: &UserId, phone: &str, now: i64) -> Result<bool, AppError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(keys::user_pk(user_id)))
+            .key("sk", AttributeValue::S(keys::SMS_PASS_SK.into()))
+            // TTL deletion lags: an expired pass is still there, and spends nothing.
+            .condition_expression("phone = :phone AND expires_at > :now")
+            .expression_attribute_values(":phone", AttributeValue::S(phone.to_owned()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .send()
+            .await;
+        conditional("DeleteItem", result)
     }
 }
 

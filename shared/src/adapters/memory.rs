@@ -568,6 +568,31 @@ impl ProfileStore for InMemoryProfileStore {
     }
 }
 
+/// SMS passes: user id to (phone, expires_at).
+#[derive(Default)]
+pub struct InMemorySmsPasses {
+    passes: Mutex<HashMap<UserId, (String, i64)>>,
+}
+
+#[async_trait]
+impl crate::ports::SmsPasses for InMemorySmsPasses {
+    async fn grant(&self, user_id: &UserId, phone: &str, expires_at: i64) -> Result<(), AppError> {
+        lock(&self.passes).insert(user_id.clone(), (phone.to_owned(), expires_at));
+        Ok(())
+    }
+
+    async fn spend(&self, user_id: &UserId, phone: &str, now: i64) -> Result<bool, AppError> {
+        let mut passes = lock(&self.passes);
+        let open = passes
+            .get(user_id)
+            .is_some_and(|(granted, until)| granted == phone && *until > now);
+        if open {
+            passes.remove(user_id);
+        }
+        Ok(open)
+    }
+}
+
 #[derive(Default)]
 pub struct InMemorySessions {
     cutoffs: Mutex<HashMap<UserId, i64>>,

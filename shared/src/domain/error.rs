@@ -35,6 +35,9 @@ pub enum AppError {
         "the code is wrong or has been used, or the password is not the one of this registration (register again for a new code)"
     )]
     InvalidCode,
+    /// SMS goes only to the deployment's allowed country calling codes.
+    #[error("no SMS is sent to this number's country; numbers starting with {allowed} can be used")]
+    SmsCountryNotAllowed { allowed: String },
     #[error("the confirmation code has expired; ask for a new one")]
     ExpiredCode,
     #[error("{0}")]

@@ -22,11 +22,11 @@ pub use profile::{
 pub use signup::{SignUpDecision, SignUpPolicy, domain_list};
 pub use throttle::{
     Admission, CODE_TRIES, LOGIN_PER_EMAIL, LOGIN_PER_EMAIL_AND_IP, Limit, OnLimit,
-    SENDS_PER_ADDRESS, Window, login_per_ip, sends_per_ip,
+    SENDS_PER_ADDRESS, SMS_PER_ACCOUNT, SMS_PER_NUMBER, Window, login_per_ip, sends_per_ip,
 };
 pub use values::{
     AccessToken, ConfirmationCode, DisplayName, Email, Locale, PhoneNumber, RefreshToken, Role,
-    UserId,
+    SmsCountries, UserId,
 };
 
 /// Tokens handed to a caller after a successful login. `Debug` never prints them.

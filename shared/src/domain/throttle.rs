@@ -77,6 +77,23 @@ pub const SENDS_PER_ADDRESS: Limit = Limit {
     on_limit: OnLimit::Lock,
 };
 
+const ONE_DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// SMS codes one account asks for, whatever the number (SMS pumping: each
+/// text costs the deployment money; a real user needs one or two).
+pub const SMS_PER_ACCOUNT: Limit = Limit {
+    max: 5,
+    window: ONE_DAY,
+    on_limit: OnLimit::Lock,
+};
+
+/// SMS codes sent to one number, whatever the account asking.
+pub const SMS_PER_NUMBER: Limit = Limit {
+    max: 5,
+    window: ONE_DAY,
+    on_limit: OnLimit::Lock,
+};
+
 /// Codes and notices requested from one source IP; `max` is configured.
 pub fn sends_per_ip(max: u32) -> Limit {
     Limit {

@@ -147,6 +147,52 @@ impl PhoneNumber {
     }
 }
 
+/// The country calling codes whose numbers may be sent SMS (a deployment's
+/// `SmsAllowedCountryCodes`): texts to premium or far-away ranges are how SMS
+/// pumping earns, so only the listed ones get any. Matched as a prefix of the
+/// number's digits, so `1` admits every NANP number and `1204` only one area.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsCountries(Vec<String>);
+
+impl SmsCountries {
+    /// A comma-separated list of calling codes without `+` (`1,44,49`).
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let codes: Vec<String> = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let bad = codes
+            .iter()
+            .find(|c| c.len() > 6 || c.starts_with('0') || !c.chars().all(|d| d.is_ascii_digit()));
+        match (bad, codes.is_empty()) {
+            (Some(bad), _) => Err(format!(
+                "{bad:?} is no country calling code (digits, no + or leading 0)"
+            )),
+            (None, true) => Err("lists no country calling code".into()),
+            (None, false) => Ok(Self(codes)),
+        }
+    }
+
+    /// 400 `sms_country_not_allowed` for a number outside the list.
+    pub fn admit(&self, phone: &PhoneNumber) -> Result<(), AppError> {
+        let digits = phone.as_str().trim_start_matches('+');
+        if self.0.iter().any(|code| digits.starts_with(code.as_str())) {
+            Ok(())
+        } else {
+            Err(AppError::SmsCountryNotAllowed {
+                allowed: self
+                    .0
+                    .iter()
+                    .map(|c| format!("+{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        }
+    }
+}
+
 /// The name a user shows to others: 1 to 100 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -302,6 +348,33 @@ impl Locale {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sms_goes_only_to_numbers_starting_with_a_listed_calling_code() {
+        let countries = SmsCountries::parse("1, 44,49").unwrap();
+        let admits = |raw: &str| countries.admit(&PhoneNumber::parse(raw).unwrap()).is_ok();
+        assert!(admits("+4915112345678"));
+        assert!(admits("+12025550123"));
+        assert!(!admits("+881612345678"));
+        assert!(!admits("+4312345678"));
+        let narrow = SmsCountries::parse("1204").unwrap();
+        assert!(
+            narrow
+                .admit(&PhoneNumber::parse("+12045550123").unwrap())
+                .is_ok()
+        );
+        match narrow.admit(&PhoneNumber::parse("+18765550123").unwrap()) {
+            Err(AppError::SmsCountryNotAllowed { allowed }) => assert_eq!(allowed, "+1204"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_country_list_is_digits_without_plus_or_leading_zero() {
+        for bad in ["", "+44", "044", "4a", "1,,x", "1234567"] {
+            assert!(SmsCountries::parse(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn a_mailbox_is_one_whatever_its_tags_case_and_gmail_dots() {

@@ -378,6 +378,11 @@ fn classify(err: &AppError) -> ProblemKind {
         ),
         AppError::InvalidCode => kind(StatusCode::BAD_REQUEST, "invalid_code", "Invalid code"),
         AppError::ExpiredCode => kind(StatusCode::BAD_REQUEST, "expired_code", "Expired code"),
+        AppError::SmsCountryNotAllowed { .. } => kind(
+            StatusCode::BAD_REQUEST,
+            "sms_country_not_allowed",
+            "SMS not sent to this country",
+        ),
         AppError::Unauthenticated(_) => {
             kind(StatusCode::UNAUTHORIZED, "invalid_token", "Unauthenticated")
         }
@@ -450,6 +455,7 @@ pub fn problem_response(err: &AppError) -> Response<Body> {
     };
     let field = match err {
         AppError::Validation { field, .. } => Some(*field),
+        AppError::SmsCountryNotAllowed { .. } => Some("phone_number"),
         _ => None,
     };
     let body = Problem {

@@ -19,6 +19,6 @@ pub use identity::{
     AccountAdmin, Authenticator, PasswordIdentity, SignUpDetails, SignUpIdentity, UserDirectory,
 };
 pub use store::{
-    AuditLog, PolicySnapshot, PolicyStore, ProfileStore, SessionStore, ThrottleKey, ThrottleKeys,
-    ThrottleStore, TokenSigner, UserSnapshot, Versioned,
+    AuditLog, PolicySnapshot, PolicyStore, ProfileStore, SessionStore, SmsPasses, ThrottleKey,
+    ThrottleKeys, ThrottleStore, TokenSigner, UserSnapshot, Versioned,
 };

@@ -96,6 +96,22 @@ pub trait SessionStore: Send + Sync {
     async fn revoke_sessions(&self, user_id: &UserId, cutoff: i64) -> Result<(), AppError>;
 }
 
+/// Passes for SMS codes: Gatehouse grants one for each code it decided to send
+/// (counted, to an allowed number) just before asking Cognito to send it, and
+/// the custom message trigger lets Cognito text a code only by spending one.
+/// A caller who asks Cognito directly (`GetUserAttributeVerificationCode` with
+/// their own access token) finds no pass, so nothing is sent.
+#[async_trait]
+pub trait SmsPasses: Send + Sync {
+    /// One pass for `phone`, open until `expires_at` (epoch seconds); a newer
+    /// pass replaces an unspent one.
+    async fn grant(&self, user_id: &UserId, phone: &str, expires_at: i64) -> Result<(), AppError>;
+
+    /// Spends the user's pass if it is for `phone` and open at `now`; `false`
+    /// (nothing spent) otherwise. Two spenders racing: one wins.
+    async fn spend(&self, user_id: &UserId, phone: &str, now: i64) -> Result<bool, AppError>;
+}
+
 /// A stored value and the version a compare-and-set must name to replace it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Versioned<T> {

@@ -27,6 +27,6 @@ pub use permissions::{Authorised, ListedPolicy, Permissions, PolicyAdmin, Target
 pub use profiles::{ProfileService, StartingRoles};
 pub use throttle::{CodePurpose, CodeTry, LoginCount, LoginRefusal, Throttle, ThrottleLimits};
 pub use users::{
-    AccountGuards, AccountService, AuditTrailService, EventPage, PhoneService, RoleService,
-    RoleSet, UserAdminService, UserListService, UserPage,
+    AccountGuards, AccountService, AuditTrailService, EventPage, PhoneParts, PhoneService,
+    RoleService, RoleSet, UserAdminService, UserListService, UserPage,
 };

@@ -8,7 +8,8 @@
 
 use crate::domain::{
     Admission, AppError, CODE_TRIES, Email, LOGIN_PER_EMAIL, LOGIN_PER_EMAIL_AND_IP, Limit, Origin,
-    PhoneNumber, SENDS_PER_ADDRESS, login_per_ip, sends_per_ip,
+    PhoneNumber, SENDS_PER_ADDRESS, SMS_PER_ACCOUNT, SMS_PER_NUMBER, UserId, login_per_ip,
+    sends_per_ip,
 };
 use crate::ports::{ThrottleKey, ThrottleKeys, ThrottleStore};
 use chrono::Utc;
@@ -27,6 +28,8 @@ const KNOWN_FOR: i64 = 30 * 24 * 60 * 60;
 /// One "locked" note per email and window in the audit trail.
 const LOCK_NOTE: &str = "NOTE#LOCKED";
 const SEND: &str = "SEND";
+/// SMS codes, per number and per account, by the day.
+const SMS: &str = "SMS";
 
 /// The limits a deployment configures (the per-email rules are fixed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,10 +304,34 @@ impl Throttle {
         self.send_to(subject, origin).await
     }
 
-    /// Counts a request that sends a code by SMS to `phone`, or refuses it.
-    pub async fn sms_attempt(&self, phone: &PhoneNumber, origin: &Origin) -> Result<(), AppError> {
-        let subject = self.keys.key("phone", phone.as_str()).await?;
-        self.send_to(subject, origin).await
+    /// Counts a request that sends a code by SMS to `phone` for `account`, or
+    /// refuses it (429 with `Retry-After`): per source IP as every send, and a
+    /// day's cap per number and per account (each text costs money).
+    pub async fn sms_attempt(
+        &self,
+        account: &UserId,
+        phone: &PhoneNumber,
+        origin: &Origin,
+    ) -> Result<(), AppError> {
+        let ip = ThrottleKey {
+            subject: self.ip_subject(origin).await?,
+            counter: SEND.into(),
+        };
+        let number = ThrottleKey {
+            subject: self.keys.key("phone", phone.as_str()).await?,
+            counter: SMS.into(),
+        };
+        let sender = ThrottleKey {
+            subject: self.keys.key("account", account.as_str()).await?,
+            counter: SMS.into(),
+        };
+        self.count_all(&[
+            (&ip, sends_per_ip(self.limits.sends_per_ip)),
+            (&number, SMS_PER_NUMBER),
+            (&sender, SMS_PER_ACCOUNT),
+        ])
+        .await
+        .map_err(|(_, err)| err)
     }
 
     async fn send_to(&self, subject: String, origin: &Origin) -> Result<(), AppError> {

@@ -6,11 +6,11 @@ use crate::domain::audit::{AuditAction, AuditEvent, AuditPosition};
 use crate::domain::permissions::{ADMIN_ROLE, actions, collections};
 use crate::domain::session::token_is_current;
 use crate::domain::{
-    AppError, Caller, Email, ListPosition, Origin, Password, PhoneNumber, Role, UserId, UserQuery,
-    UserStatus, UserSummary,
+    AppError, Caller, Email, ListPosition, Origin, Password, PhoneNumber, Role, SmsCountries,
+    UserId, UserQuery, UserStatus, UserSummary,
 };
 use crate::ports::{
-    AccountAdmin, AuditLog, Authenticator, ProfileStore, TokenSigner, UserDirectory,
+    AccountAdmin, AuditLog, Authenticator, ProfileStore, SmsPasses, TokenSigner, UserDirectory,
 };
 use crate::services::{Audit, CodePurpose, Permissions, SessionGuard, Target, Throttle};
 use std::sync::Arc;
@@ -535,28 +535,52 @@ async fn check_password(
 }
 
 /// A phone number for SMS: set, then verified with the code sent to it by SMS.
-/// Notifications go by SMS only to a verified number.
+/// Notifications go by SMS only to a verified number. Only numbers in the
+/// deployment's countries get a code, each behind the day's caps, and Cognito
+/// sends one only against a pass granted here (`ports::SmsPasses`).
 #[derive(Clone)]
 pub struct PhoneService {
     store: Arc<dyn ProfileStore>,
     directory: Arc<dyn UserDirectory>,
     accounts: Arc<dyn AccountAdmin>,
+    passes: Arc<dyn SmsPasses>,
+    countries: SmsCountries,
     throttle: Throttle,
     audit: Audit,
 }
 
+/// The parts of a [`PhoneService`].
+pub struct PhoneParts {
+    pub store: Arc<dyn ProfileStore>,
+    pub directory: Arc<dyn UserDirectory>,
+    pub accounts: Arc<dyn AccountAdmin>,
+    pub passes: Arc<dyn SmsPasses>,
+    pub countries: SmsCountries,
+    pub throttle: Throttle,
+    pub audit: Audit,
+}
+
 impl PhoneService {
-    pub fn new(
-        store: Arc<dyn ProfileStore>,
-        directory: Arc<dyn UserDirectory>,
-        accounts: Arc<dyn AccountAdmin>,
-        throttle: Throttle,
-        audit: Audit,
-    ) -> Self {
+    /// How long a pass waits for Cognito's call to the trigger: the call
+    /// follows at once, so a minute covers the SDK's retries.
+    const PASS_SECONDS: i64 = 60;
+
+    pub fn new(parts: PhoneParts) -> Self {
+        let PhoneParts {
+            store,
+            directory,
+            accounts,
+            passes,
+            countries,
+            throttle,
+            audit,
+        } = parts;
         Self {
             store,
             directory,
             accounts,
+            passes,
+            countries,
             throttle,
             audit,
         }
@@ -577,11 +601,18 @@ impl PhoneService {
         phone: &PhoneNumber,
         origin: &Origin,
     ) -> Result<crate::services::Accepted, AppError> {
+        self.countries.admit(phone)?;
         self.current(caller).await?;
-        self.throttle.sms_attempt(phone, origin).await?;
+        self.throttle
+            .sms_attempt(&caller.user_id, phone, origin)
+            .await?;
         self.accounts.set_phone(&caller.username, phone).await?;
         self.store
             .set_phone(&caller.user_id, phone.as_str(), false)
+            .await?;
+        let until = chrono::Utc::now().timestamp() + Self::PASS_SECONDS;
+        self.passes
+            .grant(&caller.user_id, phone.as_str(), until)
             .await?;
         self.directory.send_phone_code(&caller.access_token).await?;
         Ok(crate::services::Accepted {
