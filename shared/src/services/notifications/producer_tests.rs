@@ -1,4 +1,3 @@
-
 use super::tests::{Fixture, fixture};
 use super::*;
 use crate::domain::{AccessToken, Caller, NewProfile, Role, Subject};

@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::adapters::memory::{
     InMemoryLedger, InMemoryNotifications, InMemoryProfileStore, InMemoryQueue, LedgerEntry,
