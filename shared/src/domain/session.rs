@@ -2,6 +2,7 @@
 //! until they expire, so Gatehouse records, per user, a cut-off: every access token
 //! issued before it is refused on every protected endpoint.
 
+use super::{AppError, Caller};
 use chrono::{DateTime, Utc};
 
 /// Token `iat` values are whole seconds, so the cut-off is the first whole second
@@ -14,6 +15,16 @@ pub fn cutoff_after(revoked_at: DateTime<Utc>) -> i64 {
 /// Whether a token issued at `issued_at` (seconds) is still honoured.
 pub fn token_is_current(issued_at: i64, cutoff: Option<i64>) -> bool {
     cutoff.is_none_or(|cutoff| issued_at >= cutoff)
+}
+
+/// The one session check of every protected endpoint: 401 for a token issued
+/// before the user's cut-off (logout, password change, disable, ...).
+pub fn ensure_current(caller: &Caller, cutoff: Option<i64>) -> Result<(), AppError> {
+    if token_is_current(caller.issued_at, cutoff) {
+        Ok(())
+    } else {
+        Err(AppError::Unauthenticated("the token has been revoked"))
+    }
 }
 
 #[cfg(test)]

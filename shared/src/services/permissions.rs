@@ -12,7 +12,7 @@ use crate::domain::permissions::{
     BUILTIN_PREFIX, CheckRequest, Decision, PolicyDocument, PolicyEngine, Principal, Question,
     Resource, Sender, actions, builtin_policies, collections,
 };
-use crate::domain::session::token_is_current;
+use crate::domain::session::ensure_current;
 use crate::domain::{AppError, Caller, Origin, Profile, Subject, UserId};
 use crate::metrics::{self, Metric};
 use crate::ports::{PolicySnapshot, PolicyStore};
@@ -86,9 +86,7 @@ impl Permissions {
             .get(&caller.user_id)
             .cloned()
             .unwrap_or_default();
-        if !token_is_current(caller.issued_at, me.sessions_revoked_before) {
-            return Err(AppError::Unauthenticated("the token has been revoked"));
-        }
+        ensure_current(caller, me.sessions_revoked_before)?;
         Ok(Principal::user(caller.user_id.clone(), me.profile))
     }
 

@@ -3,7 +3,7 @@
 use crate::domain::audit::AuditAction;
 use crate::domain::permissions::{ADMIN_ROLE, actions};
 use crate::domain::preferences::ProfilePatch;
-use crate::domain::session::token_is_current;
+use crate::domain::session::ensure_current;
 use crate::domain::{
     AppError, Caller, ConfirmedUser, Email, NewProfile, Profile, ProfileCreation, Role, UserId,
 };
@@ -137,9 +137,7 @@ impl ProfileService {
     #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn get_own(&self, caller: &Caller) -> Result<Profile, AppError> {
         let user = self.store.get_user(&caller.user_id).await?;
-        if !token_is_current(caller.issued_at, user.sessions_revoked_before) {
-            return Err(AppError::Unauthenticated("the token has been revoked"));
-        }
+        ensure_current(caller, user.sessions_revoked_before)?;
         if let Some(profile) = user.profile {
             return Ok(profile);
         }

@@ -2,7 +2,7 @@
 //! throttle, refresh, logout.
 
 use crate::domain::audit::AuditAction;
-use crate::domain::session::{cutoff_after, token_is_current};
+use crate::domain::session::{cutoff_after, ensure_current, token_is_current};
 use crate::domain::{AppError, Caller, Email, Origin, Password, RefreshToken, Tokens, UserId};
 use crate::metrics::{self, LoginOutcome, Metric};
 use crate::ports::{AccountAdmin, Authenticator, ProfileStore, SessionStore};
@@ -26,12 +26,7 @@ impl SessionGuard {
 
     /// `Unauthenticated` if the caller's token predates the user's session cut-off.
     pub async fn ensure_current(&self, caller: &Caller) -> Result<(), AppError> {
-        let cutoff = self.cutoff(&caller.user_id).await?;
-        if token_is_current(caller.issued_at, cutoff) {
-            Ok(())
-        } else {
-            Err(AppError::Unauthenticated("the token has been revoked"))
-        }
+        ensure_current(caller, self.cutoff(&caller.user_id).await?)
     }
 
     /// Access tokens issued before this (epoch seconds) are refused.

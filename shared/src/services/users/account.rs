@@ -66,9 +66,7 @@ impl AccountService {
         origin: &Origin,
     ) -> Result<(), AppError> {
         let me = self.store.get_user(&caller.user_id).await?;
-        if !token_is_current(caller.issued_at, me.sessions_revoked_before) {
-            return Err(AppError::Unauthenticated("the token has been revoked"));
-        }
+        ensure_current(caller, me.sessions_revoked_before)?;
         let email = match me.profile {
             Some(profile) => profile.email,
             None => {

@@ -5,7 +5,7 @@
 
 use crate::domain::audit::{AuditAction, AuditEvent, AuditPosition};
 use crate::domain::permissions::{ADMIN_ROLE, actions, collections};
-use crate::domain::session::token_is_current;
+use crate::domain::session::ensure_current;
 use crate::domain::{
     AppError, Caller, Email, ListPosition, Origin, Password, PhoneNumber, Role, SmsCountries,
     UserId, UserQuery, UserStatus, UserSummary,
@@ -113,8 +113,6 @@ async fn current_profile(
     caller: &Caller,
 ) -> Result<Option<crate::domain::Profile>, AppError> {
     let me = store.get_user(&caller.user_id).await?;
-    if !token_is_current(caller.issued_at, me.sessions_revoked_before) {
-        return Err(AppError::Unauthenticated("the token has been revoked"));
-    }
+    ensure_current(caller, me.sessions_revoked_before)?;
     Ok(me.profile)
 }

@@ -55,11 +55,9 @@ impl PhoneService {
     }
 
     async fn current(&self, caller: &Caller) -> Result<crate::domain::Profile, AppError> {
-        let me = self.store.get_user(&caller.user_id).await?;
-        if !token_is_current(caller.issued_at, me.sessions_revoked_before) {
-            return Err(AppError::Unauthenticated("the token has been revoked"));
-        }
-        me.profile.ok_or(AppError::NotFound("profile"))
+        current_profile(&*self.store, caller)
+            .await?
+            .ok_or(AppError::NotFound("profile"))
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
