@@ -295,6 +295,36 @@ pub struct Delivery {
     pub to_address: Option<Email>,
 }
 
+impl Delivery {
+    /// One recipient's message of a notification: to the recipient's own
+    /// address or number, as every send through the API.
+    pub fn of(
+        notification_id: impl Into<String>,
+        recipient: UserId,
+        channel: Channel,
+        template: impl Into<String>,
+        data: serde_json::Map<String, serde_json::Value>,
+    ) -> Self {
+        Self {
+            notification_id: notification_id.into(),
+            recipient,
+            channel,
+            template: template.into(),
+            data,
+            to_address: None,
+        }
+    }
+
+    /// Sent to `address` instead (Gatehouse's own notices only: the old address
+    /// after an email change).
+    pub fn to_address(self, address: Option<Email>) -> Self {
+        Self {
+            to_address: address,
+            ..self
+        }
+    }
+}
+
 /// Why a recipient is not sent a message they would otherwise get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Skip {

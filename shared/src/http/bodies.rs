@@ -206,19 +206,12 @@ impl SendNotificationBody {
     pub fn parse(self) -> Result<crate::services::SendRequest, AppError> {
         use crate::services::Recipients;
         let recipients = match self.recipients {
-            RecipientsBody::Users(ids) => {
-                if ids.len() > crate::services::NotificationService::MAX_RECIPIENTS {
-                    return Err(AppError::validation(
-                        "recipients",
-                        "must name 1 to 1000 users, or a role",
-                    ));
-                }
-                Recipients::Users(
-                    ids.iter()
-                        .map(|id| crate::domain::UserId::parse(id).map_err(as_field("recipients")))
-                        .collect::<Result<_, _>>()?,
-                )
-            }
+            // How many is the service's rule (it counts distinct users).
+            RecipientsBody::Users(ids) => Recipients::Users(
+                ids.iter()
+                    .map(|id| crate::domain::UserId::parse(id).map_err(as_field("recipients")))
+                    .collect::<Result<_, _>>()?,
+            ),
             RecipientsBody::Role { role } => {
                 Recipients::Role(Role::parse(&role).map_err(as_field("recipients.role"))?)
             }

@@ -8,6 +8,7 @@ mod health;
 mod notifications;
 mod permissions;
 mod profiles;
+pub(crate) mod retry;
 mod throttle;
 mod users;
 

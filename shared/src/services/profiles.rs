@@ -98,14 +98,16 @@ impl ProfileService {
         let user_id = profile.user_id.clone();
         // Safe to repeat (every item is put only if absent), so a transient
         // failure (a transaction conflict, a throttled write) is retried.
-        let mut outcome = super::auth::with_retries(|| self.store.create_profile(&profile)).await?;
+        let mut outcome =
+            crate::services::retry::with_retries(|| self.store.create_profile(&profile)).await?;
         if outcome == ProfileCreation::GrantSpent {
             // The address was an administrator's before: an account made
             // again for it starts as any other (AdminEmails bootstraps once).
             tracing::warn!("the address's admin grant was taken before: not granted again");
             profile.roles.retain(|r| r.as_str() != ADMIN_ROLE);
             profile.admin_grant = false;
-            outcome = super::auth::with_retries(|| self.store.create_profile(&profile)).await?;
+            outcome = crate::services::retry::with_retries(|| self.store.create_profile(&profile))
+                .await?;
         }
         if let (Some(audit), ProfileCreation::Created) = (&self.audit, outcome) {
             audit.user(&user_id, AuditAction::Confirmed, None).await;

@@ -1,13 +1,14 @@
 //! Changing a password (signed in) and resetting a forgotten one (by emailed code).
 //! Both end every session.
 
+use super::Accepted;
 use super::sessions::SessionGuard;
-use super::{Accepted, with_retries};
 use crate::domain::audit::AuditAction;
 use crate::domain::{
     AppError, Caller, ConfirmationCode, Email, NewPassword, Origin, Password, PasswordPolicy,
 };
 use crate::ports::{AccountAdmin, PasswordIdentity, ProfileStore};
+use crate::services::retry::with_retries;
 use crate::services::{Audit, CodePurpose, Throttle};
 use std::sync::Arc;
 

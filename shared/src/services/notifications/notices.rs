@@ -26,15 +26,10 @@ impl Notices {
         data: serde_json::Map<String, serde_json::Value>,
         to: Option<Email>,
     ) {
-        let message = QueueMessage::Deliver(Delivery {
-            notification_id: id,
-            recipient: recipient.clone(),
-            channel: Channel::Email,
-            template: template.to_owned(),
-            data,
-            to_address: to,
-        });
-        let queued = crate::services::auth::with_retries(|| {
+        let message = QueueMessage::Deliver(
+            Delivery::of(id, recipient.clone(), Channel::Email, template, data).to_address(to),
+        );
+        let queued = crate::services::retry::with_retries(|| {
             self.queue.enqueue(std::slice::from_ref(&message))
         })
         .await;

@@ -199,14 +199,13 @@ impl NotificationService {
             Recipients::Users(users) => users
                 .iter()
                 .map(|recipient| {
-                    QueueMessage::Deliver(Delivery {
-                        notification_id: notification_id.to_owned(),
-                        recipient: recipient.clone(),
-                        channel: request.channel,
-                        template: request.template.clone(),
-                        data: request.data.clone(),
-                        to_address: None,
-                    })
+                    QueueMessage::Deliver(Delivery::of(
+                        notification_id,
+                        recipient.clone(),
+                        request.channel,
+                        request.template.clone(),
+                        request.data.clone(),
+                    ))
                 })
                 .collect(),
             Recipients::Role(role) => vec![QueueMessage::Expand(Expansion {

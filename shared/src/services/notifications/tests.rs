@@ -96,14 +96,13 @@ fn message(
     template: &str,
     data: serde_json::Value,
 ) -> String {
-    serde_json::to_string(&QueueMessage::Deliver(Delivery {
-        notification_id: "n-1".into(),
-        recipient: recipient.clone(),
+    serde_json::to_string(&QueueMessage::Deliver(Delivery::of(
+        "n-1",
+        recipient.clone(),
         channel,
-        template: template.into(),
-        data: data.as_object().cloned().unwrap_or_default(),
-        to_address: None,
-    }))
+        template,
+        data.as_object().cloned().unwrap_or_default(),
+    )))
     .unwrap()
 }
 

@@ -209,14 +209,13 @@ impl DeliveryWorker {
         let mut messages: Vec<QueueMessage> = members
             .into_iter()
             .map(|recipient| {
-                QueueMessage::Deliver(Delivery {
-                    notification_id: page.notification_id.clone(),
+                QueueMessage::Deliver(Delivery::of(
+                    page.notification_id.clone(),
                     recipient,
-                    channel: page.channel,
-                    template: page.template.clone(),
-                    data: page.data.clone(),
-                    to_address: None,
-                })
+                    page.channel,
+                    page.template.clone(),
+                    page.data.clone(),
+                ))
             })
             .collect();
         if let Some(after) = next {
@@ -245,7 +244,7 @@ impl DeliveryWorker {
             reason: reason.map(str::to_owned),
             provider_id,
         };
-        crate::services::auth::with_retries(|| {
+        crate::services::retry::with_retries(|| {
             self.ledger
                 .finish(&delivery.notification_id, &delivery.recipient, &outcome)
         })

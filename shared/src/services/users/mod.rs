@@ -13,7 +13,7 @@ use crate::domain::{
 use crate::ports::{
     AccountAdmin, AuditLog, Authenticator, ProfileStore, SmsPasses, TokenSigner, UserDirectory,
 };
-use crate::services::auth::with_retries;
+use crate::services::retry::with_retries;
 use crate::services::{Audit, CodePurpose, Permissions, SessionGuard, Target, Throttle};
 use std::sync::Arc;
 
