@@ -236,7 +236,33 @@ impl Stamp {
 }
 
 /// The message attribute naming the correlation id of the work that queued it.
-pub const CORRELATION_ATTRIBUTE: &str = "correlation_id";
+const CORRELATION_ATTRIBUTE: &str = "correlation_id";
+
+/// The other side of [`SqsQueue::stamp`], for every consumer of our queues: a
+/// record as Lambda's SQS event source hands it over. A message that was not
+/// stamped (SES's notices through SNS) correlates by its message id.
+pub fn received(record: aws_lambda_events::sqs::SqsMessage) -> crate::services::Received {
+    let id = record.message_id.unwrap_or_default();
+    crate::services::Received {
+        receive_count: record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1),
+        correlation: Correlation {
+            id: record
+                .message_attributes
+                .get(CORRELATION_ATTRIBUTE)
+                .and_then(|a| a.string_value.clone())
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| id.clone()),
+            trace_header: record.attributes.get("AWSTraceHeader").cloned(),
+        },
+        receipt_handle: record.receipt_handle.unwrap_or_default(),
+        body: record.body.unwrap_or_default(),
+        id,
+    }
+}
 
 /// The delivery queue in SQS.
 pub struct SqsQueue {
