@@ -420,10 +420,18 @@ pub struct Question {
 }
 
 /// The answer, as Cedar gives it.
+/// Cedar's answer, as the API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Allow,
+    Deny,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Decision {
     pub allowed: bool,
-    pub decision: &'static str,
+    pub decision: Verdict,
     /// The policies that decided: the permits that allowed, or the forbids
     /// that denied (empty for a deny because nothing permitted).
     pub determining_policies: Vec<String>,
@@ -609,7 +617,11 @@ impl PolicyEngine {
         determining.sort();
         Ok(Decision {
             allowed,
-            decision: if allowed { "allow" } else { "deny" },
+            decision: if allowed {
+                Verdict::Allow
+            } else {
+                Verdict::Deny
+            },
             determining_policies: determining,
             errors: response
                 .diagnostics()
@@ -827,7 +839,7 @@ mod tests {
             Resource::user(bob_id.clone(), None),
         );
         assert!(!other.allowed);
-        assert_eq!(other.decision, "deny");
+        assert_eq!(other.decision, Verdict::Deny);
         assert!(
             ask(
                 &engine,

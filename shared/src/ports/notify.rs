@@ -86,6 +86,17 @@ pub enum DeliveryStatus {
     Failed,
 }
 
+impl DeliveryStatus {
+    /// The serde name, for stores that keep it as a plain string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Suppressed => "suppressed",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub status: DeliveryStatus,

@@ -21,8 +21,9 @@ pub use auth::{
 pub use health::{HealthReport, HealthService};
 pub use notifications::{
     Breaker, DeliverySettings, DeliveryWorker, FeedbackService, Handled, Notices,
-    NotificationService, NotificationStatus, NotificationView, Received, Recipients, SendAccepted,
-    SendRequest, UnsubscribeService, back_off, unsubscribe_token, unsubscribe_user,
+    NotificationService, NotificationState, NotificationStatus, NotificationView, Received,
+    Recipients, SendAccepted, SendRequest, UnsubscribeService, back_off, unsubscribe_token,
+    unsubscribe_user,
 };
 pub use permissions::{Authorised, ListedPolicy, Permissions, PolicyAdmin, Target};
 pub use profiles::{ProfileService, StartingRoles};

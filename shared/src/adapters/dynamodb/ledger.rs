@@ -43,14 +43,9 @@ impl crate::ports::notify::DeliveryLedger for DynamoTable {
         recipient: &UserId,
         outcome: &crate::ports::notify::Outcome,
     ) -> Result<(), AppError> {
-        use crate::ports::notify::DeliveryStatus;
         let now = Utc::now();
         let expires = (now.timestamp() + NOTIFICATION_RETENTION_SECS).to_string();
-        let status = match outcome.status {
-            DeliveryStatus::Sent => "sent",
-            DeliveryStatus::Suppressed => "suppressed",
-            DeliveryStatus::Failed => "failed",
-        };
+        let status = outcome.status.as_str();
         let pk = keys::notification_pk(notification_id);
         let mut record = Update::builder()
             .table_name(&self.table)

@@ -150,7 +150,7 @@ async fn a_role_fans_out_page_by_page_and_the_status_counts_every_delivery() {
         .status(&as_user(&admin), &accepted.notification_id)
         .await
         .unwrap();
-    assert_eq!(status.status, "queued");
+    assert_eq!(status.status, crate::services::NotificationState::Queued);
     drain(&f).await;
     assert_eq!(f.mail.sent.lock().unwrap().len(), 2 * ROLE_PAGE + 5);
     let status = f
@@ -158,7 +158,7 @@ async fn a_role_fans_out_page_by_page_and_the_status_counts_every_delivery() {
         .status(&as_user(&admin), &accepted.notification_id)
         .await
         .unwrap();
-    assert_eq!(status.status, "done");
+    assert_eq!(status.status, crate::services::NotificationState::Done);
     assert_eq!(status.counts.sent, 2 * ROLE_PAGE as u64 + 5);
     assert_eq!(status.counts.queued, 0);
 }

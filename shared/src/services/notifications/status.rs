@@ -8,10 +8,19 @@ pub struct NotificationView {
     pub notification_id: String,
     pub template: String,
     pub channel: Channel,
-    /// `queued` while deliveries remain, `done` once every one ended.
-    pub status: &'static str,
+    pub status: NotificationState,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub counts: ViewCounts,
+}
+
+/// Where a notification stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationState {
+    /// Deliveries remain.
+    Queued,
+    /// Every delivery ended (sent, suppressed or failed).
+    Done,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -70,7 +79,11 @@ impl NotificationStatus {
             notification_id: record.id,
             template: record.template,
             channel: record.channel,
-            status: if queued == 0 { "done" } else { "queued" },
+            status: if queued == 0 {
+                NotificationState::Done
+            } else {
+                NotificationState::Queued
+            },
             created_at: record.created_at,
             counts: ViewCounts {
                 queued,
