@@ -22,10 +22,10 @@ use crate::config::{
 use crate::services::{
     AccountService, Audit, AuditTrailService, ConfirmService, DeliverySettings, DeliveryWorker,
     FeedbackService, ForgotPasswordService, HealthService, LoginService, LogoutService, Notices,
-    NotificationService, NotificationStatus, PasswordResetService, PasswordService, Permissions,
-    PhoneParts, PhoneService, PolicyAdmin, ProfileService, RefreshService, RoleService,
-    SessionGuard, SignUpService, StartingRoles, Throttle, UnsubscribeService, UserAdminService,
-    UserListService,
+    NotificationService, NotificationStatus, Onboarding, PasswordResetService, PasswordService,
+    Permissions, PhoneParts, PhoneService, PolicyAdmin, ProfileCreator, ProfileService,
+    RefreshService, RoleService, SessionGuard, SignUpService, StartingRoles, Throttle,
+    UnsubscribeService, UserAdminService, UserListService,
 };
 use std::sync::Arc;
 
@@ -205,23 +205,23 @@ impl AppContext {
         ))
     }
 
-    /// Profiles over the table, with the roles new users start with.
-    fn profile_service(&self) -> Result<ProfileService, ConfigError> {
+    /// Profile creation over the table, with the roles new users start with.
+    fn profile_creator(&self) -> Result<ProfileCreator, ConfigError> {
         let cfg = TableConfig::from_source(&*self.env)?;
-        Ok(ProfileService::new(
+        Ok(ProfileCreator::new(
             self.table()?,
             StartingRoles {
                 default_role: cfg.default_role,
                 admin_emails: admin_emails(&*self.env)?,
             },
-        )
-        .with_audit(self.audit()?))
+            self.audit()?,
+        ))
     }
 
-    /// Profiles for the post-confirmation trigger: the table, and the queue
-    /// for the welcome email.
-    pub fn onboarding(&self) -> Result<ProfileService, ConfigError> {
-        Ok(self.profile_service()?.with_notices(self.notices()?))
+    /// The post-confirmation trigger: the table, and the queue for the
+    /// welcome email.
+    pub fn onboarding(&self) -> Result<Onboarding, ConfigError> {
+        Ok(Onboarding::new(self.profile_creator()?, self.notices()?))
     }
 
     /// Account administration: the table (roles, cut-offs, status) and
@@ -408,11 +408,11 @@ impl AppContext {
     /// Profiles for API callers: the table, and Cognito's `GetUser` (with the
     /// caller's token) to create a profile that is missing.
     pub fn profiles(&self) -> Result<ProfileService, ConfigError> {
-        let directory = CognitoDirectory::new(&self.aws);
-        Ok(self
-            .profile_service()?
-            .with_directory(Arc::new(directory))
-            .with_permissions(self.permissions()?))
+        Ok(ProfileService::new(
+            self.profile_creator()?,
+            Arc::new(CognitoDirectory::new(&self.aws)),
+            self.permissions()?,
+        ))
     }
 }
 

@@ -89,6 +89,30 @@ pub fn starting_roles() -> crate::services::StartingRoles {
     }
 }
 
+/// Profile creation over `store`, audited in a trail of its own.
+pub fn profile_creator(
+    store: Arc<crate::adapters::memory::InMemoryProfileStore>,
+) -> crate::services::ProfileCreator {
+    crate::services::ProfileCreator::new(
+        store,
+        starting_roles(),
+        Audit::new(Arc::new(InMemoryAuditLog::default()), 30),
+    )
+}
+
+/// The profile API over `store`, with `starting_roles`, the policies in
+/// `store`, and a directory that knows `directory_user` (or nobody).
+pub fn profile_service(
+    store: Arc<crate::adapters::memory::InMemoryProfileStore>,
+    directory_user: Option<crate::domain::ConfirmedUser>,
+) -> crate::services::ProfileService {
+    crate::services::ProfileService::new(
+        profile_creator(store.clone()),
+        Arc::new(crate::adapters::memory::FixedDirectory(directory_user)),
+        Arc::new(crate::services::Permissions::new(store)),
+    )
+}
+
 /// The password the helpers below register users with.
 pub const TEST_PASSWORD: &str = "Password123";
 

@@ -4,7 +4,7 @@ use aws_lambda_events::event::cognito::{
 use gatehouse::domain::ConfirmedUser;
 use gatehouse::domain::ProfileCreation;
 use gatehouse::metrics::{self, Metric};
-use gatehouse::services::ProfileService;
+use gatehouse::services::Onboarding;
 use lambda_runtime::{Error, LambdaEvent};
 use tracing::Instrument;
 
@@ -13,7 +13,7 @@ type Event = CognitoEventUserPoolsPostConfirmation;
 /// Creates the profile and default role of a newly confirmed user, then hands the
 /// event back to Cognito. A failure is returned as `Err`, so Cognito reports it and
 /// retries; a retry after success is a no-op.
-pub async fn handle(profiles: &ProfileService, event: LambdaEvent<Event>) -> Result<Event, Error> {
+pub async fn handle(profiles: &Onboarding, event: LambdaEvent<Event>) -> Result<Event, Error> {
     let event = event.payload;
     let header = &event.cognito_event_user_pools_header;
     if header.trigger_source
@@ -39,7 +39,7 @@ pub async fn handle(profiles: &ProfileService, event: LambdaEvent<Event>) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatehouse::adapters::memory::InMemoryProfileStore;
+    use gatehouse::adapters::memory::{InMemoryProfileStore, InMemoryQueue};
     use gatehouse::domain::{Role, UserId};
     use lambda_runtime::Context;
     use std::sync::Arc;
@@ -50,11 +50,29 @@ mod tests {
         LambdaEvent::new(serde_json::from_str(EVENT).unwrap(), Context::default())
     }
 
-    fn service() -> ProfileService {
-        ProfileService::new(
-            Arc::new(InMemoryProfileStore::default()),
-            gatehouse::testing::starting_roles(),
-        )
+    struct Fixture {
+        onboarding: Onboarding,
+        profiles: gatehouse::services::ProfileService,
+        queue: Arc<InMemoryQueue>,
+    }
+
+    impl Fixture {
+        fn welcomes(&self) -> usize {
+            self.queue.queued.lock().unwrap().len()
+        }
+    }
+
+    fn service() -> Fixture {
+        let store = Arc::new(InMemoryProfileStore::default());
+        let queue = Arc::new(InMemoryQueue::default());
+        Fixture {
+            onboarding: Onboarding::new(
+                gatehouse::testing::profile_creator(store.clone()),
+                gatehouse::services::Notices::new(queue.clone()),
+            ),
+            profiles: gatehouse::testing::profile_service(store, None),
+            queue,
+        }
     }
 
     fn sample_user() -> UserId {
@@ -65,9 +83,10 @@ mod tests {
     #[tokio::test]
     async fn a_confirmed_sign_up_creates_the_profile_and_returns_the_event() {
         let svc = service();
-        let returned = handle(&svc, event()).await.unwrap();
+        let returned = handle(&svc.onboarding, event()).await.unwrap();
         assert_eq!(returned, event().payload);
-        let profile = svc.get(&sample_user()).await.unwrap();
+        assert_eq!(svc.welcomes(), 1, "the welcome is queued");
+        let profile = svc.profiles.get(&sample_user()).await.unwrap();
         assert_eq!(profile.roles, vec![Role::parse("user").unwrap()]);
         assert_eq!(profile.display_name.as_deref(), Some("Ada Lovelace"));
     }
@@ -75,10 +94,10 @@ mod tests {
     #[tokio::test]
     async fn delivering_the_event_twice_keeps_one_unchanged_profile() {
         let svc = service();
-        handle(&svc, event()).await.unwrap();
-        let first = svc.get(&sample_user()).await.unwrap();
-        handle(&svc, event()).await.unwrap();
-        assert_eq!(svc.get(&sample_user()).await.unwrap(), first);
+        handle(&svc.onboarding, event()).await.unwrap();
+        let first = svc.profiles.get(&sample_user()).await.unwrap();
+        handle(&svc.onboarding, event()).await.unwrap();
+        assert_eq!(svc.profiles.get(&sample_user()).await.unwrap(), first);
     }
 
     #[tokio::test]
@@ -87,7 +106,8 @@ mod tests {
         let mut raw: serde_json::Value = serde_json::from_str(EVENT).unwrap();
         raw["triggerSource"] = "PostConfirmation_ConfirmForgotPassword".into();
         let event = LambdaEvent::new(serde_json::from_value(raw).unwrap(), Context::default());
-        handle(&svc, event).await.unwrap();
-        assert!(svc.get(&sample_user()).await.is_err());
+        handle(&svc.onboarding, event).await.unwrap();
+        assert!(svc.profiles.get(&sample_user()).await.is_err());
+        assert_eq!(svc.welcomes(), 0);
     }
 }

@@ -27,14 +27,17 @@ mod tests {
 
     async fn service_with_profile() -> (ProfileService, Arc<InMemoryProfileStore>) {
         let store = Arc::new(InMemoryProfileStore::default());
-        let svc = ProfileService::new(store.clone(), gatehouse::testing::starting_roles());
-        svc.on_confirmed(
-            ConfirmedUser::from_attributes(Some(USER), Some("ada@example.com"), Some("Ada"))
-                .unwrap(),
+        gatehouse::testing::profile_creator(store.clone())
+            .create(
+                ConfirmedUser::from_attributes(Some(USER), Some("ada@example.com"), Some("Ada"))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        (
+            gatehouse::testing::profile_service(store.clone(), None),
+            store,
         )
-        .await
-        .unwrap();
-        (svc, store)
     }
 
     #[tokio::test]

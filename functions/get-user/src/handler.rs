@@ -18,8 +18,7 @@ mod tests {
     use super::*;
     use gatehouse::adapters::memory::InMemoryProfileStore;
     use gatehouse::domain::ConfirmedUser;
-    use gatehouse::services::Permissions;
-    use gatehouse::testing::{json_of, request_as, starting_roles};
+    use gatehouse::testing::{json_of, profile_creator, profile_service, request_as};
     use std::collections::HashMap;
     use std::sync::Arc;
 
@@ -30,14 +29,14 @@ mod tests {
 
     async fn service() -> ProfileService {
         let store = Arc::new(InMemoryProfileStore::default());
-        let svc = ProfileService::new(store.clone(), starting_roles())
-            .with_permissions(Arc::new(Permissions::new(store)));
+        let creator = profile_creator(store.clone());
         for (id, email) in [(ADA, "ada@example.com"), (ROOT, "root@example.com")] {
-            svc.on_confirmed(ConfirmedUser::from_attributes(Some(id), Some(email), None).unwrap())
+            creator
+                .create(ConfirmedUser::from_attributes(Some(id), Some(email), None).unwrap())
                 .await
                 .unwrap();
         }
-        svc
+        profile_service(store, None)
     }
 
     fn asking(caller: &str, about: &str) -> Request {

@@ -20,7 +20,7 @@ mod tests {
     use super::*;
     use gatehouse::adapters::memory::InMemoryProfileStore;
     use gatehouse::domain::ConfirmedUser;
-    use gatehouse::testing::{json_of, request_as, starting_roles};
+    use gatehouse::testing::{json_of, profile_creator, profile_service, request_as};
     use serde_json::{Value, json};
     use std::sync::Arc;
 
@@ -28,13 +28,14 @@ mod tests {
     const ADA: &str = "8f452769-9947-4d75-8113-c328cafb5d5f";
 
     async fn service() -> ProfileService {
-        let svc = ProfileService::new(Arc::new(InMemoryProfileStore::default()), starting_roles());
-        svc.on_confirmed(
-            ConfirmedUser::from_attributes(Some(ADA), Some("ada@example.com"), None).unwrap(),
-        )
-        .await
-        .unwrap();
-        svc
+        let store = Arc::new(InMemoryProfileStore::default());
+        profile_creator(store.clone())
+            .create(
+                ConfirmedUser::from_attributes(Some(ADA), Some("ada@example.com"), None).unwrap(),
+            )
+            .await
+            .unwrap();
+        profile_service(store, None)
     }
 
     fn patch(body: Value, etag: Option<&str>) -> Request {

@@ -26,7 +26,7 @@ pub use notifications::{
     unsubscribe_user,
 };
 pub use permissions::{Authorised, ListedPolicy, Permissions, PolicyAdmin, Target};
-pub use profiles::{ProfileService, StartingRoles};
+pub use profiles::{Onboarding, ProfileCreator, ProfileService, StartingRoles};
 pub use throttle::{CodePurpose, CodeTry, LoginCount, LoginRefusal, Throttle, ThrottleLimits};
 pub use users::{
     AccountGuards, AccountService, AuditTrailService, EventPage, PhoneParts, PhoneService,

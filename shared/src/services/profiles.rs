@@ -1,4 +1,5 @@
-//! Profiles: creation on confirmation, reads for the API.
+//! Profiles: creation on confirmation (`ProfileCreator`, and `Onboarding` for
+//! the trigger, which also welcomes), and the profile API (`ProfileService`).
 
 use crate::domain::audit::AuditAction;
 use crate::domain::permissions::{ADMIN_ROLE, actions};
@@ -8,7 +9,8 @@ use crate::domain::{
     AppError, Caller, ConfirmedUser, Email, NewProfile, Profile, ProfileCreation, Role, UserId,
 };
 use crate::ports::{ProfileStore, UserDirectory};
-use crate::services::{Audit, Permissions, Target};
+use crate::services::retry::with_retries;
+use crate::services::{Audit, Notices, Permissions, Target};
 use chrono::Utc;
 use std::sync::Arc;
 
@@ -35,57 +37,27 @@ impl StartingRoles {
     }
 }
 
-/// Profiles: creation on confirmation, reads for the API.
+/// Creates a confirmed user's profile with its starting roles, once: Cognito
+/// retries triggers, so a second delivery is a success that writes nothing.
 #[derive(Clone)]
-pub struct ProfileService {
+pub struct ProfileCreator {
     store: Arc<dyn ProfileStore>,
     roles: StartingRoles,
-    directory: Option<Arc<dyn UserDirectory>>,
-    audit: Option<Audit>,
-    permissions: Option<Arc<Permissions>>,
-    notices: Option<crate::services::Notices>,
+    audit: Audit,
 }
 
-impl ProfileService {
-    pub fn new(store: Arc<dyn ProfileStore>, roles: StartingRoles) -> Self {
+impl ProfileCreator {
+    pub fn new(store: Arc<dyn ProfileStore>, roles: StartingRoles, audit: Audit) -> Self {
         Self {
             store,
             roles,
-            directory: None,
-            audit: None,
-            permissions: None,
-            notices: None,
+            audit,
         }
     }
 
-    /// Welcomes each newly confirmed user by email (the confirmation trigger).
-    pub fn with_notices(mut self, notices: crate::services::Notices) -> Self {
-        self.notices = Some(notices);
-        self
-    }
-
-    /// Lets `get_for` read other users, as the policies allow.
-    pub fn with_permissions(mut self, permissions: Arc<Permissions>) -> Self {
-        self.permissions = Some(permissions);
-        self
-    }
-
-    /// Records confirmations in the audit trail (the post-confirmation trigger).
-    pub fn with_audit(mut self, audit: Audit) -> Self {
-        self.audit = Some(audit);
-        self
-    }
-
-    /// Lets `get_own` create a missing profile from the identity provider.
-    pub fn with_directory(mut self, directory: Arc<dyn UserDirectory>) -> Self {
-        self.directory = Some(directory);
-        self
-    }
-
-    /// Creates the profile and default role of a newly confirmed user. Cognito
-    /// retries triggers, so a second delivery is a success that writes nothing.
+    /// Creates the profile and starting roles; a creation is in the trail.
     #[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
-    pub async fn on_confirmed(&self, user: ConfirmedUser) -> Result<ProfileCreation, AppError> {
+    pub async fn create(&self, user: ConfirmedUser) -> Result<ProfileCreation, AppError> {
         let roles = self.roles.for_email(&user.email);
         let mut profile = NewProfile {
             user_id: user.user_id,
@@ -98,35 +70,77 @@ impl ProfileService {
         let user_id = profile.user_id.clone();
         // Safe to repeat (every item is put only if absent), so a transient
         // failure (a transaction conflict, a throttled write) is retried.
-        let mut outcome =
-            crate::services::retry::with_retries(|| self.store.create_profile(&profile)).await?;
+        let mut outcome = with_retries(|| self.store.create_profile(&profile)).await?;
         if outcome == ProfileCreation::GrantSpent {
             // The address was an administrator's before: an account made
             // again for it starts as any other (AdminEmails bootstraps once).
             tracing::warn!("the address's admin grant was taken before: not granted again");
             profile.roles.retain(|r| r.as_str() != ADMIN_ROLE);
             profile.admin_grant = false;
-            outcome = crate::services::retry::with_retries(|| self.store.create_profile(&profile))
-                .await?;
+            outcome = with_retries(|| self.store.create_profile(&profile)).await?;
         }
-        if let (Some(audit), ProfileCreation::Created) = (&self.audit, outcome) {
-            audit.user(&user_id, AuditAction::Confirmed, None).await;
-        }
-        // One id per user: a retried trigger queues it again, the ledger
-        // delivers it once.
-        if let Some(notices) = &self.notices {
-            notices
-                .send(
-                    format!("welcome-{user_id}"),
-                    &user_id,
-                    "welcome",
-                    serde_json::Map::new(),
-                    None,
-                )
+        if outcome == ProfileCreation::Created {
+            self.audit
+                .user(&user_id, AuditAction::Confirmed, None)
                 .await;
         }
         tracing::info!(?outcome, "profile provisioned");
         Ok(outcome)
+    }
+}
+
+/// The post-confirmation trigger: the profile, then the welcome email.
+#[derive(Clone)]
+pub struct Onboarding {
+    creator: ProfileCreator,
+    notices: Notices,
+}
+
+impl Onboarding {
+    pub fn new(creator: ProfileCreator, notices: Notices) -> Self {
+        Self { creator, notices }
+    }
+
+    pub async fn on_confirmed(&self, user: ConfirmedUser) -> Result<ProfileCreation, AppError> {
+        let user_id = user.user_id.clone();
+        let outcome = self.creator.create(user).await?;
+        // One id per user: a retried trigger queues it again, the ledger
+        // delivers it once.
+        self.notices
+            .send(
+                format!("welcome-{user_id}"),
+                &user_id,
+                "welcome",
+                serde_json::Map::new(),
+                None,
+            )
+            .await;
+        Ok(outcome)
+    }
+}
+
+/// The profile API: one's own profile (made from Cognito's record if it is
+/// missing), changing it, and reading others' as the policies allow.
+#[derive(Clone)]
+pub struct ProfileService {
+    store: Arc<dyn ProfileStore>,
+    creator: ProfileCreator,
+    directory: Arc<dyn UserDirectory>,
+    permissions: Arc<Permissions>,
+}
+
+impl ProfileService {
+    pub fn new(
+        creator: ProfileCreator,
+        directory: Arc<dyn UserDirectory>,
+        permissions: Arc<Permissions>,
+    ) -> Self {
+        Self {
+            store: creator.store.clone(),
+            creator,
+            directory,
+            permissions,
+        }
     }
 
     /// The caller's own profile. The session cut-off comes in the same read, so
@@ -143,16 +157,13 @@ impl ProfileService {
         if let Some(profile) = user.profile {
             return Ok(profile);
         }
-        let Some(directory) = &self.directory else {
-            return Err(AppError::NotFound("profile"));
-        };
-        let confirmed = directory.confirmed_user(&caller.access_token).await?;
+        let confirmed = self.directory.confirmed_user(&caller.access_token).await?;
         if confirmed.user_id != caller.user_id {
             return Err(AppError::Unauthenticated(
                 "the token does not match its user",
             ));
         }
-        self.on_confirmed(confirmed).await?;
+        self.creator.create(confirmed).await?;
         self.get(&caller.user_id).await
     }
 
@@ -209,11 +220,8 @@ impl ProfileService {
         caller: &Caller,
         target: Option<&UserId>,
     ) -> Result<Profile, AppError> {
-        let permissions = self
+        let read = self
             .permissions
-            .as_ref()
-            .ok_or_else(|| AppError::unexpected("ProfileService built without permissions"))?;
-        let read = permissions
             .authorise(caller, actions::USERS_READ, Target::User(target))
             .await?;
         if target == Some(&caller.user_id) {
@@ -238,7 +246,7 @@ impl ProfileService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::memory::InMemoryProfileStore;
+    use crate::adapters::memory::{InMemoryAuditLog, InMemoryProfileStore};
 
     fn roles() -> StartingRoles {
         StartingRoles {
@@ -272,11 +280,17 @@ mod tests {
 
     #[tokio::test]
     async fn confirmation_creates_a_profile_with_the_default_role() {
-        let svc = ProfileService::new(Arc::new(InMemoryProfileStore::default()), roles());
+        let store = Arc::new(InMemoryProfileStore::default());
+        let creator = ProfileCreator::new(
+            store.clone(),
+            roles(),
+            Audit::new(Arc::new(InMemoryAuditLog::default()), 30),
+        );
         assert_eq!(
-            svc.on_confirmed(user()).await.unwrap(),
+            creator.create(user()).await.unwrap(),
             ProfileCreation::Created
         );
+        let svc = crate::testing::profile_service(store, None);
         let id = user().user_id;
         let profile = svc.get(&id).await.unwrap();
         assert_eq!(profile.email.as_str(), "ada@example.com");
@@ -287,14 +301,15 @@ mod tests {
     #[tokio::test]
     async fn a_second_delivery_changes_nothing() {
         let store = Arc::new(InMemoryProfileStore::default());
-        let svc = ProfileService::new(store.clone(), crate::testing::starting_roles());
-        svc.on_confirmed(user()).await.unwrap();
+        let creator = crate::testing::profile_creator(store.clone());
+        let svc = crate::testing::profile_service(store, None);
+        creator.create(user()).await.unwrap();
         let id = user().user_id;
         let first = svc.get(&id).await.unwrap();
         let mut again = user();
         again.display_name = Some(crate::domain::DisplayName::parse("Someone else").unwrap());
         assert_eq!(
-            svc.on_confirmed(again).await.unwrap(),
+            creator.create(again).await.unwrap(),
             ProfileCreation::AlreadyExisted
         );
         assert_eq!(svc.get(&id).await.unwrap(), first);
@@ -304,8 +319,11 @@ mod tests {
     async fn a_token_issued_before_the_session_cutoff_is_refused() {
         use crate::ports::SessionStore;
         let store = Arc::new(InMemoryProfileStore::default());
-        let svc = ProfileService::new(store.clone(), crate::testing::starting_roles());
-        svc.on_confirmed(user()).await.unwrap();
+        crate::testing::profile_creator(store.clone())
+            .create(user())
+            .await
+            .unwrap();
+        let svc = crate::testing::profile_service(store.clone(), None);
         let caller = |issued_at| Caller {
             user_id: user().user_id,
             username: user().user_id.as_str().to_owned(),
@@ -326,48 +344,12 @@ mod tests {
         assert!(svc.get_own(&caller(101)).await.is_ok());
     }
 
-    struct FixedDirectory(ConfirmedUser);
-
-    #[async_trait::async_trait]
-    impl UserDirectory for FixedDirectory {
-        async fn confirmed_user(
-            &self,
-            _token: &crate::domain::AccessToken,
-        ) -> Result<ConfirmedUser, AppError> {
-            Ok(self.0.clone())
-        }
-
-        async fn verify_email(
-            &self,
-            _token: &crate::domain::AccessToken,
-            _code: &crate::domain::ConfirmationCode,
-        ) -> Result<(), AppError> {
-            Err(AppError::InvalidCode)
-        }
-
-        async fn send_phone_code(
-            &self,
-            _token: &crate::domain::AccessToken,
-        ) -> Result<(), AppError> {
-            Ok(())
-        }
-
-        async fn verify_phone(
-            &self,
-            _token: &crate::domain::AccessToken,
-            _code: &crate::domain::ConfirmationCode,
-        ) -> Result<(), AppError> {
-            Err(AppError::InvalidCode)
-        }
-    }
-
     #[tokio::test]
     async fn a_confirmed_user_without_a_profile_gets_one_on_first_read() {
-        let svc = ProfileService::new(
+        let svc = crate::testing::profile_service(
             Arc::new(InMemoryProfileStore::default()),
-            crate::testing::starting_roles(),
-        )
-        .with_directory(Arc::new(FixedDirectory(user())));
+            Some(user()),
+        );
         let caller = Caller {
             user_id: user().user_id,
             username: user().user_id.as_str().to_owned(),
@@ -382,7 +364,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_user_has_no_profile() {
-        let svc = ProfileService::new(Arc::new(InMemoryProfileStore::default()), roles());
+        let svc = crate::testing::profile_service(Arc::new(InMemoryProfileStore::default()), None);
         let err = svc
             .get(&UserId::parse("nobody").unwrap())
             .await

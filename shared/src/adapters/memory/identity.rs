@@ -298,3 +298,36 @@ impl AccountAdmin for InMemoryIdentity {
         Ok(())
     }
 }
+
+/// A directory that knows one confirmed user (or nobody), for profile tests.
+#[derive(Default)]
+pub struct FixedDirectory(pub Option<ConfirmedUser>);
+
+#[async_trait]
+impl crate::ports::UserDirectory for FixedDirectory {
+    async fn confirmed_user(&self, _token: &AccessToken) -> Result<ConfirmedUser, AppError> {
+        self.0
+            .clone()
+            .ok_or(AppError::Unauthenticated("the token has been revoked"))
+    }
+
+    async fn verify_email(
+        &self,
+        _token: &AccessToken,
+        _code: &ConfirmationCode,
+    ) -> Result<(), AppError> {
+        Err(AppError::InvalidCode)
+    }
+
+    async fn send_phone_code(&self, _token: &AccessToken) -> Result<(), AppError> {
+        Ok(())
+    }
+
+    async fn verify_phone(
+        &self,
+        _token: &AccessToken,
+        _code: &ConfirmationCode,
+    ) -> Result<(), AppError> {
+        Err(AppError::InvalidCode)
+    }
+}

@@ -5,9 +5,9 @@
 use crate::domain::audit::{AuditEvent, AuditPosition};
 use crate::domain::permissions::PolicyDocument;
 use crate::domain::{
-    AccessToken, AppError, ConfirmationCode, Email, ListPosition, NewProfile, Password,
-    PhoneNumber, Profile, ProfileCreation, RefreshToken, Registered, Role, TokenIssue, Tokens,
-    UserId, UserQuery, UserStatus, UserSummary, Window,
+    AccessToken, AppError, ConfirmationCode, ConfirmedUser, Email, ListPosition, NewProfile,
+    Password, PhoneNumber, Profile, ProfileCreation, RefreshToken, Registered, Role, TokenIssue,
+    Tokens, UserId, UserQuery, UserStatus, UserSummary, Window,
 };
 use crate::ports::{
     AccountAdmin, AuditLog, Authenticator, PasswordIdentity, PolicySnapshot, PolicyStore,
@@ -33,7 +33,7 @@ mod signer;
 mod throttle;
 
 pub use audit::InMemoryAuditLog;
-pub use identity::InMemoryIdentity;
+pub use identity::{FixedDirectory, InMemoryIdentity};
 pub use notify::{
     InMemoryLedger, InMemoryNotifications, InMemoryQueue, LedgerEntry, RecordingProvider,
 };
