@@ -969,7 +969,7 @@ fn every_alarm_notifies_the_alarm_topic_and_its_email_subscriber() {
         assert!(
             alarm["AlarmDescription"]
                 .as_str()
-                .is_some_and(|d| d.contains("Operating Gatehouse")),
+                .is_some_and(|d| d.contains("docs/operations.md")),
             "{id} says where to read what to do"
         );
         assert_eq!(
@@ -1144,20 +1144,16 @@ fn the_worker_counts_dead_letters_at_the_queues_own_receive_count() {
 }
 
 #[test]
-fn the_readme_explains_every_alarm() {
-    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README");
-    let section = readme
-        .split_once("## Operating Gatehouse")
-        .expect("an Operating Gatehouse section")
-        .1;
-    let section = section.split("\n## ").next().unwrap_or_default();
+fn the_operations_guide_explains_every_alarm() {
+    let section = std::fs::read_to_string(workspace_root().join("docs/operations.md"))
+        .expect("docs/operations.md");
     for (id, _) in alarms() {
         if id.ends_with("FunctionErrorsAlarm") || id.ends_with("FunctionThrottlesAlarm") {
             continue;
         }
         assert!(
             section.contains(&format!("`{id}`")),
-            "README does not explain {id}"
+            "docs/operations.md does not explain {id}"
         );
     }
     for general in [
@@ -1168,7 +1164,7 @@ fn the_readme_explains_every_alarm() {
     ] {
         assert!(
             section.contains(general),
-            "README's operating section lacks {general}"
+            "docs/operations.md lacks {general}"
         );
     }
 }
