@@ -63,8 +63,8 @@ suite() {
 phase install make -j4 --no-print-directory test-tools
 phase build cargo build --workspace --all-targets
 phase unit cargo test --workspace --lib --bins
-phase integration suite --skip template:: --skip contract::
+phase integration suite --skip template:: --skip schemathesis_run::
 phase linters suite template::
-phase contract suite contract::
+phase contract suite schemathesis_run::
 
 [ -z "$failed" ] || { echo "make test: the $failed phase failed"; exit 1; }
