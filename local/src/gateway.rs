@@ -673,7 +673,7 @@ async fn api(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|info| info.0.ip().to_string())
         .unwrap_or_default();
-    let (response, function) = route_request(&gw, req, &request_id).await;
+    let (response, route) = route_request(&gw, req, &request_id).await;
     asked_for_error |= gw.outage.any();
     let mark = if asked_for_error && response.status().is_server_error() {
         ASKED_FOR_MARK
@@ -683,13 +683,11 @@ async fn api(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     tracing::info!(
         "{method} {path} -> {} {} ({} ms) request {request_id} {mark}",
         response.status().as_u16(),
-        function.unwrap_or("-"),
+        route.map_or("-", |r| r.function.as_str()),
         started.elapsed().as_millis()
     );
     if let Some(format) = &gw.access_log_format {
-        let route_key = find_route(&gw.routes, &method, &path)
-            .map(|(r, _)| format!("{} {}", r.method, r.path))
-            .unwrap_or_else(|| "-".into());
+        let route_key = route.map_or_else(|| "-".into(), |r| format!("{} {}", r.method, r.path));
         // API Gateway's $context variables this stack knows; JSON-escaped, as
         // the format puts them inside quotes.
         let escape = |v: &str| {
@@ -713,11 +711,12 @@ async fn api(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     response
 }
 
+/// Serves one request; also the route it matched (matched once per request).
 async fn route_request<'g>(
     gw: &'g Gateway,
     req: Request,
     request_id: &str,
-) -> (Response, Option<&'g str>) {
+) -> (Response, Option<&'g Route>) {
     let (parts, body) = req.into_parts();
     let source_ip = parts
         .extensions
@@ -729,13 +728,13 @@ async fn route_request<'g>(
     let Some((route, params)) = find_route(&gw.routes, &parts.method, path) else {
         return (message(StatusCode::NOT_FOUND, "Not Found"), None);
     };
-    let function = Some(route.function.as_str());
+    let matched = Some(route);
     if let Some(throttle) = &gw.throttle
         && !throttle.admit(&format!("{} {}", route.method, route.path))
     {
         return (
             message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
-            function,
+            matched,
         );
     }
     let claims = match &route.auth {
@@ -745,7 +744,7 @@ async fn route_request<'g>(
                 tracing::error!(authorizer = %name, "route names an authorizer the template does not define");
                 return (
                     message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
-                    function,
+                    matched,
                 );
             };
             let header = parts
@@ -764,12 +763,12 @@ async fn route_request<'g>(
                     if let Ok(value) = HeaderValue::from_str(&challenge) {
                         response.headers_mut().insert("www-authenticate", value);
                     }
-                    return (response, function);
+                    return (response, matched);
                 }
             };
             if let Some(refusal) = scope_refusal(route, &claims) {
                 tracing::info!("authorizer refused the request: insufficient scope");
-                return (refusal, function);
+                return (refusal, matched);
             }
             Some(claims)
         }
@@ -779,7 +778,7 @@ async fn route_request<'g>(
         Err(_) => {
             return (
                 message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
-                function,
+                matched,
             );
         }
     };
@@ -801,7 +800,7 @@ async fn route_request<'g>(
             tracing::error!(error = %err, "the request event could not be serialised");
             return (
                 message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
-                function,
+                matched,
             );
         }
     };
@@ -824,7 +823,7 @@ async fn route_request<'g>(
             message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }
     };
-    (response, function)
+    (response, matched)
 }
 
 #[cfg(test)]
