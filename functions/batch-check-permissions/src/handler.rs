@@ -1,9 +1,9 @@
 use gatehouse::http::bodies::BatchCheckBody;
 use gatehouse::http::subject_json_endpoint;
+use gatehouse::services::Permissions;
 
 /// A hundred checks with their resources' attributes and contexts.
 const BATCH_BODY_BYTES: usize = 256 * 1024;
-use gatehouse::services::Permissions;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
@@ -15,7 +15,7 @@ pub async fn handle(permissions: &Permissions, req: Request) -> Result<Response<
         StatusCode::OK,
         BATCH_BODY_BYTES,
         |subject, body: BatchCheckBody| async move {
-            let results = permissions.check(&subject, &body.checks).await?;
+            let results = permissions.check_batch(&subject, &body.parse()?).await?;
             Ok(serde_json::json!({ "results": results }))
         },
     )

@@ -1,4 +1,4 @@
-use gatehouse::domain::permissions::CheckRequest;
+use gatehouse::http::bodies::CheckBody;
 use gatehouse::http::{MAX_BODY_BYTES, subject_json_endpoint};
 use gatehouse::services::Permissions;
 use lambda_http::http::StatusCode;
@@ -11,12 +11,7 @@ pub async fn handle(permissions: &Permissions, req: Request) -> Result<Response<
         &req,
         StatusCode::OK,
         MAX_BODY_BYTES,
-        |subject, check: CheckRequest| async move {
-            let mut decisions = permissions
-                .check(&subject, std::slice::from_ref(&check))
-                .await?;
-            Ok(decisions.remove(0))
-        },
+        |subject, body: CheckBody| async move { permissions.check(&subject, &body.parse()?).await },
     )
     .await)
 }

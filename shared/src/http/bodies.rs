@@ -165,11 +165,81 @@ impl RolesBody {
     }
 }
 
+/// An entity a check names: `{"type": "User", "id": "..."}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntityBody {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+}
+
+/// A check's resource: its type and id, and for a service's own types the
+/// attributes its policies need.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceBody {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    #[serde(default)]
+    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `POST /permissions/check`, and each item of a batch.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckBody {
+    /// Defaults to the caller.
+    #[serde(default)]
+    pub principal: Option<EntityBody>,
+    pub action: String,
+    pub resource: ResourceBody,
+    #[serde(default)]
+    pub context: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl CheckBody {
+    pub fn parse(self) -> Result<crate::domain::permissions::Check, AppError> {
+        use crate::domain::permissions::{Check, CheckResource, NamedPrincipal};
+        Ok(Check {
+            principal: self
+                .principal
+                .map(|p| NamedPrincipal::parse(&p.kind, &p.id))
+                .transpose()?,
+            action: self.action,
+            resource: CheckResource::parse(
+                &self.resource.kind,
+                self.resource.id,
+                self.resource.attributes,
+            )?,
+            context: self.context.unwrap_or_default(),
+        })
+    }
+}
+
 /// `POST /permissions/batch-check`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchCheckBody {
-    pub checks: Vec<crate::domain::permissions::CheckRequest>,
+    pub checks: Vec<CheckBody>,
+}
+
+impl BatchCheckBody {
+    /// Each check parsed; an error names the item by its position.
+    pub fn parse(self) -> Result<Vec<crate::domain::permissions::Check>, AppError> {
+        if self.checks.len() > crate::services::Permissions::MAX_BATCH {
+            return Err(AppError::validation(
+                "checks",
+                "may hold at most 100 checks",
+            ));
+        }
+        self.checks
+            .into_iter()
+            .enumerate()
+            .map(|(i, check)| check.parse().map_err(|e| crate::services::batch_item(i, e)))
+            .collect()
+    }
 }
 
 /// `PUT /policies/{id}`.

@@ -25,7 +25,7 @@ pub use notifications::{
     Recipients, SendAccepted, SendRequest, UnsubscribeService, back_off, unsubscribe_token,
     unsubscribe_user,
 };
-pub use permissions::{Authorised, ListedPolicy, Permissions, PolicyAdmin, Target};
+pub use permissions::{Authorised, ListedPolicy, Permissions, PolicyAdmin, Target, batch_item};
 pub use profiles::{Onboarding, ProfileCreator, ProfileService, StartingRoles};
 pub use throttle::{CodePurpose, CodeTry, LoginCount, LoginRefusal, Throttle, ThrottleLimits};
 pub use users::{

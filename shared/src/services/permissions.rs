@@ -9,8 +9,8 @@
 use super::Audit;
 use crate::domain::audit::{AuditAction, AuditEvent};
 use crate::domain::permissions::{
-    BUILTIN_PREFIX, CheckRequest, Decision, PolicyDocument, PolicyEngine, Principal, Question,
-    Resource, Sender, actions, builtin_policies, collections,
+    BUILTIN_PREFIX, Check, Decision, NamedPrincipal, PolicyDocument, PolicyEngine, Principal,
+    Question, Resource, ResourceType, Sender, actions, builtin_policies, collections,
 };
 use crate::domain::session::ensure_current;
 use crate::domain::{AppError, Caller, Origin, Profile, Subject, UserId};
@@ -31,6 +31,22 @@ pub enum Target<'a> {
         id: &'a str,
         sender: Option<&'a Sender>,
     },
+}
+
+impl Target<'_> {
+    /// The Cedar resource an endpoint's target is, with the target user's
+    /// profile when it is a user: the one mapping, for endpoints and checks.
+    pub fn resource(self, profile: Option<Profile>) -> Resource {
+        match self {
+            Target::User(Some(id)) => Resource::user(id.clone(), profile),
+            Target::User(None) => Resource::UnknownUser,
+            Target::Collection(name) => Resource::Collection(name),
+            Target::Notification { id, sender } => Resource::Notification {
+                id: id.to_owned(),
+                sender: sender.cloned(),
+            },
+        }
+    }
 }
 
 /// What an allowed request has read already: the caller's profile and the
@@ -109,21 +125,11 @@ impl Permissions {
         let principal = Self::current_caller(&snapshot, caller)?;
         let engine = self.engine(snapshot.version).await?;
         let profile_of = |id: &UserId| snapshot.users.get(id).and_then(|u| u.profile.clone());
-        let (resource, target_profile) = match target {
-            Target::User(Some(id)) => {
-                let profile = profile_of(id);
-                (Resource::user(id.clone(), profile.clone()), profile)
-            }
-            Target::User(None) => (Resource::UnknownUser, None),
-            Target::Collection(name) => (Resource::Collection(name), None),
-            Target::Notification { id, sender } => (
-                Resource::Notification {
-                    id: id.to_owned(),
-                    sender: sender.cloned(),
-                },
-                None,
-            ),
+        let target_profile = match target {
+            Target::User(Some(id)) => profile_of(id),
+            _ => None,
         };
+        let resource = target.resource(target_profile.clone());
         let allowed = engine.allows(&principal, action, &resource)?;
         metrics::record(Metric::PermissionDecision { allowed });
         if !allowed {
@@ -155,15 +161,7 @@ impl Permissions {
             client_id: client_id.clone(),
             scopes: scopes.clone(),
         };
-        let resource = match target {
-            Target::User(Some(id)) => Resource::user(id.clone(), None),
-            Target::User(None) => Resource::UnknownUser,
-            Target::Collection(name) => Resource::Collection(name),
-            Target::Notification { id, sender } => Resource::Notification {
-                id: id.to_owned(),
-                sender: sender.cloned(),
-            },
-        };
+        let resource = target.resource(None);
         let allowed = engine.allows(&principal, action, &resource)?;
         metrics::record(Metric::PermissionDecision { allowed });
         if allowed {
@@ -173,41 +171,42 @@ impl Permissions {
         }
     }
 
-    /// Answers `checks` for `subject`, in order. Asking about another principal
-    /// needs `permissions:check`; a check that does not fit the schema is a 400
-    /// naming it (by position in a batch).
+    /// Answers one check for `subject`. Asking about another principal needs
+    /// `permissions:check`; a check that does not fit the schema is a 400.
+    #[tracing::instrument(skip_all)]
+    pub async fn check(&self, subject: &Subject, check: &Check) -> Result<Decision, AppError> {
+        let mut decisions = self
+            .decide_all(subject, std::slice::from_ref(check), |_, err| err)
+            .await?;
+        Ok(decisions.remove(0))
+    }
+
+    /// Answers `checks` for `subject`, in order; an error names the check by
+    /// its position (`checks`: `item 3: ...`).
     #[tracing::instrument(skip_all, fields(checks = checks.len()))]
-    pub async fn check(
+    pub async fn check_batch(
         &self,
         subject: &Subject,
-        checks: &[CheckRequest],
+        checks: &[Check],
     ) -> Result<Vec<Decision>, AppError> {
-        if checks.len() > Self::MAX_BATCH {
-            return Err(AppError::validation(
-                "checks",
-                "may hold at most 100 checks",
-            ));
-        }
-        let batch = checks.len() != 1;
-        let label = |i: usize, err: AppError| match err {
-            AppError::Validation { field, reason } if batch => {
-                AppError::validation("checks", format!("item {i}: {field} {reason}"))
-            }
-            other => other,
-        };
+        self.decide_all(subject, checks, batch_item).await
+    }
+
+    async fn decide_all(
+        &self,
+        subject: &Subject,
+        checks: &[Check],
+        label: fn(usize, AppError) -> AppError,
+    ) -> Result<Vec<Decision>, AppError> {
         let mut users = BTreeSet::new();
         if let Subject::User(caller) = subject {
             users.insert(caller.user_id.clone());
         }
-        for (i, check) in checks.iter().enumerate() {
-            if let Some(principal) = &check.principal
-                && principal.kind == "User"
-            {
-                users.insert(UserId::parse(&principal.id).map_err(|_| {
-                    label(i, AppError::validation("principal", "id is not a user id"))
-                })?);
+        for check in checks {
+            if let Some(NamedPrincipal::User(id)) = &check.principal {
+                users.insert(id.clone());
             }
-            if check.resource.kind == "User"
+            if check.resource.kind == ResourceType::User
                 && let Ok(id) = UserId::parse(&check.resource.id)
             {
                 users.insert(id);
@@ -227,7 +226,9 @@ impl Permissions {
         // Gatehouse's own facts about notifications, from the store.
         let mut senders = HashMap::new();
         for check in checks {
-            if check.resource.kind == NOTIFICATION && !senders.contains_key(&check.resource.id) {
+            if check.resource.kind == ResourceType::Notification
+                && !senders.contains_key(&check.resource.id)
+            {
                 let sender = self.store.notification_sender(&check.resource.id).await?;
                 senders.insert(check.resource.id.clone(), sender);
             }
@@ -252,36 +253,24 @@ impl Permissions {
         &self,
         engine: &PolicyEngine,
         caller: &Principal,
-        check: &CheckRequest,
+        check: &Check,
         profile_of: &dyn Fn(&UserId) -> Option<Profile>,
         senders: &HashMap<String, Option<Sender>>,
     ) -> Result<Question, AppError> {
         let principal = match &check.principal {
             None => caller.clone(),
             Some(named) => {
-                let principal = match named.kind.as_str() {
-                    "User" => {
-                        let id = UserId::parse(&named.id).map_err(|_| {
-                            AppError::validation("principal", "id is not a user id")
-                        })?;
-                        let profile = profile_of(&id);
-                        Principal::user(id, profile)
-                    }
-                    "Service" => match caller {
-                        Principal::Service { client_id, .. } if *client_id == named.id => {
+                let principal = match named {
+                    NamedPrincipal::User(id) => Principal::user(id.clone(), profile_of(id)),
+                    NamedPrincipal::Service(client_id) => match caller {
+                        Principal::Service { client_id: own, .. } if own == client_id => {
                             caller.clone()
                         }
                         _ => Principal::Service {
-                            client_id: named.id.clone(),
+                            client_id: client_id.clone(),
                             scopes: Vec::new(),
                         },
                     },
-                    _ => {
-                        return Err(AppError::validation(
-                            "principal",
-                            "type must be User or Service",
-                        ));
-                    }
                 };
                 if principal.name() != caller.name() {
                     let about = Resource::Principal(Box::new(principal.clone()));
@@ -297,57 +286,46 @@ impl Permissions {
                 principal
             }
         };
-        // The attributes of a type Gatehouse owns come from its store, never
-        // from the caller: supplied ones would let the check answer what no
-        // endpoint would.
-        let kind = check.resource.kind.as_str();
-        if check.resource.attributes.is_some() && GATEHOUSE_TYPES.contains(&kind) {
-            return Err(AppError::validation(
-                "resource",
-                format!("attributes of a {kind} come from Gatehouse, not the caller"),
-            ));
-        }
-        let resource = match kind {
-            NOTIFICATION => Resource::Notification {
-                id: check.resource.id.clone(),
-                sender: senders.get(&check.resource.id).cloned().flatten(),
-            },
-            "User" => match UserId::parse(&check.resource.id) {
-                Ok(id) => {
-                    let profile = profile_of(&id);
-                    Resource::user(id, profile)
-                }
-                Err(_) => Resource::UnknownUser,
-            },
-            "Service" => Resource::Principal(Box::new(Principal::Service {
-                client_id: check.resource.id.clone(),
+        let id = &check.resource.id;
+        let resource = match &check.resource.kind {
+            ResourceType::Notification => Target::Notification {
+                id,
+                sender: senders.get(id).and_then(Option::as_ref),
+            }
+            .resource(None),
+            ResourceType::User => {
+                let user = UserId::parse(id).ok();
+                let profile = user.as_ref().and_then(profile_of);
+                Target::User(user.as_ref()).resource(profile)
+            }
+            ResourceType::Service => Resource::Principal(Box::new(Principal::Service {
+                client_id: id.clone(),
                 scopes: Vec::new(),
             })),
             kind => Resource::Other {
-                kind: kind.to_owned(),
-                id: check.resource.id.clone(),
-                attributes: check.resource.attributes.clone().unwrap_or_default(),
+                kind: kind.cedar_name().to_owned(),
+                id: id.clone(),
+                attributes: check.resource.attributes.clone(),
             },
         };
         Ok(Question {
             principal,
             action: check.action.clone(),
             resource,
-            context: check.context.clone().unwrap_or_default(),
+            context: check.context.clone(),
         })
     }
 }
 
-/// The resource types Gatehouse owns: their attributes are its own.
-const GATEHOUSE_TYPES: &[&str] = &[
-    "User",
-    "Service",
-    "Role",
-    "Scope",
-    "Collection",
-    NOTIFICATION,
-];
-const NOTIFICATION: &str = "Notification";
+/// Names a batch's failing check by its position (`checks`: `item 3: ...`).
+pub fn batch_item(i: usize, err: AppError) -> AppError {
+    match err {
+        AppError::Validation { field, reason } => {
+            AppError::validation("checks", format!("item {i}: {field} {reason}"))
+        }
+        other => other,
+    }
+}
 
 /// Why a request was refused, in the caller's terms.
 fn refusal(action: &str) -> String {

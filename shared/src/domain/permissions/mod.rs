@@ -139,7 +139,9 @@ mod documents;
 mod engine;
 mod entities;
 
-pub use check::{CheckRequest, Decision, EntityRef, Question, ResourceRef, Verdict, action_uid};
+pub use check::{
+    Check, CheckResource, Decision, NamedPrincipal, Question, ResourceType, Verdict, action_uid,
+};
 pub use documents::PolicyDocument;
 pub use engine::{PolicyEngine, admins_keep_control};
 use entities::*;
