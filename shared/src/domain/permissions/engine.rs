@@ -13,7 +13,16 @@ pub struct PolicyEngine {
     /// Each action with its groups, from the schema.
     actions: HashMap<EntityUid, (Entity, Vec<EntityUid>)>,
     authorizer: Authorizer,
+    /// The slices built so far, by the policies they hold: a role and an
+    /// action pick the same slice request after request, so each is built
+    /// once per policy-set version (this engine) and shared, not cloned per
+    /// decision.
+    slices: std::sync::Mutex<HashMap<Vec<usize>, Arc<PolicySet>>>,
 }
+
+/// Slices kept per engine; past this many (principals with policies of their
+/// own, in many role combinations) the cache starts again.
+const MAX_SLICES: usize = 4096;
 
 impl std::fmt::Debug for PolicyEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -51,6 +60,7 @@ impl PolicyEngine {
             by_principal_type: HashMap::new(),
             by_principal_entity: HashMap::new(),
             authorizer: Authorizer::new(),
+            slices: std::sync::Mutex::new(HashMap::new()),
         };
         for policy in policies {
             engine.index(policy);
@@ -90,7 +100,7 @@ impl PolicyEngine {
         ancestors: &[EntityUid],
         action: &EntityUid,
         action_groups: &[EntityUid],
-    ) -> Result<PolicySet, AppError> {
+    ) -> Result<Arc<PolicySet>, AppError> {
         let mut picked: Vec<usize> = self.any_principal.clone();
         if let Some(found) = self.by_principal_type.get(principal.type_name()) {
             picked.extend(found);
@@ -107,14 +117,22 @@ impl PolicyEngine {
                 .iter()
                 .any(|a| a == action || action_groups.contains(a)),
         };
-        PolicySet::from_policies(
-            picked
-                .into_iter()
-                .map(|i| &self.policies[i])
-                .filter(|p| applies(p))
-                .cloned(),
-        )
-        .map_err(AppError::unexpected)
+        picked.retain(|&i| applies(&self.policies[i]));
+        picked.sort_unstable();
+        picked.dedup();
+        let mut slices = self.slices.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(slice) = slices.get(&picked) {
+            return Ok(Arc::clone(slice));
+        }
+        let slice = Arc::new(
+            PolicySet::from_policies(picked.iter().map(|&i| self.policies[i].clone()))
+                .map_err(AppError::unexpected)?,
+        );
+        if slices.len() >= MAX_SLICES {
+            slices.clear();
+        }
+        slices.insert(picked, Arc::clone(&slice));
+        Ok(slice)
     }
 
     /// Cedar's answer to `question`. A question that does not fit the schema
