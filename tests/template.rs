@@ -763,8 +763,8 @@ fn the_table_has_on_demand_billing_recovery_and_ttl() {
 
 #[test]
 fn every_problem_code_the_api_can_answer_is_in_openapi() {
-    let source = std::fs::read_to_string(workspace_root().join("shared/src/http/mod.rs"))
-        .expect("http/mod.rs");
+    let source = std::fs::read_to_string(workspace_root().join("shared/src/http/problem.rs"))
+        .expect("http/problem.rs");
     let pattern = regex::Regex::new(r#"StatusCode::[A-Z_]+,\s*"([a-z_]+)""#).expect("regex");
     let produced: BTreeSet<String> = pattern
         .captures_iter(&source)
