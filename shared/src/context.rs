@@ -21,11 +21,11 @@ use crate::config::{
 };
 use crate::services::{
     AccountService, Audit, AuditTrailService, ConfirmService, DeliverySettings, DeliveryWorker,
-    FeedbackService, ForgotPasswordService, HealthService, LoginService, LogoutService, Notices,
-    NotificationService, NotificationStatus, Onboarding, PasswordResetService, PasswordService,
-    Permissions, PhoneParts, PhoneService, PolicyAdmin, ProfileCreator, ProfileService,
-    RefreshService, RoleService, SessionGuard, SignUpService, StartingRoles, Throttle,
-    UnsubscribeService, UserAdminService, UserListService,
+    EmailChangeVerification, FeedbackService, ForgotPasswordService, HealthService, LoginService,
+    LogoutService, Notices, NotificationService, NotificationStatus, Onboarding,
+    PasswordResetService, PasswordService, Permissions, PhoneParts, PhoneService, PolicyAdmin,
+    ProfileCreator, ProfileService, RefreshService, RoleService, SessionGuard, SignUpService,
+    StartingRoles, Throttle, UnsubscribeService, UserAdminService, UserListService,
 };
 use std::sync::Arc;
 
@@ -174,8 +174,8 @@ impl AppContext {
             self.guard()?,
             password_policy(&*self.env)?,
             self.audit()?,
-        )
-        .with_notices(self.notices()?))
+            self.notices()?,
+        ))
     }
 
     /// Reset password: what a change needs, and the throttle (a reset lifts the
@@ -189,8 +189,8 @@ impl AppContext {
                 self.guard()?,
                 password_policy(&*self.env)?,
                 self.audit()?,
-            )
-            .with_notices(self.notices()?),
+                self.notices()?,
+            ),
             self.throttle(app)?,
             self.table()?,
         ))
@@ -401,8 +401,11 @@ impl AppContext {
 
     /// Completing an email change: [`Self::own_account`], and the queue for
     /// the notice to the old address.
-    pub fn email_change_verification(&self) -> Result<AccountService, ConfigError> {
-        Ok(self.own_account()?.with_notices(self.notices()?))
+    pub fn email_change_verification(&self) -> Result<EmailChangeVerification, ConfigError> {
+        Ok(EmailChangeVerification::new(
+            self.own_account()?,
+            self.notices()?,
+        ))
     }
 
     /// Profiles for API callers: the table, and Cognito's `GetUser` (with the

@@ -167,6 +167,8 @@ pub struct InMemoryAuth {
     pub throttle_windows: Arc<InMemoryThrottle>,
     pub audit_log: Arc<InMemoryAuditLog>,
     pub profiles: Arc<crate::adapters::memory::InMemoryProfileStore>,
+    /// Where Gatehouse's own notices (password changed, ...) are queued.
+    pub notice_queue: Arc<crate::adapters::memory::InMemoryQueue>,
 }
 
 impl InMemoryAuth {
@@ -236,6 +238,7 @@ impl InMemoryAuth {
             self.guard(),
             test_policy(),
             self.audit(),
+            crate::services::Notices::new(self.notice_queue.clone()),
         )
     }
 

@@ -29,6 +29,6 @@ pub use permissions::{Authorised, ListedPolicy, Permissions, PolicyAdmin, Target
 pub use profiles::{Onboarding, ProfileCreator, ProfileService, StartingRoles};
 pub use throttle::{CodePurpose, CodeTry, LoginCount, LoginRefusal, Throttle, ThrottleLimits};
 pub use users::{
-    AccountGuards, AccountService, AuditTrailService, EventPage, PhoneParts, PhoneService,
-    RoleService, RoleSet, UserAdminService, UserListService, UserPage,
+    AccountGuards, AccountService, AuditTrailService, EmailChangeVerification, EventPage,
+    PhoneParts, PhoneService, RoleService, RoleSet, UserAdminService, UserListService, UserPage,
 };

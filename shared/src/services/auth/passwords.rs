@@ -36,7 +36,8 @@ pub struct PasswordService {
     guard: SessionGuard,
     policy: PasswordPolicy,
     audit: Audit,
-    notices: Option<crate::services::Notices>,
+    /// Tells the owner by email after a change or reset.
+    notices: crate::services::Notices,
 }
 
 impl PasswordService {
@@ -46,6 +47,7 @@ impl PasswordService {
         guard: SessionGuard,
         policy: PasswordPolicy,
         audit: Audit,
+        notices: crate::services::Notices,
     ) -> Self {
         Self {
             identity,
@@ -53,28 +55,20 @@ impl PasswordService {
             guard,
             policy,
             audit,
-            notices: None,
+            notices,
         }
-    }
-
-    /// Tells the owner by email after a change or reset.
-    pub fn with_notices(mut self, notices: crate::services::Notices) -> Self {
-        self.notices = Some(notices);
-        self
     }
 
     async fn notify_changed(&self, user: &crate::domain::UserId) {
-        if let Some(notices) = &self.notices {
-            notices
-                .send(
-                    crate::services::Notices::moment_id("password-changed", user),
-                    user,
-                    "password-changed",
-                    serde_json::Map::new(),
-                    None,
-                )
-                .await;
-        }
+        self.notices
+            .send(
+                crate::services::Notices::moment_id("password-changed", user),
+                user,
+                "password-changed",
+                serde_json::Map::new(),
+                None,
+            )
+            .await;
     }
 
     /// The pool's policy, for parsing a [`PasswordChange`] or [`PasswordReset`]
@@ -260,6 +254,27 @@ mod tests {
             .login(credentials("fa@example.com", "NewPassword456"), &from_ip(1))
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_owner_is_told_of_a_change_and_not_of_a_refused_one() {
+        let fakes = InMemoryAuth::default();
+        let caller = caller_for(&fakes.signed_in("told@example.com").await);
+        let svc = fakes.passwords();
+        let notices = || fakes.notice_queue.queued.lock().unwrap().len();
+        let change = |current: &str| PasswordChange {
+            current: Password::offered(current).unwrap(),
+            new: new_password("NewPassword456"),
+        };
+        let refused = svc
+            .change_password(&caller, change("Nope-nope-1"), &from_ip(1))
+            .await;
+        assert!(refused.is_err());
+        assert_eq!(notices(), 0);
+        svc.change_password(&caller, change(TEST_PASSWORD), &from_ip(1))
+            .await
+            .unwrap();
+        assert_eq!(notices(), 1, "the password-changed notice is queued");
     }
 
     #[tokio::test]

@@ -17,7 +17,6 @@ pub struct AccountService {
     pub(super) throttle: Throttle,
     pub(super) guard: SessionGuard,
     pub(super) audit: Audit,
-    pub(super) notices: Option<crate::services::Notices>,
     /// The address rules of sign-up, for a new address too.
     pub(super) addresses: crate::domain::SignUpPolicy,
 }
@@ -31,12 +30,6 @@ pub struct AccountGuards {
 }
 
 impl AccountService {
-    /// Tells the old address when an email change completes.
-    pub fn with_notices(mut self, notices: crate::services::Notices) -> Self {
-        self.notices = Some(notices);
-        self
-    }
-
     pub fn new(
         store: Arc<dyn ProfileStore>,
         directory: Arc<dyn UserDirectory>,
@@ -53,7 +46,6 @@ impl AccountService {
             throttle: guards.throttle,
             guard: guards.sessions,
             audit,
-            notices: None,
             addresses: guards.addresses,
         }
     }

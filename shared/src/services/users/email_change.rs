@@ -46,43 +46,60 @@ impl AccountService {
             message: "If the address can be used, a code has been sent to it.",
         })
     }
+}
+
+/// Completing an email change: the code, then the profile follows, every
+/// session ends, and the old address is told.
+#[derive(Clone)]
+pub struct EmailChangeVerification {
+    account: AccountService,
+    notices: crate::services::Notices,
+}
+
+impl EmailChangeVerification {
+    pub fn new(account: AccountService, notices: crate::services::Notices) -> Self {
+        Self { account, notices }
+    }
 
     #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
-    pub async fn verify_email_change(
+    pub async fn verify(
         &self,
         caller: &Caller,
         code: &crate::domain::ConfirmationCode,
         origin: &Origin,
     ) -> Result<crate::domain::Profile, AppError> {
-        let me = current_profile(&*self.store, caller).await?;
+        let me = current_profile(&*self.account.store, caller).await?;
         let old_email = me.as_ref().map(|p| p.email.clone());
         // Nothing pending: answered like a wrong code.
         let pending = me
             .and_then(|p| p.pending_email)
             .ok_or(AppError::InvalidCode)?;
         let verified = tried_code(
-            &self.throttle,
-            &self.audit,
+            &self.account.throttle,
+            &self.account.audit,
             caller,
             CodePurpose::EmailChange,
             origin,
-            self.directory.verify_email(&caller.access_token, code),
+            self.account
+                .directory
+                .verify_email(&caller.access_token, code),
         )
         .await;
         verified?;
         // Cognito now holds the new address; the profile follows it, and every
         // session ends (as after a password change).
-        with_retries(|| self.store.set_email(&caller.user_id, &pending)).await?;
-        with_retries(|| self.accounts.sign_out_user(&caller.username)).await?;
-        with_retries(|| self.guard.end_all(&caller.user_id)).await?;
-        self.audit
+        with_retries(|| self.account.store.set_email(&caller.user_id, &pending)).await?;
+        with_retries(|| self.account.accounts.sign_out_user(&caller.username)).await?;
+        with_retries(|| self.account.guard.end_all(&caller.user_id)).await?;
+        self.account
+            .audit
             .user(&caller.user_id, AuditAction::EmailChanged, Some(origin))
             .await;
         // The old address hears of it: if this was not its owner, they know.
-        if let (Some(notices), Some(old)) = (&self.notices, old_email) {
+        if let Some(old) = old_email {
             let mut data = serde_json::Map::new();
             data.insert("old_email".into(), old.as_str().into());
-            notices
+            self.notices
                 .send(
                     crate::services::Notices::moment_id("email-changed", &caller.user_id),
                     &caller.user_id,
@@ -92,7 +109,8 @@ impl AccountService {
                 )
                 .await;
         }
-        self.store
+        self.account
+            .store
             .get_user(&caller.user_id)
             .await?
             .profile

@@ -21,6 +21,7 @@ mod account;
 mod admin;
 mod audit_trail;
 mod email_change;
+pub use email_change::EmailChangeVerification;
 mod list;
 mod phone;
 mod roles;
