@@ -313,19 +313,38 @@ async fn a_role_send_reaches_its_members_and_respects_their_preferences() {
 }
 
 #[tokio::test]
-async fn an_idempotency_key_replays_and_an_sms_without_a_verified_number_fails_with_a_reason() {
+async fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() {
     let admin = confirmed_account(ADMIN_EMAILS[16]).await;
     let (_, _, bob) = member("idem").await;
     let body = json!({
         "recipients": [bob],
-        "channel": "sms",
+        "channel": "email",
         "template": "security-alert",
         "data": {"message": "hello"},
         "idempotency_key": unique("key"),
     });
     let first = send_notification(&admin, body.clone()).await;
     assert_eq!(first.status, 202, "{:?}", first.body);
-    let id = first.body["notification_id"]
+    let again = send_notification(&admin, body.clone()).await;
+    assert_eq!(again.status, 202);
+    assert_eq!(again.body, first.body, "the first answer again");
+    let mut other = body;
+    other["data"]["message"] = json!("changed");
+    let conflict = send_notification(&admin, other).await;
+    assert_eq!(conflict.status, 409, "{:?}", conflict.body);
+}
+
+#[tokio::test]
+async fn an_sms_to_a_user_without_a_verified_number_fails_with_a_reason() {
+    let admin = confirmed_account(ADMIN_EMAILS[26]).await;
+    let (_, _, bob) = member("no-phone").await;
+    let sent = send_notification(
+        &admin,
+        json!({"recipients": [bob], "channel": "sms", "template": "security-alert", "data": {"message": "hello"}}),
+    )
+    .await;
+    assert_eq!(sent.status, 202, "{:?}", sent.body);
+    let id = sent.body["notification_id"]
         .as_str()
         .expect("id")
         .to_owned();
@@ -334,14 +353,12 @@ async fn an_idempotency_key_replays_and_an_sms_without_a_verified_number_fails_w
         status["counts"]["failed"], 1,
         "no verified number: {status:?}"
     );
-    let again = send_notification(&admin, body.clone()).await;
-    assert_eq!(again.status, 202);
-    assert_eq!(again.body, first.body, "the first answer again");
-    let mut other = body;
-    other["data"]["message"] = json!("changed");
-    let conflict = send_notification(&admin, other).await;
-    assert_eq!(conflict.status, 409, "{:?}", conflict.body);
-    // Bad sends are refused at once.
+}
+
+#[tokio::test]
+async fn a_send_naming_an_unknown_template_or_lacking_its_data_is_refused_at_once() {
+    let admin = confirmed_account(ADMIN_EMAILS[27]).await;
+    let (_, _, bob) = member("bad-send").await;
     let unknown = send_notification(
         &admin,
         json!({"recipients": [bob], "channel": "email", "template": "nope"}),
@@ -562,15 +579,20 @@ async fn a_bounce_reported_by_ses_suppresses_later_sends_to_that_address() {
 }
 
 #[tokio::test]
-async fn a_confirmed_user_is_welcomed_once_and_told_when_their_password_changes() {
-    let (email, tokens) = signed_up_user("notices").await;
-    let token = tokens["access_token"].as_str().expect("token");
+async fn a_confirmed_user_is_welcomed_once() {
+    let (email, _) = signed_up_user("welcomed").await;
     let welcomes = mail_to(&email)
         .await
         .iter()
         .filter(|m| m["subject"] == "Welcome to Gatehouse")
         .count();
     assert_eq!(welcomes, 1);
+}
+
+#[tokio::test]
+async fn the_owner_is_told_when_their_password_changes() {
+    let (email, tokens) = signed_up_user("notices").await;
+    let token = tokens["access_token"].as_str().expect("token");
     let changed = send(
         http()
             .post(url("/auth/password/change"))
