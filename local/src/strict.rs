@@ -11,6 +11,7 @@ use serde_yaml_ng::{Mapping, Value};
 /// the stack's own log (the HTTP API's access log among them). A role for an AWS
 /// service (Cognito's SMS role) is named only: locally SMS go to the outbox. A
 /// user pool domain's token endpoint is served by the gateway (`/oauth2/token`).
+/// Queue and topic policies are named, not evaluated (moto delivers regardless).
 /// Alarms and dashboards are resolved and checked, not run (see
 /// `provision::monitoring`); an email subscription is made in moto and never
 /// mailed.
@@ -28,6 +29,7 @@ const SUPPORTED_RESOURCES: &[&str] = &[
     "AWS::SQS::QueuePolicy",
     "AWS::SNS::Topic",
     "AWS::SNS::Subscription",
+    "AWS::SNS::TopicPolicy",
     "AWS::SES::ConfigurationSetEventDestination",
     "AWS::Lambda::Permission",
     "AWS::Logs::LogGroup",
@@ -98,12 +100,10 @@ fn tracing_is_literal(value: &Value) -> bool {
 }
 
 /// Every reason the stack cannot run this template faithfully, each naming the
-/// resource (or section) and the feature.
+/// resource (or section) and the feature. Conditions are decided before this
+/// (`template::conditions`), so a `Fn::If` still here is one outside them.
 pub fn problems(doc: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    if doc.get("Conditions").is_some() {
-        out.push("Conditions: template conditions are not evaluated by the local stack".into());
-    }
     for section in ["Mappings", "Rules"] {
         if doc.get(section).is_some() {
             out.push(format!("{section}: not evaluated by the local stack"));
@@ -143,11 +143,6 @@ pub fn problems(doc: &Value) -> Vec<String> {
                 "{id}: resource type {kind} is not run by the local stack"
             ));
             continue;
-        }
-        if resource.get("Condition").is_some() {
-            out.push(format!(
-                "{id}: Condition is not evaluated by the local stack"
-            ));
         }
         let mut found = Vec::new();
         unsupported_intrinsics(resource, &mut found);
@@ -363,10 +358,8 @@ Resources:
 "#));
         let all = problems.join("\n");
         for expected in [
-            "Conditions: template conditions",
             "Globals: Function Timeout must be a plain number",
             "Stream: resource type AWS::Kinesis::Stream",
-            "Fn: Condition is not evaluated",
             "Fn: !If is not evaluated",
             "Fn: !Select is not evaluated",
             "Fn: !Split is not evaluated",

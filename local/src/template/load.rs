@@ -1,6 +1,7 @@
 //! Reading a template: its functions, routes, authorizers, queues and
 //! triggers, as SAM would deploy them.
 
+use super::conditions;
 use super::*;
 
 impl Template {
@@ -9,10 +10,39 @@ impl Template {
         Self::parse(&text)
     }
 
-    /// Parses and checks the template: anything the local stack would not
-    /// evaluate or run is refused here, every problem named.
+    /// Parses and checks the template, with its parameters' defaults: anything
+    /// the local stack would not evaluate or run is refused here, every problem
+    /// named.
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
-        let doc: Value = serde_yaml_ng::from_str(text)?;
+        let written: Value = serde_yaml_ng::from_str(text)?;
+        let parameters = written
+            .get("Parameters")
+            .and_then(Value::as_mapping)
+            .cloned()
+            .unwrap_or_default();
+        let mut template = Self {
+            written,
+            resources: Mapping::new(),
+            parameters,
+            globals: Mapping::new(),
+        };
+        template.decide()?;
+        Ok(template)
+    }
+
+    /// Decides the conditions with today's parameter values (a parameter with
+    /// no value yet counts as empty: overrides decide again), then checks and
+    /// keeps the resources and globals that result.
+    fn decide(&mut self) -> Result<(), TemplateError> {
+        let values: HashMap<String, String> = self
+            .parameters
+            .iter()
+            .filter_map(|(name, p)| {
+                let value = p.get("Default").and_then(scalar).unwrap_or_default();
+                Some((name.as_str()?.to_owned(), value))
+            })
+            .collect();
+        let doc = conditions::evaluate(&self.written, &values)?;
         let problems = crate::strict::problems(&doc);
         if !problems.is_empty() {
             return Err(invalid(format!(
@@ -20,27 +50,22 @@ impl Template {
                 problems.join("\n  - ")
             )));
         }
-        let section = |name: &str| {
-            doc.get(name)
-                .and_then(Value::as_mapping)
-                .cloned()
-                .unwrap_or_default()
-        };
-        let resources = section("Resources");
+        let resources = doc
+            .get("Resources")
+            .and_then(Value::as_mapping)
+            .cloned()
+            .unwrap_or_default();
         if resources.is_empty() {
             return Err(invalid("no Resources"));
         }
-        let globals = doc
+        self.resources = resources;
+        self.globals = doc
             .get("Globals")
             .and_then(|g| g.get("Function"))
             .and_then(Value::as_mapping)
             .cloned()
             .unwrap_or_default();
-        Ok(Self {
-            resources,
-            parameters: section("Parameters"),
-            globals,
-        })
+        Ok(())
     }
 
     /// Every SQS event of every function.
@@ -135,7 +160,7 @@ impl Template {
             };
             crate::strict::check_parameter(name, definition, &value).map_err(invalid)?;
         }
-        Ok(())
+        self.decide()
     }
 
     /// Parameter defaults (after overrides), the local stack's parameter values.

@@ -115,11 +115,14 @@ pub struct JwtAuthorizer {
 pub type Triggers = BTreeMap<String, String>;
 
 pub struct Template {
+    /// The template as written, conditions undecided.
+    written: Value,
     resources: Mapping,
     parameters: Mapping,
     globals: Mapping,
 }
 
+mod conditions;
 mod load;
 mod refs;
 
@@ -263,7 +266,6 @@ Resources:
                 "LogLevel",
                 "SignUpDeniedDomains",
                 "AdminEmails",
-                "PublicBaseUrl",
             ] {
                 assert!(set.contains(&needed), "[{env}] sets no {needed}");
             }
