@@ -505,6 +505,14 @@ fn function_environment(function: &Value) -> HashMap<&'static str, &'static str>
     ] {
         for (name, value) in variables.as_mapping().into_iter().flatten() {
             let value = match value {
+                // A `!Sub` keeps its text, each `${...}` a placeholder.
+                Value::Tagged(tagged) if tagged.tag == "Sub" => {
+                    let text = tagged.value.as_str().unwrap_or_default();
+                    regex::Regex::new(r"\$\{[^}]*\}")
+                        .expect("regex")
+                        .replace_all(text, "placeholder")
+                        .into_owned()
+                }
                 Value::Tagged(tagged) => {
                     let target = tagged.value.as_str().unwrap_or_default();
                     match &template["Parameters"][target]["Default"] {
@@ -704,28 +712,70 @@ fn every_wired_trigger_may_be_invoked_by_cognito() {
 }
 
 #[test]
-fn cognito_sends_mail_through_the_stacks_own_ses_identity() {
+fn cognito_sends_mail_through_the_identity_the_deployer_verified() {
     let resources = resources();
-    let pool = resources
-        .values()
-        .find(|r| r["Type"] == "AWS::Cognito::UserPool")
-        .expect("a user pool");
+    assert!(
+        !resources
+            .values()
+            .any(|r| r["Type"] == "AWS::SES::EmailIdentity"),
+        "an identity made by the stack is unverified, and Cognito refuses it: the first deploy would fail"
+    );
+    let pool = &resources["UserPool"];
     let email = &pool["Properties"]["EmailConfiguration"];
     assert_eq!(email["EmailSendingAccount"], "DEVELOPER");
-    let Value::Tagged(source) = &email["SourceArn"] else {
-        panic!("SourceArn must be a !Sub of the identity")
-    };
-    let identity = resources
-        .iter()
-        .find(|(_, r)| r["Type"] == "AWS::SES::EmailIdentity")
-        .map(|(id, _)| id.as_str().unwrap_or_default().to_owned())
-        .expect("an SES identity in the template");
-    assert!(
-        source
-            .value
-            .as_str()
-            .is_some_and(|s| s.contains(&format!("identity/${{{identity}}}")))
+    let source = format!("{:?}", email["SourceArn"]);
+    for needed in [
+        "SenderIdentityNamed",
+        "identity/${SenderIdentity}",
+        "identity/${SenderEmail}",
+    ] {
+        assert!(source.contains(needed), "{needed} in {source}");
+    }
+    let template = load("template.yaml");
+    assert_eq!(template["Parameters"]["SenderIdentity"]["Default"], "");
+}
+
+#[test]
+fn the_pool_and_the_table_refuse_deletion_unless_a_throwaway_stack_says_otherwise() {
+    let template = load("template.yaml");
+    assert_eq!(
+        template["Parameters"]["DeletionProtection"]["Default"],
+        "ACTIVE"
     );
+    let resources = resources();
+    assert_eq!(
+        format!(
+            "{:?}",
+            resources["UserPool"]["Properties"]["DeletionProtection"]
+        ),
+        format!(
+            "{:?}",
+            serde_yaml_ng::from_str::<Value>("!Ref DeletionProtection").unwrap()
+        )
+    );
+    let table = format!(
+        "{:?}",
+        resources["Table"]["Properties"]["DeletionProtectionEnabled"]
+    );
+    assert!(table.contains("DeletionProtected"), "{table}");
+    // The stack policy the README tells deployers to set: no replacement of
+    // either, whatever a template change would otherwise do.
+    let policy: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace_root().join("deploy/stack-policy.json"))
+            .expect("deploy/stack-policy.json"),
+    )
+    .expect("JSON");
+    let deny = policy["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .find(|s| s["Effect"] == "Deny")
+        .expect("a deny");
+    assert_eq!(deny["Action"], "Update:Replace");
+    let denied = deny["Resource"].to_string();
+    for id in ["LogicalResourceId/UserPool", "LogicalResourceId/Table"] {
+        assert!(denied.contains(id), "{id} in {denied}");
+    }
 }
 
 #[test]
@@ -1199,4 +1249,68 @@ fn openapi_offers_senders_exactly_the_sendable_templates() {
         }
     }
     assert_eq!(offered, sendable);
+}
+
+#[test]
+fn a_first_deploy_that_rolls_back_leaves_no_table_or_pool_behind_and_later_ones_keep_them() {
+    let resources = resources();
+    for id in ["Table", "UserPool"] {
+        let resource = &resources[id];
+        assert_eq!(
+            resource["DeletionPolicy"], "RetainExceptOnCreate",
+            "{id}: a rolled-back first create must not leave a fixed name behind"
+        );
+        assert_eq!(
+            resource["UpdateReplacePolicy"], "Retain",
+            "{id}: a replacement keeps the old data"
+        );
+    }
+}
+
+#[test]
+fn ses_may_publish_bounces_to_the_feedback_topic_and_no_one_else_may() {
+    let resources = resources();
+    let topic = &resources["SesFeedbackTopic"]["Properties"];
+    // SES cannot use the AWS-managed SNS key (checkov's skip says why).
+    assert!(topic["KmsMasterKeyId"].is_null(), "{topic:?}");
+    let (_, policy) = resources
+        .iter()
+        .find(|(_, r)| r["Type"] == "AWS::SNS::TopicPolicy")
+        .expect("a topic policy");
+    let statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .expect("statements");
+    assert_eq!(statements.len(), 1);
+    let statement = &statements[0];
+    assert_eq!(statement["Principal"]["Service"], "ses.amazonaws.com");
+    assert_eq!(statement["Action"], "sns:Publish");
+    let condition = &statement["Condition"];
+    assert!(
+        !condition["StringEquals"]["aws:SourceAccount"].is_null(),
+        "scoped to the account: {condition:?}"
+    );
+    assert!(
+        !condition["ArnLike"]["aws:SourceArn"].is_null(),
+        "scoped to the configuration set: {condition:?}"
+    );
+    let topics = format!("{:?}", policy["Properties"]["Topics"]);
+    assert!(topics.contains("SesFeedbackTopic"), "{topics}");
+}
+
+#[test]
+fn unsubscribe_links_default_to_the_apis_own_url() {
+    let template = load("template.yaml");
+    assert_eq!(template["Parameters"]["PublicBaseUrl"]["Default"], "");
+    let worker =
+        &resources()["NotificationDeliveryFunction"]["Properties"]["Environment"]["Variables"];
+    let api_url = format!("{:?}", worker["API_URL"]);
+    assert!(
+        api_url.contains("${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"),
+        "{api_url}"
+    );
+    // Every environment of samconfig.toml leaves it to that default or names
+    // a real https URL: never the example domain.
+    let samconfig =
+        std::fs::read_to_string(workspace_root().join("samconfig.toml")).expect("samconfig.toml");
+    assert!(!samconfig.contains("PublicBaseUrl=https://api.example.com"));
 }

@@ -197,7 +197,11 @@ impl NotificationConfig {
             reason: e.to_string(),
         })?;
         let app = app_name(src)?;
-        let base = required(src, "PUBLIC_BASE_URL")?;
+        // A deployment's own domain, else the API's execute-api URL.
+        let base = match optional(src, "PUBLIC_BASE_URL").filter(|b| !b.is_empty()) {
+            Some(base) => base,
+            None => required(src, "API_URL")?,
+        };
         if !(base.starts_with("https://") || base.starts_with("http://127.0.0.1")) {
             return Err(ConfigError::Invalid {
                 name: "PUBLIC_BASE_URL",
@@ -238,6 +242,32 @@ pub fn app_name(src: &dyn Source) -> Result<String, ConfigError> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn links_use_the_public_url_when_set_and_the_apis_own_url_otherwise() {
+        let env = |public: &'static str| -> HashMap<&'static str, &'static str> {
+            HashMap::from([
+                ("SENDER_EMAIL", "no-reply@example.com"),
+                ("APP_NAME", "Gatehouse"),
+                ("NOTIFICATION_QUEUE_URL", "https://sqs/queue"),
+                ("PUBLIC_BASE_URL", public),
+                (
+                    "API_URL",
+                    "https://abc123.execute-api.us-east-1.amazonaws.com",
+                ),
+            ])
+        };
+        let base = |public| {
+            NotificationConfig::from_source(&env(public))
+                .unwrap()
+                .public_base_url
+        };
+        assert_eq!(
+            base(""),
+            "https://abc123.execute-api.us-east-1.amazonaws.com"
+        );
+        assert_eq!(base("https://id.example.org"), "https://id.example.org");
+    }
 
     #[test]
     fn a_missing_variable_is_named() {

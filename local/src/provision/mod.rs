@@ -214,6 +214,28 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
         out.refs.set_ref(&id, name);
     }
 
+    // The identity a pool sends from is verified by the deployer before the
+    // stack exists (Cognito refuses an unverified one): locally that step is
+    // this one.
+    for (_, raw) in template.resources_of_type("AWS::Cognito::UserPool") {
+        let Some(source) = raw
+            .get("EmailConfiguration")
+            .and_then(|c| c.get("SourceArn"))
+        else {
+            continue;
+        };
+        let arn = out.refs.resolve(source)?;
+        if let Some((_, identity)) = arn.rsplit_once(":identity/") {
+            aws.rest(
+                Service::Ses,
+                "POST",
+                "/v2/email/identities",
+                &json!({"EmailIdentity": identity}),
+            )
+            .await?;
+        }
+    }
+
     let mut pools = BTreeMap::new();
     for (id, raw) in template.resources_of_type("AWS::Cognito::UserPool") {
         let triggers = Template::triggers(&raw);

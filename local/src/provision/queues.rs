@@ -151,8 +151,10 @@ pub(super) async fn provision_queues(
             out.refs.set_ref(&id, arn);
         }
     }
-    for (id, _) in template.resources_of_type("AWS::SQS::QueuePolicy") {
-        out.refs.set_ref(&id, id.clone());
+    for kind in ["AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy"] {
+        for (id, _) in template.resources_of_type(kind) {
+            out.refs.set_ref(&id, id.clone());
+        }
     }
 
     for (id, raw) in template.resources_of_type("AWS::SES::ConfigurationSet") {
