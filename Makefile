@@ -25,7 +25,7 @@ ENV ?=
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(SAM_VENV)/bin:$(PATH)
 
-.PHONY: dev test test-tools tools build lint sam-build bench bench-policies bench-notifications clean-tools
+.PHONY: dev test test-tools tools build lint sam-build deploy-check bench bench-policies bench-notifications clean-tools
 
 dev: $(VENV)/.installed build
 	./target/debug/gatehouse-local --port $(PORT) --moto-server $(VENV)/bin/moto_server \
@@ -34,6 +34,12 @@ dev: $(VENV)/.installed build
 # Phases (install, build, unit, integration, linters, contract), each timed.
 test:
 	bash scripts/test.sh
+
+# What can be checked about a deployment without AWS: the template's linters
+# (cfn-lint, sam validate --lint, checkov), each function's IAM against its calls,
+# and the template's deploy assertions. `make sam-build` is the release build.
+deploy-check: tools build
+	cargo test --workspace --test integration -- template::
 
 # What `make test` installs before it builds.
 test-tools: tools $(CHROMIUM)

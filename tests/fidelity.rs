@@ -581,14 +581,20 @@ fn a_route_without_api_id_or_an_unsupported_intrinsic_stops_the_stack() {
         why.contains("has no ApiId") && why.contains("RegisterFunction"),
         "{why}"
     );
-    let with_select =
-        project_template().replacen("    Timeout: 10\n", "    Timeout: !Select [0, [10, 5]]\n", 1);
+    let with_select = project_template().replacen(
+        "    Timeout: 10\n",
+        "    Timeout: !Select [0, [10, 5]]\n",
+        1,
+    );
     let why = refused_start(&with_select, "");
     assert!(why.contains("Timeout must be a plain number"), "{why}");
     assert!(why.contains("!Select"), "{why}");
     // A condition is decided, but one that names nothing stops the stack.
-    let with_if = project_template()
-        .replacen("    Timeout: 10\n", "    Timeout: !If [NoSuchCondition, 10, 5]\n", 1);
+    let with_if = project_template().replacen(
+        "    Timeout: 10\n",
+        "    Timeout: !If [NoSuchCondition, 10, 5]\n",
+        1,
+    );
     let why = refused_start(&with_if, "");
     assert!(why.contains("no condition NoSuchCondition"), "{why}");
 }

@@ -505,6 +505,19 @@ fn function_environment(function: &Value) -> HashMap<&'static str, &'static str>
     ] {
         for (name, value) in variables.as_mapping().into_iter().flatten() {
             let value = match value {
+                // With the defaults, the template's conditions are false.
+                Value::Tagged(tagged) if tagged.tag == "If" => {
+                    let otherwise = tagged.value.as_sequence().and_then(|s| s.get(2));
+                    match otherwise {
+                        Some(Value::Tagged(sub)) if sub.tag == "Sub" => {
+                            regex::Regex::new(r"\$\{[^}]*\}")
+                                .expect("regex")
+                                .replace_all(sub.value.as_str().unwrap_or_default(), "placeholder")
+                                .into_owned()
+                        }
+                        other => other.and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    }
+                }
                 // A `!Sub` keeps its text, each `${...}` a placeholder.
                 Value::Tagged(tagged) if tagged.tag == "Sub" => {
                     let text = tagged.value.as_str().unwrap_or_default();
@@ -1304,10 +1317,19 @@ fn unsubscribe_links_default_to_the_apis_own_url() {
     let worker =
         &resources()["NotificationDeliveryFunction"]["Properties"]["Environment"]["Variables"];
     let api_url = format!("{:?}", worker["API_URL"]);
-    assert!(
-        api_url.contains("${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"),
-        "{api_url}"
-    );
+    for needed in [
+        "HasCustomDomain",
+        "https://${CustomDomainName}",
+        "${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}",
+    ] {
+        assert!(api_url.contains(needed), "{needed} in {api_url}");
+    }
+    // The custom domain is served only when named, and mapped to the API.
+    let resources = resources();
+    for id in ["ApiDomain", "ApiDomainMapping"] {
+        assert_eq!(resources[id]["Condition"], "HasCustomDomain", "{id}");
+    }
+    assert_eq!(template["Parameters"]["CustomDomainName"]["Default"], "");
     // Every environment of samconfig.toml leaves it to that default or names
     // a real https URL: never the example domain.
     let samconfig =
