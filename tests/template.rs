@@ -510,21 +510,14 @@ fn function_environment(function: &Value) -> HashMap<&'static str, &'static str>
                     let otherwise = tagged.value.as_sequence().and_then(|s| s.get(2));
                     match otherwise {
                         Some(Value::Tagged(sub)) if sub.tag == "Sub" => {
-                            regex::Regex::new(r"\$\{[^}]*\}")
-                                .expect("regex")
-                                .replace_all(sub.value.as_str().unwrap_or_default(), "placeholder")
-                                .into_owned()
+                            with_placeholders(sub.value.as_str().unwrap_or_default())
                         }
                         other => other.and_then(Value::as_str).unwrap_or_default().to_owned(),
                     }
                 }
                 // A `!Sub` keeps its text, each `${...}` a placeholder.
                 Value::Tagged(tagged) if tagged.tag == "Sub" => {
-                    let text = tagged.value.as_str().unwrap_or_default();
-                    regex::Regex::new(r"\$\{[^}]*\}")
-                        .expect("regex")
-                        .replace_all(text, "placeholder")
-                        .into_owned()
+                    with_placeholders(tagged.value.as_str().unwrap_or_default())
                 }
                 Value::Tagged(tagged) => {
                     let target = tagged.value.as_str().unwrap_or_default();
@@ -541,6 +534,13 @@ fn function_environment(function: &Value) -> HashMap<&'static str, &'static str>
         }
     }
     env
+}
+
+/// A `!Sub` text with each `${...}` a placeholder.
+fn with_placeholders(text: &str) -> String {
+    static REFERENCE: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\$\{[^}]*\}").expect("regex"));
+    REFERENCE.replace_all(text, "placeholder").into_owned()
 }
 
 /// The one wiring a function's `main.rs` calls on its `AppContext`, if any.
