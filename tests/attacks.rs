@@ -859,3 +859,48 @@ async fn cognito_called_with_a_users_own_token_sends_no_code_outside_gatehouses_
     assert_eq!(verified.status, 200, "{:?}", verified.body);
     assert_eq!(verified.body["phone_verified"], true);
 }
+
+#[tokio::test]
+async fn the_number_marked_verified_is_the_one_the_code_proved_even_after_a_racing_change() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let (_, tokens) = signed_up_user("sms-race").await;
+    let token = access_token_of(&tokens);
+    let proved = unique_phone();
+    assert_eq!(ask_sms(&token, &proved).await.status, 202);
+    // What a racing request for another number can leave: the profile names
+    // that other number while Cognito (and the code) hold the first.
+    let other = unique_phone();
+    dynamodb()
+        .await
+        .update_item()
+        .table_name(TABLE)
+        .key("pk", AttributeValue::S(format!("USER#{}", sub_of(&token))))
+        .key("sk", AttributeValue::S("PROFILE".into()))
+        .update_expression("SET phone_number = :other")
+        .expression_attribute_values(":other", AttributeValue::S(other.clone()))
+        .send()
+        .await
+        .expect("the racing write");
+    let text = mail_to(&proved).await[0]["text"]
+        .as_str()
+        .expect("text")
+        .to_owned();
+    let code = text
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|run| run.len() == 6)
+        .expect("a code");
+    let verified = send(
+        http()
+            .post(url("/users/me/phone/verify"))
+            .bearer_auth(&token)
+            .json(&json!({"code": code})),
+    )
+    .await;
+    assert_eq!(verified.status, 200, "{:?}", verified.body);
+    assert_eq!(verified.body["phone_number"], proved.as_str());
+    assert_eq!(verified.body["phone_verified"], true);
+    assert!(
+        mail_to(&other).await.is_empty(),
+        "the other number proved nothing"
+    );
+}

@@ -128,10 +128,12 @@ pub trait UserDirectory: Send + Sync {
     /// Sends a code by SMS to the user's phone number.
     async fn send_phone_code(&self, token: &AccessToken) -> Result<(), AppError>;
 
-    /// Marks the phone number verified with the code sent to it.
+    /// Marks the phone number verified with the code sent to it; the number
+    /// the identity provider now holds as verified (the one the code proved,
+    /// whatever a racing change wrote elsewhere meanwhile).
     async fn verify_phone(
         &self,
         token: &AccessToken,
         code: &ConfirmationCode,
-    ) -> Result<(), AppError>;
+    ) -> Result<String, AppError>;
 }

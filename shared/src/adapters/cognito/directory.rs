@@ -53,6 +53,11 @@ impl UserDirectory for CognitoDirectory {
                         "UserLambdaValidationException" => Some(AppError::Conflict(
                             "the code was not sent (another request took its turn); ask again",
                         )),
+                        // The number cannot take SMS (opted out, or not a mobile).
+                        "CodeDeliveryFailureException" => Some(AppError::validation(
+                            "phone_number",
+                            "cannot receive SMS; give another number",
+                        )),
                         _ => None,
                     },
                 )
@@ -63,8 +68,31 @@ impl UserDirectory for CognitoDirectory {
         &self,
         token: &AccessToken,
         code: &ConfirmationCode,
-    ) -> Result<(), AppError> {
-        self.verify_attribute(token, "phone_number", code).await
+    ) -> Result<String, AppError> {
+        self.verify_attribute(token, "phone_number", code).await?;
+        let out = self
+            .client
+            .get_user()
+            .access_token(token.expose())
+            .send()
+            .await
+            .map_err(|e| {
+                failure("GetUser", e, |code, _| match code {
+                    "NotAuthorizedException" | "UserNotFoundException" => {
+                        Some(AppError::Unauthenticated("the token has been revoked"))
+                    }
+                    _ => None,
+                })
+            })?;
+        let attributes = out.user_attributes();
+        match (
+            find_attribute(attributes, "phone_number"),
+            find_attribute(attributes, "phone_number_verified"),
+        ) {
+            (Some(phone), Some("true")) => Ok(phone.to_owned()),
+            // Changed again since the code was sent: that code proves nothing now.
+            _ => Err(AppError::InvalidCode),
+        }
     }
 
     async fn verify_email(

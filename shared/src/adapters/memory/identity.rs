@@ -327,7 +327,7 @@ impl crate::ports::UserDirectory for FixedDirectory {
         &self,
         _token: &AccessToken,
         _code: &ConfirmationCode,
-    ) -> Result<(), AppError> {
+    ) -> Result<String, AppError> {
         Err(AppError::InvalidCode)
     }
 }

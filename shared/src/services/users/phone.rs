@@ -73,14 +73,16 @@ impl PhoneService {
             .sms_attempt(&caller.user_id, phone, origin)
             .await?;
         self.accounts.set_phone(&caller.username, phone).await?;
-        self.store
-            .set_phone(&caller.user_id, phone.as_str(), false)
-            .await?;
         let until = chrono::Utc::now().timestamp() + Self::PASS_SECONDS;
         self.passes
             .grant(&caller.user_id, phone.as_str(), until)
             .await?;
         self.directory.send_phone_code(&caller.access_token).await?;
+        // Only once the code is on its way: a number that cannot be texted
+        // leaves the verified one in place for notifications.
+        self.store
+            .set_phone(&caller.user_id, phone.as_str(), false)
+            .await?;
         Ok(crate::services::Accepted {
             message: "A code has been sent to the number by SMS.",
         })
@@ -94,16 +96,27 @@ impl PhoneService {
         origin: &Origin,
     ) -> Result<crate::domain::Profile, AppError> {
         let profile = self.current(caller).await?;
-        let phone = profile.phone_number.ok_or(AppError::InvalidCode)?;
+        profile.phone_number.ok_or(AppError::InvalidCode)?;
+        // The number marked verified is the one the code proved (Cognito's),
+        // not whatever a racing request last wrote to the profile.
+        let mut proved = None;
         tried_code(
             &self.throttle,
             &self.audit,
             caller,
             CodePurpose::PhoneChange,
             origin,
-            self.directory.verify_phone(&caller.access_token, code),
+            async {
+                proved = Some(
+                    self.directory
+                        .verify_phone(&caller.access_token, code)
+                        .await?,
+                );
+                Ok(())
+            },
         )
         .await?;
+        let phone = proved.ok_or(AppError::InvalidCode)?;
         with_retries(|| self.store.set_phone(&caller.user_id, &phone, true)).await?;
         self.audit
             .user(&caller.user_id, AuditAction::PhoneChanged, Some(origin))
