@@ -265,6 +265,7 @@ async fn run(opts: Options) -> Result<(), BoxError> {
         outage: outage.clone(),
         roles,
         tables: provisioned.tables.clone(),
+        ses_identities: provisioned.ses_identities.clone(),
         cognito: proxy,
         moto_endpoint: moto.endpoint.clone(),
         http: reqwest::Client::new(),

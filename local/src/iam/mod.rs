@@ -63,6 +63,8 @@ pub struct FrontDoor {
     pub outage: Arc<crate::outage::Outage>,
     pub roles: HashMap<String, Role>,
     pub tables: HashMap<String, TableKeys>,
+    /// The SES identities that exist (addresses and domains).
+    pub ses_identities: std::collections::BTreeSet<String>,
     pub cognito: Arc<CognitoProxy>,
     pub moto_endpoint: String,
     pub http: reqwest::Client,
@@ -70,15 +72,32 @@ pub struct FrontDoor {
 
 const COGNITO_TARGET: &str = "AWSCognitoIdentityProviderService.";
 
+/// SES authorises a send against the identity it sends under: the From
+/// address's own when that is verified, else its domain's (`resource` is the
+/// address identity's ARN; anything else passes unchanged).
+fn sending_identity(resource: &str, identities: &std::collections::BTreeSet<String>) -> String {
+    let Some((prefix, address)) = resource.split_once(":identity/") else {
+        return resource.to_owned();
+    };
+    let Some((_, domain)) = address.rsplit_once('@') else {
+        return resource.to_owned();
+    };
+    if !identities.contains(address) && identities.contains(domain) {
+        format!("{prefix}:identity/{domain}")
+    } else {
+        resource.to_owned()
+    }
+}
+
 /// Every request the call makes must be allowed by the role; the refusal if not.
 fn refusal(
     role: &Role,
     service: &str,
     operation: &str,
     body: &Value,
-    tables: &HashMap<String, TableKeys>,
+    door: &FrontDoor,
 ) -> Option<Response> {
-    let requests = match classify(service, operation, body, tables) {
+    let requests = match classify(service, operation, body, &door.tables) {
         Classified::Public => return None,
         Classified::Checked(requests) => requests,
         Classified::Unreadable(why) => {
@@ -90,7 +109,8 @@ fn refusal(
             ));
         }
     };
-    for request in requests {
+    for mut request in requests {
+        request.resource = sending_identity(&request.resource, &door.ses_identities);
         let why = match evaluate(&role.statements, &request) {
             Decision::Allowed => continue,
             Decision::ExplicitDeny => "with an explicit deny in an identity-based policy",
@@ -235,7 +255,7 @@ async fn handle(
                     "The security token included in the request is invalid.",
                 );
             };
-            if let Some(refused) = refusal(role, &service, &operation, &parsed, &door.tables) {
+            if let Some(refused) = refusal(role, &service, &operation, &parsed, &door) {
                 return refused;
             }
             service
@@ -294,6 +314,23 @@ async fn handle(
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    #[test]
+    fn a_send_is_authorised_against_the_address_or_else_the_domain_identity() {
+        let arn = "arn:aws:ses:us-east-1:123456789012:identity/no-reply@example.com";
+        let domain_only = std::collections::BTreeSet::from(["example.com".to_owned()]);
+        assert_eq!(
+            sending_identity(arn, &domain_only),
+            "arn:aws:ses:us-east-1:123456789012:identity/example.com"
+        );
+        let both = std::collections::BTreeSet::from([
+            "example.com".to_owned(),
+            "no-reply@example.com".to_owned(),
+        ]);
+        assert_eq!(sending_identity(arn, &both), arn, "the address's own first");
+        let set = "arn:aws:ses:us-east-1:123456789012:configuration-set/notifications";
+        assert_eq!(sending_identity(set, &domain_only), set);
+    }
 
     #[test]
     fn a_sigv4_header_names_the_key_and_service() {

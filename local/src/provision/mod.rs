@@ -48,6 +48,9 @@ pub struct Provisioned {
     pub service_clients: BTreeMap<String, ServiceClient>,
     /// The queues, by ARN.
     pub queues: BTreeMap<String, Queue>,
+    /// The SES identities made (addresses and domains), for IAM's choice of
+    /// the identity a send is authorised against.
+    pub ses_identities: std::collections::BTreeSet<String>,
 }
 
 /// A queue as the event source mapping and `/_local/queues` need it.
@@ -202,6 +205,7 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
             &json!({"EmailIdentity": identity}),
         )
         .await?;
+        out.ses_identities.insert(identity.clone());
         out.refs.set_ref(&id, identity);
     }
 
@@ -225,7 +229,9 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
             continue;
         };
         let arn = out.refs.resolve(source)?;
-        if let Some((_, identity)) = arn.rsplit_once(":identity/") {
+        if let Some((_, identity)) = arn.rsplit_once(":identity/")
+            && out.ses_identities.insert(identity.to_owned())
+        {
             aws.rest(
                 Service::Ses,
                 "POST",

@@ -88,6 +88,9 @@ impl Evaluator<'_> {
             }
             "And" | "Or" => {
                 let all = self.arguments(&name, argument)?.clone();
+                if !(2..=10).contains(&all.len()) {
+                    return Err(invalid(format!("Fn::{name} takes 2 to 10 conditions")));
+                }
                 let mut values = Vec::with_capacity(all.len());
                 for inner in &all {
                     values.push(self.truth(inner)?);
@@ -354,5 +357,7 @@ Outputs:
         assert!(decided(missing, &[]).is_err());
         let unknown = "Conditions:\n  A: !Equals [!Ref Nope, x]\nResources: {}\n";
         assert!(decided(unknown, &[]).is_err());
+        let lonely = "Conditions:\n  A: !And [!Equals [a, a]]\nResources: {}\n";
+        assert!(decided(lonely, &[]).is_err(), "And takes 2 to 10");
     }
 }
