@@ -35,6 +35,4 @@ pub use unsubscribe::{UnsubscribeService, unsubscribe_token, unsubscribe_user};
 pub use worker::{DeliverySettings, DeliveryWorker, Handled, Received, back_off};
 
 #[cfg(test)]
-mod producer_tests;
-#[cfg(test)]
 mod tests;

@@ -380,3 +380,6 @@ fn the_back_off_doubles_and_is_capped() {
     assert_eq!((1..=5).map(back_off).collect::<Vec<_>>(), [1, 2, 4, 8, 16]);
     assert_eq!(back_off(40), 300);
 }
+
+/// The producer and the status, over the same fakes.
+mod producer;

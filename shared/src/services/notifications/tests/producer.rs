@@ -1,5 +1,5 @@
-use super::tests::{Fixture, fixture};
 use super::*;
+use super::{Fixture, fixture};
 use crate::domain::{AccessToken, Caller, NewProfile, Role, Subject};
 use serde_json::json;
 
