@@ -844,11 +844,7 @@ async fn cognito_called_with_a_users_own_token_sends_no_code_outside_gatehouses_
     assert_eq!(texts.len(), 1, "only Gatehouse's own code: {texts:?}");
     assert_eq!(mail_to(&email).await.len(), mails_before, "no code mailed");
     // Gatehouse's code still verifies: the refused calls replaced nothing.
-    let text = texts[0]["text"].as_str().expect("text");
-    let code = text
-        .split(|c: char| !c.is_ascii_digit())
-        .find(|run| run.len() == 6)
-        .expect("a code");
+    let code = code_in(texts[0]["text"].as_str().expect("text")).expect("a code");
     let verified = send(
         http()
             .post(url("/users/me/phone/verify"))
@@ -881,14 +877,8 @@ async fn the_number_marked_verified_is_the_one_the_code_proved_even_after_a_raci
         .send()
         .await
         .expect("the racing write");
-    let text = mail_to(&proved).await[0]["text"]
-        .as_str()
-        .expect("text")
-        .to_owned();
-    let code = text
-        .split(|c: char| !c.is_ascii_digit())
-        .find(|run| run.len() == 6)
-        .expect("a code");
+    let texts = mail_to(&proved).await;
+    let code = code_in(texts[0]["text"].as_str().expect("text")).expect("a code");
     let verified = send(
         http()
             .post(url("/users/me/phone/verify"))

@@ -285,7 +285,7 @@ pub async fn expire_codes(email: &str) {
 }
 
 /// A six-digit code in `text`, if it has one.
-fn code_in(text: &str) -> Option<&str> {
+pub fn code_in(text: &str) -> Option<&str> {
     text.split(|c: char| !c.is_ascii_digit())
         .find(|run| run.len() == 6)
 }

@@ -3,6 +3,25 @@
 use super::*;
 
 impl CognitoDirectory {
+    /// The token's user's attributes (`GetUser`, authorised by the token).
+    async fn own_attributes(&self, token: &AccessToken) -> Result<Vec<AttributeType>, AppError> {
+        let out = self
+            .client
+            .get_user()
+            .access_token(token.expose())
+            .send()
+            .await
+            .map_err(|e| {
+                failure("GetUser", e, |code, _| match code {
+                    "NotAuthorizedException" | "UserNotFoundException" => {
+                        Some(AppError::Unauthenticated("the token has been revoked"))
+                    }
+                    _ => None,
+                })
+            })?;
+        Ok(out.user_attributes().to_vec())
+    }
+
     /// Confirms an attribute with the code Cognito sent for it.
     async fn verify_attribute(
         &self,
@@ -70,21 +89,8 @@ impl UserDirectory for CognitoDirectory {
         code: &ConfirmationCode,
     ) -> Result<String, AppError> {
         self.verify_attribute(token, "phone_number", code).await?;
-        let out = self
-            .client
-            .get_user()
-            .access_token(token.expose())
-            .send()
-            .await
-            .map_err(|e| {
-                failure("GetUser", e, |code, _| match code {
-                    "NotAuthorizedException" | "UserNotFoundException" => {
-                        Some(AppError::Unauthenticated("the token has been revoked"))
-                    }
-                    _ => None,
-                })
-            })?;
-        let attributes = out.user_attributes();
+        let attributes = self.own_attributes(token).await?;
+        let attributes = attributes.as_slice();
         match (
             find_attribute(attributes, "phone_number"),
             find_attribute(attributes, "phone_number_verified"),
@@ -104,21 +110,8 @@ impl UserDirectory for CognitoDirectory {
     }
 
     async fn confirmed_user(&self, token: &AccessToken) -> Result<ConfirmedUser, AppError> {
-        let out = self
-            .client
-            .get_user()
-            .access_token(token.expose())
-            .send()
-            .await
-            .map_err(|e| {
-                failure("GetUser", e, |code, _| match code {
-                    "NotAuthorizedException" | "UserNotFoundException" => {
-                        Some(AppError::Unauthenticated("the token has been revoked"))
-                    }
-                    _ => None,
-                })
-            })?;
-        let attributes = out.user_attributes();
+        let attributes = self.own_attributes(token).await?;
+        let attributes = attributes.as_slice();
         ConfirmedUser::from_attributes(
             find_attribute(attributes, "sub"),
             find_attribute(attributes, "email"),
