@@ -1,6 +1,8 @@
 //! The deployed system as `template.yaml` declares it: linters, routes against the
 //! OpenAPI document, build settings, and least-privilege IAM.
 
+mod deployed;
+
 use crate::support::*;
 use serde_yaml_ng::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
