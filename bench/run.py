@@ -15,6 +15,9 @@ Peers: `get-profile` in Python 3 + boto3 (bench/peers/get_profile.py) and the
 floor, a Rust function that does nothing but aws-config and one GetItem on
 tokio's current-thread runtime (bench/minimal-sdk).
 
+`--baseline DIR` runs a second build of each function beside this one (DIR holds
+`<function>/bootstrap`, as target/lambda does), to measure a build setting A/B.
+
 Writes bench/results/latest.json and latest.md. Standard library only."""
 import argparse
 import gzip
@@ -290,6 +293,20 @@ def markdown(results, info):
             f"{r['cpu_ms_per_warm_request']:.2f} ms | {r['peak_rss_mb']:.1f} MB |"
         )
     by = {r["name"]: r for r in results}
+    compared = [(r, by[f"{r['name']} (baseline)"]) for r in results if f"{r['name']} (baseline)" in by]
+    if compared:
+        lines += [
+            "",
+            "| this build ÷ baseline | init | CPU / warm request | peak RSS | gzip |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for new, old in compared:
+            lines.append(
+                f"| {new['name']} | {new['init_ms_median'] / old['init_ms_median']:.2f}x | "
+                f"{new['cpu_ms_per_warm_request'] / old['cpu_ms_per_warm_request']:.2f}x | "
+                f"{new['peak_rss_mb'] / old['peak_rss_mb']:.2f}x | "
+                f"{new['gzip_bytes'] / old['gzip_bytes']:.2f}x |"
+            )
     rust, python, floor = by.get("get-profile"), by.get("get-profile (Python 3 + boto3)"), by.get("floor (aws-config + GetItem)")
     if rust and python and floor:
         lines += [
@@ -315,6 +332,8 @@ def main():
     parser.add_argument("--skip-build", action="store_true")
     parser.add_argument("--python", default=str(ROOT / ".tools/bench/bin/python"))
     parser.add_argument("--out", default=str(ROOT / "bench/results"))
+    parser.add_argument("--baseline", help="a folder of <function>/bootstrap built another way "
+                        "(another profile, say): each is run beside this build's, A/B")
     args = parser.parse_args()
 
     functions = sorted(p.name for p in (ROOT / "functions").iterdir() if (p / "Cargo.toml").exists())
@@ -322,9 +341,11 @@ def main():
     if wanted:
         functions = [f for f in functions if f in wanted]
     if not args.skip_build:
-        packages = [a for f in functions + ["bench-minimal-sdk"] for a in ("-p", f)]
-        print("building release bootstraps with cargo-lambda (as sam build does)...", flush=True)
-        subprocess.run(["cargo", "lambda", "build", "--release", *packages], cwd=ROOT, check=True)
+        # As `make sam-build` builds them (--bin from the workspace root, with the
+        # RUSTFLAGS the Makefile passes), so the same artifacts serve both.
+        binaries = [a for f in functions + ["bench-minimal-sdk"] for a in ("--bin", f)]
+        print("building release bootstraps with cargo-lambda (as make sam-build does)...", flush=True)
+        subprocess.run(["cargo", "lambda", "build", "--release", *binaries], cwd=ROOT, check=True)
 
     Path(args.out).mkdir(parents=True, exist_ok=True)
     stack = subprocess.Popen(
@@ -350,6 +371,10 @@ def main():
             binary = TARGET / "lambda" / name / "bootstrap"
             payload = (ROOT / "events" / f"{name}.json").read_bytes()
             subjects.append(Subject(name, "rust", [str(binary)], env, payload, binary))
+            baseline = Path(args.baseline) / name / "bootstrap" if args.baseline else None
+            if baseline and baseline.exists():
+                subjects.append(Subject(f"{name} (baseline)", "baseline", [str(baseline)], env,
+                                        payload, baseline))
         profile_env = dict(base_env, **stack_get(url, "/_local/functions/get-profile/environment"))
         subjects.append(Subject("get-profile (Python 3 + boto3)", "python",
                                 [args.python, str(ROOT / "bench/peers/get_profile.py")], profile_env,
@@ -359,7 +384,7 @@ def main():
         subjects.append(Subject("floor (aws-config + GetItem)", "floor", [str(floor)], floor_env,
                                 json.dumps({"user_id": SAMPLE_USER}).encode(), floor))
         if wanted:
-            subjects = [s for s in subjects if s.kind == "rust" or s.kind in wanted]
+            subjects = [s for s in subjects if s.kind in ("rust", "baseline") or s.kind in wanted]
 
         for round_number in range(args.rounds):
             # A/B: each round runs the subjects in the other order.
