@@ -42,10 +42,11 @@ dev: $(VENV)/.installed build
 test:
 	bash scripts/test.sh
 
-# What can be checked about a deployment without AWS: the template's linters
-# (cfn-lint, sam validate --lint, checkov), each function's IAM against its calls,
-# and the template's deploy assertions. `make sam-build` is the release build.
-deploy-check: tools build
+# What can be checked about a deployment without AWS: the release build that
+# ships (`make sam-build`), the template's linters (cfn-lint, sam validate --lint,
+# checkov), each function's IAM against its calls, and the deploy assertions on
+# the template as written and as CloudFormation receives it (SAM's transform).
+deploy-check: tools build sam-build
 	cargo test --workspace --test integration -- template::
 
 # What `make test` installs before it builds.
@@ -106,7 +107,7 @@ lint:
 # parallel), selected as `sam build` selects them (--bin from the workspace root,
 # so features resolve alike); then `sam build`, whose cargo-lambda call per
 # function finds its binary up to date and copies it.
-sam-build: tools
+sam-build: $(SAM_VENV)/.installed
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" RUSTFLAGS="$(RELEASE_RUSTFLAGS)" \
 		cargo lambda build --release $(addprefix --bin ,$(FUNCTIONS))
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" RUSTFLAGS="$(RELEASE_RUSTFLAGS)" sam build --beta-features
