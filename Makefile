@@ -106,8 +106,9 @@ lint:
 # One cargo build of all functions first (dependencies compiled once, links in
 # parallel), selected as `sam build` selects them (--bin from the workspace root,
 # so features resolve alike); then `sam build`, whose cargo-lambda call per
-# function finds its binary up to date and copies it.
-sam-build: $(SAM_VENV)/.installed
+# function finds its binary up to date and copies it. The docs function embeds
+# the pinned API docs renderer, so that is installed too.
+sam-build: $(SAM_VENV)/.installed $(DOCS_RENDERER)
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" RUSTFLAGS="$(RELEASE_RUSTFLAGS)" \
 		cargo lambda build --release $(addprefix --bin ,$(FUNCTIONS))
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" RUSTFLAGS="$(RELEASE_RUSTFLAGS)" sam build --beta-features
