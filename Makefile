@@ -14,7 +14,7 @@ ST_VENV := $(TOOLS)/st
 DOCS_RENDERER := $(TOOLS)/docs/.installed
 CHROMIUM := $(TOOLS)/.chromium
 PORT ?= 3000
-FUNCTIONS := $(notdir $(wildcard functions/*))
+FUNCTIONS := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard functions/*/Cargo.toml)))
 # Release builds only (cargo-lambda passes --target, so build scripts and proc
 # macros are not affected): a non-PIE executable has no dynamic relocations to
 # ship or apply at start, and with panic = "abort" nothing unwinds. Both
@@ -112,6 +112,7 @@ sam-build: $(SAM_VENV)/.installed $(DOCS_RENDERER)
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" RUSTFLAGS="$(RELEASE_RUSTFLAGS)" \
 		cargo lambda build --release $(addprefix --bin ,$(FUNCTIONS))
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" RUSTFLAGS="$(RELEASE_RUSTFLAGS)" sam build --beta-features
+	$(PYTHON) scripts/check-artifacts.py .aws-sam/build
 
 # The benchmark (not part of `make test`): release bootstraps as `sam build` makes
 # them, each run as Lambda runs it beside its peers; writes bench/results/latest.*.

@@ -341,6 +341,9 @@ def main():
     if wanted:
         functions = [f for f in functions if f in wanted]
     if not args.skip_build:
+        if "relocation-model" not in os.environ.get("RUSTFLAGS", ""):
+            sys.exit("run this through `make bench`: it passes the Makefile's RELEASE_RUSTFLAGS, "
+                     "so the functions measured are built as `make sam-build` ships them")
         # As `make sam-build` builds them (--bin from the workspace root, with the
         # RUSTFLAGS the Makefile passes), so the same artifacts serve both.
         binaries = [a for f in functions + ["bench-minimal-sdk"] for a in ("--bin", f)]
