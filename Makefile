@@ -114,8 +114,8 @@ sam-build: $(SAM_VENV)/.installed $(DOCS_RENDERER)
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" RUSTFLAGS="$(RELEASE_RUSTFLAGS)" sam build --beta-features
 	$(PYTHON) scripts/check-artifacts.py .aws-sam/build
 
-# The benchmark (not part of `make test`): release bootstraps as `sam build` makes
-# them, each run as Lambda runs it beside its peers; writes bench/results/latest.*.
+# The benchmark (not part of `make test`): release bootstraps as `make sam-build`
+# makes them, each run as Lambda runs it beside its peers; writes bench/results/latest.*.
 # Quicker runs: make bench BENCH_ARGS="--rounds 1 --only get-profile,python,floor"
 # The policy engine alone (no I/O): decisions per second with 10 to 10,000
 # policies, and the check service's own CPU per request; writes

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The benchmark (`make bench`): every function built in release as `sam build`
-builds it (cargo-lambda), run as Lambda runs it (a process talking to a Lambda
+"""The benchmark (`make bench`): every function built in release as `make
+sam-build` builds it (cargo-lambda, the Makefile's RELEASE_RUSTFLAGS), run as Lambda runs it (a process talking to a Lambda
 Runtime API, here this script's) with its sample event against the local stack,
 beside its peers, measured A/B in the same run:
 
