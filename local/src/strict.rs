@@ -94,6 +94,26 @@ fn unsupported_intrinsics(value: &Value, found: &mut Vec<String>) {
     }
 }
 
+/// The parameter a `!Ref` (or `{Ref: name}`) names, if `value` is one.
+pub fn parameter_ref(value: &Value) -> Option<&str> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "Ref" => tagged.value.as_str(),
+        Value::Mapping(map) if map.len() == 1 => map.get("Ref").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+/// A number setting the stack can read: a plain number, or a `!Ref` to a
+/// parameter of type Number (its value is checked against the parameter's
+/// own constraints when the template loads).
+fn readable_number(doc: &Value, value: &Value) -> bool {
+    match value {
+        Value::Null | Value::Number(_) => true,
+        _ => parameter_ref(value)
+            .is_some_and(|name| doc["Parameters"][name]["Type"].as_str() == Some("Number")),
+    }
+}
+
 /// `Tracing` decides whether trace headers are sampled: a plain value only.
 fn tracing_is_literal(value: &Value) -> bool {
     matches!(value, Value::Null) || matches!(value.as_str(), Some("Active" | "PassThrough"))
@@ -121,9 +141,9 @@ pub fn problems(doc: &Value) -> Vec<String> {
     }
     for key in LITERAL_NUMBERS {
         let value = &doc["Globals"]["Function"][*key];
-        if !matches!(value, Value::Null | Value::Number(_)) {
+        if !readable_number(doc, value) {
             out.push(format!(
-                "Globals: Function {key} must be a plain number locally"
+                "Globals: Function {key} must be a plain number or a Number parameter locally"
             ));
         }
     }
@@ -157,8 +177,10 @@ pub fn problems(doc: &Value) -> Vec<String> {
         }
         let props = &resource["Properties"];
         for key in LITERAL_NUMBERS {
-            if !matches!(props[*key], Value::Null | Value::Number(_)) {
-                out.push(format!("{id}: {key} must be a plain number locally"));
+            if !readable_number(doc, &props[*key]) {
+                out.push(format!(
+                    "{id}: {key} must be a plain number or a Number parameter locally"
+                ));
             }
         }
         if !tracing_is_literal(&props["Tracing"]) {
@@ -358,13 +380,13 @@ Resources:
 "#));
         let all = problems.join("\n");
         for expected in [
-            "Globals: Function Timeout must be a plain number",
+            "Globals: Function Timeout must be a plain number or a Number parameter",
             "Stream: resource type AWS::Kinesis::Stream",
             "Fn: !If is not evaluated",
             "Fn: !Select is not evaluated",
             "Fn: !Split is not evaluated",
             "Fn: the list form of !Sub",
-            "Fn: MemorySize must be a plain number",
+            "Fn: MemorySize must be a plain number or a Number parameter",
             "Fn: event Nightly of type Schedule",
         ] {
             assert!(all.contains(expected), "missing {expected:?} in\n{all}");

@@ -173,12 +173,19 @@ impl Template {
 
     pub fn functions(&self) -> Result<Vec<Function>, TemplateError> {
         let global_env = env_variables(&Value::Mapping(self.globals.clone()));
-        let global_num = |key: &str, fallback: u64| {
-            self.globals
-                .get(key)
-                .and_then(Value::as_u64)
-                .unwrap_or(fallback)
+        let parameters = self.parameter_defaults();
+        // A plain number or a Number parameter's value (strict mode allows no other).
+        let number = |value: Option<&Value>| -> Option<u64> {
+            let value = value?;
+            value.as_u64().or_else(|| {
+                parameters
+                    .get(crate::strict::parameter_ref(value)?)?
+                    .parse()
+                    .ok()
+            })
         };
+        let global_num =
+            |key: &str, fallback: u64| number(self.globals.get(key)).unwrap_or(fallback);
         let mut out = Vec::new();
         for (id, resource) in &self.resources {
             if resource.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
@@ -197,14 +204,8 @@ impl Template {
             out.push(Function {
                 logical_id: id,
                 binary: binary.to_owned(),
-                timeout_secs: props
-                    .get("Timeout")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(global_num("Timeout", 3)),
-                memory_mb: props
-                    .get("MemorySize")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(global_num("MemorySize", 128)),
+                timeout_secs: number(props.get("Timeout")).unwrap_or(global_num("Timeout", 3)),
+                memory_mb: number(props.get("MemorySize")).unwrap_or(global_num("MemorySize", 128)),
                 environment,
                 logging: Logging::from(
                     self.globals.get("LoggingConfig"),
@@ -216,10 +217,11 @@ impl Template {
                     .or_else(|| self.globals.get("Tracing"))
                     .and_then(Value::as_str)
                     == Some("Active"),
-                reserved_concurrency: props
-                    .get("ReservedConcurrentExecutions")
-                    .or_else(|| self.globals.get("ReservedConcurrentExecutions"))
-                    .and_then(Value::as_u64),
+                reserved_concurrency: number(
+                    props
+                        .get("ReservedConcurrentExecutions")
+                        .or_else(|| self.globals.get("ReservedConcurrentExecutions")),
+                ),
             });
         }
         Ok(out)

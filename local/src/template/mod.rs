@@ -238,6 +238,36 @@ Resources:
     }
 
     #[test]
+    fn a_number_setting_may_name_a_number_parameter_and_follows_its_override() {
+        let yaml = SAMPLE
+            .replace(
+                "  Stage: {Type: String, Default: dev}",
+                "  Stage: {Type: String, Default: dev}\n  Memory: {Type: Number, Default: 256, AllowedValues: [256, 512]}",
+            )
+            .replace("    Timeout: 7", "    Timeout: 7\n    MemorySize: !Ref Memory");
+        let mut t = Template::parse(&yaml).unwrap();
+        let memory = |t: &Template| t.functions().unwrap()[0].memory_mb;
+        assert_eq!(memory(&t), 256);
+        t.override_parameters(&[("Memory".into(), "512".into())])
+            .unwrap();
+        assert_eq!(memory(&t), 512);
+        assert!(
+            t.override_parameters(&[("Memory".into(), "300".into())])
+                .is_err(),
+            "a value outside AllowedValues is refused"
+        );
+        let text = yaml.replace("{Type: Number, Default: 256", "{Type: String, Default: 256");
+        let err = Template::parse(&text)
+            .err()
+            .expect("a String parameter is refused");
+        assert!(
+            err.to_string()
+                .contains("MemorySize must be a plain number"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn overrides_replace_defaults_and_unknown_names_are_refused() {
         let mut t = Template::parse(SAMPLE).unwrap();
         t.override_parameters(&[("Stage".into(), "test".into())])
