@@ -21,6 +21,15 @@ FUNCTIONS := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard functions/*/Cargo.tom
 # `make sam-build` and `make bench` build with these, so the benchmark measures
 # what ships.
 RELEASE_RUSTFLAGS := -C relocation-model=static -C force-unwind-tables=no
+# The functions' processor for `make sam-build`, as the template's
+# FunctionArchitecture: arm64 (the default, Graviton) or x86_64. Deploy with the same.
+ARCHITECTURE ?= arm64
+RUST_TARGET_arm64 := aarch64-unknown-linux-gnu
+RUST_TARGET_x86_64 := x86_64-unknown-linux-gnu
+# The flag SAM's cargo-lambda build passes for each (none for x86_64), so its own
+# per-function call finds the binaries this build made.
+CARGO_LAMBDA_ARCH_arm64 := --arm64
+CARGO_LAMBDA_ARCH_x86_64 :=
 # Template parameters for `make dev`, as `sam deploy` takes them:
 #   make dev OVERRIDES="Stage=dev SignUpAutoConfirmDomains=test.example"
 #   make dev ENV=prod        (samconfig.toml's [prod] parameter_overrides; OVERRIDES win)
@@ -32,7 +41,7 @@ ENV ?=
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(SAM_VENV)/bin:$(PATH)
 
-.PHONY: dev test test-tools tools build lint sam-build deploy-check bench bench-policies bench-notifications clean-tools
+.PHONY: dev test test-tools tools build lint sam-build rust-target arm64-check deploy-check bench bench-policies bench-notifications clean-tools
 
 dev: $(VENV)/.installed build
 	./target/debug/gatehouse-local --port $(PORT) --moto-server $(VENV)/bin/moto_server \
@@ -44,9 +53,10 @@ test:
 
 # What can be checked about a deployment without AWS: the release build that
 # ships (`make sam-build`), the template's linters (cfn-lint, sam validate --lint,
-# checkov), each function's IAM against its calls, and the deploy assertions on
-# the template as written and as CloudFormation receives it (SAM's transform).
-deploy-check: tools build sam-build
+# checkov), each function's IAM against its calls, the deploy assertions on the
+# template as written and as CloudFormation receives it (SAM's transform), and for
+# arm64 that the bootstraps start and answer (under qemu).
+deploy-check: tools build sam-build $(if $(filter arm64,$(ARCHITECTURE)),arm64-check)
 	cargo test --workspace --test integration -- template::
 
 # What `make test` installs before it builds.
@@ -108,11 +118,32 @@ lint:
 # so features resolve alike); then `sam build`, whose cargo-lambda call per
 # function finds its binary up to date and copies it. The docs function embeds
 # the pinned API docs renderer, so that is installed too.
-sam-build: $(SAM_VENV)/.installed $(DOCS_RENDERER)
+sam-build: $(SAM_VENV)/.installed $(DOCS_RENDERER) rust-target
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" RUSTFLAGS="$(RELEASE_RUSTFLAGS)" \
-		cargo lambda build --release $(addprefix --bin ,$(FUNCTIONS))
-	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" RUSTFLAGS="$(RELEASE_RUSTFLAGS)" sam build --beta-features
-	$(PYTHON) scripts/check-artifacts.py .aws-sam/build
+		cargo lambda build --release $(CARGO_LAMBDA_ARCH_$(ARCHITECTURE)) $(addprefix --bin ,$(FUNCTIONS))
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" RUSTFLAGS="$(RELEASE_RUSTFLAGS)" sam build --beta-features \
+		--parameter-overrides FunctionArchitecture=$(ARCHITECTURE)
+	$(PYTHON) scripts/check-artifacts.py .aws-sam/build $(ARCHITECTURE)
+
+# The arm64 bootstraps start and answer (scripts/arm64-check.py): each runs under
+# qemu-aarch64-static behind the local stack's Runtime API, for GET /health and a
+# sign-up through the local API Gateway. Part of `make deploy-check` for arm64.
+arm64-check: ARCHITECTURE := arm64
+arm64-check: sam-build build $(VENV)/.installed $(TOOLS)/.qemu-arm64
+	$(PYTHON) scripts/arm64-check.py
+
+# Debian's user-mode qemu and the aarch64 glibc the bootstraps link against.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(TOOLS)/.qemu-arm64:
+	@mkdir -p $(TOOLS)
+	command -v qemu-aarch64-static >/dev/null && test -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 \
+		|| { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends qemu-user-static libc6-arm64-cross; }
+	touch $@
+
+# The Rust standard library for the architecture (a fresh machine has only its own).
+rust-target:
+	@test -n "$(RUST_TARGET_$(ARCHITECTURE))" || { echo "ARCHITECTURE is arm64 or x86_64, not $(ARCHITECTURE)"; exit 1; }
+	rustup target add $(RUST_TARGET_$(ARCHITECTURE))
 
 # The benchmark (not part of `make test`): release bootstraps as `make sam-build`
 # makes them, each run as Lambda runs it beside its peers; writes bench/results/latest.*.

@@ -262,3 +262,33 @@ fn every_deployed_function_links_back_to_the_apis_own_url_unless_a_domain_is_nam
         "the notification worker builds links from API_URL"
     );
 }
+
+#[test]
+fn every_deployed_function_runs_on_the_architecture_make_sam_build_builds_by_default() {
+    let template = deployed();
+    let parameter = &template["Parameters"]["FunctionArchitecture"];
+    assert_eq!(parameter["Default"], "arm64", "Graviton by default");
+    assert_eq!(
+        parameter["AllowedValues"],
+        serde_json::json!(["arm64", "x86_64"])
+    );
+    let makefile =
+        std::fs::read_to_string(workspace_root().join("Makefile")).expect("read the Makefile");
+    assert!(
+        makefile.contains("\nARCHITECTURE ?= arm64\n"),
+        "make sam-build builds for the template's default architecture"
+    );
+    let mut functions = 0;
+    for (id, resource) in template["Resources"].as_object().expect("Resources") {
+        if resource["Type"] != "AWS::Lambda::Function" {
+            continue;
+        }
+        functions += 1;
+        assert_eq!(
+            resource["Properties"]["Architectures"],
+            serde_json::json!([{"Ref": "FunctionArchitecture"}]),
+            "{id}"
+        );
+    }
+    assert!(functions > 0);
+}
