@@ -12,6 +12,8 @@ use serde_yaml_ng::{Mapping, Value};
 /// service (Cognito's SMS role) is named only: locally SMS go to the outbox. A
 /// user pool domain's token endpoint is served by the gateway (`/oauth2/token`).
 /// Queue and topic policies are named, not evaluated (moto delivers regardless).
+/// A KMS key is made in moto (symmetric only; `provision::keys`), its key policy
+/// read for its shape: the functions' own IAM policies decide locally.
 /// Alarms and dashboards are resolved and checked, not run (see
 /// `provision::monitoring`); an email subscription is made in moto and never
 /// mailed.
@@ -36,6 +38,7 @@ const SUPPORTED_RESOURCES: &[&str] = &[
     "AWS::IAM::Role",
     "AWS::CloudWatch::Alarm",
     "AWS::CloudWatch::Dashboard",
+    "AWS::KMS::Key",
 ];
 
 /// Function event types the local stack delivers.
@@ -170,6 +173,11 @@ pub fn problems(doc: &Value) -> Vec<String> {
         for feature in found {
             out.push(format!(
                 "{id}: {feature} is not evaluated by the local stack"
+            ));
+        }
+        if kind == "AWS::Cognito::UserPool" && resource["Properties"]["MfaConfiguration"] == "ON" {
+            out.push(format!(
+                "{id}: MfaConfiguration ON (every user set up at sign-in, MFA_SETUP) is not emulated by the local stack; OPTIONAL is"
             ));
         }
         if kind != "AWS::Serverless::Function" {
@@ -366,6 +374,9 @@ Globals:
 Resources:
   Stream:
     Type: AWS::Kinesis::Stream
+  Pool:
+    Type: AWS::Cognito::UserPool
+    Properties: {MfaConfiguration: "ON"}
   Fn:
     Type: AWS::Serverless::Function
     Condition: IsProd
@@ -382,6 +393,7 @@ Resources:
         for expected in [
             "Globals: Function Timeout must be a plain number or a Number parameter",
             "Stream: resource type AWS::Kinesis::Stream",
+            "Pool: MfaConfiguration ON",
             "Fn: !If is not evaluated",
             "Fn: !Select is not evaluated",
             "Fn: !Split is not evaluated",

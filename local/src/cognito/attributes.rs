@@ -30,7 +30,7 @@ fn claims_of(token: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-fn moto_refusal(err: MotoError) -> Response {
+pub(super) fn moto_refusal(err: MotoError) -> Response {
     match err {
         MotoError::Api { kind, message, .. } => cognito_error(&kind, &message),
         other => internal_error(other),
@@ -40,7 +40,7 @@ fn moto_refusal(err: MotoError) -> Response {
 impl CognitoProxy {
     /// The token's user (moto checks the token) and their pool, if the pool is
     /// one the template declares.
-    async fn token_user(
+    pub(super) async fn token_user(
         &self,
         body: &Value,
     ) -> Result<(Value, Option<&crate::provision::Pool>), Response> {
@@ -49,9 +49,13 @@ impl CognitoProxy {
             .admin_call("GetUser", &json!({"AccessToken": token}))
             .await
             .map_err(moto_refusal)?;
-        let client_id = claims_of(token)["client_id"].as_str().map(str::to_owned);
-        let pool = client_id.and_then(|id| self.pools_by_client.get(&id));
-        Ok((user, pool))
+        Ok((user, self.token_pool(token)))
+    }
+
+    /// The pool of the app client a token was issued to, if the template declares it.
+    pub(super) fn token_pool(&self, token: &str) -> Option<&crate::provision::Pool> {
+        let client_id = claims_of(token)["client_id"].as_str()?.to_owned();
+        self.pools_by_client.get(&client_id)
     }
 
     pub(super) async fn update_user_attributes(

@@ -13,12 +13,16 @@
 //!   forwarded to moto as it is.
 //! - [`attributes`]: a new email held until verified, as the pool declares.
 //! - [`secret`]: the confidential app client's `SECRET_HASH` on every public call.
+//! - [`software_token`] and [`mfa`]: TOTP MFA with a secret per user, real codes
+//!   and the sign-in challenge (moto shares one secret and checks nothing).
 
 mod attributes;
 pub mod codes;
 mod mail;
+mod mfa;
 mod operations;
 mod secret;
+mod software_token;
 mod triggers;
 
 use crate::moto::{AwsJson, MotoError, Service};
@@ -48,6 +52,7 @@ pub struct CognitoProxy {
     secrets: ClientSecrets,
     /// New emails awaiting their code, by pool and username.
     pending_emails: std::sync::Mutex<std::collections::HashMap<(String, String), String>>,
+    software_tokens: software_token::SoftwareTokens,
 }
 
 /// A Cognito-style error answer, as the SDK parses it.
@@ -105,6 +110,7 @@ impl CognitoProxy {
             codes,
             secrets: ClientSecrets::new(client_secrets, client_write_attributes),
             pending_emails: Default::default(),
+            software_tokens: Default::default(),
         })
     }
 
@@ -207,6 +213,12 @@ impl CognitoProxy {
                     .unwrap_or_default(),
                 call.body["AuthParameters"]["SECRET_HASH"].as_str(),
             ),
+            "RespondToAuthChallenge" => (
+                call.body["ChallengeResponses"]["USERNAME"]
+                    .as_str()
+                    .unwrap_or_default(),
+                call.body["ChallengeResponses"]["SECRET_HASH"].as_str(),
+            ),
             _ => return Ok(()),
         };
         self.secrets
@@ -254,24 +266,36 @@ impl CognitoProxy {
             };
         if status.is_success() && flow == "USER_PASSWORD_AUTH" {
             let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            let result = &answer["AuthenticationResult"];
-            if let (Some(token), Some(sub)) = (
-                result["RefreshToken"].as_str(),
-                result["IdToken"].as_str().and_then(subject_of),
-            ) {
-                self.secrets.remember_refresh(
-                    token,
-                    RefreshOwner {
-                        username: sub,
-                        login_name: call.body["AuthParameters"]["USERNAME"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    },
-                );
+            let sub = answer["AuthenticationResult"]["IdToken"]
+                .as_str()
+                .and_then(subject_of);
+            if let Some(challenge) = sub.and_then(|sub| self.mfa_challenge(&call, &sub)) {
+                return challenge;
             }
+            self.remember_issued(call.body, &answer);
         }
         (status, headers, body).into_response()
+    }
+
+    /// Remembers whose refresh token a password sign-in (`initiate_auth`, as
+    /// called) was just issued (`answer`, moto's).
+    fn remember_issued(&self, initiate_auth: &Value, answer: &Value) {
+        let result = &answer["AuthenticationResult"];
+        if let (Some(token), Some(sub)) = (
+            result["RefreshToken"].as_str(),
+            result["IdToken"].as_str().and_then(subject_of),
+        ) {
+            self.secrets.remember_refresh(
+                token,
+                RefreshOwner {
+                    username: sub,
+                    login_name: initiate_auth["AuthParameters"]["USERNAME"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                },
+            );
+        }
     }
 }
 
@@ -342,6 +366,15 @@ impl CognitoProxy {
                     .admin_update_user_attributes(path, headers, raw, &body)
                     .await;
             }
+            "AssociateSoftwareToken" => return self.associate_software_token(&body).await,
+            "VerifySoftwareToken" => return self.verify_software_token(&body).await,
+            "SetUserMFAPreference" => return self.set_user_mfa_preference(&body).await,
+            "AdminSetUserMFAPreference" => {
+                return self.admin_set_user_mfa_preference(&body).await;
+            }
+            "GetUser" | "AdminGetUser" => {
+                return self.get_user_with_mfa(path, headers, raw, &body).await;
+            }
             _ => {}
         }
         let Some(pool) = self.pool_for(&body).cloned() else {
@@ -359,6 +392,7 @@ impl CognitoProxy {
         }
         match operation.as_str() {
             "InitiateAuth" => self.initiate_auth(call).await,
+            "RespondToAuthChallenge" => self.respond_to_auth_challenge(call).await,
             "SignUp" => self.sign_up(call).await,
             "ConfirmSignUp" => self.confirm_sign_up(call).await,
             "ResendConfirmationCode" => self.resend_code(call).await,

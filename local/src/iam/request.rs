@@ -119,6 +119,26 @@ pub fn classify(
                 .to_owned(),
             leading_keys: None,
         }]),
+        // A key by id or ARN; an alias would need resolving, and a Decrypt
+        // without KeyId is authorised against the key in the ciphertext, which
+        // the stand-in cannot read: both are refused.
+        "kms" => match body["KeyId"].as_str() {
+            Some(key) if key.starts_with("arn:aws:kms:") => Classified::Checked(vec![Request {
+                action: format!("kms:{operation}"),
+                resource: key.to_owned(),
+                leading_keys: None,
+            }]),
+            Some(key) if !key.starts_with("alias/") && !key.is_empty() => {
+                Classified::Checked(vec![Request {
+                    action: format!("kms:{operation}"),
+                    resource: arn("kms", &format!("key/{key}")),
+                    leading_keys: None,
+                }])
+            }
+            _ => Classified::Unreadable(format!(
+                "kms:{operation} must name its key by id or ARN (KeyId) locally"
+            )),
+        },
         other => Classified::Unreadable(format!(
             "{other}:{operation} is not checked by the local IAM stand-in yet"
         )),
@@ -357,6 +377,26 @@ mod tests {
         );
         assert!(matches!(
             classify("sns", "CreateTopic", &json!({}), &tables()),
+            Classified::Unreadable(_)
+        ));
+    }
+
+    #[test]
+    fn a_kms_call_is_checked_against_the_key_it_names_and_refused_without_one() {
+        let decrypt = only(classify(
+            "kms",
+            "Decrypt",
+            &json!({"KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab"}),
+            &tables(),
+        ));
+        assert_eq!(decrypt.action, "kms:Decrypt");
+        assert!(
+            decrypt
+                .resource
+                .ends_with(":key/1234abcd-12ab-34cd-56ef-1234567890ab")
+        );
+        assert!(matches!(
+            classify("kms", "Decrypt", &json!({"CiphertextBlob": "x"}), &tables()),
             Classified::Unreadable(_)
         ));
     }

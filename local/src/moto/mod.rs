@@ -136,6 +136,7 @@ impl AwsJson {
             Service::DynamoDb => ("DynamoDB_20120810", "1.0"),
             Service::Cognito => ("AWSCognitoIdentityProviderService", "1.1"),
             Service::Sqs => ("AmazonSQS", "1.0"),
+            Service::Kms => ("TrentService", "1.1"),
             Service::Sns => {
                 return Err(MotoError::Api {
                     target: operation.to_owned(),
@@ -316,6 +317,7 @@ pub enum Service {
     Ses,
     Sqs,
     Sns,
+    Kms,
 }
 
 /// The text of the first `<name>` element of an XML answer.
@@ -335,6 +337,7 @@ impl Service {
             Self::Ses => "ses",
             Self::Sqs => "sqs",
             Self::Sns => "sns",
+            Self::Kms => "kms",
         };
         format!(
             "AWS4-HMAC-SHA256 Credential={access_key}/20260101/{}/{scope}/aws4_request, SignedHeaders=host, Signature=0",

@@ -30,6 +30,9 @@ pub struct Pool {
     /// `AttributesRequireVerificationBeforeUpdate: [email]`: a new email waits
     /// for its code; until then the old one stays.
     pub verify_email_before_update: bool,
+    /// `MfaConfiguration: OPTIONAL` with `SOFTWARE_TOKEN_MFA` in `EnabledMfas`:
+    /// users may turn on TOTP (the stand-in's `software_token`).
+    pub software_token_mfa: bool,
 }
 
 #[derive(Debug, Default)]
@@ -68,10 +71,12 @@ pub struct Queue {
 }
 
 mod json;
+mod keys;
 mod monitoring;
 mod queues;
 
 use json::*;
+use keys::*;
 use monitoring::*;
 use queues::*;
 
@@ -187,6 +192,7 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
         out.refs.set_ref(&function.logical_id, name);
     }
 
+    provision_keys(template, aws, &mut out).await?;
     provision_queues(template, aws, &mut out).await?;
 
     for (id, raw) in template.resources_of_type("AWS::SES::EmailIdentity") {
@@ -296,6 +302,10 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
         let email_as_username = props["UsernameAttributes"]
             .as_array()
             .is_some_and(|a| a.iter().any(|v| v == "email"));
+        let software_token_mfa = props["MfaConfiguration"] == "OPTIONAL"
+            && props["EnabledMfas"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|v| v == "SOFTWARE_TOKEN_MFA"));
         pools.insert(
             id,
             Pool {
@@ -304,6 +314,7 @@ pub async fn provision(template: &Template, aws: &AwsJson) -> Result<Provisioned
                 auto_verify_email,
                 email_as_username,
                 verify_email_before_update,
+                software_token_mfa,
             },
         );
     }
