@@ -17,6 +17,7 @@ mod fidelity;
 mod input;
 mod log_scan;
 mod messages;
+mod mfa;
 mod notifications;
 mod operations;
 mod passwords;

@@ -282,6 +282,33 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:DeleteItem",
             "dynamodb:Query",
         ],
+        // An enrolment: the password check behind the login windows, the
+        // caller's cut-off, the sealed secret in their partition.
+        "start-totp" => &[
+            "cognito-idp:DescribeUserPoolClient",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:UpdateItem",
+            "kms:Encrypt",
+        ],
+        "verify-totp" => &[
+            "cognito-idp:DescribeUserPoolClient",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:UpdateItem",
+        ],
+        // The second step of a sign-in: its challenge record, the recovery
+        // codes, the sealed secret opened only for a recovery code.
+        "login-mfa" => &[
+            "cognito-idp:DescribeUserPoolClient",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:UpdateItem",
+            "kms:Decrypt",
+        ],
         "logout" => &[
             "cognito-idp:AdminUserGlobalSignOut",
             "dynamodb:GetItem",
@@ -590,6 +617,9 @@ fn clients_built(binary: &str, env: HashMap<&'static str, &'static str>) -> Vec<
         "onboarding" => ctx.onboarding().map(drop),
         "profiles" => ctx.profiles().map(drop),
         "health" => ctx.health().map(drop),
+        "totp_start" => ctx.totp_start().map(drop),
+        "totp_verify" => ctx.totp_verify().map(drop),
+        "mfa_login" => ctx.mfa_login().map(drop),
         other => panic!("{binary}: unknown wiring {other}: add it to this test"),
     };
     if let Err(err) = wired {

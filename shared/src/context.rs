@@ -13,19 +13,21 @@ use crate::adapters::client_secret::AppClientSecret;
 use crate::adapters::cognito::{CognitoAdmin, CognitoDirectory, CognitoIdentity};
 use crate::adapters::dynamodb::{DynamoTable, TableSigner};
 use crate::adapters::health::{QueueProbe, TableProbe, UserPoolProbe};
+use crate::adapters::kms::KmsSealer;
 use crate::adapters::notify::{SesMailer, SnsSms, SqsQueue};
 use crate::config::{
-    ConfigError, NotificationConfig, ProcessEnv, Source, TableConfig, admin_emails,
-    audit_retention_days, notification_queue_url, password_policy, sms_countries, taken_addresses,
-    throttle_limits, user_pool_client_id, user_pool_id,
+    ConfigError, NotificationConfig, ProcessEnv, Source, TableConfig, admin_emails, app_name,
+    audit_retention_days, mfa_key_id, notification_queue_url, password_policy, sms_countries,
+    taken_addresses, throttle_limits, user_pool_client_id, user_pool_id,
 };
 use crate::services::{
     AccountService, Audit, AuditTrailService, ConfirmService, DeliverySettings, DeliveryWorker,
     EmailChangeVerification, FeedbackService, ForgotPasswordService, HealthService, LoginService,
-    LogoutService, Notices, NotificationService, NotificationStatus, Onboarding,
+    LogoutService, MfaLoginService, Notices, NotificationService, NotificationStatus, Onboarding,
     PasswordResetService, PasswordService, Permissions, PhoneParts, PhoneService, PolicyAdmin,
     ProfileCreator, ProfileService, RefreshService, RoleService, SessionGuard, SignUpService,
-    StartingRoles, Throttle, UnsubscribeService, UserAdminService, UserListService,
+    StartingRoles, Throttle, TotpStartPorts, TotpStartService, TotpVerifyService,
+    UnsubscribeService, UserAdminService, UserListService,
 };
 use std::sync::Arc;
 
@@ -132,6 +134,56 @@ impl AppContext {
             self.guard()?,
             self.audit()?,
             self.table()?,
+            self.table()?,
+        ))
+    }
+
+    /// The sealer of TOTP secrets: the deployment's KMS key.
+    fn sealer(&self) -> Result<Arc<KmsSealer>, ConfigError> {
+        Ok(Arc::new(KmsSealer::new(&self.aws, mfa_key_id(&*self.env)?)))
+    }
+
+    /// Starting an authenticator app's enrolment: Cognito (the user's
+    /// software token and the password check), the table (the sealed secret,
+    /// throttle windows) and KMS (sealing).
+    pub fn totp_start(&self) -> Result<TotpStartService, ConfigError> {
+        let app = self.app_client()?;
+        let directory = Arc::new(CognitoDirectory::new(&self.aws));
+        Ok(TotpStartService::new(
+            TotpStartPorts {
+                totp: directory.clone(),
+                directory,
+                authenticator: self.cognito_with(app.clone()),
+                store: self.table()?,
+                sealer: self.sealer()?,
+            },
+            self.throttle(app)?,
+            self.guard()?,
+            app_name(&*self.env)?,
+        ))
+    }
+
+    /// Finishing it: Cognito checks the code; the table takes the recovery
+    /// codes (and counts wrong codes, keyed with the app client's secret).
+    pub fn totp_verify(&self) -> Result<TotpVerifyService, ConfigError> {
+        Ok(TotpVerifyService::new(
+            Arc::new(CognitoDirectory::new(&self.aws)),
+            self.table()?,
+            self.throttle(self.app_client()?)?,
+            self.guard()?,
+            self.audit()?,
+        ))
+    }
+
+    /// The second step of a sign-in: Cognito, the table and KMS.
+    pub fn mfa_login(&self) -> Result<MfaLoginService, ConfigError> {
+        let app = self.app_client()?;
+        Ok(MfaLoginService::new(
+            self.cognito_with(app.clone()),
+            self.table()?,
+            self.sealer()?,
+            self.throttle(app)?,
+            self.audit()?,
         ))
     }
 

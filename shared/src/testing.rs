@@ -169,6 +169,7 @@ pub struct InMemoryAuth {
     pub profiles: Arc<crate::adapters::memory::InMemoryProfileStore>,
     /// Where Gatehouse's own notices (password changed, ...) are queued.
     pub notice_queue: Arc<crate::adapters::memory::InMemoryQueue>,
+    pub mfa: Arc<crate::adapters::memory::InMemoryMfaStore>,
 }
 
 impl InMemoryAuth {
@@ -220,6 +221,42 @@ impl InMemoryAuth {
             self.guard(),
             self.audit(),
             self.profiles.clone(),
+            self.mfa.clone(),
+        )
+    }
+
+    pub fn totp_start(&self) -> crate::services::TotpStartService {
+        crate::services::TotpStartService::new(
+            crate::services::TotpStartPorts {
+                totp: self.identity.clone(),
+                directory: self.identity.clone(),
+                authenticator: self.identity.clone(),
+                store: self.mfa.clone(),
+                sealer: Arc::new(crate::adapters::memory::TestSealer),
+            },
+            self.throttle(),
+            self.guard(),
+            "Gatehouse".into(),
+        )
+    }
+
+    pub fn totp_verify(&self) -> crate::services::TotpVerifyService {
+        crate::services::TotpVerifyService::new(
+            self.identity.clone(),
+            self.mfa.clone(),
+            self.throttle(),
+            self.guard(),
+            self.audit(),
+        )
+    }
+
+    pub fn mfa_login(&self) -> crate::services::MfaLoginService {
+        crate::services::MfaLoginService::new(
+            self.identity.clone(),
+            self.mfa.clone(),
+            Arc::new(crate::adapters::memory::TestSealer),
+            self.throttle(),
+            self.audit(),
         )
     }
 
@@ -292,7 +329,8 @@ impl InMemoryAuth {
             .login(credentials(email, TEST_PASSWORD), &from_ip(1))
             .await
         {
-            Ok(tokens) => tokens,
+            Ok(crate::domain::mfa::SignIn::Tokens(tokens)) => tokens,
+            Ok(challenge) => panic!("login {email}: {challenge:?}"),
             Err(err) => panic!("login {email}: {err:?}"),
         }
     }

@@ -15,6 +15,7 @@ pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 pub enum AwsService {
     Cognito,
     DynamoDb,
+    Kms,
     Ses,
     Sns,
     Sqs,
@@ -26,6 +27,7 @@ impl AwsService {
         match self {
             Self::Cognito => "cognito-idp",
             Self::DynamoDb => "dynamodb",
+            Self::Kms => "kms",
             Self::Ses => "ses",
             Self::Sns => "sns",
             Self::Sqs => "sqs",
@@ -36,6 +38,7 @@ impl AwsService {
         match self {
             Self::Cognito => "Cognito",
             Self::DynamoDb => "DynamoDB",
+            Self::Kms => "KMS",
             Self::Ses => "SES",
             Self::Sns => "SNS",
             Self::Sqs => "SQS",
@@ -50,6 +53,7 @@ pub struct AwsClients {
     sdk: aws_config::SdkConfig,
     cognito: OnceLock<aws_sdk_cognitoidentityprovider::Client>,
     dynamodb: OnceLock<aws_sdk_dynamodb::Client>,
+    kms: OnceLock<aws_sdk_kms::Client>,
     ses: OnceLock<aws_sdk_sesv2::Client>,
     sns: OnceLock<aws_sdk_sns::Client>,
     sqs: OnceLock<aws_sdk_sqs::Client>,
@@ -82,6 +86,7 @@ impl AwsClients {
             sdk,
             cognito: OnceLock::new(),
             dynamodb: OnceLock::new(),
+            kms: OnceLock::new(),
             ses: OnceLock::new(),
             sns: OnceLock::new(),
             sqs: OnceLock::new(),
@@ -119,6 +124,13 @@ impl AwsClients {
         self.record(AwsService::DynamoDb);
         self.dynamodb
             .get_or_init(|| aws_sdk_dynamodb::Client::new(&self.sdk))
+            .clone()
+    }
+
+    pub(crate) fn kms(&self) -> aws_sdk_kms::Client {
+        self.record(AwsService::Kms);
+        self.kms
+            .get_or_init(|| aws_sdk_kms::Client::new(&self.sdk))
             .clone()
     }
 

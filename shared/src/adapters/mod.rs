@@ -4,6 +4,7 @@
 //!   first use) and the typed cause every failed call is reported with.
 //! - [`cognito`]: the identity ports over Amazon Cognito user pools.
 //! - [`dynamodb`]: the store ports over the application table.
+//! - [`kms`]: sealing small per-user secrets (the TOTP secret) with a KMS key.
 //! - `memory`: in-memory fakes, for tests only.
 
 pub mod aws;
@@ -11,6 +12,7 @@ pub mod client_secret;
 pub mod cognito;
 pub mod dynamodb;
 pub mod health;
+pub mod kms;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod notify;

@@ -28,6 +28,10 @@ pub enum AuditAction {
     PolicyStored,
     /// An administrator deleted a policy (on their own trail).
     PolicyDeleted,
+    /// An authenticator app (TOTP) became the account's second factor.
+    TotpEnabled,
+    /// A recovery code answered a sign-in's second factor.
+    RecoveryCodeUsed,
 }
 
 /// One entry of a user's trail.

@@ -40,6 +40,13 @@ pub enum AppError {
     SmsCountryNotAllowed { allowed: String },
     #[error("the confirmation code has expired; ask for a new one")]
     ExpiredCode,
+    /// A second-factor code (TOTP or recovery) that is wrong or was used.
+    #[error("the code is wrong, or was used already; wait for the next one")]
+    WrongMfaCode,
+    /// A sign-in challenge that expired (3 minutes), took five wrong codes or
+    /// was answered already.
+    #[error("this sign-in has expired or ended; log in again")]
+    InvalidMfaSession,
     #[error("{0}")]
     Unauthenticated(&'static str),
     #[error("{0}")]

@@ -3,6 +3,7 @@
 pub mod audit;
 mod error;
 pub mod messages;
+pub mod mfa;
 pub mod notifications;
 mod password;
 pub mod permissions;
@@ -21,7 +22,7 @@ pub use profile::{
 };
 pub use signup::{SignUpDecision, SignUpPolicy, domain_list};
 pub use throttle::{
-    Admission, CODE_TRIES, LOGIN_PER_EMAIL, LOGIN_PER_EMAIL_AND_IP, Limit, OnLimit,
+    Admission, CODE_TRIES, LOGIN_PER_EMAIL, LOGIN_PER_EMAIL_AND_IP, Limit, MFA_CODE_TRIES, OnLimit,
     SENDS_PER_ADDRESS, SMS_PER_ACCOUNT, SMS_PER_NUMBER, Window, login_per_ip, sends_per_ip,
 };
 pub use values::{

@@ -70,6 +70,14 @@ pub const CODE_TRIES: Limit = Limit {
     on_limit: OnLimit::Lock,
 };
 
+/// Second-factor codes (TOTP or recovery) tried for one account, from any
+/// source and any sign-in: the eleventh in 15 minutes waits.
+pub const MFA_CODE_TRIES: Limit = Limit {
+    max: 10,
+    window: FIFTEEN_MINUTES,
+    on_limit: OnLimit::Lock,
+};
+
 /// Codes and notices sent to one address.
 pub const SENDS_PER_ADDRESS: Limit = Limit {
     max: 5,

@@ -2,12 +2,13 @@
 //! services take. The JSON field names live here and nowhere deeper: an error
 //! names the field the caller sent.
 
+use crate::domain::mfa::{RecoveryCode, TotpCode};
 use crate::domain::{
     AppError, ConfirmationCode, DisplayName, Email, Locale, NewPassword, Password, PasswordPolicy,
     PhoneNumber, RefreshToken, Role,
 };
 use crate::ports::SignUpDetails;
-use crate::services::{Credentials, PasswordChange, PasswordReset, Registration};
+use crate::services::{Credentials, PasswordChange, PasswordReset, Registration, SecondFactor};
 use serde::Deserialize;
 
 /// Renames the field of a validation error (`password` → `new_password`).
@@ -128,6 +129,70 @@ impl ChangePasswordBody {
             new: NewPassword::parse(&self.new_password, policy)
                 .map_err(as_field("new_password"))?,
         })
+    }
+}
+
+/// `POST /users/me/mfa/totp`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpStartBody {
+    pub current_password: String,
+}
+
+impl TotpStartBody {
+    pub fn parse(self) -> Result<Password, AppError> {
+        Password::offered(&self.current_password)
+            .map_err(|_| AppError::validation("current_password", "is required"))
+    }
+}
+
+/// `POST /users/me/mfa/totp/verify`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpVerifyBody {
+    pub code: String,
+}
+
+impl TotpVerifyBody {
+    pub fn parse(self) -> Result<TotpCode, AppError> {
+        TotpCode::parse("code", &self.code)
+    }
+}
+
+/// `POST /auth/login/mfa`: the login's session and one of the two factors.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginMfaBody {
+    pub session: String,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub recovery_code: Option<String>,
+}
+
+/// Cognito's sessions are a few hundred characters; anything far longer is
+/// not one.
+const MAX_SESSION_LENGTH: usize = 4096;
+
+impl LoginMfaBody {
+    pub fn parse(self) -> Result<(String, SecondFactor), AppError> {
+        if self.session.is_empty() || self.session.chars().count() > MAX_SESSION_LENGTH {
+            return Err(AppError::validation(
+                "session",
+                "must be the session the login answered",
+            ));
+        }
+        let factor = match (self.code, self.recovery_code) {
+            (Some(code), None) => SecondFactor::Totp(TotpCode::parse("code", &code)?),
+            (None, Some(code)) => SecondFactor::Recovery(RecoveryCode::parse(&code)?),
+            _ => {
+                return Err(AppError::validation(
+                    "code",
+                    "give either code (from the authenticator app) or recovery_code, not both",
+                ));
+            }
+        };
+        Ok((self.session, factor))
     }
 }
 

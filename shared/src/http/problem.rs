@@ -53,6 +53,12 @@ pub(super) fn classify(err: &AppError) -> ProblemKind {
         ),
         AppError::InvalidCode => kind(StatusCode::BAD_REQUEST, "invalid_code", "Invalid code"),
         AppError::ExpiredCode => kind(StatusCode::BAD_REQUEST, "expired_code", "Expired code"),
+        AppError::WrongMfaCode => kind(StatusCode::UNAUTHORIZED, "invalid_code", "Invalid code"),
+        AppError::InvalidMfaSession => kind(
+            StatusCode::UNAUTHORIZED,
+            "invalid_session",
+            "Invalid sign-in session",
+        ),
         AppError::SmsCountryNotAllowed { .. } => kind(
             StatusCode::BAD_REQUEST,
             "sms_country_not_allowed",

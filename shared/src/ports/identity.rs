@@ -1,5 +1,6 @@
 //! The identity provider (Cognito in production), one port per capability.
 
+use crate::domain::mfa::{MfaChallenge, SignIn, TotpCode, TotpSecret};
 use crate::domain::{
     AccessToken, AppError, ConfirmationCode, ConfirmedUser, DisplayName, Email, Locale, Password,
     PhoneNumber, RefreshToken, Registered, Tokens, UserId,
@@ -54,8 +55,18 @@ pub trait SignUpIdentity: Send + Sync {
 /// Password and refresh-token authentication.
 #[async_trait]
 pub trait Authenticator: Send + Sync {
-    /// `InvalidCredentials` for a wrong password or an unknown email alike.
-    async fn login(&self, email: &Email, password: &Password) -> Result<Tokens, AppError>;
+    /// `InvalidCredentials` for a wrong password or an unknown email alike. A
+    /// user with TOTP on gets the challenge, not tokens (the provider enforces
+    /// it, so a sign-in around Gatehouse meets it too).
+    async fn login(&self, email: &Email, password: &Password) -> Result<SignIn, AppError>;
+
+    /// Answers a TOTP challenge: the tokens, `WrongMfaCode` (the challenge
+    /// stands), or `InvalidMfaSession` (expired or answered already).
+    async fn answer_totp(
+        &self,
+        challenge: &MfaChallenge,
+        code: &TotpCode,
+    ) -> Result<Tokens, AppError>;
 
     /// New access and id tokens; `Unauthenticated` for a revoked or unknown token.
     async fn refresh(&self, token: &RefreshToken) -> Result<Tokens, AppError>;
@@ -136,4 +147,19 @@ pub trait UserDirectory: Send + Sync {
         token: &AccessToken,
         code: &ConfirmationCode,
     ) -> Result<String, AppError>;
+}
+
+/// The user's authenticator app, as the identity provider keeps it (Cognito's
+/// software token: it checks the codes at sign-in itself).
+#[async_trait]
+pub trait TotpIdentity: Send + Sync {
+    /// A new secret for the user, not in use until verified.
+    async fn associate(&self, token: &AccessToken) -> Result<TotpSecret, AppError>;
+
+    /// Verifies a code of the new secret, which becomes the user's:
+    /// `WrongMfaCode` otherwise.
+    async fn verify(&self, token: &AccessToken, code: &TotpCode) -> Result<(), AppError>;
+
+    /// Turns TOTP at sign-in on or off for the token's user.
+    async fn set_enabled(&self, token: &AccessToken, enabled: bool) -> Result<(), AppError>;
 }

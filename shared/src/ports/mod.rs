@@ -16,9 +16,11 @@ pub mod notify;
 pub mod store;
 
 pub use identity::{
-    AccountAdmin, Authenticator, PasswordIdentity, SignUpDetails, SignUpIdentity, UserDirectory,
+    AccountAdmin, Authenticator, PasswordIdentity, SignUpDetails, SignUpIdentity, TotpIdentity,
+    UserDirectory,
 };
 pub use store::{
-    AuditLog, PolicySnapshot, PolicyStore, ProfileStore, SessionStore, SmsPasses, ThrottleKey,
-    ThrottleKeys, ThrottleStore, TokenSigner, UserSnapshot, Versioned,
+    AuditLog, ChallengeRecord, MfaRecord, MfaStore, PolicySnapshot, PolicyStore, ProfileStore,
+    SecretSealer, SessionStore, SmsPasses, ThrottleKey, ThrottleKeys, ThrottleStore, TokenSigner,
+    UserSnapshot, Versioned,
 };

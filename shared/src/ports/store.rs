@@ -218,3 +218,66 @@ pub trait PolicyStore: Send + Sync {
     /// when there was none.
     async fn delete_policy(&self, id: &str) -> Result<bool, AppError>;
 }
+
+/// A user's second factor as Gatehouse keeps it: the TOTP secret sealed
+/// (`SecretSealer`), so a recovery code can answer the provider's challenge,
+/// and the digests of the recovery codes not used yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MfaRecord {
+    /// The sealed secret of a started enrolment, not verified yet.
+    pub pending_secret: Option<String>,
+    /// The sealed secret in use; `None` while TOTP is off.
+    pub secret: Option<String>,
+    pub recovery_digests: Vec<String>,
+}
+
+/// A sign-in waiting for its second factor, filed under `challenge_key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChallengeRecord {
+    pub user_id: UserId,
+    pub email: String,
+    pub wrong_codes: u32,
+    pub expires_at: i64,
+}
+
+#[async_trait]
+pub trait MfaStore: Send + Sync {
+    async fn mfa(&self, user_id: &UserId) -> Result<MfaRecord, AppError>;
+
+    /// Files a started enrolment's sealed secret (replacing one before it).
+    async fn start_enrolment(&self, user_id: &UserId, sealed: &str) -> Result<(), AppError>;
+
+    /// The pending secret becomes the one in use, with these recovery codes.
+    /// `false` if no enrolment is pending (or another finished it first).
+    async fn finish_enrolment(
+        &self,
+        user_id: &UserId,
+        pending: &str,
+        recovery_digests: &[String],
+    ) -> Result<bool, AppError>;
+
+    /// Removes one recovery code, if it is still there: `false` if it was
+    /// used meanwhile (each works once, also when two requests race).
+    async fn spend_recovery_code(&self, user_id: &UserId, digest: &str) -> Result<bool, AppError>;
+
+    /// Puts back a spent recovery code whose sign-in could not be answered.
+    async fn restore_recovery_code(&self, user_id: &UserId, digest: &str) -> Result<(), AppError>;
+
+    async fn open_challenge(&self, key: &str, record: &ChallengeRecord) -> Result<(), AppError>;
+
+    /// The challenge, unless it expired.
+    async fn challenge(&self, key: &str, now: i64) -> Result<Option<ChallengeRecord>, AppError>;
+
+    /// Counts a wrong code; the count now.
+    async fn count_wrong_code(&self, key: &str) -> Result<u32, AppError>;
+
+    async fn close_challenge(&self, key: &str) -> Result<(), AppError>;
+}
+
+/// Seals small secrets for one user (KMS in production): a sealed value opens
+/// only for the user it was sealed for.
+#[async_trait]
+pub trait SecretSealer: Send + Sync {
+    async fn seal(&self, user_id: &UserId, secret: &str) -> Result<String, AppError>;
+    async fn open(&self, user_id: &UserId, sealed: &str) -> Result<String, AppError>;
+}

@@ -15,8 +15,10 @@ mod users;
 pub use audit::Audit;
 pub use auth::{
     Accepted, ConfirmService, Confirmed, Credentials, ForgotPasswordService, LoginService,
-    LogoutService, PasswordChange, PasswordReset, PasswordResetService, PasswordService,
-    RefreshService, Registration, SessionGuard, SignUpAnswer, SignUpService, TakenAddresses,
+    LogoutService, MfaLoginService, PasswordChange, PasswordReset, PasswordResetService,
+    PasswordService, RefreshService, Registration, SecondFactor, SessionGuard, SignUpAnswer,
+    SignUpService, TakenAddresses, TotpEnabled, TotpStartPorts, TotpStartService, TotpStarted,
+    TotpVerifyService,
 };
 pub use health::{HealthReport, HealthService};
 pub use notifications::{

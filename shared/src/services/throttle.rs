@@ -7,9 +7,9 @@
 //! what it counted in the others.
 
 use crate::domain::{
-    Admission, AppError, CODE_TRIES, Email, LOGIN_PER_EMAIL, LOGIN_PER_EMAIL_AND_IP, Limit, Origin,
-    PhoneNumber, SENDS_PER_ADDRESS, SMS_PER_ACCOUNT, SMS_PER_NUMBER, UserId, login_per_ip,
-    sends_per_ip,
+    Admission, AppError, CODE_TRIES, Email, LOGIN_PER_EMAIL, LOGIN_PER_EMAIL_AND_IP, Limit,
+    MFA_CODE_TRIES, Origin, PhoneNumber, SENDS_PER_ADDRESS, SMS_PER_ACCOUNT, SMS_PER_NUMBER,
+    UserId, login_per_ip, sends_per_ip,
 };
 use crate::ports::{ThrottleKey, ThrottleKeys, ThrottleStore};
 use chrono::Utc;
@@ -47,6 +47,8 @@ pub enum CodePurpose {
     PasswordReset,
     EmailChange,
     PhoneChange,
+    /// A second factor: TOTP or recovery codes, at sign-in or enrolment.
+    SecondFactor,
 }
 
 impl CodePurpose {
@@ -56,6 +58,14 @@ impl CodePurpose {
             Self::PasswordReset => "CODE#RESET",
             Self::EmailChange => "CODE#EMAIL",
             Self::PhoneChange => "CODE#PHONE",
+            Self::SecondFactor => "CODE#MFA",
+        }
+    }
+
+    fn limit(self) -> Limit {
+        match self {
+            Self::SecondFactor => MFA_CODE_TRIES,
+            _ => CODE_TRIES,
         }
     }
 }
@@ -275,7 +285,7 @@ impl Throttle {
                 .map_err(|e| (e, false))?,
             counter: purpose.counter().into(),
         };
-        match self.count_all(&[(&key, CODE_TRIES)]).await {
+        match self.count_all(&[(&key, purpose.limit())]).await {
             Ok(()) => Ok(CodeTry(key)),
             Err((_, refused)) => {
                 let note = ThrottleKey {

@@ -4,7 +4,7 @@ use super::*;
 
 #[async_trait]
 impl Authenticator for CognitoIdentity {
-    async fn login(&self, email: &Email, password: &Password) -> Result<Tokens, AppError> {
+    async fn login(&self, email: &Email, password: &Password) -> Result<SignIn, AppError> {
         let out = self
             .client
             .initiate_auth()
@@ -28,6 +28,61 @@ impl Authenticator for CognitoIdentity {
                     "UserNotConfirmedException" => Some(AppError::UserNotConfirmed),
                     "PasswordResetRequiredException" => {
                         Some(AppError::Forbidden("a password reset is required".into()))
+                    }
+                    _ => None,
+                })
+            })?;
+        if out.challenge_name() == Some(&ChallengeNameType::SoftwareTokenMfa) {
+            let (Some(session), Some(user)) = (
+                out.session(),
+                out.challenge_parameters()
+                    .and_then(|p| p.get("USER_ID_FOR_SRP")),
+            ) else {
+                return Err(AppError::unexpected(
+                    "Cognito's TOTP challenge came without session or user",
+                ));
+            };
+            return Ok(SignIn::TotpRequired(MfaChallenge {
+                session: session.to_owned(),
+                user_id: UserId::parse(user).map_err(AppError::unexpected)?,
+                email: email.clone(),
+            }));
+        }
+        let mut tokens = tokens_from(out.authentication_result())?;
+        bind_refresh_token(&mut tokens);
+        Ok(SignIn::Tokens(tokens))
+    }
+
+    async fn answer_totp(
+        &self,
+        challenge: &MfaChallenge,
+        code: &TotpCode,
+    ) -> Result<Tokens, AppError> {
+        // The challenge's user by their internal name, the `sub` (what
+        // Cognito's USER_ID_FOR_SRP names and the SECRET_HASH is over).
+        let username = challenge.user_id.as_str();
+        let out = self
+            .client
+            .respond_to_auth_challenge()
+            .client_id(self.client_id())
+            .challenge_name(ChallengeNameType::SoftwareTokenMfa)
+            .session(&challenge.session)
+            .set_challenge_responses(with_secret_hash(
+                self.app.hash_for(username).await?,
+                [
+                    ("USERNAME", username),
+                    ("SOFTWARE_TOKEN_MFA_CODE", code.expose()),
+                ],
+            ))
+            .send()
+            .await
+            .map_err(|e| {
+                failure("RespondToAuthChallenge", e, |code, _| match code {
+                    "CodeMismatchException" | "ExpiredCodeException" => {
+                        Some(AppError::WrongMfaCode)
+                    }
+                    "NotAuthorizedException" | "UserNotFoundException" => {
+                        Some(AppError::InvalidMfaSession)
                     }
                     _ => None,
                 })

@@ -5,19 +5,22 @@
 use super::aws::{AwsClients, Call};
 use super::client_secret::AppClientSecret;
 use crate::domain::messages::{NOTICE_METADATA_KEY, SIGN_UP_ATTEMPT_NOTICE};
+use crate::domain::mfa::{MfaChallenge, SignIn, TotpCode, TotpSecret};
 use crate::domain::{
     AccessToken, AppError, ConfirmationCode, ConfirmedUser, Email, Password, PhoneNumber,
     RefreshToken, Registered, TokenIssue, Tokens, UserId,
 };
 use crate::ports::{
-    AccountAdmin, Authenticator, PasswordIdentity, SignUpDetails, SignUpIdentity, UserDirectory,
+    AccountAdmin, Authenticator, PasswordIdentity, SignUpDetails, SignUpIdentity, TotpIdentity,
+    UserDirectory,
 };
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cognitoidentityprovider::operation::RequestId;
 use aws_sdk_cognitoidentityprovider::types::{
-    AttributeType, AuthFlowType, AuthenticationResultType, UserStatusType,
+    AttributeType, AuthFlowType, AuthenticationResultType, ChallengeNameType,
+    SoftwareTokenMfaSettingsType, UserStatusType,
 };
 use base64::Engine;
 use std::sync::Arc;
@@ -25,6 +28,7 @@ use std::sync::Arc;
 mod admin;
 mod directory;
 mod login;
+mod mfa;
 mod passwords;
 mod sign_up;
 

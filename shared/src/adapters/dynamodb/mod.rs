@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 mod audit;
 mod ledger;
+mod mfa;
 mod notifications;
 mod policies;
 mod profiles;
@@ -84,6 +85,13 @@ pub mod keys {
         format!("UNDELIVERABLE#{email}")
     }
     pub const UNDELIVERABLE_SK: &str = "EMAIL";
+    /// A user's second factor, in their partition (deleted with the account).
+    pub const MFA_SK: &str = "MFA";
+    /// A sign-in waiting for its second factor, by the digest of its session.
+    pub fn challenge_pk(key: &str) -> String {
+        format!("MFACHALLENGE#{key}")
+    }
+    pub const CHALLENGE_SK: &str = "CHALLENGE";
 
     pub fn user_pk(user: &UserId) -> String {
         format!("USER#{user}")

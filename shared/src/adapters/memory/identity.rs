@@ -16,10 +16,14 @@ pub struct InMemoryIdentity {
     users: Mutex<HashMap<Email, FakeUser>>,
     /// Live refresh tokens and access tokens, to the email they belong to.
     refresh_tokens: Mutex<HashMap<String, Email>>,
-    access_tokens: Mutex<HashMap<String, Email>>,
+    pub(super) access_tokens: Mutex<HashMap<String, Email>>,
     /// Addresses told that someone tried to register them again.
     notices: Mutex<Vec<Email>>,
     counter: AtomicU64,
+    /// Each user's authenticator, and the sign-ins waiting for its code
+    /// (`memory::mfa`).
+    pub(super) totp: Mutex<HashMap<Email, super::mfa::FakeTotp>>,
+    pub(super) challenges: Mutex<HashMap<String, Email>>,
 }
 
 impl InMemoryIdentity {
@@ -28,6 +32,10 @@ impl InMemoryIdentity {
             .iter()
             .filter(|e| e.as_str() == email)
             .count()
+    }
+
+    pub(super) fn user_id_of(&self, email: &Email) -> Option<UserId> {
+        lock(&self.users).get(email).map(|u| u.id.clone())
     }
 
     pub fn user_count(&self) -> usize {
@@ -47,11 +55,11 @@ impl InMemoryIdentity {
             .and_then(|u| u.reset_code.clone())
     }
 
-    fn next(&self) -> u64 {
+    pub(super) fn next(&self) -> u64 {
         self.counter.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    fn issue(&self, email: &Email, id: &UserId, with_refresh: bool) -> Tokens {
+    pub(super) fn issue(&self, email: &Email, id: &UserId, with_refresh: bool) -> Tokens {
         let n = self.next();
         let access = format!("access-{id}-{n}");
         lock(&self.access_tokens).insert(access.clone(), email.clone());
@@ -167,7 +175,7 @@ impl SignUpIdentity for InMemoryIdentity {
 
 #[async_trait]
 impl Authenticator for InMemoryIdentity {
-    async fn login(&self, email: &Email, password: &Password) -> Result<Tokens, AppError> {
+    async fn login(&self, email: &Email, password: &Password) -> Result<SignIn, AppError> {
         let (id, confirmed) = {
             let users = lock(&self.users);
             match users.get(email) {
@@ -181,7 +189,18 @@ impl Authenticator for InMemoryIdentity {
         if !confirmed {
             return Err(AppError::UserNotConfirmed);
         }
-        Ok(self.issue(email, &id, true))
+        if let Some(challenge) = self.totp_challenge(email, &id) {
+            return Ok(SignIn::TotpRequired(challenge));
+        }
+        Ok(SignIn::Tokens(self.issue(email, &id, true)))
+    }
+
+    async fn answer_totp(
+        &self,
+        challenge: &MfaChallenge,
+        code: &TotpCode,
+    ) -> Result<Tokens, AppError> {
+        self.answer(challenge, code)
     }
 
     async fn refresh(&self, token: &RefreshToken) -> Result<Tokens, AppError> {

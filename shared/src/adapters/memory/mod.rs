@@ -3,6 +3,7 @@
 //! creation, expiring windows).
 
 use crate::domain::audit::{AuditEvent, AuditPosition};
+use crate::domain::mfa::{MfaChallenge, SignIn, TotpCode};
 use crate::domain::permissions::PolicyDocument;
 use crate::domain::{
     AccessToken, AppError, ConfirmationCode, ConfirmedUser, Email, ListPosition, NewProfile,
@@ -26,6 +27,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 mod audit;
 mod identity;
+mod mfa;
 mod notify;
 mod profiles;
 mod sessions;
@@ -34,6 +36,7 @@ mod throttle;
 
 pub use audit::InMemoryAuditLog;
 pub use identity::{FixedDirectory, InMemoryIdentity};
+pub use mfa::{InMemoryMfaStore, TestSealer};
 pub use notify::{
     InMemoryLedger, InMemoryNotifications, InMemoryQueue, LedgerEntry, RecordingProvider,
 };

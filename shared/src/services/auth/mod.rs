@@ -6,11 +6,18 @@
 //! - [`sessions`]: the session cut-off ([`SessionGuard`]), login (Cognito and the
 //!   table's login windows), refresh (Cognito only), logout.
 //! - [`passwords`]: change, forgot, reset.
+//! - [`mfa`]: the second factor: enrolling an authenticator app, recovery codes,
+//!   the second step of a sign-in.
 
+mod mfa;
 mod passwords;
 mod sessions;
 mod sign_up;
 
+pub use mfa::{
+    MfaLoginService, SecondFactor, TotpEnabled, TotpStartPorts, TotpStartService, TotpStarted,
+    TotpVerifyService,
+};
 pub use passwords::{
     ForgotPasswordService, PasswordChange, PasswordReset, PasswordResetService, PasswordService,
 };

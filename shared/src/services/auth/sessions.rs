@@ -2,10 +2,13 @@
 //! throttle, refresh, logout.
 
 use crate::domain::audit::AuditAction;
+use crate::domain::mfa::{CHALLENGE_SECONDS, SignIn, challenge_key};
 use crate::domain::session::{cutoff_after, ensure_current, token_is_current};
 use crate::domain::{AppError, Caller, Email, Origin, Password, RefreshToken, Tokens, UserId};
 use crate::metrics::{self, LoginOutcome, Metric};
-use crate::ports::{AccountAdmin, Authenticator, ProfileStore, SessionStore};
+use crate::ports::{
+    AccountAdmin, Authenticator, ChallengeRecord, MfaStore, ProfileStore, SessionStore,
+};
 use crate::services::{Audit, LoginRefusal, Throttle};
 use chrono::Utc;
 use std::sync::Arc;
@@ -58,6 +61,8 @@ pub struct LoginService {
     audit: Audit,
     /// To name the account a failed or refused login was for, in its trail.
     accounts: Arc<dyn ProfileStore>,
+    /// Where a sign-in waiting for its second factor is filed.
+    challenges: Arc<dyn MfaStore>,
 }
 
 impl LoginService {
@@ -67,6 +72,7 @@ impl LoginService {
         guard: SessionGuard,
         audit: Audit,
         accounts: Arc<dyn ProfileStore>,
+        challenges: Arc<dyn MfaStore>,
     ) -> Self {
         Self {
             authenticator,
@@ -74,6 +80,7 @@ impl LoginService {
             guard,
             audit,
             accounts,
+            challenges,
         }
     }
 
@@ -84,7 +91,7 @@ impl LoginService {
         &self,
         credentials: Credentials,
         origin: &Origin,
-    ) -> Result<Tokens, AppError> {
+    ) -> Result<SignIn, AppError> {
         let Credentials { email, password } = credentials;
         let count = match self.throttle.login_attempt(&email, origin).await {
             Ok(count) => count,
@@ -107,7 +114,7 @@ impl LoginService {
             }
             Err(other) => return Err(other.error),
         };
-        let tokens = match self.authenticator.login(&email, &password).await {
+        let sign_in = match self.authenticator.login(&email, &password).await {
             // A wrong password keeps its attempt counted.
             Err(AppError::InvalidCredentials) => {
                 metrics::record(Metric::Login(LoginOutcome::Failure));
@@ -123,16 +130,37 @@ impl LoginService {
                 self.throttle.login_untested(count).await?;
                 return Err(other);
             }
-            Ok(tokens) => tokens,
+            Ok(sign_in) => sign_in,
+        };
+        // The password was right: that much of the sign-in counts as success
+        // (a second factor has its own counts).
+        self.throttle.login_succeeded(count).await?;
+        let tokens = match sign_in {
+            SignIn::Tokens(tokens) => tokens,
+            SignIn::TotpRequired(challenge) => {
+                self.challenges
+                    .open_challenge(
+                        &challenge_key(&challenge.session),
+                        &ChallengeRecord {
+                            user_id: challenge.user_id.clone(),
+                            email: challenge.email.to_string(),
+                            wrong_codes: 0,
+                            expires_at: Utc::now().timestamp() + CHALLENGE_SECONDS,
+                        },
+                    )
+                    .await?;
+                return Ok(SignIn::TotpRequired(challenge));
+            }
         };
         metrics::record(Metric::Login(LoginOutcome::Success));
-        self.throttle.login_succeeded(count).await?;
         if let Some(issue) = &tokens.issued {
             self.audit
                 .user(&issue.user_id, AuditAction::LoginSucceeded, Some(origin))
                 .await;
         }
-        self.outlast_revocation(tokens, &email, &password).await
+        self.outlast_revocation(tokens, &email, &password)
+            .await
+            .map(SignIn::Tokens)
     }
 
     /// A login in the same second as a logout or reset would get a token the
@@ -153,7 +181,11 @@ impl LoginService {
         }
         let wait_ms = cutoff.unwrap_or_default() * 1000 - Utc::now().timestamp_millis() + 50;
         tokio::time::sleep(Duration::from_millis(wait_ms.clamp(0, 2_000) as u64)).await;
-        self.authenticator.login(email, password).await
+        match self.authenticator.login(email, password).await? {
+            SignIn::Tokens(tokens) => Ok(tokens),
+            // TOTP turned on within that second: the user logs in again.
+            SignIn::TotpRequired(_) => Err(AppError::InvalidMfaSession),
+        }
     }
 }
 
@@ -233,7 +265,9 @@ mod tests {
             .login()
             .login(credentials("BO@example.com", TEST_PASSWORD), &from_ip(1))
             .await
-            .unwrap();
+            .unwrap()
+            .tokens()
+            .expect("no second factor");
         assert_eq!(tokens.token_type, "Bearer");
     }
 
@@ -476,7 +510,9 @@ mod tests {
             .login()
             .login(credentials("ed@example.com", TEST_PASSWORD), &from_ip(1))
             .await
-            .unwrap();
+            .unwrap()
+            .tokens()
+            .expect("no second factor");
         fakes
             .guard()
             .ensure_current(&caller_for(&fresh))

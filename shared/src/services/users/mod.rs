@@ -62,7 +62,7 @@ async fn open(signer: &dyn TokenSigner, cursor: &str) -> Result<String, AppError
 
 /// Checks the caller's password behind the login throttle, so an endpoint that
 /// asks for it is no way around the guessing limits.
-async fn check_password(
+pub(crate) async fn check_password(
     throttle: &Throttle,
     authenticator: &dyn Authenticator,
     email: &Email,

@@ -1,0 +1,578 @@
+//! The second factor: enrolling an authenticator app (TOTP) with recovery codes,
+//! and the second step of a sign-in (a TOTP code, or a recovery code).
+//!
+//! Cognito checks TOTP codes itself (its software token), so a sign-in around
+//! Gatehouse meets the same challenge. Cognito has no recovery codes: Gatehouse
+//! keeps the TOTP secret sealed with a KMS key (`ports::SecretSealer`), and a
+//! valid recovery code lets it answer Cognito's challenge with a code it
+//! computes from that secret.
+
+use super::sessions::SessionGuard;
+use crate::domain::audit::AuditAction;
+use crate::domain::mfa::{
+    CHALLENGE_WRONG_CODES, MfaChallenge, RECOVERY_CODES, RecoveryCode, TotpCode, TotpSecret,
+    challenge_key, matching_digest, totp_step,
+};
+use crate::domain::{AppError, Caller, Email, Origin, Password, Tokens};
+use crate::metrics::{self, LoginOutcome, Metric};
+use crate::ports::{Authenticator, MfaStore, SecretSealer, TotpIdentity, UserDirectory};
+use crate::services::{Audit, CodePurpose, Throttle};
+use chrono::Utc;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// What a started enrolment shows the user: the secret three ways.
+#[derive(Debug, Serialize)]
+pub struct TotpStarted {
+    pub secret: String,
+    pub otpauth_uri: String,
+    /// The `otpauth_uri` as a QR code, an SVG document.
+    pub qr_svg: String,
+}
+
+/// The end of an enrolment: recovery codes, shown this once.
+#[derive(Debug, Serialize)]
+pub struct TotpEnabled {
+    pub totp_enabled: bool,
+    pub recovery_codes: Vec<String>,
+}
+
+/// The second step of a sign-in.
+#[derive(Debug)]
+pub enum SecondFactor {
+    Totp(TotpCode),
+    Recovery(RecoveryCode),
+}
+
+/// `otpauth_uri` as an SVG QR code (medium error correction, as apps expect).
+fn qr_svg(uri: &str) -> Result<String, AppError> {
+    let code = qrcode::QrCode::with_error_correction_level(uri, qrcode::EcLevel::M)
+        .map_err(AppError::unexpected)?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .build())
+}
+
+fn fresh_recovery_codes() -> Result<Vec<RecoveryCode>, AppError> {
+    (0..RECOVERY_CODES)
+        .map(|_| {
+            let mut bytes = [0u8; 10];
+            getrandom::fill(&mut bytes).map_err(|e| AppError::unexpected(e.to_string()))?;
+            Ok(RecoveryCode::from_random(bytes))
+        })
+        .collect()
+}
+
+/// Starting an enrolment: the password, Cognito's software token, the sealed
+/// secret.
+#[derive(Clone)]
+pub struct TotpStartService {
+    totp: Arc<dyn TotpIdentity>,
+    directory: Arc<dyn UserDirectory>,
+    authenticator: Arc<dyn Authenticator>,
+    store: Arc<dyn MfaStore>,
+    sealer: Arc<dyn SecretSealer>,
+    throttle: Throttle,
+    guard: SessionGuard,
+    /// The issuer authenticator apps show (the deployment's `AppName`).
+    issuer: String,
+}
+
+/// The ports [`TotpStartService`] calls.
+pub struct TotpStartPorts {
+    pub totp: Arc<dyn TotpIdentity>,
+    pub directory: Arc<dyn UserDirectory>,
+    pub authenticator: Arc<dyn Authenticator>,
+    pub store: Arc<dyn MfaStore>,
+    pub sealer: Arc<dyn SecretSealer>,
+}
+
+impl TotpStartService {
+    pub fn new(
+        ports: TotpStartPorts,
+        throttle: Throttle,
+        guard: SessionGuard,
+        issuer: String,
+    ) -> Self {
+        Self {
+            totp: ports.totp,
+            directory: ports.directory,
+            authenticator: ports.authenticator,
+            store: ports.store,
+            sealer: ports.sealer,
+            throttle,
+            guard,
+            issuer,
+        }
+    }
+
+    /// Starts an enrolment after the password (behind the login throttle):
+    /// a new secret, kept sealed; nothing changes for sign-in until verified.
+    #[tracing::instrument(skip_all)]
+    pub async fn start(
+        &self,
+        caller: &Caller,
+        current_password: &Password,
+        origin: &Origin,
+    ) -> Result<TotpStarted, AppError> {
+        self.guard.ensure_current(caller).await?;
+        if self.store.mfa(&caller.user_id).await?.secret.is_some() {
+            return Err(AppError::Conflict(
+                "an authenticator app is on already; turn it off first (DELETE /users/me/mfa/totp)",
+            ));
+        }
+        let email: Email = self
+            .directory
+            .confirmed_user(&caller.access_token)
+            .await?
+            .email;
+        crate::services::users::check_password(
+            &self.throttle,
+            &*self.authenticator,
+            &email,
+            current_password,
+            origin,
+        )
+        .await?;
+        let secret = self.totp.associate(&caller.access_token).await?;
+        let sealed = self.sealer.seal(&caller.user_id, secret.expose()).await?;
+        self.store.start_enrolment(&caller.user_id, &sealed).await?;
+        let otpauth_uri = secret.otpauth_uri(&self.issuer, &email);
+        Ok(TotpStarted {
+            secret: secret.expose().to_owned(),
+            qr_svg: qr_svg(&otpauth_uri)?,
+            otpauth_uri,
+        })
+    }
+}
+
+/// Finishing an enrolment: Cognito checks the code, the table takes the
+/// recovery codes.
+#[derive(Clone)]
+pub struct TotpVerifyService {
+    totp: Arc<dyn TotpIdentity>,
+    store: Arc<dyn MfaStore>,
+    throttle: Throttle,
+    guard: SessionGuard,
+    audit: Audit,
+}
+
+impl TotpVerifyService {
+    pub fn new(
+        totp: Arc<dyn TotpIdentity>,
+        store: Arc<dyn MfaStore>,
+        throttle: Throttle,
+        guard: SessionGuard,
+        audit: Audit,
+    ) -> Self {
+        Self {
+            totp,
+            store,
+            throttle,
+            guard,
+            audit,
+        }
+    }
+
+    /// Verifies the first code of the started enrolment: TOTP is on from now,
+    /// and the recovery codes are returned this once (stored as digests).
+    #[tracing::instrument(skip_all)]
+    pub async fn verify(
+        &self,
+        caller: &Caller,
+        code: &TotpCode,
+        origin: &Origin,
+    ) -> Result<TotpEnabled, AppError> {
+        self.guard.ensure_current(caller).await?;
+        let pending = self
+            .store
+            .mfa(&caller.user_id)
+            .await?
+            .pending_secret
+            .ok_or(AppError::Conflict(
+                "no enrolment was started: POST /users/me/mfa/totp first",
+            ))?;
+        let tried = match self
+            .throttle
+            .code_try(caller.user_id.as_str(), CodePurpose::SecondFactor)
+            .await
+        {
+            Ok(tried) => tried,
+            Err((refused, first)) => {
+                if first {
+                    self.audit
+                        .user(&caller.user_id, AuditAction::CodesLocked, Some(origin))
+                        .await;
+                }
+                return Err(refused);
+            }
+        };
+        let verified = self.totp.verify(&caller.access_token, code).await;
+        self.throttle
+            .code_settled(tried, matches!(verified, Err(AppError::WrongMfaCode)))
+            .await?;
+        verified?;
+        let codes = fresh_recovery_codes()?;
+        let digests: Vec<String> = codes.iter().map(RecoveryCode::digest).collect();
+        if !self
+            .store
+            .finish_enrolment(&caller.user_id, &pending, &digests)
+            .await?
+        {
+            return Err(AppError::Conflict(
+                "another enrolment was started meanwhile: verify that one's code",
+            ));
+        }
+        self.totp.set_enabled(&caller.access_token, true).await?;
+        self.audit
+            .user(&caller.user_id, AuditAction::TotpEnabled, Some(origin))
+            .await;
+        Ok(TotpEnabled {
+            totp_enabled: true,
+            recovery_codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
+        })
+    }
+}
+
+/// The second step of a sign-in: Cognito's challenge, answered with the user's
+/// code or, for a recovery code, with one computed from the sealed secret.
+#[derive(Clone)]
+pub struct MfaLoginService {
+    authenticator: Arc<dyn Authenticator>,
+    store: Arc<dyn MfaStore>,
+    sealer: Arc<dyn SecretSealer>,
+    throttle: Throttle,
+    audit: Audit,
+}
+
+impl MfaLoginService {
+    pub fn new(
+        authenticator: Arc<dyn Authenticator>,
+        store: Arc<dyn MfaStore>,
+        sealer: Arc<dyn SecretSealer>,
+        throttle: Throttle,
+        audit: Audit,
+    ) -> Self {
+        Self {
+            authenticator,
+            store,
+            sealer,
+            throttle,
+            audit,
+        }
+    }
+
+    /// The tokens for a right code; `WrongMfaCode` (the challenge stands until
+    /// its fifth wrong code), `InvalidMfaSession` (expired, dead or answered), or
+    /// 429 after ten wrong codes for the account in 15 minutes.
+    #[tracing::instrument(skip_all)]
+    pub async fn complete(
+        &self,
+        session: &str,
+        factor: SecondFactor,
+        origin: &Origin,
+    ) -> Result<Tokens, AppError> {
+        let key = challenge_key(session);
+        let now = Utc::now().timestamp();
+        let record = self
+            .store
+            .challenge(&key, now)
+            .await?
+            .filter(|r| r.wrong_codes < CHALLENGE_WRONG_CODES)
+            .ok_or(AppError::InvalidMfaSession)?;
+        let tried = match self
+            .throttle
+            .code_try(record.user_id.as_str(), CodePurpose::SecondFactor)
+            .await
+        {
+            Ok(tried) => tried,
+            Err((refused, first)) => {
+                if first {
+                    self.audit
+                        .user(&record.user_id, AuditAction::CodesLocked, Some(origin))
+                        .await;
+                }
+                return Err(refused);
+            }
+        };
+        let challenge = MfaChallenge {
+            session: session.to_owned(),
+            user_id: record.user_id.clone(),
+            email: Email::parse(&record.email).map_err(AppError::unexpected)?,
+        };
+        let answered = match &factor {
+            SecondFactor::Totp(code) => self.authenticator.answer_totp(&challenge, code).await,
+            SecondFactor::Recovery(code) => self.answer_with_recovery_code(&challenge, code).await,
+        };
+        let wrong = matches!(answered, Err(AppError::WrongMfaCode));
+        self.throttle.code_settled(tried, wrong).await?;
+        match answered {
+            Ok(tokens) => {
+                self.store.close_challenge(&key).await?;
+                metrics::record(Metric::Login(LoginOutcome::Success));
+                self.audit
+                    .user(&record.user_id, AuditAction::LoginSucceeded, Some(origin))
+                    .await;
+                if matches!(factor, SecondFactor::Recovery(_)) {
+                    self.audit
+                        .user(&record.user_id, AuditAction::RecoveryCodeUsed, Some(origin))
+                        .await;
+                }
+                Ok(tokens)
+            }
+            Err(AppError::WrongMfaCode) => {
+                metrics::record(Metric::Login(LoginOutcome::Failure));
+                if self.store.count_wrong_code(&key).await? >= CHALLENGE_WRONG_CODES {
+                    self.store.close_challenge(&key).await?;
+                }
+                Err(AppError::WrongMfaCode)
+            }
+            Err(AppError::InvalidMfaSession) => {
+                self.store.close_challenge(&key).await?;
+                Err(AppError::InvalidMfaSession)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// A recovery code is spent (once, also against a racing request), then
+    /// Cognito's challenge is answered with the code of the sealed secret for
+    /// now, or for the next step if the user's app just used this one.
+    async fn answer_with_recovery_code(
+        &self,
+        challenge: &MfaChallenge,
+        code: &RecoveryCode,
+    ) -> Result<Tokens, AppError> {
+        let record = self.store.mfa(&challenge.user_id).await?;
+        let (Some(sealed), Some(digest)) = (
+            record.secret,
+            matching_digest(&record.recovery_digests, &code.digest()).cloned(),
+        ) else {
+            return Err(AppError::WrongMfaCode);
+        };
+        if !self
+            .store
+            .spend_recovery_code(&challenge.user_id, &digest)
+            .await?
+        {
+            return Err(AppError::WrongMfaCode);
+        }
+        let answered = self.answer_from_sealed(challenge, &sealed).await;
+        if answered.is_err() {
+            // The code did not get the user in: it stays theirs.
+            self.store
+                .restore_recovery_code(&challenge.user_id, &digest)
+                .await?;
+        }
+        match answered {
+            // Both of this window's codes were used already (the provider
+            // refuses a code twice): the recovery code was right, so say wait.
+            Err(AppError::WrongMfaCode) => Err(AppError::TooManyRequests {
+                retry_after: Some(std::time::Duration::from_secs(30)),
+            }),
+            other => other,
+        }
+    }
+
+    async fn answer_from_sealed(
+        &self,
+        challenge: &MfaChallenge,
+        sealed: &str,
+    ) -> Result<Tokens, AppError> {
+        let secret = TotpSecret::from_base32(&self.sealer.open(&challenge.user_id, sealed).await?)?;
+        let step = totp_step(Utc::now().timestamp());
+        match self
+            .authenticator
+            .answer_totp(challenge, &secret.code_at(step))
+            .await
+        {
+            Err(AppError::WrongMfaCode) => {
+                self.authenticator
+                    .answer_totp(challenge, &secret.code_at(step + 1))
+                    .await
+            }
+            answered => answered,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::mfa::SignIn;
+    use crate::testing::{InMemoryAuth, TEST_PASSWORD, caller_for, credentials, from_ip};
+
+    const EMAIL: &str = "mf@example.com";
+
+    fn now_step() -> i64 {
+        totp_step(Utc::now().timestamp())
+    }
+
+    fn password(text: &str) -> Password {
+        Password::offered(text).unwrap()
+    }
+
+    /// Enrolled with the code of step `step` (the current one, taken once by
+    /// the caller, so a step boundary passing mid-test changes nothing); the
+    /// recovery codes.
+    async fn enrolled(fakes: &InMemoryAuth, step: i64) -> Vec<String> {
+        let caller = caller_for(&fakes.signed_in(EMAIL).await);
+        let started = fakes
+            .totp_start()
+            .start(&caller, &password(TEST_PASSWORD), &from_ip(1))
+            .await
+            .unwrap();
+        assert!(started.otpauth_uri.starts_with("otpauth://totp/Gatehouse:"));
+        assert!(started.qr_svg.contains("<svg"));
+        let secret = TotpSecret::from_base32(&started.secret).unwrap();
+        fakes
+            .totp_verify()
+            .verify(&caller, &secret.code_at(step), &from_ip(1))
+            .await
+            .unwrap()
+            .recovery_codes
+    }
+
+    async fn challenged(fakes: &InMemoryAuth) -> String {
+        match fakes
+            .login()
+            .login(credentials(EMAIL, TEST_PASSWORD), &from_ip(1))
+            .await
+            .unwrap()
+        {
+            SignIn::TotpRequired(challenge) => challenge.session,
+            SignIn::Tokens(_) => panic!("TOTP is on: no tokens without the code"),
+        }
+    }
+
+    fn code(fakes: &InMemoryAuth, step: i64) -> SecondFactor {
+        let secret = fakes.identity.totp_secret_of(EMAIL).unwrap();
+        SecondFactor::Totp(secret.code_at(step))
+    }
+
+    #[tokio::test]
+    async fn enrolment_needs_the_password_and_a_code_of_the_new_secret() {
+        let fakes = InMemoryAuth::default();
+        let caller = caller_for(&fakes.signed_in(EMAIL).await);
+        let (totp, verify) = (fakes.totp_start(), fakes.totp_verify());
+        assert!(matches!(
+            totp.start(&caller, &password("Wrong-pass-1"), &from_ip(1))
+                .await,
+            Err(AppError::InvalidCredentials)
+        ));
+        totp.start(&caller, &password(TEST_PASSWORD), &from_ip(1))
+            .await
+            .unwrap();
+        let wrong = TotpCode::parse("code", "000000").unwrap();
+        let secret = fakes.identity.totp_secret_of(EMAIL).unwrap();
+        if secret.code_at(now_step()) != wrong {
+            assert!(matches!(
+                verify.verify(&caller, &wrong, &from_ip(1)).await,
+                Err(AppError::WrongMfaCode)
+            ));
+        }
+        // Until verified, a login still gets tokens.
+        assert!(matches!(
+            fakes
+                .login()
+                .login(credentials(EMAIL, TEST_PASSWORD), &from_ip(1))
+                .await
+                .unwrap(),
+            SignIn::Tokens(_)
+        ));
+        let done = verify
+            .verify(&caller, &secret.code_at(now_step()), &from_ip(1))
+            .await
+            .unwrap();
+        assert_eq!(done.recovery_codes.len(), RECOVERY_CODES);
+        let stored = fakes.mfa.mfa(&caller.user_id).await.unwrap();
+        assert_eq!(stored.recovery_digests.len(), RECOVERY_CODES);
+        assert!(
+            stored
+                .recovery_digests
+                .iter()
+                .all(|d| !done.recovery_codes.contains(d)),
+            "only digests are stored"
+        );
+        assert!(stored.secret.unwrap().starts_with("sealed:"), "kept sealed");
+    }
+
+    #[tokio::test]
+    async fn with_totp_on_a_login_gets_tokens_only_for_the_right_code_once() {
+        let fakes = InMemoryAuth::default();
+        let step = now_step();
+        enrolled(&fakes, step).await;
+        let session = challenged(&fakes).await;
+        let mfa = fakes.mfa_login();
+        // The enrolment used this step's code: it is spent.
+        assert!(matches!(
+            mfa.complete(&session, code(&fakes, step), &from_ip(1))
+                .await,
+            Err(AppError::WrongMfaCode)
+        ));
+        let tokens = mfa
+            .complete(&session, code(&fakes, step + 1), &from_ip(1))
+            .await
+            .unwrap();
+        assert_eq!(tokens.token_type, "Bearer");
+        assert!(matches!(
+            mfa.complete(&session, code(&fakes, step + 1), &from_ip(1))
+                .await,
+            Err(AppError::InvalidMfaSession)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_recovery_code_signs_in_once() {
+        let fakes = InMemoryAuth::default();
+        let codes = enrolled(&fakes, now_step()).await;
+        let mfa = fakes.mfa_login();
+        let recovery = || SecondFactor::Recovery(RecoveryCode::parse(&codes[3]).unwrap());
+        let session = challenged(&fakes).await;
+        mfa.complete(&session, recovery(), &from_ip(1))
+            .await
+            .unwrap();
+        let session = challenged(&fakes).await;
+        assert!(matches!(
+            mfa.complete(&session, recovery(), &from_ip(1)).await,
+            Err(AppError::WrongMfaCode)
+        ));
+        let user = fakes.identity.user_id_of_email(EMAIL);
+        assert_eq!(
+            fakes.mfa.mfa(&user).await.unwrap().recovery_digests.len(),
+            RECOVERY_CODES - 1
+        );
+    }
+
+    #[tokio::test]
+    async fn five_wrong_codes_end_the_sign_in() {
+        let fakes = InMemoryAuth::default();
+        let step = now_step();
+        enrolled(&fakes, step).await;
+        let session = challenged(&fakes).await;
+        let mfa = fakes.mfa_login();
+        let right = code(&fakes, step + 1);
+        let wrong = || {
+            let SecondFactor::Totp(right) = code(&fakes, step + 1) else {
+                unreachable!()
+            };
+            let flipped: String = right
+                .expose()
+                .chars()
+                .map(|c| if c == '9' { '0' } else { (c as u8 + 1) as char })
+                .collect();
+            SecondFactor::Totp(TotpCode::parse("code", &flipped).unwrap())
+        };
+        for _ in 0..CHALLENGE_WRONG_CODES {
+            assert!(matches!(
+                mfa.complete(&session, wrong(), &from_ip(1)).await,
+                Err(AppError::WrongMfaCode)
+            ));
+        }
+        assert!(matches!(
+            mfa.complete(&session, right, &from_ip(1)).await,
+            Err(AppError::InvalidMfaSession)
+        ));
+    }
+}

@@ -1,0 +1,315 @@
+//! The second factor through the local stack: an authenticator app turned on
+//! with a code computed from its secret (by `totp-rs`, not our own code), the
+//! login's challenge, wrong, replayed and previous-step codes, recovery codes,
+//! and Cognito itself asking for the code when called around Gatehouse.
+
+use crate::support::*;
+use serde_json::{Value, json};
+use totp_rs::{Algorithm, Builder, Secret, Totp};
+
+/// The authenticator app: RFC 6238 with SHA-1, 6 digits, 30 s.
+fn app(secret: &str) -> Totp {
+    Builder::new()
+        .with_algorithm(Algorithm::SHA1)
+        .with_digits(6)
+        .with_step_duration(30)
+        .with_secret(Secret::try_from_base32(secret).expect("the secret is base32"))
+        .build()
+        .expect("a 160-bit key")
+}
+
+fn step_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        / 30
+}
+
+fn code_at(secret: &str, step: u64) -> String {
+    app(secret).generate(step * 30).to_string()
+}
+
+/// A six-digit code that is none of the secret's within two steps of `step`.
+fn wrong_code(secret: &str, step: u64) -> String {
+    let near: Vec<String> = (step - 2..=step + 2).map(|s| code_at(secret, s)).collect();
+    (0..1_000_000)
+        .map(|n| format!("{:06}", (n * 7919 + 123_457) % 1_000_000))
+        .find(|c| !near.contains(c))
+        .expect("a wrong code")
+}
+
+async fn post_as(path: &str, token: &str, body: Value) -> Response {
+    send(http().post(url(path)).bearer_auth(token).json(&body)).await
+}
+
+struct Enrolled {
+    email: String,
+    /// The access token of the sign-up's login (before TOTP was on).
+    access: String,
+    secret: String,
+    recovery_codes: Vec<String>,
+    /// The time step whose code turned the app on (spent from then on).
+    step: u64,
+}
+
+/// A new user who turned an authenticator app on.
+async fn enrolled(tag: &str) -> Enrolled {
+    let (email, tokens) = signed_up_user(tag).await;
+    let access = access_token_of(&tokens);
+    let started = post_as(
+        "/users/me/mfa/totp",
+        &access,
+        json!({"current_password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(started.status, 200, "{:?}", started.body);
+    let secret = started.body["secret"].as_str().expect("secret").to_owned();
+    let uri = started.body["otpauth_uri"].as_str().expect("uri");
+    assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+    assert!(uri.contains(&format!("secret={secret}")), "{uri}");
+    assert!(
+        uri.contains(&email.replace('@', "%40").replace('+', "%2B")),
+        "{uri}"
+    );
+    assert!(
+        started.body["qr_svg"]
+            .as_str()
+            .expect("svg")
+            .contains("<svg")
+    );
+    let step = step_now();
+    let verified = post_as(
+        "/users/me/mfa/totp/verify",
+        &access,
+        json!({"code": code_at(&secret, step)}),
+    )
+    .await;
+    assert_eq!(verified.status, 200, "{:?}", verified.body);
+    assert_eq!(verified.body["totp_enabled"], true);
+    let recovery_codes: Vec<String> = verified.body["recovery_codes"]
+        .as_array()
+        .expect("recovery codes")
+        .iter()
+        .map(|c| c.as_str().expect("code").to_owned())
+        .collect();
+    assert_eq!(recovery_codes.len(), 10);
+    Enrolled {
+        email,
+        access,
+        secret,
+        recovery_codes,
+        step,
+    }
+}
+
+/// A password login of an enrolled user: the challenge's session.
+async fn challenged(email: &str) -> String {
+    let login = post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    assert_eq!(login.body["challenge"], "totp", "{:?}", login.body);
+    assert!(
+        login.body.get("access_token").is_none(),
+        "no tokens before the second factor"
+    );
+    assert_eq!(login.body["expires_in"], 180);
+    login.body["session"].as_str().expect("session").to_owned()
+}
+
+async fn second_step(session: &str, factor: (&str, &str)) -> Response {
+    post(
+        "/auth/login/mfa",
+        json!({"session": session, factor.0: factor.1}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_enrolled_user_logs_in_with_the_apps_next_code_and_the_token_works() {
+    let user = enrolled("mfa-login").await;
+    let session = challenged(&user.email).await;
+    let answered = second_step(&session, ("code", &code_at(&user.secret, user.step + 1))).await;
+    assert_eq!(answered.status, 200, "{:?}", answered.body);
+    let access = access_token_of(&answered.body);
+    assert_eq!(get_with_token("/users/me", &access).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_wrong_code_is_401_and_the_session_stands() {
+    let user = enrolled("mfa-wrong").await;
+    let session = challenged(&user.email).await;
+    let wrong = second_step(&session, ("code", &wrong_code(&user.secret, user.step))).await;
+    assert_eq!(wrong.status, 401, "{:?}", wrong.body);
+    assert_eq!(wrong.body["code"], "invalid_code");
+    let right = second_step(&session, ("code", &code_at(&user.secret, user.step + 1))).await;
+    assert_eq!(right.status, 200, "{:?}", right.body);
+}
+
+#[tokio::test]
+async fn a_code_accepted_once_is_refused_the_second_time() {
+    let user = enrolled("mfa-replay").await;
+    // The enrolment's own code is spent.
+    let session = challenged(&user.email).await;
+    let replayed = second_step(&session, ("code", &code_at(&user.secret, user.step))).await;
+    assert_eq!(replayed.status, 401, "{:?}", replayed.body);
+    let next = code_at(&user.secret, user.step + 1);
+    assert_eq!(second_step(&session, ("code", &next)).await.status, 200);
+    // And a login's code, in a new sign-in.
+    let again = challenged(&user.email).await;
+    let reused = second_step(&again, ("code", &next)).await;
+    assert_eq!(reused.status, 401, "{:?}", reused.body);
+    assert_eq!(reused.body["code"], "invalid_code");
+}
+
+#[tokio::test]
+async fn a_code_of_the_previous_step_is_accepted() {
+    let (email, tokens) = signed_up_user("mfa-drift").await;
+    let access = access_token_of(&tokens);
+    let started = post_as(
+        "/users/me/mfa/totp",
+        &access,
+        json!({"current_password": PASSWORD}),
+    )
+    .await;
+    let secret = started.body["secret"].as_str().expect("secret").to_owned();
+    // Turned on with the code of the step before the current one, as an app
+    // whose clock is a little behind shows it.
+    let step = step_now();
+    let verified = post_as(
+        "/users/me/mfa/totp/verify",
+        &access,
+        json!({"code": code_at(&secret, step - 1)}),
+    )
+    .await;
+    assert_eq!(verified.status, 200, "{:?}", verified.body);
+    let session = challenged(&email).await;
+    let answered = second_step(&session, ("code", &code_at(&secret, step))).await;
+    assert_eq!(answered.status, 200, "{:?}", answered.body);
+}
+
+#[tokio::test]
+async fn a_recovery_code_logs_in_once_and_then_no_more() {
+    let user = enrolled("mfa-recovery").await;
+    let code = user.recovery_codes[4].to_lowercase();
+    let session = challenged(&user.email).await;
+    let used = second_step(&session, ("recovery_code", &code)).await;
+    assert_eq!(used.status, 200, "{:?}", used.body);
+    assert_eq!(
+        get_with_token("/users/me", &access_token_of(&used.body))
+            .await
+            .status,
+        200
+    );
+    let again = challenged(&user.email).await;
+    let reused = second_step(&again, ("recovery_code", &code)).await;
+    assert_eq!(reused.status, 401, "{:?}", reused.body);
+    assert_eq!(reused.body["code"], "invalid_code");
+}
+
+#[tokio::test]
+async fn five_wrong_codes_end_the_session() {
+    let user = enrolled("mfa-five").await;
+    let session = challenged(&user.email).await;
+    let wrong = wrong_code(&user.secret, user.step);
+    for attempt in 1..=5 {
+        let refused = second_step(&session, ("code", &wrong)).await;
+        assert_eq!(refused.status, 401, "attempt {attempt}: {:?}", refused.body);
+        assert_eq!(refused.body["code"], "invalid_code");
+    }
+    let right = second_step(&session, ("code", &code_at(&user.secret, user.step + 1))).await;
+    assert_eq!(right.status, 401, "{:?}", right.body);
+    assert_eq!(right.body["code"], "invalid_session");
+}
+
+#[tokio::test]
+async fn an_unknown_session_is_401_invalid_session() {
+    let answered = second_step("not-a-session", ("code", "123456")).await;
+    assert_eq!(answered.status, 401, "{:?}", answered.body);
+    assert_eq!(answered.body["code"], "invalid_session");
+}
+
+#[tokio::test]
+async fn a_second_enrolment_while_one_is_on_is_409() {
+    let user = enrolled("mfa-twice").await;
+    let again = post_as(
+        "/users/me/mfa/totp",
+        &user.access,
+        json!({"current_password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(again.status, 409, "{:?}", again.body);
+}
+
+/// `SECRET_HASH` as any holder of the app client's secret computes it.
+fn secret_hash(secret: &str, username: &str, client_id: &str) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(format!("{username}{client_id}").as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+#[tokio::test]
+async fn cognito_called_directly_with_the_client_secret_still_asks_for_the_code() {
+    let user = enrolled("mfa-direct").await;
+    let (endpoint, client_id) = cognito_endpoint_and_client(&user.access).await;
+    let client_secret = client_secret_of(&client_id).await;
+    let sign_in = call_cognito(
+        &endpoint,
+        "InitiateAuth",
+        json!({"ClientId": client_id, "AuthFlow": "USER_PASSWORD_AUTH",
+               "AuthParameters": {"USERNAME": user.email, "PASSWORD": PASSWORD,
+                   "SECRET_HASH": secret_hash(&client_secret, &user.email, &client_id)}}),
+    )
+    .await;
+    assert_eq!(sign_in.status, 200, "{:?}", sign_in.body);
+    assert_eq!(sign_in.body["ChallengeName"], "SOFTWARE_TOKEN_MFA");
+    assert!(sign_in.body.get("AuthenticationResult").is_none());
+    let username = sign_in.body["ChallengeParameters"]["USER_ID_FOR_SRP"]
+        .as_str()
+        .expect("user")
+        .to_owned();
+    let respond = |code: String| {
+        json!({"ClientId": client_id, "ChallengeName": "SOFTWARE_TOKEN_MFA",
+               "Session": sign_in.body["Session"],
+               "ChallengeResponses": {"USERNAME": username, "SOFTWARE_TOKEN_MFA_CODE": code,
+                   "SECRET_HASH": secret_hash(&client_secret, &username, &client_id)}})
+    };
+    let wrong = call_cognito(
+        &endpoint,
+        "RespondToAuthChallenge",
+        respond(wrong_code(&user.secret, user.step)),
+    )
+    .await;
+    assert_eq!(
+        wrong.body["__type"], "CodeMismatchException",
+        "{:?}",
+        wrong.body
+    );
+    let right = call_cognito(
+        &endpoint,
+        "RespondToAuthChallenge",
+        respond(code_at(&user.secret, user.step + 1)),
+    )
+    .await;
+    assert_eq!(right.status, 200, "{:?}", right.body);
+    assert!(right.body["AuthenticationResult"]["AccessToken"].is_string());
+}
+
+#[tokio::test]
+async fn each_user_gets_their_own_secret() {
+    let (_, first) = signed_up_user("mfa-own-a").await;
+    let (_, second) = signed_up_user("mfa-own-b").await;
+    let mut secrets = Vec::new();
+    for tokens in [first, second] {
+        let started = post_as(
+            "/users/me/mfa/totp",
+            &access_token_of(&tokens),
+            json!({"current_password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(started.status, 200, "{:?}", started.body);
+        secrets.push(started.body["secret"].as_str().expect("secret").to_owned());
+    }
+    assert_ne!(secrets[0], secrets[1]);
+}
