@@ -298,6 +298,7 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
             "dynamodb:UpdateItem",
+            "kms:Decrypt",
         ],
         // The second step of a sign-in: its challenge record, the recovery
         // codes, the sealed secret opened only for a recovery code.

@@ -56,12 +56,12 @@ pub fn user_pool_client_id(src: &dyn Source) -> Result<String, ConfigError> {
     required(src, "USER_POOL_CLIENT_ID")
 }
 
-/// The pool id, given only to functions that call Cognito's admin APIs.
 /// The KMS key that seals each user's TOTP secret (`MFA_KEY_ID`).
 pub fn mfa_key_id(src: &dyn Source) -> Result<String, ConfigError> {
     required(src, "MFA_KEY_ID")
 }
 
+/// The pool id, given only to functions that call Cognito's admin APIs.
 pub fn user_pool_id(src: &dyn Source) -> Result<String, ConfigError> {
     required(src, "USER_POOL_ID")
 }

@@ -163,12 +163,14 @@ impl AppContext {
         ))
     }
 
-    /// Finishing it: Cognito checks the code; the table takes the recovery
-    /// codes (and counts wrong codes, keyed with the app client's secret).
+    /// Finishing it: the code checked against the sealed secret (KMS) and by
+    /// Cognito; the table takes the recovery codes (and counts wrong codes,
+    /// keyed with the app client's secret).
     pub fn totp_verify(&self) -> Result<TotpVerifyService, ConfigError> {
         Ok(TotpVerifyService::new(
             Arc::new(CognitoDirectory::new(&self.aws)),
             self.table()?,
+            self.sealer()?,
             self.throttle(self.app_client()?)?,
             self.guard()?,
             self.audit()?,

@@ -244,6 +244,7 @@ impl InMemoryAuth {
         crate::services::TotpVerifyService::new(
             self.identity.clone(),
             self.mfa.clone(),
+            Arc::new(crate::adapters::memory::TestSealer),
             self.throttle(),
             self.guard(),
             self.audit(),

@@ -147,8 +147,14 @@ impl TotpSecret {
         TotpCode(format!("{:06}", binary % 1_000_000))
     }
 
-    /// `otpauth://` for authenticator apps: the label `Gatehouse:<email>` (with
-    /// the deployment's name as issuer), SHA-1, 6 digits, 30 s.
+    /// Whether `code` is this secret's within one step of `step` either way.
+    pub fn accepts(&self, code: &TotpCode, step: i64) -> bool {
+        (step - 1..=step + 1)
+            .any(|s| constant_time_eq(self.code_at(s).0.as_bytes(), code.0.as_bytes()))
+    }
+
+    /// `otpauth://` for authenticator apps: the label `<issuer>:<email>` (the
+    /// issuer is the deployment's `AppName`), SHA-1, 6 digits, 30 s.
     pub fn otpauth_uri(&self, issuer: &str, email: &Email) -> String {
         let label = format!("{}:{}", percent(issuer), percent(email.as_str()));
         format!(

@@ -133,7 +133,7 @@ impl ChangePasswordBody {
 }
 
 /// `POST /users/me/mfa/totp`.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TotpStartBody {
     pub current_password: String,
@@ -147,7 +147,7 @@ impl TotpStartBody {
 }
 
 /// `POST /users/me/mfa/totp/verify`.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TotpVerifyBody {
     pub code: String,
@@ -160,7 +160,8 @@ impl TotpVerifyBody {
 }
 
 /// `POST /auth/login/mfa`: the login's session and one of the two factors.
-#[derive(Debug, Deserialize)]
+/// None of the three second-factor bodies prints its secrets in `Debug`.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginMfaBody {
     pub session: String,
@@ -169,6 +170,17 @@ pub struct LoginMfaBody {
     #[serde(default)]
     pub recovery_code: Option<String>,
 }
+
+macro_rules! redacted_debug {
+    ($($body:ident),*) => {$(
+        impl std::fmt::Debug for $body {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($body), "(<redacted>)"))
+            }
+        }
+    )*};
+}
+redacted_debug!(TotpStartBody, TotpVerifyBody, LoginMfaBody);
 
 /// Cognito's sessions are a few hundred characters; anything far longer is
 /// not one.

@@ -261,7 +261,13 @@ pub trait MfaStore: Send + Sync {
     async fn spend_recovery_code(&self, user_id: &UserId, digest: &str) -> Result<bool, AppError>;
 
     /// Puts back a spent recovery code whose sign-in could not be answered.
-    async fn restore_recovery_code(&self, user_id: &UserId, digest: &str) -> Result<(), AppError>;
+    /// Only while `secret` (sealed) is still the one in use.
+    async fn restore_recovery_code(
+        &self,
+        user_id: &UserId,
+        digest: &str,
+        secret: &str,
+    ) -> Result<(), AppError>;
 
     async fn open_challenge(&self, key: &str, record: &ChallengeRecord) -> Result<(), AppError>;
 

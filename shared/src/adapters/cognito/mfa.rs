@@ -2,6 +2,13 @@
 //! its software token, called with the user's own access token (no IAM).
 
 use super::*;
+use aws_sdk_cognitoidentityprovider::types::VerifySoftwareTokenResponseType;
+
+/// A token Cognito no longer takes (revoked, or the user signed out).
+fn token_refused(code: &str) -> Option<AppError> {
+    (code == "NotAuthorizedException")
+        .then_some(AppError::Unauthenticated("the token has been revoked"))
+}
 
 #[async_trait]
 impl TotpIdentity for CognitoDirectory {
@@ -12,12 +19,13 @@ impl TotpIdentity for CognitoDirectory {
             .access_token(token.expose())
             .send()
             .await
-            .map_err(|e| failure("AssociateSoftwareToken", e, |_, _| None))?;
+            .map_err(|e| failure("AssociateSoftwareToken", e, |code, _| token_refused(code)))?;
         TotpSecret::from_base32(out.secret_code().unwrap_or_default())
     }
 
     async fn verify(&self, token: &AccessToken, code: &TotpCode) -> Result<(), AppError> {
-        self.client
+        let out = self
+            .client
             .verify_software_token()
             .access_token(token.expose())
             .user_code(code.expose())
@@ -29,9 +37,17 @@ impl TotpIdentity for CognitoDirectory {
                     "EnableSoftwareTokenMFAException" | "CodeMismatchException" => {
                         Some(AppError::WrongMfaCode)
                     }
-                    _ => None,
+                    // No association to verify (answered twice, or replaced).
+                    "InvalidParameterException" => Some(AppError::Conflict(
+                        "no enrolment is waiting for a code: start again",
+                    )),
+                    other => token_refused(other),
                 })
             })?;
+        // A 200 can still say ERROR.
+        if out.status() != Some(&VerifySoftwareTokenResponseType::Success) {
+            return Err(AppError::WrongMfaCode);
+        }
         Ok(())
     }
 
@@ -47,7 +63,7 @@ impl TotpIdentity for CognitoDirectory {
             )
             .send()
             .await
-            .map_err(|e| failure("SetUserMFAPreference", e, |_, _| None))?;
+            .map_err(|e| failure("SetUserMFAPreference", e, |code, _| token_refused(code)))?;
         Ok(())
     }
 }

@@ -93,7 +93,12 @@ impl MfaStore for DynamoTable {
         conditional("UpdateItem", result)
     }
 
-    async fn restore_recovery_code(&self, user_id: &UserId, digest: &str) -> Result<(), AppError> {
+    async fn restore_recovery_code(
+        &self,
+        user_id: &UserId,
+        digest: &str,
+        secret: &str,
+    ) -> Result<(), AppError> {
         let result = self
             .client
             .update_item()
@@ -102,8 +107,9 @@ impl MfaStore for DynamoTable {
             .key("sk", AttributeValue::S(keys::MFA_SK.into()))
             .update_expression("ADD recovery :d")
             // Only to the secret it was issued with (not one enrolled since).
-            .condition_expression("attribute_exists(secret)")
+            .condition_expression("secret = :s")
             .expression_attribute_values(":d", AttributeValue::Ss(vec![digest.to_owned()]))
+            .expression_attribute_values(":s", AttributeValue::S(secret.to_owned()))
             .send()
             .await;
         conditional("UpdateItem", result).map(drop)

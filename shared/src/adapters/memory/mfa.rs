@@ -168,8 +168,16 @@ impl MfaStore for InMemoryMfaStore {
         Ok(record.recovery_digests.len() < before)
     }
 
-    async fn restore_recovery_code(&self, user_id: &UserId, digest: &str) -> Result<(), AppError> {
-        if let Some(record) = lock(&self.records).get_mut(user_id) {
+    async fn restore_recovery_code(
+        &self,
+        user_id: &UserId,
+        digest: &str,
+        secret: &str,
+    ) -> Result<(), AppError> {
+        if let Some(record) = lock(&self.records)
+            .get_mut(user_id)
+            .filter(|r| r.secret.as_deref() == Some(secret))
+        {
             record.recovery_digests.push(digest.to_owned());
             record.recovery_digests.sort();
         }

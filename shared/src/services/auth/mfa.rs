@@ -21,8 +21,9 @@ use chrono::Utc;
 use serde::Serialize;
 use std::sync::Arc;
 
-/// What a started enrolment shows the user: the secret three ways.
-#[derive(Debug, Serialize)]
+/// What a started enrolment shows the user: the secret three ways. `Debug`
+/// hides it.
+#[derive(Serialize)]
 pub struct TotpStarted {
     pub secret: String,
     pub otpauth_uri: String,
@@ -30,11 +31,24 @@ pub struct TotpStarted {
     pub qr_svg: String,
 }
 
-/// The end of an enrolment: recovery codes, shown this once.
-#[derive(Debug, Serialize)]
+/// The end of an enrolment: recovery codes, shown this once. `Debug` hides
+/// them.
+#[derive(Serialize)]
 pub struct TotpEnabled {
     pub totp_enabled: bool,
     pub recovery_codes: Vec<String>,
+}
+
+impl std::fmt::Debug for TotpStarted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpStarted(<redacted>)")
+    }
+}
+
+impl std::fmt::Debug for TotpEnabled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpEnabled(<redacted>)")
+    }
 }
 
 /// The second step of a sign-in.
@@ -118,9 +132,7 @@ impl TotpStartService {
     ) -> Result<TotpStarted, AppError> {
         self.guard.ensure_current(caller).await?;
         if self.store.mfa(&caller.user_id).await?.secret.is_some() {
-            return Err(AppError::Conflict(
-                "an authenticator app is on already; turn it off first (DELETE /users/me/mfa/totp)",
-            ));
+            return Err(AppError::Conflict("an authenticator app is on already"));
         }
         let email: Email = self
             .directory
@@ -147,12 +159,14 @@ impl TotpStartService {
     }
 }
 
-/// Finishing an enrolment: Cognito checks the code, the table takes the
-/// recovery codes.
+/// Finishing an enrolment: the code is checked against the sealed secret (so
+/// the secret Gatehouse keeps is the one the app shows) and by Cognito; the
+/// table takes the recovery codes.
 #[derive(Clone)]
 pub struct TotpVerifyService {
     totp: Arc<dyn TotpIdentity>,
     store: Arc<dyn MfaStore>,
+    sealer: Arc<dyn SecretSealer>,
     throttle: Throttle,
     guard: SessionGuard,
     audit: Audit,
@@ -162,6 +176,7 @@ impl TotpVerifyService {
     pub fn new(
         totp: Arc<dyn TotpIdentity>,
         store: Arc<dyn MfaStore>,
+        sealer: Arc<dyn SecretSealer>,
         throttle: Throttle,
         guard: SessionGuard,
         audit: Audit,
@@ -169,10 +184,27 @@ impl TotpVerifyService {
         Self {
             totp,
             store,
+            sealer,
             throttle,
             guard,
             audit,
         }
+    }
+
+    /// The code against the sealed pending secret, then against Cognito's.
+    async fn check_code(
+        &self,
+        caller: &Caller,
+        pending: &str,
+        code: &TotpCode,
+    ) -> Result<(), AppError> {
+        let secret = TotpSecret::from_base32(&self.sealer.open(&caller.user_id, pending).await?)?;
+        if !secret.accepts(code, totp_step(Utc::now().timestamp())) {
+            // Also a code of another secret Cognito holds (an enrolment started
+            // since, or around Gatehouse): start again.
+            return Err(AppError::WrongMfaCode);
+        }
+        self.totp.verify(&caller.access_token, code).await
     }
 
     /// Verifies the first code of the started enrolment: TOTP is on from now,
@@ -208,23 +240,30 @@ impl TotpVerifyService {
                 return Err(refused);
             }
         };
-        let verified = self.totp.verify(&caller.access_token, code).await;
+        let verified = self.check_code(caller, &pending, code).await;
         self.throttle
             .code_settled(tried, matches!(verified, Err(AppError::WrongMfaCode)))
             .await?;
         verified?;
         let codes = fresh_recovery_codes()?;
         let digests: Vec<String> = codes.iter().map(RecoveryCode::digest).collect();
-        if !self
+        // Cognito first: if it will not enforce the app, nothing is recorded
+        // and the user can verify again; if the record then fails, Cognito is
+        // turned back off, so TOTP is never on without its recovery codes.
+        self.totp.set_enabled(&caller.access_token, true).await?;
+        let recorded = self
             .store
             .finish_enrolment(&caller.user_id, &pending, &digests)
-            .await?
-        {
+            .await;
+        if !matches!(recorded, Ok(true)) {
+            if let Err(err) = self.totp.set_enabled(&caller.access_token, false).await {
+                tracing::error!(error = %err, "TOTP is on in Cognito without its record");
+            }
+            recorded?;
             return Err(AppError::Conflict(
                 "another enrolment was started meanwhile: verify that one's code",
             ));
         }
-        self.totp.set_enabled(&caller.access_token, true).await?;
         self.audit
             .user(&caller.user_id, AuditAction::TotpEnabled, Some(origin))
             .await;
@@ -306,10 +345,17 @@ impl MfaLoginService {
             SecondFactor::Recovery(code) => self.answer_with_recovery_code(&challenge, code).await,
         };
         let wrong = matches!(answered, Err(AppError::WrongMfaCode));
-        self.throttle.code_settled(tried, wrong).await?;
+        let settled = self.throttle.code_settled(tried, wrong).await;
         match answered {
             Ok(tokens) => {
-                self.store.close_challenge(&key).await?;
+                // The user is in: bookkeeping that fails now must not cost
+                // them the tokens (the challenge expires by itself).
+                if let Err(err) = settled {
+                    tracing::warn!(error = %err, "a right second factor not given back to its window");
+                }
+                if let Err(err) = self.store.close_challenge(&key).await {
+                    tracing::warn!(error = %err, "an answered challenge left to expire");
+                }
                 metrics::record(Metric::Login(LoginOutcome::Success));
                 self.audit
                     .user(&record.user_id, AuditAction::LoginSucceeded, Some(origin))
@@ -322,6 +368,7 @@ impl MfaLoginService {
                 Ok(tokens)
             }
             Err(AppError::WrongMfaCode) => {
+                settled?;
                 metrics::record(Metric::Login(LoginOutcome::Failure));
                 if self.store.count_wrong_code(&key).await? >= CHALLENGE_WRONG_CODES {
                     self.store.close_challenge(&key).await?;
@@ -329,16 +376,19 @@ impl MfaLoginService {
                 Err(AppError::WrongMfaCode)
             }
             Err(AppError::InvalidMfaSession) => {
+                settled?;
                 self.store.close_challenge(&key).await?;
                 Err(AppError::InvalidMfaSession)
             }
-            Err(other) => Err(other),
+            Err(other) => {
+                settled?;
+                Err(other)
+            }
         }
     }
 
     /// A recovery code is spent (once, also against a racing request), then
-    /// Cognito's challenge is answered with the code of the sealed secret for
-    /// now, or for the next step if the user's app just used this one.
+    /// Cognito's challenge is answered with a code of the sealed secret.
     async fn answer_with_recovery_code(
         &self,
         challenge: &MfaChallenge,
@@ -362,38 +412,35 @@ impl MfaLoginService {
         if answered.is_err() {
             // The code did not get the user in: it stays theirs.
             self.store
-                .restore_recovery_code(&challenge.user_id, &digest)
+                .restore_recovery_code(&challenge.user_id, &digest, &sealed)
                 .await?;
         }
         match answered {
-            // Both of this window's codes were used already (the provider
-            // refuses a code twice): the recovery code was right, so say wait.
-            Err(AppError::WrongMfaCode) => Err(AppError::TooManyRequests {
-                retry_after: Some(std::time::Duration::from_secs(30)),
-            }),
+            // The next step's code was used already (the provider refuses a
+            // code twice): the recovery code was right, so say wait.
+            Err(AppError::WrongMfaCode) => {
+                tracing::warn!("a right recovery code, but the next step's code was used already");
+                Err(AppError::TooManyRequests {
+                    retry_after: Some(std::time::Duration::from_secs(30)),
+                })
+            }
             other => other,
         }
     }
 
+    /// One answer, with the next step's code: within the provider's drift,
+    /// and fresh even when the user's app just used this step's (a wrong
+    /// answer may end the provider's session, so there is no second try).
     async fn answer_from_sealed(
         &self,
         challenge: &MfaChallenge,
         sealed: &str,
     ) -> Result<Tokens, AppError> {
         let secret = TotpSecret::from_base32(&self.sealer.open(&challenge.user_id, sealed).await?)?;
-        let step = totp_step(Utc::now().timestamp());
-        match self
-            .authenticator
-            .answer_totp(challenge, &secret.code_at(step))
+        let next = totp_step(Utc::now().timestamp()) + 1;
+        self.authenticator
+            .answer_totp(challenge, &secret.code_at(next))
             .await
-        {
-            Err(AppError::WrongMfaCode) => {
-                self.authenticator
-                    .answer_totp(challenge, &secret.code_at(step + 1))
-                    .await
-            }
-            answered => answered,
-        }
     }
 }
 
@@ -542,6 +589,49 @@ mod tests {
         assert_eq!(
             fakes.mfa.mfa(&user).await.unwrap().recovery_digests.len(),
             RECOVERY_CODES - 1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_code_of_a_secret_gatehouse_did_not_seal_turns_nothing_on() {
+        let fakes = InMemoryAuth::default();
+        let tokens = fakes.signed_in(EMAIL).await;
+        let caller = caller_for(&tokens);
+        fakes
+            .totp_start()
+            .start(&caller, &password(TEST_PASSWORD), &from_ip(1))
+            .await
+            .unwrap();
+        // Another association made around Gatehouse, with the user's token.
+        let other = fakes
+            .identity
+            .associate(&caller.access_token)
+            .await
+            .unwrap();
+        let refused = fakes
+            .totp_verify()
+            .verify(&caller, &other.code_at(now_step()), &from_ip(1))
+            .await;
+        assert!(
+            matches!(refused, Err(AppError::WrongMfaCode)),
+            "{refused:?}"
+        );
+        assert!(matches!(
+            fakes
+                .login()
+                .login(credentials(EMAIL, TEST_PASSWORD), &from_ip(1))
+                .await
+                .unwrap(),
+            SignIn::Tokens(_)
+        ));
+        assert!(
+            fakes
+                .mfa
+                .mfa(&caller.user_id)
+                .await
+                .unwrap()
+                .secret
+                .is_none()
         );
     }
 

@@ -132,12 +132,13 @@ impl LoginService {
             }
             Ok(sign_in) => sign_in,
         };
-        // The password was right: that much of the sign-in counts as success
-        // (a second factor has its own counts).
-        self.throttle.login_succeeded(count).await?;
         let tokens = match sign_in {
             SignIn::Tokens(tokens) => tokens,
             SignIn::TotpRequired(challenge) => {
+                // The password was right, but the sign-in is not done: the
+                // attempt is given back, and nothing marks this source as
+                // the owner's (a second factor has its own counts).
+                self.throttle.login_untested(count).await?;
                 self.challenges
                     .open_challenge(
                         &challenge_key(&challenge.session),
@@ -153,6 +154,7 @@ impl LoginService {
             }
         };
         metrics::record(Metric::Login(LoginOutcome::Success));
+        self.throttle.login_succeeded(count).await?;
         if let Some(issue) = &tokens.issued {
             self.audit
                 .user(&issue.user_id, AuditAction::LoginSucceeded, Some(origin))
