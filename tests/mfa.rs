@@ -328,3 +328,101 @@ async fn each_user_gets_their_own_secret() {
     }
     assert_ne!(secrets[0], secrets[1]);
 }
+
+async fn turn_off(access: &str, mfa_code: &str) -> Response {
+    send(
+        http()
+            .delete(url("/users/me/mfa/totp"))
+            .bearer_auth(access)
+            .json(&json!({"current_password": PASSWORD, "mfa_code": mfa_code})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn turning_the_app_off_takes_password_and_a_fresh_code_then_login_asks_for_none() {
+    let user = enrolled("mfa-off").await;
+    let used = turn_off(&user.access, &code_at(&user.secret, user.step)).await;
+    assert_eq!(
+        used.status, 401,
+        "the enrolment's code is spent: {:?}",
+        used.body
+    );
+    assert_eq!(used.body["code"], "invalid_code");
+    let wrong_password = send(
+        http()
+            .delete(url("/users/me/mfa/totp"))
+            .bearer_auth(&user.access)
+            .json(&json!({"current_password": "Wrong-pass-1", "mfa_code": user.recovery_codes[0]})),
+    )
+    .await;
+    assert_eq!(wrong_password.status, 401, "{:?}", wrong_password.body);
+    assert_eq!(wrong_password.body["code"], "invalid_credentials");
+    let off = turn_off(&user.access, &code_at(&user.secret, user.step + 1)).await;
+    assert_eq!(off.status, 204, "{:?}", off.body);
+    let login = post(
+        "/auth/login",
+        json!({"email": user.email, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    assert!(login.body["access_token"].is_string(), "{:?}", login.body);
+    // And the app can be turned on again.
+    let again = post_as(
+        "/users/me/mfa/totp",
+        &user.access,
+        json!({"current_password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(again.status, 200, "{:?}", again.body);
+}
+
+#[tokio::test]
+async fn a_code_used_to_sign_in_does_not_also_turn_the_app_off() {
+    let user = enrolled("mfa-stepup-replay").await;
+    let code = code_at(&user.secret, user.step + 1);
+    let session = challenged(&user.email).await;
+    assert_eq!(second_step(&session, ("code", &code)).await.status, 200);
+    let replayed = turn_off(&user.access, &code).await;
+    assert_eq!(replayed.status, 401, "{:?}", replayed.body);
+    assert_eq!(replayed.body["code"], "invalid_code");
+}
+
+#[tokio::test]
+async fn new_recovery_codes_replace_the_old_ones() {
+    let user = enrolled("mfa-new-codes").await;
+    let renewed = post_as(
+        "/users/me/mfa/recovery-codes",
+        &user.access,
+        json!({"mfa_code": user.recovery_codes[0]}),
+    )
+    .await;
+    assert_eq!(renewed.status, 200, "{:?}", renewed.body);
+    let new: Vec<String> = renewed.body["recovery_codes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(|c| c.as_str().expect("code").to_owned())
+        .collect();
+    assert_eq!(new.len(), 10);
+    let session = challenged(&user.email).await;
+    let old = second_step(&session, ("recovery_code", &user.recovery_codes[1])).await;
+    assert_eq!(old.status, 401, "{:?}", old.body);
+    let fresh = second_step(&session, ("recovery_code", &new[0])).await;
+    assert_eq!(fresh.status, 200, "{:?}", fresh.body);
+}
+
+#[tokio::test]
+async fn new_recovery_codes_want_a_well_formed_mfa_code() {
+    let user = enrolled("mfa-required").await;
+    let missing = post_as("/users/me/mfa/recovery-codes", &user.access, json!({})).await;
+    assert_eq!(missing.status, 400, "{:?}", missing.body);
+    let malformed = post_as(
+        "/users/me/mfa/recovery-codes",
+        &user.access,
+        json!({"mfa_code": "not-a-code"}),
+    )
+    .await;
+    assert_eq!(malformed.status, 400, "{:?}", malformed.body);
+    assert_eq!(malformed.body["field"], "mfa_code");
+}

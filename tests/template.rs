@@ -300,6 +300,23 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:UpdateItem",
             "kms:Decrypt",
         ],
+        // Turning the app off forgets the user's MFA record.
+        "disable-totp" => &[
+            "cognito-idp:DescribeUserPoolClient",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:UpdateItem",
+            "kms:Decrypt",
+        ],
+        "new-recovery-codes" => &[
+            "cognito-idp:DescribeUserPoolClient",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:UpdateItem",
+            "kms:Decrypt",
+        ],
         // The second step of a sign-in: its challenge record, the recovery
         // codes, the sealed secret opened only for a recovery code.
         "login-mfa" => &[
@@ -621,6 +638,8 @@ fn clients_built(binary: &str, env: HashMap<&'static str, &'static str>) -> Vec<
         "totp_start" => ctx.totp_start().map(drop),
         "totp_verify" => ctx.totp_verify().map(drop),
         "mfa_login" => ctx.mfa_login().map(drop),
+        "totp_disable" => ctx.totp_disable().map(drop),
+        "recovery_codes" => ctx.recovery_codes().map(drop),
         other => panic!("{binary}: unknown wiring {other}: add it to this test"),
     };
     if let Err(err) = wired {

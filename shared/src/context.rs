@@ -25,9 +25,10 @@ use crate::services::{
     EmailChangeVerification, FeedbackService, ForgotPasswordService, HealthService, LoginService,
     LogoutService, MfaLoginService, Notices, NotificationService, NotificationStatus, Onboarding,
     PasswordResetService, PasswordService, Permissions, PhoneParts, PhoneService, PolicyAdmin,
-    ProfileCreator, ProfileService, RefreshService, RoleService, SessionGuard, SignUpService,
-    StartingRoles, Throttle, TotpStartPorts, TotpStartService, TotpVerifyService,
-    UnsubscribeService, UserAdminService, UserListService,
+    ProfileCreator, ProfileService, RecoveryCodesService, RefreshService, RoleService,
+    SessionGuard, SignUpService, StartingRoles, StepUp, Throttle, TotpDisablePorts,
+    TotpDisableService, TotpStartPorts, TotpStartService, TotpVerifyService, UnsubscribeService,
+    UserAdminService, UserListService,
 };
 use std::sync::Arc;
 
@@ -172,6 +173,44 @@ impl AppContext {
             self.table()?,
             self.sealer()?,
             self.throttle(self.app_client()?)?,
+            self.guard()?,
+            self.audit()?,
+        ))
+    }
+
+    /// The second factor of a sensitive change: the table (the sealed secret,
+    /// the steps and recovery codes taken, throttle windows) and KMS.
+    fn step_up(&self, app: Arc<AppClientSecret>) -> Result<StepUp, ConfigError> {
+        Ok(StepUp::new(
+            self.table()?,
+            self.sealer()?,
+            self.throttle(app)?,
+            self.audit()?,
+        ))
+    }
+
+    /// Turning the authenticator app off: Cognito (the password check, the
+    /// user's MFA preference) and the step-up.
+    pub fn totp_disable(&self) -> Result<TotpDisableService, ConfigError> {
+        let app = self.app_client()?;
+        let directory = Arc::new(CognitoDirectory::new(&self.aws));
+        Ok(TotpDisableService::new(
+            TotpDisablePorts {
+                totp: directory.clone(),
+                directory,
+                authenticator: self.cognito_with(app.clone()),
+            },
+            self.step_up(app.clone())?,
+            self.throttle(app)?,
+            self.guard()?,
+            self.audit()?,
+        ))
+    }
+
+    /// New recovery codes: the step-up and the table.
+    pub fn recovery_codes(&self) -> Result<RecoveryCodesService, ConfigError> {
+        Ok(RecoveryCodesService::new(
+            self.step_up(self.app_client()?)?,
             self.guard()?,
             self.audit()?,
         ))

@@ -251,6 +251,33 @@ impl InMemoryAuth {
         )
     }
 
+    pub fn step_up(&self) -> crate::services::StepUp {
+        crate::services::StepUp::new(
+            self.mfa.clone(),
+            Arc::new(crate::adapters::memory::TestSealer),
+            self.throttle(),
+            self.audit(),
+        )
+    }
+
+    pub fn totp_disable(&self) -> crate::services::TotpDisableService {
+        crate::services::TotpDisableService::new(
+            crate::services::TotpDisablePorts {
+                totp: self.identity.clone(),
+                directory: self.identity.clone(),
+                authenticator: self.identity.clone(),
+            },
+            self.step_up(),
+            self.throttle(),
+            self.guard(),
+            self.audit(),
+        )
+    }
+
+    pub fn recovery_codes(&self) -> crate::services::RecoveryCodesService {
+        crate::services::RecoveryCodesService::new(self.step_up(), self.guard(), self.audit())
+    }
+
     pub fn mfa_login(&self) -> crate::services::MfaLoginService {
         crate::services::MfaLoginService::new(
             self.identity.clone(),

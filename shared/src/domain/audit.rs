@@ -30,8 +30,13 @@ pub enum AuditAction {
     PolicyDeleted,
     /// An authenticator app (TOTP) became the account's second factor.
     TotpEnabled,
-    /// A recovery code answered a sign-in's second factor.
+    /// A recovery code answered a sign-in's second factor, or a step-up.
     RecoveryCodeUsed,
+    /// The authenticator app was turned off (with its current code or a
+    /// recovery code).
+    TotpDisabled,
+    /// A new set of recovery codes replaced the old ones.
+    RecoveryCodesReplaced,
 }
 
 /// One entry of a user's trail.

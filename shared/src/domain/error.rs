@@ -40,6 +40,11 @@ pub enum AppError {
     SmsCountryNotAllowed { allowed: String },
     #[error("the confirmation code has expired; ask for a new one")]
     ExpiredCode,
+    /// A sensitive change for an account with TOTP on came without `mfa_code`.
+    #[error(
+        "this account has an authenticator app on: send mfa_code (its current code, or a recovery code)"
+    )]
+    MfaCodeRequired,
     /// A second-factor code (TOTP or recovery) that is wrong or was used.
     #[error("the code is wrong, or was used already; wait for the next one")]
     WrongMfaCode,

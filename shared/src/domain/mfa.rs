@@ -147,10 +147,16 @@ impl TotpSecret {
         TotpCode(format!("{:06}", binary % 1_000_000))
     }
 
-    /// Whether `code` is this secret's within one step of `step` either way.
-    pub fn accepts(&self, code: &TotpCode, step: i64) -> bool {
-        (step - 1..=step + 1)
-            .any(|s| constant_time_eq(self.code_at(s).0.as_bytes(), code.0.as_bytes()))
+    /// The step within one of `step` either way whose code `code` is (the
+    /// latest, if two steps share it).
+    pub fn matching_step(&self, code: &TotpCode, step: i64) -> Option<i64> {
+        let mut found = None;
+        for candidate in step - 1..=step + 1 {
+            if constant_time_eq(self.code_at(candidate).0.as_bytes(), code.0.as_bytes()) {
+                found = Some(candidate);
+            }
+        }
+        found
     }
 
     /// `otpauth://` for authenticator apps: the label `<issuer>:<email>` (the

@@ -159,6 +159,30 @@ impl TotpVerifyBody {
     }
 }
 
+/// `DELETE /users/me/mfa/totp`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpDisableBody {
+    pub current_password: String,
+    pub mfa_code: String,
+}
+
+impl TotpDisableBody {
+    /// The password and the second factor (checked by the step-up).
+    pub fn parse(self) -> Result<(Password, String), AppError> {
+        let password = Password::offered(&self.current_password)
+            .map_err(|_| AppError::validation("current_password", "is required"))?;
+        Ok((password, self.mfa_code))
+    }
+}
+
+/// `POST /users/me/mfa/recovery-codes`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryCodesBody {
+    pub mfa_code: String,
+}
+
 /// `POST /auth/login/mfa`: the login's session and one of the two factors.
 /// None of the three second-factor bodies prints its secrets in `Debug`.
 #[derive(Deserialize)]
@@ -180,7 +204,13 @@ macro_rules! redacted_debug {
         }
     )*};
 }
-redacted_debug!(TotpStartBody, TotpVerifyBody, LoginMfaBody);
+redacted_debug!(
+    TotpStartBody,
+    TotpVerifyBody,
+    LoginMfaBody,
+    TotpDisableBody,
+    RecoveryCodesBody
+);
 
 /// Cognito's sessions are a few hundred characters; anything far longer is
 /// not one.

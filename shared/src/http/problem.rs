@@ -54,6 +54,11 @@ pub(super) fn classify(err: &AppError) -> ProblemKind {
         AppError::InvalidCode => kind(StatusCode::BAD_REQUEST, "invalid_code", "Invalid code"),
         AppError::ExpiredCode => kind(StatusCode::BAD_REQUEST, "expired_code", "Expired code"),
         AppError::WrongMfaCode => kind(StatusCode::UNAUTHORIZED, "invalid_code", "Invalid code"),
+        AppError::MfaCodeRequired => kind(
+            StatusCode::FORBIDDEN,
+            "mfa_code_required",
+            "Second factor required",
+        ),
         AppError::InvalidMfaSession => kind(
             StatusCode::UNAUTHORIZED,
             "invalid_session",

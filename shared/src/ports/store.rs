@@ -229,6 +229,8 @@ pub struct MfaRecord {
     /// The sealed secret in use; `None` while TOTP is off.
     pub secret: Option<String>,
     pub recovery_digests: Vec<String>,
+    /// The latest TOTP time step Gatehouse accepted a code of (step-up).
+    pub last_step: Option<i64>,
 }
 
 /// A sign-in waiting for its second factor, filed under `challenge_key`.
@@ -247,18 +249,36 @@ pub trait MfaStore: Send + Sync {
     /// Files a started enrolment's sealed secret (replacing one before it).
     async fn start_enrolment(&self, user_id: &UserId, sealed: &str) -> Result<(), AppError>;
 
-    /// The pending secret becomes the one in use, with these recovery codes.
-    /// `false` if no enrolment is pending (or another finished it first).
+    /// The pending secret becomes the one in use, with these recovery codes
+    /// and `step` (its verified code's) as the latest step taken. `false` if no
+    /// enrolment is pending (or another finished it first).
     async fn finish_enrolment(
         &self,
         user_id: &UserId,
         pending: &str,
         recovery_digests: &[String],
+        step: i64,
     ) -> Result<bool, AppError>;
 
     /// Removes one recovery code, if it is still there: `false` if it was
     /// used meanwhile (each works once, also when two requests race).
     async fn spend_recovery_code(&self, user_id: &UserId, digest: &str) -> Result<bool, AppError>;
+
+    /// Takes a TOTP code of `step` for a step-up: `false` if one of this step
+    /// or a later one was taken already (a code works once).
+    async fn take_step(&self, user_id: &UserId, step: i64) -> Result<bool, AppError>;
+
+    /// New recovery codes in place of all the old ones, while `secret`
+    /// (sealed) is the one in use: `false` otherwise.
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &UserId,
+        secret: &str,
+        digests: &[String],
+    ) -> Result<bool, AppError>;
+
+    /// Forgets the user's second factor (secret, recovery codes, pending).
+    async fn clear_mfa(&self, user_id: &UserId) -> Result<(), AppError>;
 
     /// Puts back a spent recovery code whose sign-in could not be answered.
     /// Only while `secret` (sealed) is still the one in use.

@@ -16,8 +16,9 @@ pub use audit::Audit;
 pub use auth::{
     Accepted, ConfirmService, Confirmed, Credentials, ForgotPasswordService, LoginService,
     LogoutService, MfaLoginService, PasswordChange, PasswordReset, PasswordResetService,
-    PasswordService, RefreshService, Registration, SecondFactor, SessionGuard, SignUpAnswer,
-    SignUpService, TakenAddresses, TotpEnabled, TotpStartPorts, TotpStartService, TotpStarted,
+    PasswordService, RecoveryCodesService, RefreshService, Registration, SecondFactor,
+    SessionGuard, SignUpAnswer, SignUpService, StepUp, TakenAddresses, TotpDisablePorts,
+    TotpDisableService, TotpEnabled, TotpStartPorts, TotpStartService, TotpStarted,
     TotpVerifyService,
 };
 pub use health::{HealthReport, HealthService};

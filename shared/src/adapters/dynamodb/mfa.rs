@@ -37,7 +37,58 @@ impl MfaStore for DynamoTable {
             pending_secret: text(item, "pending_secret"),
             secret: text(item, "secret"),
             recovery_digests,
+            last_step: number(item, "last_step"),
         })
+    }
+
+    async fn take_step(&self, user_id: &UserId, step: i64) -> Result<bool, AppError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(keys::user_pk(user_id)))
+            .key("sk", AttributeValue::S(keys::MFA_SK.into()))
+            .update_expression("SET last_step = :s")
+            .condition_expression(
+                "attribute_exists(secret) AND (attribute_not_exists(last_step) OR last_step < :s)",
+            )
+            .expression_attribute_values(":s", AttributeValue::N(step.to_string()))
+            .send()
+            .await;
+        conditional("UpdateItem", result)
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &UserId,
+        secret: &str,
+        digests: &[String],
+    ) -> Result<bool, AppError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(keys::user_pk(user_id)))
+            .key("sk", AttributeValue::S(keys::MFA_SK.into()))
+            .update_expression("SET recovery = :r")
+            .condition_expression("secret = :s")
+            .expression_attribute_values(":r", AttributeValue::Ss(digests.to_vec()))
+            .expression_attribute_values(":s", AttributeValue::S(secret.to_owned()))
+            .send()
+            .await;
+        conditional("UpdateItem", result)
+    }
+
+    async fn clear_mfa(&self, user_id: &UserId) -> Result<(), AppError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(keys::user_pk(user_id)))
+            .key("sk", AttributeValue::S(keys::MFA_SK.into()))
+            .send()
+            .await
+            .map_err(|e| Call::dynamodb("DeleteItem").any(e))?;
+        Ok(())
     }
 
     async fn start_enrolment(&self, user_id: &UserId, sealed: &str) -> Result<(), AppError> {
@@ -60,6 +111,7 @@ impl MfaStore for DynamoTable {
         user_id: &UserId,
         pending: &str,
         recovery_digests: &[String],
+        step: i64,
     ) -> Result<bool, AppError> {
         let result = self
             .client
@@ -67,7 +119,10 @@ impl MfaStore for DynamoTable {
             .table_name(&self.table)
             .key("pk", AttributeValue::S(keys::user_pk(user_id)))
             .key("sk", AttributeValue::S(keys::MFA_SK.into()))
-            .update_expression("SET secret = :s, recovery = :r REMOVE pending_secret")
+            .update_expression(
+                "SET secret = :s, recovery = :r, last_step = :step REMOVE pending_secret",
+            )
+            .expression_attribute_values(":step", AttributeValue::N(step.to_string()))
             // Only the enrolment this request verified (not one started since).
             .condition_expression("pending_secret = :s")
             .expression_attribute_values(":s", AttributeValue::S(pending.to_owned()))

@@ -143,6 +143,7 @@ impl MfaStore for InMemoryMfaStore {
         user_id: &UserId,
         pending: &str,
         recovery_digests: &[String],
+        step: i64,
     ) -> Result<bool, AppError> {
         let mut records = lock(&self.records);
         let Some(record) = records.get_mut(user_id) else {
@@ -152,6 +153,7 @@ impl MfaStore for InMemoryMfaStore {
             return Ok(false);
         }
         record.secret = record.pending_secret.take();
+        record.last_step = Some(step);
         let mut digests = recovery_digests.to_vec();
         digests.sort();
         record.recovery_digests = digests;
@@ -166,6 +168,42 @@ impl MfaStore for InMemoryMfaStore {
         let before = record.recovery_digests.len();
         record.recovery_digests.retain(|d| d != digest);
         Ok(record.recovery_digests.len() < before)
+    }
+
+    async fn take_step(&self, user_id: &UserId, step: i64) -> Result<bool, AppError> {
+        let mut records = lock(&self.records);
+        let Some(record) = records.get_mut(user_id).filter(|r| r.secret.is_some()) else {
+            return Ok(false);
+        };
+        if record.last_step.is_some_and(|last| last >= step) {
+            return Ok(false);
+        }
+        record.last_step = Some(step);
+        Ok(true)
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &UserId,
+        secret: &str,
+        digests: &[String],
+    ) -> Result<bool, AppError> {
+        let mut records = lock(&self.records);
+        let Some(record) = records
+            .get_mut(user_id)
+            .filter(|r| r.secret.as_deref() == Some(secret))
+        else {
+            return Ok(false);
+        };
+        let mut digests = digests.to_vec();
+        digests.sort();
+        record.recovery_digests = digests;
+        Ok(true)
+    }
+
+    async fn clear_mfa(&self, user_id: &UserId) -> Result<(), AppError> {
+        lock(&self.records).remove(user_id);
+        Ok(())
     }
 
     async fn restore_recovery_code(

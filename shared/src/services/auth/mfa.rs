@@ -68,7 +68,7 @@ fn qr_svg(uri: &str) -> Result<String, AppError> {
         .build())
 }
 
-fn fresh_recovery_codes() -> Result<Vec<RecoveryCode>, AppError> {
+pub(super) fn fresh_recovery_codes() -> Result<Vec<RecoveryCode>, AppError> {
     (0..RECOVERY_CODES)
         .map(|_| {
             let mut bytes = [0u8; 10];
@@ -191,20 +191,22 @@ impl TotpVerifyService {
         }
     }
 
-    /// The code against the sealed pending secret, then against Cognito's.
+    /// The code against the sealed pending secret, then against Cognito's;
+    /// the step it is of.
     async fn check_code(
         &self,
         caller: &Caller,
         pending: &str,
         code: &TotpCode,
-    ) -> Result<(), AppError> {
+    ) -> Result<i64, AppError> {
         let secret = TotpSecret::from_base32(&self.sealer.open(&caller.user_id, pending).await?)?;
-        if !secret.accepts(code, totp_step(Utc::now().timestamp())) {
-            // Also a code of another secret Cognito holds (an enrolment started
-            // since, or around Gatehouse): start again.
-            return Err(AppError::WrongMfaCode);
-        }
-        self.totp.verify(&caller.access_token, code).await
+        // Also refused: a code of another secret Cognito holds (an enrolment
+        // started since, or around Gatehouse): start again.
+        let step = secret
+            .matching_step(code, totp_step(Utc::now().timestamp()))
+            .ok_or(AppError::WrongMfaCode)?;
+        self.totp.verify(&caller.access_token, code).await?;
+        Ok(step)
     }
 
     /// Verifies the first code of the started enrolment: TOTP is on from now,
@@ -244,7 +246,7 @@ impl TotpVerifyService {
         self.throttle
             .code_settled(tried, matches!(verified, Err(AppError::WrongMfaCode)))
             .await?;
-        verified?;
+        let step = verified?;
         let codes = fresh_recovery_codes()?;
         let digests: Vec<String> = codes.iter().map(RecoveryCode::digest).collect();
         // Cognito first: if it will not enforce the app, nothing is recorded
@@ -253,7 +255,7 @@ impl TotpVerifyService {
         self.totp.set_enabled(&caller.access_token, true).await?;
         let recorded = self
             .store
-            .finish_enrolment(&caller.user_id, &pending, &digests)
+            .finish_enrolment(&caller.user_id, &pending, &digests, step)
             .await;
         if !matches!(recorded, Ok(true)) {
             if let Err(err) = self.totp.set_enabled(&caller.access_token, false).await {
@@ -356,6 +358,11 @@ impl MfaLoginService {
                 if let Err(err) = self.store.close_challenge(&key).await {
                     tracing::warn!(error = %err, "an answered challenge left to expire");
                 }
+                if let SecondFactor::Totp(code) = &factor
+                    && let Err(err) = self.take_login_step(&record.user_id, code).await
+                {
+                    tracing::warn!(error = %err, "a sign-in's TOTP step not noted for step-ups");
+                }
                 metrics::record(Metric::Login(LoginOutcome::Success));
                 self.audit
                     .user(&record.user_id, AuditAction::LoginSucceeded, Some(origin))
@@ -385,6 +392,23 @@ impl MfaLoginService {
                 Err(other)
             }
         }
+    }
+
+    /// Notes the step of a code Cognito accepted at sign-in, so a step-up
+    /// refuses it too (Cognito and Gatehouse each keep the last step used).
+    async fn take_login_step(
+        &self,
+        user_id: &crate::domain::UserId,
+        code: &TotpCode,
+    ) -> Result<(), AppError> {
+        let Some(sealed) = self.store.mfa(user_id).await?.secret else {
+            return Ok(());
+        };
+        let secret = TotpSecret::from_base32(&self.sealer.open(user_id, &sealed).await?)?;
+        if let Some(step) = secret.matching_step(code, totp_step(Utc::now().timestamp())) {
+            self.store.take_step(user_id, step).await?;
+        }
+        Ok(())
     }
 
     /// A recovery code is spent (once, also against a racing request), then
@@ -438,9 +462,15 @@ impl MfaLoginService {
     ) -> Result<Tokens, AppError> {
         let secret = TotpSecret::from_base32(&self.sealer.open(&challenge.user_id, sealed).await?)?;
         let next = totp_step(Utc::now().timestamp()) + 1;
-        self.authenticator
+        let tokens = self
+            .authenticator
             .answer_totp(challenge, &secret.code_at(next))
-            .await
+            .await?;
+        // That code is used now: a step-up refuses it too.
+        if let Err(err) = self.store.take_step(&challenge.user_id, next).await {
+            tracing::warn!(error = %err, "a recovery sign-in's step not noted for step-ups");
+        }
+        Ok(tokens)
     }
 }
 

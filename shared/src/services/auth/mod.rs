@@ -8,11 +8,14 @@
 //! - [`passwords`]: change, forgot, reset.
 //! - [`mfa`]: the second factor: enrolling an authenticator app, recovery codes,
 //!   the second step of a sign-in.
+//! - [`step_up`]: changes to an account with TOTP on: the `mfa_code` check,
+//!   turning the app off, new recovery codes.
 
 mod mfa;
 mod passwords;
 mod sessions;
 mod sign_up;
+mod step_up;
 
 pub use mfa::{
     MfaLoginService, SecondFactor, TotpEnabled, TotpStartPorts, TotpStartService, TotpStarted,
@@ -23,6 +26,7 @@ pub use passwords::{
 };
 pub use sessions::{Credentials, LoginService, LogoutService, RefreshService, SessionGuard};
 pub use sign_up::{ConfirmService, Registration, SignUpAnswer, SignUpService, TakenAddresses};
+pub use step_up::{RecoveryCodesService, StepUp, TotpDisablePorts, TotpDisableService};
 
 use serde::Serialize;
 
