@@ -426,3 +426,108 @@ async fn new_recovery_codes_want_a_well_formed_mfa_code() {
     assert_eq!(malformed.status, 400, "{:?}", malformed.body);
     assert_eq!(malformed.body["field"], "mfa_code");
 }
+
+#[tokio::test]
+async fn with_the_app_on_a_password_change_needs_a_fresh_mfa_code() {
+    let user = enrolled("mfa-step-password").await;
+    let change = |mfa_code: Option<String>| {
+        let mut body = json!({"current_password": PASSWORD, "new_password": "Another-Horse-7"});
+        if let Some(code) = mfa_code {
+            body["mfa_code"] = Value::String(code);
+        }
+        post_as("/auth/password/change", &user.access, body)
+    };
+    let without = change(None).await;
+    assert_eq!(without.status, 403, "{:?}", without.body);
+    assert_eq!(without.body["code"], "mfa_code_required");
+    let wrong = change(Some(wrong_code(&user.secret, user.step))).await;
+    assert_eq!(wrong.status, 401, "{:?}", wrong.body);
+    assert_eq!(wrong.body["code"], "invalid_code");
+    let right = change(Some(code_at(&user.secret, user.step + 1))).await;
+    assert_eq!(right.status, 204, "{:?}", right.body);
+}
+
+#[tokio::test]
+async fn with_the_app_on_an_email_change_needs_mfa_code() {
+    let user = enrolled("mfa-step-email").await;
+    let change = |mfa_code: Option<&str>| {
+        let mut body =
+            json!({"new_email": unique_email("mfa-step-new"), "current_password": PASSWORD});
+        if let Some(code) = mfa_code {
+            body["mfa_code"] = Value::String(code.to_owned());
+        }
+        post_as("/users/me/email", &user.access, body)
+    };
+    let without = change(None).await;
+    assert_eq!(without.status, 403, "{:?}", without.body);
+    assert_eq!(without.body["code"], "mfa_code_required");
+    let right = change(Some(&user.recovery_codes[2])).await;
+    assert_eq!(right.status, 202, "{:?}", right.body);
+}
+
+#[tokio::test]
+async fn with_the_app_on_deleting_the_account_needs_mfa_code() {
+    let user = enrolled("mfa-step-delete").await;
+    let delete = |mfa_code: Option<&str>| {
+        let mut body = json!({"current_password": PASSWORD});
+        if let Some(code) = mfa_code {
+            body["mfa_code"] = Value::String(code.to_owned());
+        }
+        send(
+            http()
+                .delete(url("/users/me"))
+                .bearer_auth(&user.access)
+                .json(&body),
+        )
+    };
+    let without = delete(None).await;
+    assert_eq!(without.status, 403, "{:?}", without.body);
+    assert_eq!(without.body["code"], "mfa_code_required");
+    let used = delete(Some(&code_at(&user.secret, user.step))).await;
+    assert_eq!(used.status, 401, "{:?}", used.body);
+    let right = delete(Some(&user.recovery_codes[7])).await;
+    assert_eq!(right.status, 204, "{:?}", right.body);
+}
+
+#[tokio::test]
+async fn without_the_app_a_sensitive_change_needs_no_mfa_code() {
+    let (_, tokens) = signed_up_user("mfa-step-none").await;
+    let changed = post_as(
+        "/auth/password/change",
+        &access_token_of(&tokens),
+        json!({"current_password": PASSWORD, "new_password": "Another-Horse-7"}),
+    )
+    .await;
+    assert_eq!(changed.status, 204, "{:?}", changed.body);
+}
+
+/// Whether `email` got the second-factor notice whose text contains `words`.
+async fn told(email: &str, words: &str) -> bool {
+    eventually(|| async {
+        mail_to(email).await.iter().any(|m| {
+            m["subject"] == "The second factor of your Gatehouse account changed"
+                && m.to_string().contains(words)
+        })
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_owner_is_told_when_the_app_turns_on_and_when_a_recovery_code_is_used() {
+    let user = enrolled("mfa-told").await;
+    assert!(
+        told(&user.email, "an authenticator app now protects").await,
+        "told of the app"
+    );
+    let session = challenged(&user.email).await;
+    let used = second_step(&session, ("recovery_code", &user.recovery_codes[0])).await;
+    assert_eq!(used.status, 200, "{:?}", used.body);
+    assert!(
+        told(
+            &user.email,
+            "one of your recovery codes was used; 9 are left"
+        )
+        .await,
+        "told of the code and how many are left"
+    );
+}

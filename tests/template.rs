@@ -299,6 +299,7 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:DeleteItem",
             "dynamodb:UpdateItem",
             "kms:Decrypt",
+            "sqs:SendMessage",
         ],
         // Turning the app off forgets the user's MFA record.
         "disable-totp" => &[
@@ -308,6 +309,7 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:DeleteItem",
             "dynamodb:UpdateItem",
             "kms:Decrypt",
+            "sqs:SendMessage",
         ],
         "new-recovery-codes" => &[
             "cognito-idp:DescribeUserPoolClient",
@@ -316,6 +318,7 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:DeleteItem",
             "dynamodb:UpdateItem",
             "kms:Decrypt",
+            "sqs:SendMessage",
         ],
         // The second step of a sign-in: its challenge record, the recovery
         // codes, the sealed secret opened only for a recovery code.
@@ -326,6 +329,7 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:DeleteItem",
             "dynamodb:UpdateItem",
             "kms:Decrypt",
+            "sqs:SendMessage",
         ],
         "logout" => &[
             "cognito-idp:AdminUserGlobalSignOut",
@@ -333,10 +337,15 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:PutItem",
         ],
         // ... and the notice to the owner.
+        // ... and the step-up when an authenticator app is on.
         "change-password" => &[
             "cognito-idp:AdminUserGlobalSignOut",
+            "cognito-idp:DescribeUserPoolClient",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:UpdateItem",
+            "kms:Decrypt",
             "sqs:SendMessage",
         ],
         "reset-password" => &[
@@ -389,6 +398,9 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
             "dynamodb:Query",
+            "dynamodb:UpdateItem",
+            "kms:Decrypt",
+            "sqs:SendMessage",
         ],
         "list-users" | "user-events" => &[
             "dynamodb:BatchGetItem",
@@ -412,6 +424,8 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
+            "kms:Decrypt",
+            "sqs:SendMessage",
         ],
         "set-user-roles" => &[
             "dynamodb:BatchGetItem",
@@ -639,6 +653,8 @@ fn clients_built(binary: &str, env: HashMap<&'static str, &'static str>) -> Vec<
         "totp_verify" => ctx.totp_verify().map(drop),
         "mfa_login" => ctx.mfa_login().map(drop),
         "totp_disable" => ctx.totp_disable().map(drop),
+        "password_change" => ctx.password_change().map(drop),
+        "own_account_stepped_up" => ctx.own_account_stepped_up().map(drop),
         "recovery_codes" => ctx.recovery_codes().map(drop),
         other => panic!("{binary}: unknown wiring {other}: add it to this test"),
     };

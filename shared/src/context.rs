@@ -26,7 +26,7 @@ use crate::services::{
     LogoutService, MfaLoginService, Notices, NotificationService, NotificationStatus, Onboarding,
     PasswordResetService, PasswordService, Permissions, PhoneParts, PhoneService, PolicyAdmin,
     ProfileCreator, ProfileService, RecoveryCodesService, RefreshService, RoleService,
-    SessionGuard, SignUpService, StartingRoles, StepUp, Throttle, TotpDisablePorts,
+    SessionGuard, SignUpService, StartingRoles, StepUp, SteppedUp, Throttle, TotpDisablePorts,
     TotpDisableService, TotpStartPorts, TotpStartService, TotpVerifyService, UnsubscribeService,
     UserAdminService, UserListService,
 };
@@ -175,6 +175,7 @@ impl AppContext {
             self.throttle(self.app_client()?)?,
             self.guard()?,
             self.audit()?,
+            self.notices()?,
         ))
     }
 
@@ -186,6 +187,7 @@ impl AppContext {
             self.sealer()?,
             self.throttle(app)?,
             self.audit()?,
+            self.notices()?,
         ))
     }
 
@@ -225,6 +227,7 @@ impl AppContext {
             self.sealer()?,
             self.throttle(app)?,
             self.audit()?,
+            self.notices()?,
         ))
     }
 
@@ -256,6 +259,23 @@ impl AppContext {
             &self.aws,
             notification_queue_url(&*self.env)?,
         ))))
+    }
+
+    /// Changing one's password: [`Self::passwords`] behind the step-up.
+    pub fn password_change(&self) -> Result<SteppedUp<PasswordService>, ConfigError> {
+        Ok(SteppedUp::new(
+            self.passwords()?,
+            self.step_up(self.app_client()?)?,
+        ))
+    }
+
+    /// Deleting one's account or changing its email: [`Self::own_account`]
+    /// behind the step-up.
+    pub fn own_account_stepped_up(&self) -> Result<SteppedUp<AccountService>, ConfigError> {
+        Ok(SteppedUp::new(
+            self.own_account()?,
+            self.step_up(self.app_client()?)?,
+        ))
     }
 
     /// Change password: Cognito (public and admin APIs), the session cut-offs,

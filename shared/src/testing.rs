@@ -248,6 +248,7 @@ impl InMemoryAuth {
             self.throttle(),
             self.guard(),
             self.audit(),
+            crate::services::Notices::new(self.notice_queue.clone()),
         )
     }
 
@@ -257,7 +258,13 @@ impl InMemoryAuth {
             Arc::new(crate::adapters::memory::TestSealer),
             self.throttle(),
             self.audit(),
+            crate::services::Notices::new(self.notice_queue.clone()),
         )
+    }
+
+    /// `inner` behind the step-up over these fakes.
+    pub fn stepped_up<S>(&self, inner: S) -> crate::services::SteppedUp<S> {
+        crate::services::SteppedUp::new(inner, self.step_up())
     }
 
     pub fn totp_disable(&self) -> crate::services::TotpDisableService {
@@ -285,6 +292,7 @@ impl InMemoryAuth {
             Arc::new(crate::adapters::memory::TestSealer),
             self.throttle(),
             self.audit(),
+            crate::services::Notices::new(self.notice_queue.clone()),
         )
     }
 

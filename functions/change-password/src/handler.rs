@@ -1,18 +1,25 @@
 use gatehouse::http::bodies::ChangePasswordBody;
 use gatehouse::http::{caller_json_endpoint, origin};
-use gatehouse::services::PasswordService;
+use gatehouse::services::{PasswordService, SteppedUp};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
-/// `POST /auth/password/change` `{current_password, new_password}` → 204; every session ends.
-pub async fn handle(auth: &PasswordService, req: Request) -> Result<Response<Body>, Error> {
+/// `POST /auth/password/change` `{current_password, new_password, mfa_code?}`
+/// → 204; every session ends. With an authenticator app on, `mfa_code` is
+/// asked first.
+pub async fn handle(
+    auth: &SteppedUp<PasswordService>,
+    req: Request,
+) -> Result<Response<Body>, Error> {
     let from = &origin(&req);
     Ok(caller_json_endpoint(
         &req,
         StatusCode::NO_CONTENT,
         |caller, body: ChangePasswordBody| async move {
-            let change = body.parse(auth.password_policy())?;
-            auth.change_password(&caller, change, from).await
+            let mfa_code = body.mfa_code.clone();
+            let change = body.parse(auth.inner.password_policy())?;
+            auth.check(&caller, mfa_code.as_deref(), from).await?;
+            auth.inner.change_password(&caller, change, from).await
         },
     )
     .await)
@@ -30,7 +37,7 @@ mod tests {
     #[tokio::test]
     async fn a_wrong_current_password_is_401_and_the_right_one_is_204() {
         let fakes = InMemoryAuth::default();
-        let auth = fakes.passwords();
+        let auth = fakes.stepped_up(fakes.passwords());
         let tokens = fakes.signed_in("ada@example.com").await;
         let issue = tokens.issued.clone().unwrap();
         let call = |current: &str| {
@@ -55,7 +62,7 @@ mod tests {
     #[tokio::test]
     async fn a_new_password_breaking_the_policy_is_400() {
         let fakes = InMemoryAuth::default();
-        let auth = fakes.passwords();
+        let auth = fakes.stepped_up(fakes.passwords());
         let tokens = fakes.signed_in("ada@example.com").await;
         let issue = tokens.issued.clone().unwrap();
         let body = json!({"current_password": "Password123", "new_password": "short"});

@@ -8,6 +8,6 @@ mod handler;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let auth = AppContext::from_env().await.passwords()?;
+    let auth = AppContext::from_env().await.password_change()?;
     run(|req| handler::handle(&auth, req)).await
 }

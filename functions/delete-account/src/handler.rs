@@ -1,18 +1,25 @@
 use gatehouse::http::bodies::DeleteAccountBody;
 use gatehouse::http::{caller_json_endpoint, origin};
-use gatehouse::services::AccountService;
+use gatehouse::services::{AccountService, SteppedUp};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 
-/// `DELETE /users/me` `{current_password}` → 204: the profile, its role
-/// assignments and the Cognito user are gone, and every session has ended.
-pub async fn handle(accounts: &AccountService, req: Request) -> Result<Response<Body>, Error> {
+/// `DELETE /users/me` `{current_password, mfa_code?}` → 204: the profile, its
+/// role assignments and the Cognito user are gone, and every session has
+/// ended. With an authenticator app on, `mfa_code` is asked first.
+pub async fn handle(
+    accounts: &SteppedUp<AccountService>,
+    req: Request,
+) -> Result<Response<Body>, Error> {
     let from = &origin(&req);
     Ok(caller_json_endpoint(
         &req,
         StatusCode::NO_CONTENT,
         |caller, body: DeleteAccountBody| async move {
-            accounts.delete_own(&caller, &body.parse()?, from).await
+            let mfa_code = body.mfa_code.clone();
+            let password = body.parse()?;
+            accounts.check(&caller, mfa_code.as_deref(), from).await?;
+            accounts.inner.delete_own(&caller, &password, from).await
         },
     )
     .await)

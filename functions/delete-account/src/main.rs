@@ -8,6 +8,6 @@ mod handler;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let accounts = AppContext::from_env().await.own_account()?;
+    let accounts = AppContext::from_env().await.own_account_stepped_up()?;
     run(|req| handler::handle(&accounts, req)).await
 }

@@ -8,6 +8,6 @@ mod handler;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let emails = AppContext::from_env().await.own_account()?;
+    let emails = AppContext::from_env().await.own_account_stepped_up()?;
     run(|req| handler::handle(&emails, req)).await
 }

@@ -468,6 +468,7 @@ mod tests {
             "email-changed",
             "announcement",
             "security-alert",
+            "second-factor",
         ] {
             assert!(templates.info(name).is_some(), "{name}");
         }

@@ -119,6 +119,9 @@ impl RefreshBody {
 pub struct ChangePasswordBody {
     pub current_password: String,
     pub new_password: String,
+    /// With an authenticator app on: its code, or a recovery code.
+    #[serde(default)]
+    pub mfa_code: Option<String>,
 }
 
 impl ChangePasswordBody {
@@ -244,6 +247,9 @@ impl LoginMfaBody {
 pub struct NewEmailBody {
     pub new_email: String,
     pub current_password: String,
+    /// With an authenticator app on: its code, or a recovery code.
+    #[serde(default)]
+    pub mfa_code: Option<String>,
 }
 
 impl NewEmailBody {
@@ -434,6 +440,9 @@ impl CodeBody {
 #[serde(deny_unknown_fields)]
 pub struct DeleteAccountBody {
     pub current_password: String,
+    /// With an authenticator app on: its code, or a recovery code.
+    #[serde(default)]
+    pub mfa_code: Option<String>,
 }
 
 impl DeleteAccountBody {

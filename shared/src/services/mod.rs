@@ -17,7 +17,7 @@ pub use auth::{
     Accepted, ConfirmService, Confirmed, Credentials, ForgotPasswordService, LoginService,
     LogoutService, MfaLoginService, PasswordChange, PasswordReset, PasswordResetService,
     PasswordService, RecoveryCodesService, RefreshService, Registration, SecondFactor,
-    SessionGuard, SignUpAnswer, SignUpService, StepUp, TakenAddresses, TotpDisablePorts,
+    SessionGuard, SignUpAnswer, SignUpService, StepUp, SteppedUp, TakenAddresses, TotpDisablePorts,
     TotpDisableService, TotpEnabled, TotpStartPorts, TotpStartService, TotpStarted,
     TotpVerifyService,
 };

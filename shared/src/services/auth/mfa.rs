@@ -16,7 +16,7 @@ use crate::domain::mfa::{
 use crate::domain::{AppError, Caller, Email, Origin, Password, Tokens};
 use crate::metrics::{self, LoginOutcome, Metric};
 use crate::ports::{Authenticator, MfaStore, SecretSealer, TotpIdentity, UserDirectory};
-use crate::services::{Audit, CodePurpose, Throttle};
+use crate::services::{Audit, CodePurpose, Notices, Throttle};
 use chrono::Utc;
 use serde::Serialize;
 use std::sync::Arc;
@@ -170,6 +170,7 @@ pub struct TotpVerifyService {
     throttle: Throttle,
     guard: SessionGuard,
     audit: Audit,
+    notices: Notices,
 }
 
 impl TotpVerifyService {
@@ -180,6 +181,7 @@ impl TotpVerifyService {
         throttle: Throttle,
         guard: SessionGuard,
         audit: Audit,
+        notices: Notices,
     ) -> Self {
         Self {
             totp,
@@ -188,6 +190,7 @@ impl TotpVerifyService {
             throttle,
             guard,
             audit,
+            notices,
         }
     }
 
@@ -269,6 +272,7 @@ impl TotpVerifyService {
         self.audit
             .user(&caller.user_id, AuditAction::TotpEnabled, Some(origin))
             .await;
+        super::step_up::tell(&self.notices, &caller.user_id, "totp_enabled", codes.len()).await;
         Ok(TotpEnabled {
             totp_enabled: true,
             recovery_codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
@@ -285,6 +289,7 @@ pub struct MfaLoginService {
     sealer: Arc<dyn SecretSealer>,
     throttle: Throttle,
     audit: Audit,
+    notices: Notices,
 }
 
 impl MfaLoginService {
@@ -294,6 +299,7 @@ impl MfaLoginService {
         sealer: Arc<dyn SecretSealer>,
         throttle: Throttle,
         audit: Audit,
+        notices: Notices,
     ) -> Self {
         Self {
             authenticator,
@@ -301,6 +307,7 @@ impl MfaLoginService {
             sealer,
             throttle,
             audit,
+            notices,
         }
     }
 
@@ -371,6 +378,17 @@ impl MfaLoginService {
                     self.audit
                         .user(&record.user_id, AuditAction::RecoveryCodeUsed, Some(origin))
                         .await;
+                    let left = match self.store.mfa(&record.user_id).await {
+                        Ok(mfa) => mfa.recovery_digests.len(),
+                        Err(_) => 0,
+                    };
+                    super::step_up::tell(
+                        &self.notices,
+                        &record.user_id,
+                        "recovery_code_used",
+                        left,
+                    )
+                    .await;
                 }
                 Ok(tokens)
             }

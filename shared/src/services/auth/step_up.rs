@@ -13,9 +13,27 @@ use crate::domain::audit::AuditAction;
 use crate::domain::mfa::{RecoveryCode, TotpCode, TotpSecret, matching_digest, totp_step};
 use crate::domain::{AppError, Caller, Email, Origin, Password, UserId};
 use crate::ports::{Authenticator, MfaRecord, MfaStore, SecretSealer, TotpIdentity, UserDirectory};
-use crate::services::{Audit, CodePurpose, Throttle};
+use crate::services::{Audit, CodePurpose, Notices, Throttle};
 use chrono::Utc;
 use std::sync::Arc;
+
+/// Tells the owner by email that their second factor changed (`event`:
+/// `totp_enabled`, `totp_disabled`, `recovery_code_used` with `codes_left`,
+/// `recovery_codes_replaced`), in their language.
+pub(super) async fn tell(notices: &Notices, user: &UserId, event: &'static str, codes_left: usize) {
+    let mut data = serde_json::Map::new();
+    data.insert("event".into(), event.into());
+    data.insert("codes_left".into(), codes_left.into());
+    notices
+        .send(
+            Notices::moment_id("second-factor", user),
+            user,
+            "second-factor",
+            data,
+            None,
+        )
+        .await;
+}
 
 /// The second factor a sensitive change asks for.
 #[derive(Clone)]
@@ -24,6 +42,7 @@ pub struct StepUp {
     sealer: Arc<dyn SecretSealer>,
     throttle: Throttle,
     audit: Audit,
+    notices: Notices,
 }
 
 impl StepUp {
@@ -32,12 +51,14 @@ impl StepUp {
         sealer: Arc<dyn SecretSealer>,
         throttle: Throttle,
         audit: Audit,
+        notices: Notices,
     ) -> Self {
         Self {
             store,
             sealer,
             throttle,
             audit,
+            notices,
         }
     }
 
@@ -93,6 +114,8 @@ impl StepUp {
             self.audit
                 .user(user_id, AuditAction::RecoveryCodeUsed, Some(origin))
                 .await;
+            let left = record.recovery_digests.len().saturating_sub(1);
+            tell(&self.notices, user_id, "recovery_code_used", left).await;
         }
         Ok(())
     }
@@ -127,6 +150,35 @@ impl StepUp {
         } else {
             Err(AppError::WrongMfaCode)
         }
+    }
+}
+
+/// A sensitive change of one's own account (password change, email change,
+/// deletion) behind the step-up: with TOTP on, `mfa_code` first. The service
+/// that makes the change is wrapped, so the functions that do not make one
+/// (a reset, an email change's verification) hold no step-up and no KMS.
+#[derive(Clone)]
+pub struct SteppedUp<S> {
+    pub inner: S,
+    step_up: StepUp,
+}
+
+impl<S> SteppedUp<S> {
+    pub fn new(inner: S, step_up: StepUp) -> Self {
+        Self { inner, step_up }
+    }
+
+    /// The step-up for `caller` (the token is checked by the change itself).
+    pub async fn check(
+        &self,
+        caller: &Caller,
+        mfa_code: Option<&str>,
+        origin: &Origin,
+    ) -> Result<(), AppError> {
+        let record = self.step_up.record(&caller.user_id).await?;
+        self.step_up
+            .check(&caller.user_id, &record, mfa_code, origin)
+            .await
     }
 }
 
@@ -205,6 +257,7 @@ impl TotpDisableService {
         self.audit
             .user(&caller.user_id, AuditAction::TotpDisabled, Some(origin))
             .await;
+        tell(&self.step_up.notices, &caller.user_id, "totp_disabled", 0).await;
         Ok(())
     }
 }
@@ -261,6 +314,13 @@ impl RecoveryCodesService {
                 Some(origin),
             )
             .await;
+        tell(
+            &self.step_up.notices,
+            &caller.user_id,
+            "recovery_codes_replaced",
+            codes.len(),
+        )
+        .await;
         Ok(TotpEnabled {
             totp_enabled: true,
             recovery_codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
