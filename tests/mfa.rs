@@ -531,3 +531,45 @@ async fn the_owner_is_told_when_the_app_turns_on_and_when_a_recovery_code_is_use
         "told of the code and how many are left"
     );
 }
+
+#[tokio::test]
+async fn an_admin_turns_off_a_users_second_factor_and_the_user_is_told() {
+    let user = enrolled("mfa-reset").await;
+    let user_id = sub_of(&user.access);
+    let reset = |token: String| {
+        let path = format!("/users/{user_id}/mfa");
+        async move { send(http().delete(url(&path)).bearer_auth(token)).await }
+    };
+    // Not by the user (nor any non-admin): that path asks for no second factor.
+    let by_user = reset(user.access.clone()).await;
+    assert_eq!(by_user.status, 403, "{:?}", by_user.body);
+    let admin = access_token_of(&confirmed_login(ADMIN_EMAILS[28]).await);
+    let done = reset(admin.clone()).await;
+    assert_eq!(done.status, 204, "{:?}", done.body);
+    let login = post(
+        "/auth/login",
+        json!({"email": user.email, "password": PASSWORD}),
+    )
+    .await;
+    assert!(login.body["access_token"].is_string(), "{:?}", login.body);
+    let trail = get_with_token(&format!("/users/{user_id}/events"), &admin).await;
+    let reset_event = trail.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["action"] == "mfa_reset")
+        .cloned()
+        .expect("the reset is in the trail");
+    assert_eq!(reset_event["actor"], sub_of(&admin));
+    assert!(told(&user.email, "an administrator turned off the second factor").await);
+    // An admin's own second factor goes off only through the route that asks
+    // for it (DELETE /users/me/mfa/totp).
+    let own = send(
+        http()
+            .delete(url(&format!("/users/{}/mfa", sub_of(&admin))))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_eq!(own.status, 400, "{:?}", own.body);
+    assert_eq!(own.body["field"], "user_id");
+}

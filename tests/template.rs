@@ -390,6 +390,16 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
         ],
+        // The helpdesk's reset: the decision, Cognito's MFA preference, the
+        // record forgotten, the trail and the user's notice.
+        "reset-user-mfa" => &[
+            "dynamodb:BatchGetItem",
+            "dynamodb:Query",
+            "cognito-idp:AdminSetUserMFAPreference",
+            "dynamodb:DeleteItem",
+            "dynamodb:PutItem",
+            "sqs:SendMessage",
+        ],
         "delete-account" => &[
             "cognito-idp:DescribeUserPoolClient",
             "cognito-idp:AdminUserGlobalSignOut",
@@ -653,6 +663,7 @@ fn clients_built(binary: &str, env: HashMap<&'static str, &'static str>) -> Vec<
         "totp_verify" => ctx.totp_verify().map(drop),
         "mfa_login" => ctx.mfa_login().map(drop),
         "totp_disable" => ctx.totp_disable().map(drop),
+        "mfa_reset" => ctx.mfa_reset().map(drop),
         "password_change" => ctx.password_change().map(drop),
         "own_account_stepped_up" => ctx.own_account_stepped_up().map(drop),
         "recovery_codes" => ctx.recovery_codes().map(drop),

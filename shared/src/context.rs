@@ -23,12 +23,12 @@ use crate::config::{
 use crate::services::{
     AccountService, Audit, AuditTrailService, ConfirmService, DeliverySettings, DeliveryWorker,
     EmailChangeVerification, FeedbackService, ForgotPasswordService, HealthService, LoginService,
-    LogoutService, MfaLoginService, Notices, NotificationService, NotificationStatus, Onboarding,
-    PasswordResetService, PasswordService, Permissions, PhoneParts, PhoneService, PolicyAdmin,
-    ProfileCreator, ProfileService, RecoveryCodesService, RefreshService, RoleService,
-    SessionGuard, SignUpService, StartingRoles, StepUp, SteppedUp, Throttle, TotpDisablePorts,
-    TotpDisableService, TotpStartPorts, TotpStartService, TotpVerifyService, UnsubscribeService,
-    UserAdminService, UserListService,
+    LogoutService, MfaLoginService, MfaResetService, Notices, NotificationService,
+    NotificationStatus, Onboarding, PasswordResetService, PasswordService, Permissions, PhoneParts,
+    PhoneService, PolicyAdmin, ProfileCreator, ProfileService, RecoveryCodesService,
+    RefreshService, RoleService, SessionGuard, SignUpService, StartingRoles, StepUp, SteppedUp,
+    Throttle, TotpDisablePorts, TotpDisableService, TotpStartPorts, TotpStartService,
+    TotpVerifyService, UnsubscribeService, UserAdminService, UserListService,
 };
 use std::sync::Arc;
 
@@ -346,6 +346,18 @@ impl AppContext {
             self.guard()?,
             self.audit()?,
             self.permissions()?,
+        ))
+    }
+
+    /// The helpdesk's reset of a user's second factor: Cognito's admin API, the
+    /// table (the decision, the MFA record, the trail) and the notice.
+    pub fn mfa_reset(&self) -> Result<MfaResetService, ConfigError> {
+        Ok(MfaResetService::new(
+            self.cognito_admin()?,
+            self.table()?,
+            self.permissions()?,
+            self.audit()?,
+            self.notices()?,
         ))
     }
 

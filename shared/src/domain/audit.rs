@@ -37,6 +37,9 @@ pub enum AuditAction {
     TotpDisabled,
     /// A new set of recovery codes replaced the old ones.
     RecoveryCodesReplaced,
+    /// An administrator turned the user's second factor off (the helpdesk
+    /// path for a lost phone and lost codes); `actor` names them.
+    MfaReset,
 }
 
 /// One entry of a user's trail.

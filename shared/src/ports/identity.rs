@@ -149,6 +149,14 @@ pub trait UserDirectory: Send + Sync {
     ) -> Result<String, AppError>;
 }
 
+/// The helpdesk's side of the second factor (Cognito's admin API: IAM).
+#[async_trait]
+pub trait MfaAdmin: Send + Sync {
+    /// Sign-in asks the user for no TOTP code any more. `NotFound` for a user
+    /// the provider does not know.
+    async fn turn_off_totp(&self, username: &str) -> Result<(), AppError>;
+}
+
 /// The user's authenticator app, as the identity provider keeps it (Cognito's
 /// software token: it checks the codes at sign-in itself).
 #[async_trait]

@@ -16,8 +16,8 @@ pub mod notify;
 pub mod store;
 
 pub use identity::{
-    AccountAdmin, Authenticator, PasswordIdentity, SignUpDetails, SignUpIdentity, TotpIdentity,
-    UserDirectory,
+    AccountAdmin, Authenticator, MfaAdmin, PasswordIdentity, SignUpDetails, SignUpIdentity,
+    TotpIdentity, UserDirectory,
 };
 pub use store::{
     AuditLog, ChallengeRecord, MfaRecord, MfaStore, PolicySnapshot, PolicyStore, ProfileStore,

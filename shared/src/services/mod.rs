@@ -31,6 +31,7 @@ pub use notifications::{
 pub use permissions::{Authorised, ListedPolicy, Permissions, PolicyAdmin, Target, batch_item};
 pub use profiles::{Onboarding, ProfileCreator, ProfileService, StartingRoles};
 pub use throttle::{CodePurpose, CodeTry, LoginCount, LoginRefusal, Throttle, ThrottleLimits};
+pub use users::MfaResetService;
 pub use users::{
     AccountGuards, AccountService, AuditTrailService, EmailChangeVerification, EventPage,
     PhoneParts, PhoneService, RoleService, RoleSet, UserAdminService, UserListService, UserPage,

@@ -11,6 +11,30 @@ fn token_refused(code: &str) -> Option<AppError> {
 }
 
 #[async_trait]
+impl crate::ports::MfaAdmin for CognitoAdmin {
+    async fn turn_off_totp(&self, username: &str) -> Result<(), AppError> {
+        self.client
+            .admin_set_user_mfa_preference()
+            .user_pool_id(&self.user_pool_id)
+            .username(username)
+            .software_token_mfa_settings(
+                SoftwareTokenMfaSettingsType::builder()
+                    .enabled(false)
+                    .preferred_mfa(false)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                failure("AdminSetUserMFAPreference", e, |code, _| {
+                    (code == "UserNotFoundException").then_some(AppError::NotFound("user"))
+                })
+            })?;
+        Ok(())
+    }
+}
+
+#[async_trait]
 impl TotpIdentity for CognitoDirectory {
     async fn associate(&self, token: &AccessToken) -> Result<TotpSecret, AppError> {
         let out = self

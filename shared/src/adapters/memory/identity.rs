@@ -2,8 +2,8 @@
 
 use super::*;
 
-struct FakeUser {
-    id: UserId,
+pub(super) struct FakeUser {
+    pub(super) id: UserId,
     password: String,
     code: String,
     reset_code: Option<String>,
@@ -13,7 +13,7 @@ struct FakeUser {
 
 #[derive(Default)]
 pub struct InMemoryIdentity {
-    users: Mutex<HashMap<Email, FakeUser>>,
+    pub(super) users: Mutex<HashMap<Email, FakeUser>>,
     /// Live refresh tokens and access tokens, to the email they belong to.
     refresh_tokens: Mutex<HashMap<String, Email>>,
     pub(super) access_tokens: Mutex<HashMap<String, Email>>,

@@ -114,6 +114,21 @@ impl TotpIdentity for InMemoryIdentity {
     }
 }
 
+#[async_trait]
+impl crate::ports::MfaAdmin for InMemoryIdentity {
+    async fn turn_off_totp(&self, username: &str) -> Result<(), AppError> {
+        let email = lock(&self.users)
+            .iter()
+            .find(|(_, u)| u.id.as_str() == username)
+            .map(|(email, _)| email.clone())
+            .ok_or(AppError::NotFound("user"))?;
+        if let Some(totp) = lock(&self.totp).get_mut(&email) {
+            totp.enabled = false;
+        }
+        Ok(())
+    }
+}
+
 /// The MFA records and open challenges.
 #[derive(Default)]
 pub struct InMemoryMfaStore {

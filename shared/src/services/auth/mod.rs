@@ -26,6 +26,7 @@ pub use passwords::{
 };
 pub use sessions::{Credentials, LoginService, LogoutService, RefreshService, SessionGuard};
 pub use sign_up::{ConfirmService, Registration, SignUpAnswer, SignUpService, TakenAddresses};
+pub use step_up::tell as tell_second_factor;
 pub use step_up::{RecoveryCodesService, StepUp, SteppedUp, TotpDisablePorts, TotpDisableService};
 
 use serde::Serialize;

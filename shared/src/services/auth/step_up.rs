@@ -20,7 +20,7 @@ use std::sync::Arc;
 /// Tells the owner by email that their second factor changed (`event`:
 /// `totp_enabled`, `totp_disabled`, `recovery_code_used` with `codes_left`,
 /// `recovery_codes_replaced`), in their language.
-pub(super) async fn tell(notices: &Notices, user: &UserId, event: &'static str, codes_left: usize) {
+pub async fn tell(notices: &Notices, user: &UserId, event: &'static str, codes_left: usize) {
     let mut data = serde_json::Map::new();
     data.insert("event".into(), event.into());
     data.insert("codes_left".into(), codes_left.into());

@@ -23,6 +23,7 @@ mod audit_trail;
 mod email_change;
 pub use email_change::EmailChangeVerification;
 mod list;
+mod mfa_reset;
 mod phone;
 mod roles;
 
@@ -30,6 +31,7 @@ pub use account::{AccountGuards, AccountService};
 pub use admin::UserAdminService;
 pub use audit_trail::{AuditTrailService, EventPage};
 pub use list::{UserListService, UserPage};
+pub use mfa_reset::MfaResetService;
 pub use phone::{PhoneParts, PhoneService};
 pub use roles::{RoleService, RoleSet};
 
