@@ -573,3 +573,27 @@ async fn an_admin_turns_off_a_users_second_factor_and_the_user_is_told() {
     assert_eq!(own.status, 400, "{:?}", own.body);
     assert_eq!(own.body["field"], "user_id");
 }
+
+#[tokio::test]
+async fn the_profile_shows_the_second_factor_and_the_recovery_codes_left() {
+    let (_, tokens) = signed_up_user("mfa-profile-off").await;
+    let before = get_with_token("/users/me", &access_token_of(&tokens)).await;
+    assert_eq!(before.status, 200, "{:?}", before.body);
+    assert_eq!(
+        before.body["mfa"],
+        json!({"totp": false, "recovery_codes_left": 0})
+    );
+    let user = enrolled("mfa-profile").await;
+    let on = get_with_token("/users/me", &user.access).await;
+    assert_eq!(
+        on.body["mfa"],
+        json!({"totp": true, "recovery_codes_left": 10})
+    );
+    let session = challenged(&user.email).await;
+    let used = second_step(&session, ("recovery_code", &user.recovery_codes[9])).await;
+    let after = get_with_token("/users/me", &access_token_of(&used.body)).await;
+    assert_eq!(
+        after.body["mfa"],
+        json!({"totp": true, "recovery_codes_left": 9})
+    );
+}

@@ -62,6 +62,7 @@ fn user_principal(i: usize, roles: usize) -> Principal {
         status: gatehouse::domain::UserStatus::Active,
         phone_number: None,
         phone_verified: false,
+        mfa: None,
         created_at: chrono::Utc::now(),
         updated_at: chrono::Utc::now(),
         version: 1,

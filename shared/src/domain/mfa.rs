@@ -16,6 +16,14 @@ pub const CHALLENGE_SECONDS: i64 = 180;
 /// Wrong codes one challenge takes before it is dead.
 pub const CHALLENGE_WRONG_CODES: u32 = 5;
 
+/// The second factor as the user's profile shows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MfaSummary {
+    /// An authenticator app is on.
+    pub totp: bool,
+    pub recovery_codes_left: usize,
+}
+
 /// What a password sign-in gives.
 #[derive(Debug)]
 pub enum SignIn {

@@ -30,6 +30,9 @@ pub struct Profile {
     /// A new address asked for and not yet confirmed by its code.
     #[serde(skip)]
     pub pending_email: Option<Email>,
+    /// The second factor, where the read saw the user's whole partition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa: Option<super::mfa::MfaSummary>,
 }
 
 /// One user in the admin's list.

@@ -165,6 +165,7 @@ impl ProfileItem {
             pending_email: self.pending_email,
             phone_number: self.phone_number,
             phone_verified: self.phone_verified,
+            mfa: None,
         })
     }
 }

@@ -416,7 +416,24 @@ impl ProfileStore for DynamoTable {
             .map_err(|e| Call::dynamodb("Query").any(e))?;
         let mut profile = None;
         let mut sessions_revoked_before = None;
+        // The second factor's item is in the same partition: no extra read.
+        let mut mfa = crate::domain::mfa::MfaSummary::default();
         for item in out.items() {
+            if item
+                .get("sk")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+                == Some(keys::MFA_SK)
+            {
+                mfa = crate::domain::mfa::MfaSummary {
+                    totp: item.contains_key("secret"),
+                    recovery_codes_left: item
+                        .get("recovery")
+                        .and_then(|v| v.as_ss().ok())
+                        .map_or(0, Vec::len),
+                };
+                continue;
+            }
             match serde_dynamo::from_item::<_, UserItem>(item.clone())
                 .map_err(AppError::unexpected)?
             {
@@ -426,8 +443,15 @@ impl ProfileStore for DynamoTable {
                 UserItem::Other => {}
             }
         }
+        let profile = profile
+            .map(ProfileItem::into_profile)
+            .transpose()?
+            .map(|p| Profile {
+                mfa: Some(mfa),
+                ..p
+            });
         Ok(UserSnapshot {
-            profile: profile.map(ProfileItem::into_profile).transpose()?,
+            profile,
             sessions_revoked_before,
         })
     }

@@ -89,6 +89,7 @@ impl ProfileStore for InMemoryProfileStore {
                 pending_email: None,
                 phone_number: None,
                 phone_verified: false,
+                mfa: None,
             },
         );
         Ok(ProfileCreation::Created)

@@ -238,6 +238,7 @@ pub fn admins_keep_control(stored: &[PolicyDocument]) -> Result<bool, AppError> 
             status: crate::domain::UserStatus::Active,
             phone_number: None,
             phone_verified: false,
+            mfa: None,
             created_at: now,
             updated_at: now,
             version: 1,

@@ -164,6 +164,7 @@ mod tests {
             status,
             phone_number: None,
             phone_verified: false,
+            mfa: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
             version: 1,
