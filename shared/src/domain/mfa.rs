@@ -142,7 +142,11 @@ impl TotpSecret {
     /// The code at RFC 6238 time step `step` (Unix time / 30).
     pub fn code_at(&self, step: i64) -> TotpCode {
         let key = base32_decode(&self.0).unwrap_or_default();
-        let mut mac = Hmac::<Sha1>::new_from_slice(&key).expect("HMAC takes any key length");
+        // HMAC takes a key of any length: this never fails, and an empty code
+        // (which no one can type) would be the answer if it did.
+        let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(&key) else {
+            return TotpCode(String::new());
+        };
         mac.update(&step.to_be_bytes());
         let digest = mac.finalize().into_bytes();
         let offset = (digest[19] & 0x0f) as usize;
@@ -213,7 +217,7 @@ impl RecoveryCode {
         if text.len() != 16 || base32_decode(&text).is_none() {
             return Err(AppError::validation(
                 "recovery_code",
-                "must be one of the recovery codes shown at enrolment (XXXX-XXXX-XXXX-XXXX)",
+                "must be one of the recovery codes shown at enrolment (four groups of four letters and digits)",
             ));
         }
         let groups: Vec<&str> = (0..4).map(|i| &text[i * 4..i * 4 + 4]).collect();

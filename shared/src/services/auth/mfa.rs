@@ -8,6 +8,7 @@
 //! computes from that secret.
 
 use super::sessions::SessionGuard;
+use crate::domain::UserId;
 use crate::domain::audit::AuditAction;
 use crate::domain::mfa::{
     CHALLENGE_WRONG_CODES, MfaChallenge, RECOVERY_CODES, RecoveryCode, TotpCode, TotpSecret,
@@ -16,7 +17,7 @@ use crate::domain::mfa::{
 use crate::domain::{AppError, Caller, Email, Origin, Password, Tokens};
 use crate::metrics::{self, LoginOutcome, Metric};
 use crate::ports::{Authenticator, MfaStore, SecretSealer, TotpIdentity, UserDirectory};
-use crate::services::{Audit, CodePurpose, Notices, Throttle};
+use crate::services::{Audit, CodePurpose, CodeTry, Notices, Throttle};
 use chrono::Utc;
 use serde::Serialize;
 use std::sync::Arc;
@@ -66,6 +67,47 @@ fn qr_svg(uri: &str) -> Result<String, AppError> {
         .render::<qrcode::render::svg::Color<'_>>()
         .min_dimensions(200, 200)
         .build())
+}
+
+/// Counts a second-factor code about to be tested for `user` (from any source:
+/// ten wrong in 15 minutes and the next waits, 429), noting the first refusal
+/// of a window in the trail.
+pub(super) async fn second_factor_try(
+    throttle: &Throttle,
+    audit: &Audit,
+    user: &UserId,
+    origin: &Origin,
+) -> Result<CodeTry, AppError> {
+    match throttle
+        .code_try(user.as_str(), CodePurpose::SecondFactor)
+        .await
+    {
+        Ok(tried) => Ok(tried),
+        Err((refused, first)) => {
+            if first {
+                audit
+                    .user(user, AuditAction::CodesLocked, Some(origin))
+                    .await;
+            }
+            Err(refused)
+        }
+    }
+}
+
+/// The caller's email (from their own token) and their password checked behind
+/// the login throttle: what a change that asks for the password starts with.
+pub(super) async fn check_callers_password(
+    directory: &dyn UserDirectory,
+    authenticator: &dyn Authenticator,
+    throttle: &Throttle,
+    caller: &Caller,
+    password: &Password,
+    origin: &Origin,
+) -> Result<Email, AppError> {
+    let email = directory.confirmed_user(&caller.access_token).await?.email;
+    crate::services::users::check_password(throttle, authenticator, &email, password, origin)
+        .await?;
+    Ok(email)
 }
 
 pub(super) fn fresh_recovery_codes() -> Result<Vec<RecoveryCode>, AppError> {
@@ -134,15 +176,11 @@ impl TotpStartService {
         if self.store.mfa(&caller.user_id).await?.secret.is_some() {
             return Err(AppError::Conflict("an authenticator app is on already"));
         }
-        let email: Email = self
-            .directory
-            .confirmed_user(&caller.access_token)
-            .await?
-            .email;
-        crate::services::users::check_password(
-            &self.throttle,
+        let email = check_callers_password(
+            &*self.directory,
             &*self.authenticator,
-            &email,
+            &self.throttle,
+            caller,
             current_password,
             origin,
         )
@@ -230,21 +268,7 @@ impl TotpVerifyService {
             .ok_or(AppError::Conflict(
                 "no enrolment was started: POST /users/me/mfa/totp first",
             ))?;
-        let tried = match self
-            .throttle
-            .code_try(caller.user_id.as_str(), CodePurpose::SecondFactor)
-            .await
-        {
-            Ok(tried) => tried,
-            Err((refused, first)) => {
-                if first {
-                    self.audit
-                        .user(&caller.user_id, AuditAction::CodesLocked, Some(origin))
-                        .await;
-                }
-                return Err(refused);
-            }
-        };
+        let tried = second_factor_try(&self.throttle, &self.audit, &caller.user_id, origin).await?;
         let verified = self.check_code(caller, &pending, code).await;
         self.throttle
             .code_settled(tried, matches!(verified, Err(AppError::WrongMfaCode)))
@@ -329,21 +353,7 @@ impl MfaLoginService {
             .await?
             .filter(|r| r.wrong_codes < CHALLENGE_WRONG_CODES)
             .ok_or(AppError::InvalidMfaSession)?;
-        let tried = match self
-            .throttle
-            .code_try(record.user_id.as_str(), CodePurpose::SecondFactor)
-            .await
-        {
-            Ok(tried) => tried,
-            Err((refused, first)) => {
-                if first {
-                    self.audit
-                        .user(&record.user_id, AuditAction::CodesLocked, Some(origin))
-                        .await;
-                }
-                return Err(refused);
-            }
-        };
+        let tried = second_factor_try(&self.throttle, &self.audit, &record.user_id, origin).await?;
         let challenge = MfaChallenge {
             session: session.to_owned(),
             user_id: record.user_id.clone(),
@@ -633,7 +643,7 @@ mod tests {
             mfa.complete(&session, recovery(), &from_ip(1)).await,
             Err(AppError::WrongMfaCode)
         ));
-        let user = fakes.identity.user_id_of_email(EMAIL);
+        let user = fakes.identity.user_id_of_email(EMAIL).unwrap();
         assert_eq!(
             fakes.mfa.mfa(&user).await.unwrap().recovery_digests.len(),
             RECOVERY_CODES - 1

@@ -7,13 +7,13 @@
 //! the record keeps the latest step used, and a code of that step or an
 //! earlier one is refused.
 
-use super::mfa::{TotpEnabled, fresh_recovery_codes};
+use super::mfa::{TotpEnabled, check_callers_password, fresh_recovery_codes, second_factor_try};
 use super::sessions::SessionGuard;
 use crate::domain::audit::AuditAction;
 use crate::domain::mfa::{RecoveryCode, TotpCode, TotpSecret, matching_digest, totp_step};
-use crate::domain::{AppError, Caller, Email, Origin, Password, UserId};
+use crate::domain::{AppError, Caller, Origin, Password, UserId};
 use crate::ports::{Authenticator, MfaRecord, MfaStore, SecretSealer, TotpIdentity, UserDirectory};
-use crate::services::{Audit, CodePurpose, Notices, Throttle};
+use crate::services::{Audit, Notices, Throttle};
 use chrono::Utc;
 use std::sync::Arc;
 
@@ -87,21 +87,7 @@ impl StepUp {
                 AppError::validation("mfa_code", "must be the app's 6 digits or a recovery code")
             })?),
         };
-        let tried = match self
-            .throttle
-            .code_try(user_id.as_str(), CodePurpose::SecondFactor)
-            .await
-        {
-            Ok(tried) => tried,
-            Err((refused, first)) => {
-                if first {
-                    self.audit
-                        .user(user_id, AuditAction::CodesLocked, Some(origin))
-                        .await;
-                }
-                return Err(refused);
-            }
-        };
+        let tried = second_factor_try(&self.throttle, &self.audit, user_id, origin).await?;
         let checked = match &factor {
             Ok(totp) => self.check_totp(user_id, sealed, totp).await,
             Err(recovery) => self.spend_recovery_code(user_id, record, recovery).await,
@@ -236,15 +222,11 @@ impl TotpDisableService {
         if record.secret.is_none() {
             return Err(AppError::Conflict("no authenticator app is on"));
         }
-        let email: Email = self
-            .directory
-            .confirmed_user(&caller.access_token)
-            .await?
-            .email;
-        crate::services::users::check_password(
-            &self.throttle,
+        check_callers_password(
+            &*self.directory,
             &*self.authenticator,
-            &email,
+            &self.throttle,
+            caller,
             current_password,
             origin,
         )
