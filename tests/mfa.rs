@@ -597,3 +597,24 @@ async fn the_profile_shows_the_second_factor_and_the_recovery_codes_left() {
         json!({"totp": true, "recovery_codes_left": 9})
     );
 }
+
+#[tokio::test]
+async fn ten_racing_wrong_codes_test_at_most_five() {
+    let user = enrolled("mfa-race").await;
+    let session = challenged(&user.email).await;
+    let wrong = wrong_code(&user.secret, user.step);
+    let answers =
+        futures::future::join_all((0..10).map(|_| second_step(&session, ("code", &wrong)))).await;
+    let codes: Vec<String> = answers
+        .iter()
+        .map(|a| a.body["code"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    let tested = codes.iter().filter(|c| *c == "invalid_code").count();
+    assert_eq!(tested, 5, "{codes:?}");
+    assert!(
+        codes
+            .iter()
+            .all(|c| c == "invalid_code" || c == "invalid_session"),
+        "{codes:?}"
+    );
+}

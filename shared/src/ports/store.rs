@@ -238,6 +238,7 @@ pub struct MfaRecord {
 pub struct ChallengeRecord {
     pub user_id: UserId,
     pub email: String,
+    /// Tries taken: codes tested or being tested (five end the challenge).
     pub wrong_codes: u32,
     pub expires_at: i64,
 }
@@ -294,8 +295,13 @@ pub trait MfaStore: Send + Sync {
     /// The challenge, unless it expired.
     async fn challenge(&self, key: &str, now: i64) -> Result<Option<ChallengeRecord>, AppError>;
 
-    /// Counts a wrong code; the count now.
-    async fn count_wrong_code(&self, key: &str) -> Result<u32, AppError>;
+    /// Takes one of the challenge's `max` tries before a code is tested:
+    /// `false` when none is left (or the challenge is gone). Racing answers
+    /// cannot take more than `max` between them.
+    async fn take_try(&self, key: &str, max: u32) -> Result<bool, AppError>;
+
+    /// Gives a try back: the code was never tested (a dependency failed).
+    async fn give_back_try(&self, key: &str) -> Result<(), AppError>;
 
     async fn close_challenge(&self, key: &str) -> Result<(), AppError>;
 }

@@ -221,30 +221,36 @@ impl MfaStore for DynamoTable {
         }))
     }
 
-    async fn count_wrong_code(&self, key: &str) -> Result<u32, AppError> {
-        let out = self
+    async fn take_try(&self, key: &str, max: u32) -> Result<bool, AppError> {
+        let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(keys::challenge_pk(key)))
             .key("sk", AttributeValue::S(keys::CHALLENGE_SK.into()))
             .update_expression("ADD wrong :one")
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression("attribute_exists(pk) AND wrong < :max")
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .expression_attribute_values(":max", AttributeValue::N(max.to_string()))
             .send()
             .await;
-        match out {
-            Ok(out) => Ok(out
-                .attributes()
-                .and_then(|a| number(a, "wrong"))
-                .unwrap_or_default() as u32),
-            Err(err) => {
-                // Closed meanwhile: as dead as five wrong codes.
-                conditional("UpdateItem", Err::<(), _>(err))?;
-                Ok(u32::MAX)
-            }
-        }
+        conditional("UpdateItem", result)
+    }
+
+    async fn give_back_try(&self, key: &str) -> Result<(), AppError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(keys::challenge_pk(key)))
+            .key("sk", AttributeValue::S(keys::CHALLENGE_SK.into()))
+            .update_expression("ADD wrong :minus_one")
+            .condition_expression("attribute_exists(pk) AND wrong > :zero")
+            .expression_attribute_values(":minus_one", AttributeValue::N("-1".into()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .send()
+            .await;
+        conditional("UpdateItem", result).map(drop)
     }
 
     async fn close_challenge(&self, key: &str) -> Result<(), AppError> {

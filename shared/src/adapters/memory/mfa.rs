@@ -248,11 +248,19 @@ impl MfaStore for InMemoryMfaStore {
             .cloned())
     }
 
-    async fn count_wrong_code(&self, key: &str) -> Result<u32, AppError> {
-        Ok(lock(&self.challenges).get_mut(key).map_or(u32::MAX, |c| {
-            c.wrong_codes += 1;
-            c.wrong_codes
-        }))
+    async fn take_try(&self, key: &str, max: u32) -> Result<bool, AppError> {
+        Ok(lock(&self.challenges)
+            .get_mut(key)
+            .filter(|c| c.wrong_codes < max)
+            .map(|c| c.wrong_codes += 1)
+            .is_some())
+    }
+
+    async fn give_back_try(&self, key: &str) -> Result<(), AppError> {
+        if let Some(c) = lock(&self.challenges).get_mut(key) {
+            c.wrong_codes = c.wrong_codes.saturating_sub(1);
+        }
+        Ok(())
     }
 
     async fn close_challenge(&self, key: &str) -> Result<(), AppError> {

@@ -351,9 +351,14 @@ impl MfaLoginService {
             .store
             .challenge(&key, now)
             .await?
-            .filter(|r| r.wrong_codes < CHALLENGE_WRONG_CODES)
             .ok_or(AppError::InvalidMfaSession)?;
         let tried = second_factor_try(&self.throttle, &self.audit, &record.user_id, origin).await?;
+        // One of the challenge's five tries, taken before the code is tested,
+        // so racing answers cannot test more than five between them.
+        if !self.store.take_try(&key, CHALLENGE_WRONG_CODES).await? {
+            self.throttle.code_settled(tried, false).await?;
+            return Err(AppError::InvalidMfaSession);
+        }
         let challenge = MfaChallenge {
             session: session.to_owned(),
             user_id: record.user_id.clone(),
@@ -403,11 +408,9 @@ impl MfaLoginService {
                 Ok(tokens)
             }
             Err(AppError::WrongMfaCode) => {
+                // The try stays taken: at the fifth, the challenge is dead.
                 settled?;
                 metrics::record(Metric::Login(LoginOutcome::Failure));
-                if self.store.count_wrong_code(&key).await? >= CHALLENGE_WRONG_CODES {
-                    self.store.close_challenge(&key).await?;
-                }
                 Err(AppError::WrongMfaCode)
             }
             Err(AppError::InvalidMfaSession) => {
@@ -416,6 +419,9 @@ impl MfaLoginService {
                 Err(AppError::InvalidMfaSession)
             }
             Err(other) => {
+                // Never tested (a dependency failed, or the code's window was
+                // used): the try is given back.
+                self.store.give_back_try(&key).await?;
                 settled?;
                 Err(other)
             }
