@@ -93,7 +93,7 @@ async fn enrolled(tag: &str) -> Enrolled {
             .expect("svg")
             .contains("<svg")
     );
-    let step = step_now();
+    let step = fresh_step().await;
     let verified = post_as(
         "/users/me/mfa/totp/verify",
         &access,
@@ -609,12 +609,49 @@ async fn ten_racing_wrong_codes_test_at_most_five() {
         .iter()
         .map(|a| a.body["code"].as_str().unwrap_or("?").to_owned())
         .collect();
+    // Racing answers also race for the account's window of wrong codes: one
+    // that loses every round there waits (429) untested.
     let tested = codes.iter().filter(|c| *c == "invalid_code").count();
-    assert_eq!(tested, 5, "{codes:?}");
+    assert!(tested <= 5, "{codes:?}");
     assert!(
-        codes
-            .iter()
-            .all(|c| c == "invalid_code" || c == "invalid_session"),
+        codes.iter().all(|c| {
+            ["invalid_code", "invalid_session", "too_many_requests"].contains(&c.as_str())
+        }),
         "{codes:?}"
     );
+    assert!(tested >= 1, "{codes:?}");
+}
+
+#[tokio::test]
+async fn a_recovery_code_given_with_a_wrong_password_stays_usable() {
+    let user = enrolled("mfa-step-keep").await;
+    let refused = post_as(
+        "/auth/password/change",
+        &user.access,
+        json!({"current_password": "Wrong-pass-1", "new_password": "Another-Horse-7",
+               "mfa_code": user.recovery_codes[3]}),
+    )
+    .await;
+    assert_eq!(refused.status, 401, "{:?}", refused.body);
+    assert_eq!(refused.body["code"], "invalid_credentials");
+    let session = challenged(&user.email).await;
+    let used = second_step(&session, ("recovery_code", &user.recovery_codes[3])).await;
+    assert_eq!(used.status, 200, "the code was put back: {:?}", used.body);
+}
+
+#[tokio::test]
+async fn a_code_a_step_up_used_does_not_also_sign_in() {
+    let user = enrolled("mfa-step-then-login").await;
+    let code = code_at(&user.secret, user.step + 1);
+    let renewed = post_as(
+        "/users/me/mfa/recovery-codes",
+        &user.access,
+        json!({"mfa_code": code}),
+    )
+    .await;
+    assert_eq!(renewed.status, 200, "{:?}", renewed.body);
+    let session = challenged(&user.email).await;
+    let replayed = second_step(&session, ("code", &code)).await;
+    assert_eq!(replayed.status, 401, "{:?}", replayed.body);
+    assert_eq!(replayed.body["code"], "invalid_code");
 }

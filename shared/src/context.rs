@@ -266,6 +266,7 @@ impl AppContext {
         Ok(SteppedUp::new(
             self.passwords()?,
             self.step_up(self.app_client()?)?,
+            self.guard()?,
         ))
     }
 
@@ -275,6 +276,7 @@ impl AppContext {
         Ok(SteppedUp::new(
             self.own_account()?,
             self.step_up(self.app_client()?)?,
+            self.guard()?,
         ))
     }
 

@@ -264,7 +264,7 @@ impl InMemoryAuth {
 
     /// `inner` behind the step-up over these fakes.
     pub fn stepped_up<S>(&self, inner: S) -> crate::services::SteppedUp<S> {
-        crate::services::SteppedUp::new(inner, self.step_up())
+        crate::services::SteppedUp::new(inner, self.step_up(), self.guard())
     }
 
     pub fn totp_disable(&self) -> crate::services::TotpDisableService {

@@ -17,9 +17,11 @@ pub async fn handle(
         StatusCode::NO_CONTENT,
         |caller, body: ChangePasswordBody| async move {
             let mfa_code = body.mfa_code.clone();
-            let change = body.parse(auth.inner.password_policy())?;
-            auth.check(&caller, mfa_code.as_deref(), from).await?;
-            auth.inner.change_password(&caller, change, from).await
+            let change = body.parse(auth.service().password_policy())?;
+            auth.act(&caller, mfa_code.as_deref(), from, || {
+                auth.service().change_password(&caller, change, from)
+            })
+            .await
         },
     )
     .await)

@@ -18,8 +18,11 @@ pub async fn handle(
         |caller, body: DeleteAccountBody| async move {
             let mfa_code = body.mfa_code.clone();
             let password = body.parse()?;
-            accounts.check(&caller, mfa_code.as_deref(), from).await?;
-            accounts.inner.delete_own(&caller, &password, from).await
+            accounts
+                .act(&caller, mfa_code.as_deref(), from, || {
+                    accounts.service().delete_own(&caller, &password, from)
+                })
+                .await
         },
     )
     .await)

@@ -18,10 +18,12 @@ pub async fn handle(
         |caller, body: NewEmailBody| async move {
             let mfa_code = body.mfa_code.clone();
             let (new_email, password) = body.parse()?;
-            emails.check(&caller, mfa_code.as_deref(), from).await?;
             emails
-                .inner
-                .request_email_change(&caller, &new_email, &password, from)
+                .act(&caller, mfa_code.as_deref(), from, || {
+                    emails
+                        .service()
+                        .request_email_change(&caller, &new_email, &password, from)
+                })
                 .await
         },
     )

@@ -114,7 +114,7 @@ impl RefreshBody {
 }
 
 /// `POST /auth/password/change`.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordBody {
     pub current_password: String,
@@ -212,7 +212,10 @@ redacted_debug!(
     TotpVerifyBody,
     LoginMfaBody,
     TotpDisableBody,
-    RecoveryCodesBody
+    RecoveryCodesBody,
+    ChangePasswordBody,
+    NewEmailBody,
+    DeleteAccountBody
 );
 
 /// Cognito's sessions are a few hundred characters; anything far longer is
@@ -242,7 +245,7 @@ impl LoginMfaBody {
 }
 
 /// `POST /users/me/email`.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewEmailBody {
     pub new_email: String,
@@ -436,7 +439,7 @@ impl CodeBody {
 }
 
 /// `DELETE /users/me`.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteAccountBody {
     pub current_password: String,

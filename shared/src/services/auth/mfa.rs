@@ -352,20 +352,24 @@ impl MfaLoginService {
             .challenge(&key, now)
             .await?
             .ok_or(AppError::InvalidMfaSession)?;
-        let tried = second_factor_try(&self.throttle, &self.audit, &record.user_id, origin).await?;
-        // One of the challenge's five tries, taken before the code is tested,
-        // so racing answers cannot test more than five between them.
-        if !self.store.take_try(&key, CHALLENGE_WRONG_CODES).await? {
-            self.throttle.code_settled(tried, false).await?;
-            return Err(AppError::InvalidMfaSession);
-        }
         let challenge = MfaChallenge {
             session: session.to_owned(),
             user_id: record.user_id.clone(),
             email: Email::parse(&record.email).map_err(AppError::unexpected)?,
         };
+        let tried = second_factor_try(&self.throttle, &self.audit, &record.user_id, origin).await?;
+        // One of the challenge's five tries, taken before the code is tested,
+        // so racing answers cannot test more than five between them.
+        let took = self.store.take_try(&key, CHALLENGE_WRONG_CODES).await;
+        if !matches!(took, Ok(true)) {
+            if let Err(err) = self.throttle.code_settled(tried, false).await {
+                tracing::warn!(error = %err, "an untested second factor not given back");
+            }
+            took?;
+            return Err(AppError::InvalidMfaSession);
+        }
         let answered = match &factor {
-            SecondFactor::Totp(code) => self.authenticator.answer_totp(&challenge, code).await,
+            SecondFactor::Totp(code) => self.answer_with_totp(&challenge, code).await,
             SecondFactor::Recovery(code) => self.answer_with_recovery_code(&challenge, code).await,
         };
         let wrong = matches!(answered, Err(AppError::WrongMfaCode));
@@ -379,11 +383,6 @@ impl MfaLoginService {
                 }
                 if let Err(err) = self.store.close_challenge(&key).await {
                     tracing::warn!(error = %err, "an answered challenge left to expire");
-                }
-                if let SecondFactor::Totp(code) = &factor
-                    && let Err(err) = self.take_login_step(&record.user_id, code).await
-                {
-                    tracing::warn!(error = %err, "a sign-in's TOTP step not noted for step-ups");
                 }
                 metrics::record(Metric::Login(LoginOutcome::Success));
                 self.audit
@@ -428,21 +427,25 @@ impl MfaLoginService {
         }
     }
 
-    /// Notes the step of a code Cognito accepted at sign-in, so a step-up
-    /// refuses it too (Cognito and Gatehouse each keep the last step used).
-    async fn take_login_step(
+    /// The app's code: its step taken first in Gatehouse's record (so a code
+    /// a step-up used is refused here, and one used here is refused by a
+    /// step-up; Cognito keeps its own), then Cognito's answer.
+    async fn answer_with_totp(
         &self,
-        user_id: &crate::domain::UserId,
+        challenge: &MfaChallenge,
         code: &TotpCode,
-    ) -> Result<(), AppError> {
-        let Some(sealed) = self.store.mfa(user_id).await?.secret else {
-            return Ok(());
-        };
-        let secret = TotpSecret::from_base32(&self.sealer.open(user_id, &sealed).await?)?;
-        if let Some(step) = secret.matching_step(code, totp_step(Utc::now().timestamp())) {
-            self.store.take_step(user_id, step).await?;
+    ) -> Result<Tokens, AppError> {
+        let user_id = &challenge.user_id;
+        if let Some(sealed) = self.store.mfa(user_id).await?.secret {
+            let secret = TotpSecret::from_base32(&self.sealer.open(user_id, &sealed).await?)?;
+            // A code of no step near now is Cognito's to refuse.
+            if let Some(step) = secret.matching_step(code, totp_step(Utc::now().timestamp()))
+                && !self.store.take_step(user_id, step).await?
+            {
+                return Err(AppError::WrongMfaCode);
+            }
         }
-        Ok(())
+        self.authenticator.answer_totp(challenge, code).await
     }
 
     /// A recovery code is spent (once, also against a racing request), then

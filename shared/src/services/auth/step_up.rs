@@ -77,8 +77,22 @@ impl StepUp {
         mfa_code: Option<&str>,
         origin: &Origin,
     ) -> Result<(), AppError> {
+        let spent = self.verify(user_id, record, mfa_code, origin).await?;
+        self.note_use(user_id, record, spent.as_deref(), origin)
+            .await;
+        Ok(())
+    }
+
+    /// The check alone: the digest of the recovery code it spent, if one was.
+    async fn verify(
+        &self,
+        user_id: &UserId,
+        record: &MfaRecord,
+        mfa_code: Option<&str>,
+        origin: &Origin,
+    ) -> Result<Option<String>, AppError> {
         let Some(sealed) = &record.secret else {
-            return Ok(());
+            return Ok(None);
         };
         let code = mfa_code.ok_or(AppError::MfaCodeRequired)?;
         let factor = match TotpCode::parse("mfa_code", code) {
@@ -89,21 +103,35 @@ impl StepUp {
         };
         let tried = second_factor_try(&self.throttle, &self.audit, user_id, origin).await?;
         let checked = match &factor {
-            Ok(totp) => self.check_totp(user_id, sealed, totp).await,
-            Err(recovery) => self.spend_recovery_code(user_id, record, recovery).await,
+            Ok(totp) => self.check_totp(user_id, sealed, totp).await.map(|()| None),
+            Err(recovery) => self
+                .spend_recovery_code(user_id, record, recovery)
+                .await
+                .map(Some),
         };
-        self.throttle
-            .code_settled(tried, matches!(checked, Err(AppError::WrongMfaCode)))
-            .await?;
-        checked?;
-        if factor.is_err() {
+        let wrong = matches!(checked, Err(AppError::WrongMfaCode));
+        if let Err(err) = self.throttle.code_settled(tried, wrong).await {
+            // A spent code must not be lost to the bookkeeping.
+            tracing::warn!(error = %err, "a second-factor try not settled");
+        }
+        checked
+    }
+
+    /// The trail and the owner's notice of a recovery code used.
+    async fn note_use(
+        &self,
+        user_id: &UserId,
+        record: &MfaRecord,
+        spent: Option<&str>,
+        origin: &Origin,
+    ) {
+        if spent.is_some() {
             self.audit
                 .user(user_id, AuditAction::RecoveryCodeUsed, Some(origin))
                 .await;
             let left = record.recovery_digests.len().saturating_sub(1);
             tell(&self.notices, user_id, "recovery_code_used", left).await;
         }
-        Ok(())
     }
 
     async fn check_totp(
@@ -128,11 +156,11 @@ impl StepUp {
         user_id: &UserId,
         record: &MfaRecord,
         code: &RecoveryCode,
-    ) -> Result<(), AppError> {
+    ) -> Result<String, AppError> {
         let digest = matching_digest(&record.recovery_digests, &code.digest())
             .ok_or(AppError::WrongMfaCode)?;
         if self.store.spend_recovery_code(user_id, digest).await? {
-            Ok(())
+            Ok(digest.clone())
         } else {
             Err(AppError::WrongMfaCode)
         }
@@ -145,26 +173,67 @@ impl StepUp {
 /// (a reset, an email change's verification) hold no step-up and no KMS.
 #[derive(Clone)]
 pub struct SteppedUp<S> {
-    pub inner: S,
+    inner: S,
     step_up: StepUp,
+    guard: SessionGuard,
 }
 
 impl<S> SteppedUp<S> {
-    pub fn new(inner: S, step_up: StepUp) -> Self {
-        Self { inner, step_up }
+    pub fn new(inner: S, step_up: StepUp, guard: SessionGuard) -> Self {
+        Self {
+            inner,
+            step_up,
+            guard,
+        }
     }
 
-    /// The step-up for `caller` (the token is checked by the change itself).
-    pub async fn check(
+    /// The wrapped service, whose change `act` runs.
+    pub fn service(&self) -> &S {
+        &self.inner
+    }
+
+    /// The change `act` makes, behind the step-up: a revoked token is refused
+    /// before any code is tried; a recovery code the change then could not use
+    /// (a wrong password, a refused address) is put back, and only a change
+    /// made is noted and told as a recovery code used. (A TOTP code stays
+    /// taken: the next one comes within 30 seconds.)
+    pub async fn act<T, F, Fut>(
         &self,
         caller: &Caller,
         mfa_code: Option<&str>,
         origin: &Origin,
-    ) -> Result<(), AppError> {
+        act: F,
+    ) -> Result<T, AppError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, AppError>>,
+    {
+        self.guard.ensure_current(caller).await?;
         let record = self.step_up.record(&caller.user_id).await?;
-        self.step_up
-            .check(&caller.user_id, &record, mfa_code, origin)
-            .await
+        let spent = self
+            .step_up
+            .verify(&caller.user_id, &record, mfa_code, origin)
+            .await?;
+        let done = act().await;
+        match (&done, &spent, &record.secret) {
+            (Ok(_), _, _) => {
+                self.step_up
+                    .note_use(&caller.user_id, &record, spent.as_deref(), origin)
+                    .await;
+            }
+            (Err(_), Some(digest), Some(secret)) => {
+                if let Err(err) = self
+                    .step_up
+                    .store
+                    .restore_recovery_code(&caller.user_id, digest, secret)
+                    .await
+                {
+                    tracing::warn!(error = %err, "a recovery code not put back after a refused change");
+                }
+            }
+            _ => {}
+        }
+        done
     }
 }
 
