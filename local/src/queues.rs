@@ -166,7 +166,7 @@ async fn receive_batch(source: &EventSource, sqs: &AwsJson) -> Result<Vec<Value>
             }
         };
         let want = (source.batch_size - batch.len()).min(10);
-        let answer = sqs
+        let answer = match sqs
             .call(
                 Service::Sqs,
                 "ReceiveMessage",
@@ -180,7 +180,17 @@ async fn receive_batch(source: &EventSource, sqs: &AwsJson) -> Result<Vec<Value>
                 }),
             )
             .await
-            .map_err(|e| e.to_string())?;
+        {
+            Ok(answer) => answer,
+            // The messages received earlier in this window are in flight now:
+            // they go to the function, or they would stay invisible for the
+            // queue's whole visibility timeout (a fan-out then looked stuck).
+            Err(err) if !batch.is_empty() => {
+                tracing::warn!(queue = %source.queue.name, error = %err, "a receive failed; the batch so far is delivered");
+                return Ok(batch);
+            }
+            Err(err) => return Err(err.to_string()),
+        };
         let received = answer["Messages"].as_array().cloned().unwrap_or_default();
         if received.is_empty() && batch.is_empty() {
             return Ok(batch);
