@@ -264,6 +264,18 @@ pub fn aws_json_error(
         .into_response()
 }
 
+/// How long an answer from moto may take before the stack log says so.
+const SLOW_ANSWER: Duration = Duration::from_millis(1000);
+
+/// The operation a forwarded request names: its `X-Amz-Target`, else its
+/// `Action=` (SQS and SNS query calls put it in the body, so the path stands in).
+fn operation_of(headers: &axum::http::HeaderMap, path: &str) -> String {
+    headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| path.to_owned(), str::to_owned)
+}
+
 /// Sends a request to moto as it came (the functions' SDK calls): moto's status,
 /// headers and body.
 pub async fn forward(
@@ -289,7 +301,19 @@ pub async fn forward(
             request = request.header(name.as_str(), value.as_bytes());
         }
     }
+    let started = std::time::Instant::now();
     let response = request.body(body).send().await?;
+    // A slow answer is the first thing to look for when a function's call
+    // timed out (a health probe gives up after two seconds).
+    let operation = operation_of(headers, path);
+    // A receive long-polls: its slowness is the wait it asked for.
+    if started.elapsed() >= SLOW_ANSWER && operation != "AmazonSQS.ReceiveMessage" {
+        tracing::warn!(
+            %operation,
+            ms = started.elapsed().as_millis() as u64,
+            "moto answered slowly"
+        );
+    }
     let status = axum::http::StatusCode::from_u16(response.status().as_u16())
         .unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
     let mut out = axum::http::HeaderMap::new();
