@@ -299,7 +299,8 @@ async fn tags_and_gmail_dots_do_not_make_another_mailbox_for_the_send_limits() {
 #[tokio::test]
 async fn an_admin_address_bootstraps_once_so_a_re_created_account_is_no_admin() {
     let email = ADMIN_EMAILS[22];
-    let first = confirmed_account(email).await;
+    let (tokens, recovery_codes) = enrolled_login(email).await;
+    let first = access_token_of(&tokens);
     let me = get_with_token("/users/me", &first).await;
     assert!(
         me.body["roles"]
@@ -313,11 +314,12 @@ async fn an_admin_address_bootstraps_once_so_a_re_created_account_is_no_admin() 
         http()
             .delete(url("/users/me"))
             .bearer_auth(&first)
-            .json(&json!({"current_password": PASSWORD})),
+            .json(&json!({"current_password": PASSWORD, "mfa_code": recovery_codes[0]})),
     )
     .await;
     assert_eq!(deleted.status, 204, "{:?}", deleted.body);
-    let again = confirmed_account(email).await;
+    // A plain user now: no second factor asked of them.
+    let again = access_token_of(&password_login(email).await);
     assert_ne!(sub_of(&again), sub_of(&first), "a new account");
     let me = get_with_token("/users/me", &again).await;
     assert_eq!(me.status, 200, "{:?}", me.body);

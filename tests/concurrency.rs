@@ -78,27 +78,7 @@ async fn twenty_parallel_wrong_passwords_test_at_most_five() {
 
 #[tokio::test]
 async fn fifty_parallel_role_changes_end_as_one_of_them() {
-    let admin_email = ADMIN_EMAILS[8];
-    assert_eq!(register(admin_email).await.status, 201);
-    let code = code_from_outbox(admin_email).await;
-    assert_eq!(
-        post(
-            "/auth/confirm",
-            json!({"email": admin_email, "code": code, "password": PASSWORD})
-        )
-        .await
-        .status,
-        200
-    );
-    let login = post(
-        "/auth/login",
-        json!({"email": admin_email, "password": PASSWORD}),
-    )
-    .await;
-    let admin = login.body["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let admin = confirmed_account(ADMIN_EMAILS[8]).await;
     let (_, user) = signed_up_user("contested").await;
     let target = claims_of(user["access_token"].as_str().expect("token"))["sub"]
         .as_str()

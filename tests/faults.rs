@@ -182,7 +182,8 @@ async fn with_ses_failing_the_circuit_opens_nothing_is_lost_and_all_are_sent_onc
         &workspace_root().join("template.yaml"),
         &target_dir().join("debug"),
         &format!(
-            "AdminEmails={admin_email} NotificationBreakerCooldownSeconds=2 SendsPerSourceIp=100000 \
+            // The breaker is the subject here, not the admin's second factor.
+            "AdminEmails={admin_email} MfaRequiredRoles= NotificationBreakerCooldownSeconds=2 SendsPerSourceIp=100000 \
              LoginFailuresPerSourceIp=100000 ApiThrottlingRateLimit=100000 ApiThrottlingBurstLimit=100000"
         ),
         "breaker",

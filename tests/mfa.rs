@@ -5,26 +5,6 @@
 
 use crate::support::*;
 use serde_json::{Value, json};
-use totp_rs::{Algorithm, Builder, Secret, Totp};
-
-/// The authenticator app: RFC 6238 with SHA-1, 6 digits, 30 s.
-fn app(secret: &str) -> Totp {
-    Builder::new()
-        .with_algorithm(Algorithm::SHA1)
-        .with_digits(6)
-        .with_step_duration(30)
-        .with_secret(Secret::try_from_base32(secret).expect("the secret is base32"))
-        .build()
-        .expect("a 160-bit key")
-}
-
-fn step_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-        / 30
-}
 
 /// The current step, with at least 10 s of it left: a test that sends a code
 /// of a step relative to it (the one before) must not see the step change
@@ -39,10 +19,6 @@ async fn fresh_step() -> u64 {
         tokio::time::sleep(std::time::Duration::from_secs_f64(30.0 - into_step + 0.1)).await;
     }
     step_now()
-}
-
-fn code_at(secret: &str, step: u64) -> String {
-    app(secret).generate(step * 30).to_string()
 }
 
 /// A six-digit code that is none of the secret's within two steps of `step`.
@@ -654,4 +630,100 @@ async fn a_code_a_step_up_used_does_not_also_sign_in() {
     let replayed = second_step(&session, ("code", &code)).await;
     assert_eq!(replayed.status, 401, "{:?}", replayed.body);
     assert_eq!(replayed.body["code"], "invalid_code");
+}
+
+/// `MfaRequiredRoles` (default `admin`): a holder of the role without a second
+/// factor reaches enrolment, their own profile and logout, and nothing else,
+/// whichever way the role came (an `AdminEmails` address, or granted later);
+/// once the app is on, the same token works everywhere again.
+#[tokio::test]
+async fn an_admin_without_a_second_factor_gets_only_enrolment_their_profile_and_logout() {
+    let email = ADMIN_EMAILS[29];
+    let access = access_token_of(&password_login(email).await);
+    let me = sub_of(&access);
+    let held = |response: &Response| {
+        assert_eq!(response.status, 403, "{:?}", response.body);
+        assert_eq!(
+            response.body["code"], "mfa_enrollment_required",
+            "{:?}",
+            response.body
+        );
+    };
+    held(&get_with_token("/users", &access).await);
+    held(&get_with_token(&format!("/users/{me}"), &access).await);
+    held(&get_with_token(&format!("/users/{me}/events"), &access).await);
+    held(
+        &send(
+            http()
+                .patch(url("/users/me"))
+                .bearer_auth(&access)
+                .json(&json!({"display_name": "Root"})),
+        )
+        .await,
+    );
+    held(
+        &post_as(
+            "/auth/password/change",
+            &access,
+            json!({"current_password": PASSWORD, "new_password": "Another-Horse-10"}),
+        )
+        .await,
+    );
+    held(
+        &post_as(
+            "/permissions/check",
+            &access,
+            json!({"action": "users:read", "resource": {"type": "User", "id": me}}),
+        )
+        .await,
+    );
+    // Their own profile says why.
+    let profile = get_with_token("/users/me", &access).await;
+    assert_eq!(profile.status, 200, "{:?}", profile.body);
+    assert_eq!(profile.body["mfa"]["totp"], false);
+    assert!(
+        profile.body["roles"]
+            .as_array()
+            .is_some_and(|r| r.contains(&json!("admin")))
+    );
+
+    // A role granted later holds its holder the same way, at once; logout stays open.
+    let (_, user_tokens) = signed_up_user("mfa-required-granted").await;
+    let user = access_token_of(&user_tokens);
+    let user_id = sub_of(&user);
+    let own_trail = format!("/users/{user_id}/events");
+    assert_eq!(get_with_token(&own_trail, &user).await.status, 200);
+
+    // Enrolment is open; once the app is on, the same token works again.
+    let started = post_as(
+        "/users/me/mfa/totp",
+        &access,
+        json!({"current_password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(started.status, 200, "{:?}", started.body);
+    let secret = started.body["secret"].as_str().expect("secret");
+    let verified = post_as(
+        "/users/me/mfa/totp/verify",
+        &access,
+        json!({"code": code_at(secret, step_now())}),
+    )
+    .await;
+    assert_eq!(verified.status, 200, "{:?}", verified.body);
+    let listed = get_with_token("/users", &access).await;
+    assert_eq!(listed.status, 200, "{:?}", listed.body);
+
+    let granted = send(
+        http()
+            .put(url(&format!("/users/{user_id}/roles")))
+            .bearer_auth(&access)
+            .json(&json!({"roles": ["user", "admin"]})),
+    )
+    .await;
+    assert_eq!(granted.status, 200, "{:?}", granted.body);
+    held(&get_with_token(&own_trail, &user).await);
+    held(&get_with_token("/users", &user).await);
+    assert_eq!(get_with_token("/users/me", &user).await.status, 200);
+    let out = send(http().post(url("/auth/logout")).bearer_auth(&user)).await;
+    assert_eq!(out.status, 204, "{:?}", out.body);
 }

@@ -304,6 +304,7 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
         // Turning the app off forgets the user's MFA record.
         "disable-totp" => &[
             "cognito-idp:DescribeUserPoolClient",
+            "dynamodb:Query",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
@@ -313,6 +314,7 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
         ],
         "new-recovery-codes" => &[
             "cognito-idp:DescribeUserPoolClient",
+            "dynamodb:Query",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
@@ -341,6 +343,7 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
         "change-password" => &[
             "cognito-idp:AdminUserGlobalSignOut",
             "cognito-idp:DescribeUserPoolClient",
+            "dynamodb:Query",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
@@ -1013,6 +1016,30 @@ fn reference(value: &Value) -> Option<String> {
     match value {
         Value::Tagged(tagged) => tagged.value.as_str().map(str::to_owned),
         _ => None,
+    }
+}
+
+/// Every function applies `MfaRequiredRoles` (admins need a second factor by
+/// default) and no function sets it otherwise.
+#[test]
+fn every_function_gets_the_roles_that_need_a_second_factor() {
+    let template = load("template.yaml");
+    assert_eq!(
+        reference(
+            &template["Globals"]["Function"]["Environment"]["Variables"]["MFA_REQUIRED_ROLES"]
+        )
+        .as_deref(),
+        Some("MfaRequiredRoles")
+    );
+    assert_eq!(
+        template["Parameters"]["MfaRequiredRoles"]["Default"],
+        "admin"
+    );
+    for (id, function) in functions() {
+        assert!(
+            function["Properties"]["Environment"]["Variables"]["MFA_REQUIRED_ROLES"].is_null(),
+            "{id} sets MFA_REQUIRED_ROLES itself"
+        );
     }
 }
 

@@ -572,8 +572,13 @@ async fn an_admin_sets_roles_which_take_effect_at_once_and_are_audited() {
     assert_eq!(set.body["roles"], json!(["admin", "user"]));
     let read = get_with_token(&format!("/users/{target}/roles"), access(&admin)).await;
     assert_eq!(read.body["roles"], json!(["admin", "user"]));
-    // The promoted user may now read others, with the token they already had.
+    // The promoted user may now read others, with the token they already had,
+    // once their second factor is on (`admin` needs one; `MfaRequiredRoles`).
     let (_, other) = signed_up_user("seen-by-promoted").await;
+    let held = get_with_token(&format!("/users/{}", user_id(&other)), access(&user)).await;
+    assert_eq!(held.status, 403, "{:?}", held.body);
+    assert_eq!(held.body["code"], "mfa_enrollment_required");
+    turn_on_app(access(&user)).await;
     assert_eq!(
         get_with_token(&format!("/users/{}", user_id(&other)), access(&user))
             .await
@@ -590,7 +595,10 @@ async fn an_admin_sets_roles_which_take_effect_at_once_and_are_audited() {
         "and may not once demoted"
     );
     let trail = events_of(access(&admin), &target).await;
-    assert_eq!(actions(&trail)[..2], ["roles_changed", "roles_changed"]);
+    assert_eq!(
+        actions(&trail)[..3],
+        ["roles_changed", "totp_enabled", "roles_changed"]
+    );
     assert_eq!(trail.body["items"][0]["actor"], user_id(&admin));
     // Not for non-admins, not to drop one's own admin role, not nonsense.
     assert_eq!(

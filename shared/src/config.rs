@@ -123,6 +123,27 @@ pub fn admin_emails(src: &dyn Source) -> Result<Vec<Email>, ConfigError> {
         .collect()
 }
 
+/// `MFA_REQUIRED_ROLES`: comma-separated roles whose holders must turn on a
+/// second factor before anything else; empty (the environment's way of saying
+/// none) names none. The template gives it to every function (`Globals`).
+pub fn mfa_required_roles(
+    src: &dyn Source,
+) -> Result<crate::domain::mfa::MfaRequiredRoles, ConfigError> {
+    optional(src, "MFA_REQUIRED_ROLES")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            crate::domain::Role::parse(r).map_err(|err| ConfigError::Invalid {
+                name: "MFA_REQUIRED_ROLES",
+                reason: err.to_string(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(crate::domain::mfa::MfaRequiredRoles::new)
+}
+
 /// How long audit events are kept (`AUDIT_RETENTION_DAYS`, default 365).
 pub fn audit_retention_days(src: &dyn Source) -> Result<u32, ConfigError> {
     match optional(src, "AUDIT_RETENTION_DAYS") {
@@ -247,6 +268,32 @@ pub fn app_name(src: &dyn Source) -> Result<String, ConfigError> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn mfa_required_roles_name_roles_or_none() {
+        let roles =
+            |raw: &'static str| mfa_required_roles(&HashMap::from([("MFA_REQUIRED_ROLES", raw)]));
+        assert_eq!(
+            roles(" admin, auditor ").unwrap(),
+            crate::domain::mfa::MfaRequiredRoles::new(vec![
+                crate::domain::Role::parse("admin").unwrap(),
+                crate::domain::Role::parse("auditor").unwrap(),
+            ])
+        );
+        assert!(roles("").unwrap().is_empty());
+        assert!(matches!(
+            roles("Admin!"),
+            Err(ConfigError::Invalid {
+                name: "MFA_REQUIRED_ROLES",
+                ..
+            })
+        ));
+        assert!(
+            mfa_required_roles(&HashMap::<&str, &str>::new())
+                .unwrap()
+                .is_empty()
+        );
+    }
 
     #[test]
     fn links_use_the_public_url_when_set_and_the_apis_own_url_otherwise() {

@@ -17,8 +17,8 @@ use crate::adapters::kms::KmsSealer;
 use crate::adapters::notify::{SesMailer, SnsSms, SqsQueue};
 use crate::config::{
     ConfigError, NotificationConfig, ProcessEnv, Source, TableConfig, admin_emails, app_name,
-    audit_retention_days, mfa_key_id, notification_queue_url, password_policy, sms_countries,
-    taken_addresses, throttle_limits, user_pool_client_id, user_pool_id,
+    audit_retention_days, mfa_key_id, mfa_required_roles, notification_queue_url, password_policy,
+    sms_countries, taken_addresses, throttle_limits, user_pool_client_id, user_pool_id,
 };
 use crate::services::{
     AccountService, Audit, AuditTrailService, ConfirmService, DeliverySettings, DeliveryWorker,
@@ -98,11 +98,18 @@ impl AppContext {
     /// The one decision function: Cedar policies over the table's roles and
     /// stored policies.
     fn permissions(&self) -> Result<Arc<Permissions>, ConfigError> {
-        Ok(Arc::new(Permissions::new(self.table()?)))
+        Ok(Arc::new(
+            Permissions::new(self.table()?).with_mfa_required(mfa_required_roles(&*self.env)?),
+        ))
     }
 
     fn guard(&self) -> Result<SessionGuard, ConfigError> {
-        Ok(SessionGuard::new(self.table()?))
+        let table = self.table()?;
+        Ok(SessionGuard::new(
+            table.clone(),
+            table,
+            mfa_required_roles(&*self.env)?,
+        ))
     }
 
     /// Register and resend: Cognito, and the table's send limits.
@@ -397,6 +404,7 @@ impl AppContext {
             countries: sms_countries(&*self.env)?,
             throttle: self.throttle(app)?,
             audit: self.audit()?,
+            guard: self.guard()?,
         }))
     }
 
@@ -565,6 +573,7 @@ mod tests {
             ("PASSWORD_REQUIRE_SYMBOLS", "false"),
             ("LOGIN_FAILURES_PER_SOURCE_IP", "50"),
             ("SENDS_PER_SOURCE_IP", "20"),
+            ("MFA_REQUIRED_ROLES", "admin"),
             (
                 "NOTIFICATION_QUEUE_URL",
                 "https://sqs.us-east-1.amazonaws.com/123456789012/q",

@@ -174,7 +174,11 @@ pub struct InMemoryAuth {
 
 impl InMemoryAuth {
     pub fn guard(&self) -> SessionGuard {
-        SessionGuard::new(self.sessions.clone())
+        SessionGuard::new(
+            self.sessions.clone(),
+            self.profiles.clone(),
+            crate::domain::mfa::MfaRequiredRoles::default(),
+        )
     }
 
     pub fn audit(&self) -> Audit {

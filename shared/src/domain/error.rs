@@ -45,6 +45,12 @@ pub enum AppError {
         "this account has an authenticator app on: send mfa_code (its current code, or a recovery code)"
     )]
     MfaCodeRequired,
+    /// A holder of a role that needs a second factor (`MfaRequiredRoles`) who
+    /// has not turned one on yet.
+    #[error(
+        "your role needs a second factor: turn on an authenticator app (POST /users/me/mfa/totp) before anything else"
+    )]
+    MfaEnrollmentRequired,
     /// A second-factor code (TOTP or recovery) that is wrong or was used.
     #[error("the code is wrong, or was used already; wait for the next one")]
     WrongMfaCode,

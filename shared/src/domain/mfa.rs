@@ -1,7 +1,7 @@
 //! The second factor: TOTP codes (RFC 6238: HMAC-SHA1, 6 digits, 30-second
 //! steps), recovery codes, and what a password sign-in gives when TOTP is on.
 
-use super::{AppError, Email, Tokens, UserId};
+use super::{AppError, Email, Role, Tokens, UserId};
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -15,6 +15,33 @@ pub const RECOVERY_CODES: usize = 10;
 pub const CHALLENGE_SECONDS: i64 = 180;
 /// Wrong codes one challenge takes before it is dead.
 pub const CHALLENGE_WRONG_CODES: u32 = 5;
+
+/// The roles whose holders must have an authenticator app on before they act
+/// (the `MfaRequiredRoles` parameter): until they turn one on, every route but
+/// enrolment, their own profile and logout answers 403
+/// `mfa_enrollment_required`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MfaRequiredRoles(Vec<Role>);
+
+impl MfaRequiredRoles {
+    pub fn new(roles: Vec<Role>) -> Self {
+        Self(roles)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// 403 `mfa_enrollment_required` for a holder of one of these roles whose
+    /// second factor is off.
+    pub fn ensure_enrolled(&self, roles: &[Role], mfa: MfaSummary) -> Result<(), AppError> {
+        if mfa.totp || !roles.iter().any(|role| self.0.contains(role)) {
+            Ok(())
+        } else {
+            Err(AppError::MfaEnrollmentRequired)
+        }
+    }
+}
 
 /// The second factor as the user's profile shows it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -378,5 +405,28 @@ mod tests {
         );
         assert!(TotpCode::parse("code", "12345").is_err());
         assert!(TotpCode::parse("code", "12345a").is_err());
+    }
+
+    #[test]
+    fn a_required_role_without_the_app_is_held_and_anything_else_passes() {
+        let role = |r: &str| Role::parse(r).unwrap();
+        let required = MfaRequiredRoles::new(vec![role("admin"), role("auditor")]);
+        let off = MfaSummary::default();
+        let on = MfaSummary {
+            totp: true,
+            recovery_codes_left: 0,
+        };
+        assert!(matches!(
+            required.ensure_enrolled(&[role("user"), role("auditor")], off),
+            Err(AppError::MfaEnrollmentRequired)
+        ));
+        assert!(required.ensure_enrolled(&[role("admin")], on).is_ok());
+        assert!(required.ensure_enrolled(&[role("user")], off).is_ok());
+        assert!(required.ensure_enrolled(&[], off).is_ok());
+        assert!(
+            MfaRequiredRoles::default()
+                .ensure_enrolled(&[role("admin")], off)
+                .is_ok()
+        );
     }
 }

@@ -2,7 +2,8 @@
 //! until they expire, so Gatehouse records, per user, a cut-off: every access token
 //! issued before it is refused on every protected endpoint.
 
-use super::{AppError, Caller};
+use super::mfa::MfaRequiredRoles;
+use super::{AppError, Caller, Profile};
 use chrono::{DateTime, Utc};
 
 /// Token `iat` values are whole seconds, so the cut-off is the first whole second
@@ -24,6 +25,23 @@ pub fn ensure_current(caller: &Caller, cutoff: Option<i64>) -> Result<(), AppErr
         Ok(())
     } else {
         Err(AppError::Unauthenticated("the token has been revoked"))
+    }
+}
+
+/// The gate of every protected endpoint a user reaches only once enrolled: the
+/// token is current ([`ensure_current`]), then a holder of a role in
+/// `required` has a second factor on. `profile` is the caller's, read with its
+/// second factor; a caller without one holds no role.
+pub fn admit(
+    caller: &Caller,
+    cutoff: Option<i64>,
+    profile: Option<&Profile>,
+    required: &MfaRequiredRoles,
+) -> Result<(), AppError> {
+    ensure_current(caller, cutoff)?;
+    match profile {
+        Some(profile) => required.ensure_enrolled(&profile.roles, profile.mfa.unwrap_or_default()),
+        None => Ok(()),
     }
 }
 

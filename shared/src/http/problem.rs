@@ -59,6 +59,11 @@ pub(super) fn classify(err: &AppError) -> ProblemKind {
             "mfa_code_required",
             "Second factor required",
         ),
+        AppError::MfaEnrollmentRequired => kind(
+            StatusCode::FORBIDDEN,
+            "mfa_enrollment_required",
+            "Second factor enrolment required",
+        ),
         AppError::InvalidMfaSession => kind(
             StatusCode::UNAUTHORIZED,
             "invalid_session",

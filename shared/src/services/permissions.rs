@@ -8,11 +8,12 @@
 
 use super::Audit;
 use crate::domain::audit::{AuditAction, AuditEvent};
+use crate::domain::mfa::MfaRequiredRoles;
 use crate::domain::permissions::{
     BUILTIN_PREFIX, Check, Decision, NamedPrincipal, PolicyDocument, PolicyEngine, Principal,
     Question, Resource, ResourceType, Sender, actions, builtin_policies, collections,
 };
-use crate::domain::session::ensure_current;
+use crate::domain::session::admit;
 use crate::domain::{AppError, Caller, Origin, Profile, Subject, UserId};
 use crate::metrics::{self, Metric};
 use crate::ports::{PolicySnapshot, PolicyStore};
@@ -60,6 +61,7 @@ pub struct Authorised {
 pub struct Permissions {
     store: Arc<dyn PolicyStore>,
     compiled: Mutex<Option<(u64, Arc<PolicyEngine>)>>,
+    mfa_required: MfaRequiredRoles,
 }
 
 impl Permissions {
@@ -69,7 +71,21 @@ impl Permissions {
         Self {
             store,
             compiled: Mutex::new(None),
+            mfa_required: MfaRequiredRoles::default(),
         }
+    }
+
+    /// Holders of these roles are refused (403 `mfa_enrollment_required`)
+    /// until their second factor is on.
+    pub fn with_mfa_required(self, roles: MfaRequiredRoles) -> Self {
+        Self {
+            mfa_required: roles,
+            ..self
+        }
+    }
+
+    pub fn mfa_required_roles(&self) -> &MfaRequiredRoles {
+        &self.mfa_required
     }
 
     /// The compiled policy set of `version`: the warm one when it is that
@@ -102,13 +118,22 @@ impl Permissions {
         Ok(engine)
     }
 
-    fn current_caller(snapshot: &PolicySnapshot, caller: &Caller) -> Result<Principal, AppError> {
+    fn current_caller(
+        &self,
+        snapshot: &PolicySnapshot,
+        caller: &Caller,
+    ) -> Result<Principal, AppError> {
         let me = snapshot
             .users
             .get(&caller.user_id)
             .cloned()
             .unwrap_or_default();
-        ensure_current(caller, me.sessions_revoked_before)?;
+        admit(
+            caller,
+            me.sessions_revoked_before,
+            me.profile.as_ref(),
+            &self.mfa_required,
+        )?;
         Ok(Principal::user(caller.user_id.clone(), me.profile))
     }
 
@@ -128,7 +153,7 @@ impl Permissions {
             users.push(id.clone());
         }
         let snapshot = self.store.snapshot(&users).await?;
-        let principal = Self::current_caller(&snapshot, caller)?;
+        let principal = self.current_caller(&snapshot, caller)?;
         let engine = self.engine(snapshot.version).await?;
         let profile_of = |id: &UserId| snapshot.users.get(id).and_then(|u| u.profile.clone());
         let target_profile = match target {
@@ -221,7 +246,7 @@ impl Permissions {
         let users: Vec<UserId> = users.into_iter().collect();
         let snapshot = self.store.snapshot(&users).await?;
         let caller = match subject {
-            Subject::User(caller) => Self::current_caller(&snapshot, caller)?,
+            Subject::User(caller) => self.current_caller(&snapshot, caller)?,
             Subject::Service { client_id, scopes } => Principal::Service {
                 client_id: client_id.clone(),
                 scopes: scopes.clone(),

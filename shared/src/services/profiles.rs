@@ -4,7 +4,7 @@
 use crate::domain::audit::AuditAction;
 use crate::domain::permissions::{ADMIN_ROLE, actions};
 use crate::domain::preferences::ProfilePatch;
-use crate::domain::session::ensure_current;
+use crate::domain::session::{admit, ensure_current};
 use crate::domain::{
     AppError, Caller, ConfirmedUser, Email, NewProfile, Profile, ProfileCreation, Role, UserId,
 };
@@ -150,10 +150,26 @@ impl ProfileService {
     /// post-confirmation trigger for users a pre sign-up trigger auto-confirms,
     /// and a trigger that failed is not retried once the user is confirmed. Such a
     /// profile is created here, from the caller's own Cognito record.
+    ///
+    /// Open to a caller whose role waits for a second factor (the profile says
+    /// so); changing it is not.
     #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn get_own(&self, caller: &Caller) -> Result<Profile, AppError> {
+        self.own(caller, false).await
+    }
+
+    async fn own(&self, caller: &Caller, to_change: bool) -> Result<Profile, AppError> {
         let user = self.store.get_user(&caller.user_id).await?;
-        ensure_current(caller, user.sessions_revoked_before)?;
+        if to_change {
+            admit(
+                caller,
+                user.sessions_revoked_before,
+                user.profile.as_ref(),
+                self.permissions.mfa_required_roles(),
+            )?;
+        } else {
+            ensure_current(caller, user.sessions_revoked_before)?;
+        }
         if let Some(profile) = user.profile {
             return Ok(profile);
         }
@@ -180,7 +196,7 @@ impl ProfileService {
     ) -> Result<Profile, AppError> {
         const RACES: usize = 3;
         for _ in 0..RACES {
-            let current = self.get_own(caller).await?;
+            let current = self.own(caller, true).await?;
             if if_match.is_some_and(|v| v != current.version) {
                 return Err(AppError::PreconditionFailed);
             }
@@ -313,6 +329,63 @@ mod tests {
             ProfileCreation::AlreadyExisted
         );
         assert_eq!(svc.get(&id).await.unwrap(), first);
+    }
+
+    #[tokio::test]
+    async fn an_admin_without_a_second_factor_reads_their_profile_and_changes_nothing() {
+        let store = Arc::new(InMemoryProfileStore::default());
+        let admin = ConfirmedUser::from_attributes(
+            Some("5b1f0e53-59f5-4a8e-9d54-1c1f5f0d3a77"),
+            Some("root@example.com"),
+            None,
+        )
+        .unwrap();
+        ProfileCreator::new(
+            store.clone(),
+            roles(),
+            Audit::new(Arc::new(InMemoryAuditLog::default()), 30),
+        )
+        .create(admin.clone())
+        .await
+        .unwrap();
+        let svc = ProfileService::new(
+            crate::testing::profile_creator(store.clone()),
+            Arc::new(crate::adapters::memory::FixedDirectory(None)),
+            Arc::new(Permissions::new(store.clone()).with_mfa_required(
+                crate::domain::mfa::MfaRequiredRoles::new(vec![Role::parse("admin").unwrap()]),
+            )),
+        );
+        let caller = Caller {
+            user_id: admin.user_id.clone(),
+            username: admin.user_id.as_str().to_owned(),
+            groups: vec![],
+            issued_at: 100,
+            access_token: crate::domain::AccessToken::parse("t").unwrap(),
+        };
+        let patch = ProfilePatch {
+            display_name: Some(None),
+            preferences: std::collections::BTreeMap::new(),
+        };
+        assert!(svc.get_own(&caller).await.is_ok());
+        assert!(matches!(
+            svc.patch_own(&caller, &patch, None).await,
+            Err(AppError::MfaEnrollmentRequired)
+        ));
+        assert!(matches!(
+            svc.get_for(&caller, Some(&user().user_id)).await,
+            Err(AppError::MfaEnrollmentRequired)
+        ));
+        if let Some(profile) = store.profiles.lock().unwrap().get_mut(&admin.user_id) {
+            profile.mfa = Some(crate::domain::mfa::MfaSummary {
+                totp: true,
+                recovery_codes_left: 10,
+            });
+        }
+        assert!(svc.patch_own(&caller, &patch, None).await.is_ok());
+        assert!(matches!(
+            svc.get_for(&caller, Some(&user().user_id)).await,
+            Err(AppError::NotFound(_))
+        ));
     }
 
     #[tokio::test]

@@ -62,6 +62,8 @@ impl PolicyStore for DynamoTable {
         for user in users {
             pairs.insert((keys::user_pk(user), keys::PROFILE_SK));
             pairs.insert((keys::user_pk(user), keys::SESSION_SK));
+            // Whether a role that needs a second factor has one.
+            pairs.insert((keys::user_pk(user), keys::MFA_SK));
         }
         let wanted: Vec<_> = pairs.into_iter().map(|(pk, sk)| key(pk, sk)).collect();
         let mut snapshot = PolicySnapshot {
@@ -71,6 +73,7 @@ impl PolicyStore for DynamoTable {
                 .map(|u| (u.clone(), UserSnapshot::default()))
                 .collect(),
         };
+        let mut mfa = HashMap::new();
         // BatchGetItem takes 100 keys at a time; keys it leaves unprocessed
         // (throttling) are asked for again, a few times, before giving up.
         for chunk in wanted.chunks(100) {
@@ -108,6 +111,15 @@ impl PolicyStore for DynamoTable {
                         snapshot.version = number(item, "version");
                         continue;
                     }
+                    if let Some(summary) = super::profiles::mfa_summary(item) {
+                        let owner = pk
+                            .and_then(|pk| pk.strip_prefix("USER#"))
+                            .and_then(|id| UserId::parse(id).ok());
+                        if let Some(owner) = owner {
+                            mfa.insert(owner, summary);
+                        }
+                        continue;
+                    }
                     match serde_dynamo::from_item::<_, UserItem>(item.clone())
                         .map_err(AppError::unexpected)?
                     {
@@ -136,6 +148,12 @@ impl PolicyStore for DynamoTable {
             }
             if !pending.is_empty() {
                 return Err(Call::dynamodb("BatchGetItem").unavailable("UnprocessedKeys"));
+            }
+        }
+        // Every profile read here shows its second factor (off without an item).
+        for (id, user) in &mut snapshot.users {
+            if let Some(profile) = &mut user.profile {
+                profile.mfa = Some(mfa.get(id).copied().unwrap_or_default());
             }
         }
         Ok(snapshot)

@@ -419,19 +419,8 @@ impl ProfileStore for DynamoTable {
         // The second factor's item is in the same partition: no extra read.
         let mut mfa = crate::domain::mfa::MfaSummary::default();
         for item in out.items() {
-            if item
-                .get("sk")
-                .and_then(|v| v.as_s().ok())
-                .map(String::as_str)
-                == Some(keys::MFA_SK)
-            {
-                mfa = crate::domain::mfa::MfaSummary {
-                    totp: item.contains_key("secret"),
-                    recovery_codes_left: item
-                        .get("recovery")
-                        .and_then(|v| v.as_ss().ok())
-                        .map_or(0, Vec::len),
-                };
+            if let Some(summary) = mfa_summary(item) {
+                mfa = summary;
                 continue;
             }
             match serde_dynamo::from_item::<_, UserItem>(item.clone())
@@ -455,4 +444,19 @@ impl ProfileStore for DynamoTable {
             sessions_revoked_before,
         })
     }
+}
+
+/// The second factor an item of a user's partition shows, when it is the
+/// `MFA` item.
+pub(super) fn mfa_summary(
+    item: &HashMap<String, AttributeValue>,
+) -> Option<crate::domain::mfa::MfaSummary> {
+    let sk = item.get("sk").and_then(|v| v.as_s().ok());
+    (sk.map(String::as_str) == Some(keys::MFA_SK)).then(|| crate::domain::mfa::MfaSummary {
+        totp: item.contains_key("secret"),
+        recovery_codes_left: item
+            .get("recovery")
+            .and_then(|v| v.as_ss().ok())
+            .map_or(0, Vec::len),
+    })
 }

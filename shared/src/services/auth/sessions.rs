@@ -2,34 +2,71 @@
 //! throttle, refresh, logout.
 
 use crate::domain::audit::AuditAction;
-use crate::domain::mfa::{CHALLENGE_SECONDS, SignIn, challenge_key};
-use crate::domain::session::{cutoff_after, ensure_current, token_is_current};
+use crate::domain::mfa::{CHALLENGE_SECONDS, MfaRequiredRoles, SignIn, challenge_key};
+use crate::domain::session::{admit, cutoff_after, ensure_current, token_is_current};
 use crate::domain::{AppError, Caller, Email, Origin, Password, RefreshToken, Tokens, UserId};
 use crate::metrics::{self, LoginOutcome, Metric};
 use crate::ports::{
     AccountAdmin, Authenticator, ChallengeRecord, MfaStore, ProfileStore, SessionStore,
+    UserSnapshot,
 };
 use crate::services::{Audit, LoginRefusal, Throttle};
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The one home of the session cut-off: Cognito revokes refresh tokens, but its
-/// access tokens stay valid until they expire, so Gatehouse refuses every access
-/// token issued before the user's cut-off.
+/// The one home of the session cut-off and of the second factor a role needs.
+/// Cognito revokes refresh tokens, but its access tokens stay valid until they
+/// expire, so Gatehouse refuses every access token issued before the user's
+/// cut-off; and a holder of a role in `MfaRequiredRoles` without a second factor
+/// reaches only enrolment, their own profile and logout.
 #[derive(Clone)]
 pub struct SessionGuard {
     sessions: Arc<dyn SessionStore>,
+    users: Arc<dyn ProfileStore>,
+    required: MfaRequiredRoles,
 }
 
 impl SessionGuard {
-    pub fn new(sessions: Arc<dyn SessionStore>) -> Self {
-        Self { sessions }
+    pub fn new(
+        sessions: Arc<dyn SessionStore>,
+        users: Arc<dyn ProfileStore>,
+        required: MfaRequiredRoles,
+    ) -> Self {
+        Self {
+            sessions,
+            users,
+            required,
+        }
     }
 
-    /// `Unauthenticated` if the caller's token predates the user's session cut-off.
+    /// `Unauthenticated` if the caller's token predates the user's session
+    /// cut-off. The whole gate of the routes open before enrolment (enrolment
+    /// itself, logout); every other route is behind [`Self::admit`].
     pub async fn ensure_current(&self, caller: &Caller) -> Result<(), AppError> {
         ensure_current(caller, self.cutoff(&caller.user_id).await?)
+    }
+
+    /// The gate of every other route: the cut-off, then 403
+    /// `mfa_enrollment_required` for a holder of a required role without a
+    /// second factor (one read of the user's partition; only the cut-off's
+    /// item when no role requires one).
+    pub async fn admit(&self, caller: &Caller) -> Result<(), AppError> {
+        if self.required.is_empty() {
+            return self.ensure_current(caller).await;
+        }
+        let me = self.users.get_user(&caller.user_id).await?;
+        self.check(caller, &me)
+    }
+
+    /// [`Self::admit`] on the caller's partition, read already.
+    pub fn check(&self, caller: &Caller, me: &UserSnapshot) -> Result<(), AppError> {
+        admit(
+            caller,
+            me.sessions_revoked_before,
+            me.profile.as_ref(),
+            &self.required,
+        )
     }
 
     /// Access tokens issued before this (epoch seconds) are refused.

@@ -208,7 +208,7 @@ impl<S> SteppedUp<S> {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<T, AppError>>,
     {
-        self.guard.ensure_current(caller).await?;
+        self.guard.admit(caller).await?;
         let record = self.step_up.record(&caller.user_id).await?;
         let spent = self
             .step_up
@@ -286,7 +286,7 @@ impl TotpDisableService {
         mfa_code: &str,
         origin: &Origin,
     ) -> Result<(), AppError> {
-        self.guard.ensure_current(caller).await?;
+        self.guard.admit(caller).await?;
         let record = self.step_up.record(&caller.user_id).await?;
         if record.secret.is_none() {
             return Err(AppError::Conflict("no authenticator app is on"));
@@ -338,7 +338,7 @@ impl RecoveryCodesService {
         mfa_code: &str,
         origin: &Origin,
     ) -> Result<TotpEnabled, AppError> {
-        self.guard.ensure_current(caller).await?;
+        self.guard.admit(caller).await?;
         let record = self.step_up.record(&caller.user_id).await?;
         let Some(secret) = record.secret.clone() else {
             return Err(AppError::Conflict("no authenticator app is on"));

@@ -58,7 +58,7 @@ impl AccountService {
         origin: &Origin,
     ) -> Result<(), AppError> {
         let me = self.store.get_user(&caller.user_id).await?;
-        ensure_current(caller, me.sessions_revoked_before)?;
+        self.guard.check(caller, &me)?;
         let email = match me.profile {
             Some(profile) => profile.email,
             None => {

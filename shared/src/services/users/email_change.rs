@@ -19,7 +19,7 @@ impl AccountService {
         origin: &Origin,
     ) -> Result<crate::services::Accepted, AppError> {
         self.addresses.admits(new_email)?;
-        let me = current_profile(&*self.store, caller)
+        let me = current_profile(&*self.store, &self.guard, caller)
             .await?
             .ok_or(AppError::NotFound("profile"))?;
         check_password(
@@ -68,7 +68,7 @@ impl EmailChangeVerification {
         code: &crate::domain::ConfirmationCode,
         origin: &Origin,
     ) -> Result<crate::domain::Profile, AppError> {
-        let me = current_profile(&*self.account.store, caller).await?;
+        let me = current_profile(&*self.account.store, &self.account.guard, caller).await?;
         let old_email = me.as_ref().map(|p| p.email.clone());
         // Nothing pending: answered like a wrong code.
         let pending = me

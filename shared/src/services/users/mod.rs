@@ -5,7 +5,6 @@
 
 use crate::domain::audit::{AuditAction, AuditEvent, AuditPosition};
 use crate::domain::permissions::{ADMIN_ROLE, actions, collections};
-use crate::domain::session::ensure_current;
 use crate::domain::{
     AppError, Caller, Email, ListPosition, Origin, Password, PhoneNumber, Role, SmsCountries,
     UserId, UserQuery, UserStatus, UserSummary,
@@ -110,12 +109,14 @@ async fn tried_code(
     tested
 }
 
-/// The caller's own profile, when their token is current.
+/// The caller's own profile, when the guard admits them (their token is
+/// current; a role that needs a second factor has one).
 async fn current_profile(
     store: &dyn ProfileStore,
+    guard: &SessionGuard,
     caller: &Caller,
 ) -> Result<Option<crate::domain::Profile>, AppError> {
     let me = store.get_user(&caller.user_id).await?;
-    ensure_current(caller, me.sessions_revoked_before)?;
+    guard.check(caller, &me)?;
     Ok(me.profile)
 }

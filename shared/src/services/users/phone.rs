@@ -15,6 +15,7 @@ pub struct PhoneService {
     countries: SmsCountries,
     throttle: Throttle,
     audit: Audit,
+    guard: SessionGuard,
 }
 
 /// The parts of a [`PhoneService`].
@@ -26,6 +27,7 @@ pub struct PhoneParts {
     pub countries: SmsCountries,
     pub throttle: Throttle,
     pub audit: Audit,
+    pub guard: SessionGuard,
 }
 
 impl PhoneService {
@@ -42,6 +44,7 @@ impl PhoneService {
             countries,
             throttle,
             audit,
+            guard,
         } = parts;
         Self {
             store,
@@ -51,11 +54,12 @@ impl PhoneService {
             countries,
             throttle,
             audit,
+            guard,
         }
     }
 
     async fn current(&self, caller: &Caller) -> Result<crate::domain::Profile, AppError> {
-        current_profile(&*self.store, caller)
+        current_profile(&*self.store, &self.guard, caller)
             .await?
             .ok_or(AppError::NotFound("profile"))
     }
