@@ -212,6 +212,72 @@ async fn five_wrong_codes_end_the_session() {
     assert_eq!(right.body["code"], "invalid_session");
 }
 
+/// Ten wrong codes for one account in 15 minutes, across sign-ins and source
+/// IPs: the next answer waits (429 with `Retry-After`), even a right one; each
+/// wrong code is in the trail with its source, and the lock once.
+#[tokio::test]
+async fn ten_wrong_codes_from_anywhere_lock_the_account_second_factor_and_are_recorded() {
+    let user = enrolled("mfa-account-lock").await;
+    let wrong = wrong_code(&user.secret, user.step);
+    for source in [61, 62] {
+        let client = from_address(source);
+        let login = send(
+            client
+                .post(url("/auth/login"))
+                .json(&json!({"email": user.email, "password": PASSWORD})),
+        )
+        .await;
+        assert_eq!(login.body["challenge"], "totp", "{:?}", login.body);
+        for attempt in 1..=5 {
+            let refused = send(
+                client
+                    .post(url("/auth/login/mfa"))
+                    .json(&json!({"session": login.body["session"], "code": wrong})),
+            )
+            .await;
+            assert_eq!(
+                refused.body["code"], "invalid_code",
+                "from {source}, attempt {attempt}: {:?}",
+                refused.body
+            );
+        }
+    }
+    let session = challenged(&user.email).await;
+    let right = second_step(&session, ("code", &code_at(&user.secret, user.step + 1))).await;
+    assert_eq!(right.status, 429, "{:?}", right.body);
+    assert!(
+        right.headers.contains_key("retry-after"),
+        "{:?}",
+        right.headers
+    );
+    let trail = get_with_token(
+        &format!("/users/{}/events", sub_of(&user.access)),
+        &user.access,
+    )
+    .await;
+    let items = trail.body["items"].as_array().expect("the trail");
+    let refused: Vec<&Value> = items
+        .iter()
+        .filter(|e| e["action"] == "mfa_code_refused")
+        .collect();
+    assert_eq!(refused.len(), 10, "{items:?}");
+    for source in ["127.0.0.61", "127.0.0.62"] {
+        assert_eq!(
+            refused.iter().filter(|e| e["source_ip"] == source).count(),
+            5,
+            "{source}"
+        );
+    }
+    assert_eq!(
+        items
+            .iter()
+            .filter(|e| e["action"] == "codes_locked")
+            .count(),
+        1,
+        "{items:?}"
+    );
+}
+
 #[tokio::test]
 async fn an_unknown_session_is_401_invalid_session() {
     let answered = second_step("not-a-session", ("code", "123456")).await;

@@ -40,6 +40,9 @@ pub enum AuditAction {
     /// An administrator turned the user's second factor off (the helpdesk
     /// path for a lost phone and lost codes); `actor` names them.
     MfaReset,
+    /// A wrong or used second-factor code (sign-in, step-up or enrolment),
+    /// with where it came from: each one counted against the account.
+    MfaCodeRefused,
 }
 
 /// One entry of a user's trail.

@@ -94,6 +94,24 @@ pub(super) async fn second_factor_try(
     }
 }
 
+/// Settles a second-factor try in the account's window; a wrong code is also
+/// recorded in the trail, with where it came from.
+pub(super) async fn second_factor_settled(
+    throttle: &Throttle,
+    audit: &Audit,
+    user: &UserId,
+    origin: &Origin,
+    tried: CodeTry,
+    wrong: bool,
+) -> Result<(), AppError> {
+    if wrong {
+        audit
+            .user(user, AuditAction::MfaCodeRefused, Some(origin))
+            .await;
+    }
+    throttle.code_settled(tried, wrong).await
+}
+
 /// The caller's email (from their own token) and their password checked behind
 /// the login throttle: what a change that asks for the password starts with.
 pub(super) async fn check_callers_password(
@@ -270,9 +288,15 @@ impl TotpVerifyService {
             ))?;
         let tried = second_factor_try(&self.throttle, &self.audit, &caller.user_id, origin).await?;
         let verified = self.check_code(caller, &pending, code).await;
-        self.throttle
-            .code_settled(tried, matches!(verified, Err(AppError::WrongMfaCode)))
-            .await?;
+        second_factor_settled(
+            &self.throttle,
+            &self.audit,
+            &caller.user_id,
+            origin,
+            tried,
+            matches!(verified, Err(AppError::WrongMfaCode)),
+        )
+        .await?;
         let step = verified?;
         let codes = fresh_recovery_codes()?;
         let digests: Vec<String> = codes.iter().map(RecoveryCode::digest).collect();
@@ -373,7 +397,15 @@ impl MfaLoginService {
             SecondFactor::Recovery(code) => self.answer_with_recovery_code(&challenge, code).await,
         };
         let wrong = matches!(answered, Err(AppError::WrongMfaCode));
-        let settled = self.throttle.code_settled(tried, wrong).await;
+        let settled = second_factor_settled(
+            &self.throttle,
+            &self.audit,
+            &record.user_id,
+            origin,
+            tried,
+            wrong,
+        )
+        .await;
         match answered {
             Ok(tokens) => {
                 // The user is in: bookkeeping that fails now must not cost

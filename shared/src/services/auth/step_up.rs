@@ -7,7 +7,10 @@
 //! the record keeps the latest step used, and a code of that step or an
 //! earlier one is refused.
 
-use super::mfa::{TotpEnabled, check_callers_password, fresh_recovery_codes, second_factor_try};
+use super::mfa::{
+    TotpEnabled, check_callers_password, fresh_recovery_codes, second_factor_settled,
+    second_factor_try,
+};
 use super::sessions::SessionGuard;
 use crate::domain::audit::AuditAction;
 use crate::domain::mfa::{RecoveryCode, TotpCode, TotpSecret, matching_digest, totp_step};
@@ -110,7 +113,9 @@ impl StepUp {
                 .map(Some),
         };
         let wrong = matches!(checked, Err(AppError::WrongMfaCode));
-        if let Err(err) = self.throttle.code_settled(tried, wrong).await {
+        if let Err(err) =
+            second_factor_settled(&self.throttle, &self.audit, user_id, origin, tried, wrong).await
+        {
             // A spent code must not be lost to the bookkeeping.
             tracing::warn!(error = %err, "a second-factor try not settled");
         }
