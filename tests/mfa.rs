@@ -298,13 +298,6 @@ async fn a_second_enrolment_while_one_is_on_is_409() {
 }
 
 /// `SECRET_HASH` as any holder of the app client's secret computes it.
-fn secret_hash(secret: &str, username: &str, client_id: &str) -> String {
-    use base64::Engine;
-    use hmac::{Hmac, KeyInit, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
-    mac.update(format!("{username}{client_id}").as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
 
 #[tokio::test]
 async fn cognito_called_directly_with_the_client_secret_still_asks_for_the_code() {

@@ -188,7 +188,7 @@ pub fn unique_email(tag: &str) -> String {
 pub const PASSWORD: &str = "Correct-Horse-9";
 
 /// The main stack's `AdminEmails`: one address per test that needs an admin.
-pub const ADMIN_EMAILS: [&str; 30] = [
+pub const ADMIN_EMAILS: [&str; 31] = [
     "root-one@example.com",
     "root-two@example.com",
     "root-three@example.com",
@@ -219,6 +219,7 @@ pub const ADMIN_EMAILS: [&str; 30] = [
     "root-twenty-eight@example.com",
     "root-twenty-nine@example.com",
     "root-thirty@example.com",
+    "root-thirty-one@example.com",
 ];
 
 /// Sign-ups at this domain are auto-confirmed by the pre sign-up trigger (the test
@@ -822,4 +823,14 @@ pub async fn service_token(scope: Option<&str>) -> Response {
             .body(form_body(&form)),
     )
     .await
+}
+
+/// Cognito's `SECRET_HASH` of a confidential client's call naming `username`
+/// (our own, not Gatehouse's: a mistake there shows up as a refusal).
+pub fn secret_hash(secret: &str, username: &str, client_id: &str) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(format!("{username}{client_id}").as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }

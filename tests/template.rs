@@ -246,7 +246,7 @@ fn every_function_builds_from_its_own_crate_with_cargo_lambda_and_has_a_sample_e
 fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
     let actions: &[&str] = match binary {
         // The app client's secret, read at cold start.
-        "refresh" => &["cognito-idp:DescribeUserPoolClient"],
+        "refresh" => &["cognito-idp:DescribeUserPoolClient", "dynamodb:UpdateItem"],
         // ... and the count of codes tried.
         "confirm" => &[
             "cognito-idp:DescribeUserPoolClient",
@@ -281,6 +281,8 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
             "dynamodb:Query",
+            "kms:Encrypt",
+            "sqs:SendMessage",
         ],
         // An enrolment: the password check behind the login windows, the
         // caller's cut-off, the sealed secret in their partition.
@@ -332,11 +334,42 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:UpdateItem",
             "kms:Decrypt",
             "sqs:SendMessage",
+            "kms:Encrypt",
+        ],
+        // The sessions list: a decision (an admin's read), the caller's
+        // partition, the user's sign-ins.
+        "list-sessions" => &[
+            "dynamodb:BatchGetItem",
+            "dynamodb:Query",
+            "dynamodb:GetItem",
+        ],
+        // Ending sessions: the refresh token opened and revoked, the sign-in
+        // added to the cut-off and forgotten, the trail.
+        "end-session" => &[
+            "cognito-idp:DescribeUserPoolClient",
+            "dynamodb:BatchGetItem",
+            "dynamodb:Query",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:PutItem",
+            "kms:Decrypt",
+        ],
+        "end-other-sessions" => &[
+            "cognito-idp:DescribeUserPoolClient",
+            "dynamodb:Query",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:PutItem",
+            "kms:Decrypt",
         ],
         "logout" => &[
             "cognito-idp:AdminUserGlobalSignOut",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:DeleteItem",
         ],
         // ... and the notice to the owner.
         // ... and the step-up when an authenticator app is on.
@@ -470,6 +503,7 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:Query",
             "dynamodb:UpdateItem",
             "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
         ],
         "cognito-post-confirmation" => &["dynamodb:PutItem", "sqs:SendMessage"],
         "send-notification" => &[
@@ -640,6 +674,8 @@ fn clients_built(binary: &str, env: HashMap<&'static str, &'static str>) -> Vec<
         "login" => ctx.login().map(drop),
         "refresh" => ctx.refresh().map(drop),
         "logout" => ctx.logout().map(drop),
+        "session_list" => ctx.session_list().map(drop),
+        "sessions" => ctx.sessions().map(drop),
         "forgot_password" => ctx.forgot_password().map(drop),
         "passwords" => ctx.passwords().map(drop),
         "password_reset" => ctx.password_reset().map(drop),

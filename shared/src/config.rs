@@ -144,6 +144,23 @@ pub fn mfa_required_roles(
         .map(crate::domain::mfa::MfaRequiredRoles::new)
 }
 
+/// Where links in emails point: a deployment's own domain
+/// (`PUBLIC_BASE_URL`), else the API's execute-api URL (`API_URL`).
+pub fn public_base_url(src: &dyn Source) -> Result<String, ConfigError> {
+    let base = match optional(src, "PUBLIC_BASE_URL").filter(|b| !b.is_empty()) {
+        Some(base) => base,
+        None => required(src, "API_URL")?,
+    };
+    if base.starts_with("https://") || base.starts_with("http://127.0.0.1") {
+        Ok(base)
+    } else {
+        Err(ConfigError::Invalid {
+            name: "PUBLIC_BASE_URL",
+            reason: "must be an https:// URL".into(),
+        })
+    }
+}
+
 /// How long audit events are kept (`AUDIT_RETENTION_DAYS`, default 365).
 pub fn audit_retention_days(src: &dyn Source) -> Result<u32, ConfigError> {
     match optional(src, "AUDIT_RETENTION_DAYS") {
@@ -223,17 +240,7 @@ impl NotificationConfig {
             reason: e.to_string(),
         })?;
         let app = app_name(src)?;
-        // A deployment's own domain, else the API's execute-api URL.
-        let base = match optional(src, "PUBLIC_BASE_URL").filter(|b| !b.is_empty()) {
-            Some(base) => base,
-            None => required(src, "API_URL")?,
-        };
-        if !(base.starts_with("https://") || base.starts_with("http://127.0.0.1")) {
-            return Err(ConfigError::Invalid {
-                name: "PUBLIC_BASE_URL",
-                reason: "must be an https:// URL".into(),
-            });
-        }
+        let base = public_base_url(src)?;
         Ok(Self {
             queue_url: required(src, "NOTIFICATION_QUEUE_URL")?,
             from: format!("{app} <{sender}>"),

@@ -18,7 +18,8 @@ use crate::adapters::notify::{SesMailer, SnsSms, SqsQueue};
 use crate::config::{
     ConfigError, NotificationConfig, ProcessEnv, Source, TableConfig, admin_emails, app_name,
     audit_retention_days, mfa_key_id, mfa_required_roles, notification_queue_url, password_policy,
-    sms_countries, taken_addresses, throttle_limits, user_pool_client_id, user_pool_id,
+    public_base_url, sms_countries, taken_addresses, throttle_limits, user_pool_client_id,
+    user_pool_id,
 };
 use crate::services::{
     AccountService, Audit, AuditTrailService, ConfirmService, DeliverySettings, DeliveryWorker,
@@ -26,9 +27,10 @@ use crate::services::{
     LogoutService, MfaLoginService, MfaResetService, Notices, NotificationService,
     NotificationStatus, Onboarding, PasswordResetService, PasswordService, Permissions, PhoneParts,
     PhoneService, PolicyAdmin, ProfileCreator, ProfileService, RecoveryCodesService,
-    RefreshService, RoleService, SessionGuard, SignUpService, StartingRoles, StepUp, SteppedUp,
-    Throttle, TotpDisablePorts, TotpDisableService, TotpStartPorts, TotpStartService,
-    TotpVerifyService, UnsubscribeService, UserAdminService, UserListService,
+    RefreshService, RoleService, SessionGuard, SessionListService, SessionsParts, SessionsService,
+    SignIns, SignUpService, StartingRoles, StepUp, SteppedUp, Throttle, TotpDisablePorts,
+    TotpDisableService, TotpStartPorts, TotpStartService, TotpVerifyService, UnsubscribeService,
+    UserAdminService, UserListService,
 };
 use std::sync::Arc;
 
@@ -133,7 +135,8 @@ impl AppContext {
         ))
     }
 
-    /// Login: Cognito, and the table's throttle windows and session cut-offs.
+    /// Login: Cognito, and the table's throttle windows and session cut-offs;
+    /// the sign-in filed, its refresh token sealed (KMS).
     pub fn login(&self) -> Result<LoginService, ConfigError> {
         let app = self.app_client()?;
         Ok(LoginService::new(
@@ -143,7 +146,40 @@ impl AppContext {
             self.audit()?,
             self.table()?,
             self.table()?,
+            self.sign_ins()?,
         ))
+    }
+
+    /// Where sign-ins are filed: the table, their refresh tokens sealed (KMS);
+    /// a new device's notice through the queue.
+    fn sign_ins(&self) -> Result<SignIns, ConfigError> {
+        Ok(SignIns::new(
+            self.table()?,
+            self.sealer()?,
+            self.notices()?,
+            self.audit()?,
+            &public_base_url(&*self.env)?,
+        ))
+    }
+
+    /// The session list: the table only.
+    pub fn session_list(&self) -> Result<SessionListService, ConfigError> {
+        Ok(SessionListService::new(
+            self.table()?,
+            self.guard()?,
+            self.permissions()?,
+        ))
+    }
+
+    /// Ending sessions: the table, KMS (a sealed refresh token opened to
+    /// revoke it) and Cognito (`RevokeToken`).
+    pub fn sessions(&self) -> Result<SessionsService, ConfigError> {
+        Ok(SessionsService::new(SessionsParts {
+            list: self.session_list()?,
+            sealer: self.sealer()?,
+            authenticator: self.cognito()?,
+            audit: self.audit()?,
+        }))
     }
 
     /// The sealer of TOTP secrets: the deployment's KMS key.
@@ -235,12 +271,13 @@ impl AppContext {
             self.throttle(app)?,
             self.audit()?,
             self.notices()?,
+            self.sign_ins()?,
         ))
     }
 
-    /// Refresh: Cognito only.
+    /// Refresh: Cognito, and the table (the sign-in's last use).
     pub fn refresh(&self) -> Result<RefreshService, ConfigError> {
-        Ok(RefreshService::new(self.cognito()?))
+        Ok(RefreshService::new(self.cognito()?, self.table()?))
     }
 
     /// Cognito's admin APIs on the pool (its id is required at cold start).
@@ -557,7 +594,7 @@ impl AppContext {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::AwsService::{Cognito, DynamoDb, Sqs};
+    use crate::adapters::AwsService::{Cognito, DynamoDb, Kms, Sqs};
     use std::collections::HashMap;
 
     fn context() -> AppContext {
@@ -574,6 +611,8 @@ mod tests {
             ("LOGIN_FAILURES_PER_SOURCE_IP", "50"),
             ("SENDS_PER_SOURCE_IP", "20"),
             ("MFA_REQUIRED_ROLES", "admin"),
+            ("MFA_KEY_ID", "arn:aws:kms:us-east-1:123456789012:key/test"),
+            ("API_URL", "https://api.example.com"),
             (
                 "NOTIFICATION_QUEUE_URL",
                 "https://sqs.us-east-1.amazonaws.com/123456789012/q",
@@ -597,10 +636,10 @@ mod tests {
     }
 
     #[test]
-    fn login_builds_both_clients() {
+    fn login_builds_cognito_the_table_kms_and_the_queue() {
         let ctx = context();
         ctx.login().unwrap();
-        assert_eq!(ctx.clients().built(), vec![Cognito, DynamoDb]);
+        assert_eq!(ctx.clients().built(), vec![Cognito, DynamoDb, Kms, Sqs]);
     }
 
     #[test]

@@ -155,6 +155,7 @@ pub fn caller_for(tokens: &Tokens) -> Caller {
         groups: vec![],
         issued_at: issue.issued_at,
         access_token: AccessToken::parse(&tokens.access_token).expect("token"),
+        session_id: issue.session_id,
     }
 }
 
@@ -226,6 +227,18 @@ impl InMemoryAuth {
             self.audit(),
             self.profiles.clone(),
             self.mfa.clone(),
+            self.sign_ins(),
+        )
+    }
+
+    /// Sign-ins filed in the fake sessions, refresh tokens sealed by the test sealer.
+    pub fn sign_ins(&self) -> crate::services::SignIns {
+        crate::services::SignIns::new(
+            self.sessions.clone(),
+            Arc::new(crate::adapters::memory::TestSealer),
+            crate::services::Notices::new(self.notice_queue.clone()),
+            self.audit(),
+            "https://id.example.org",
         )
     }
 
@@ -297,11 +310,12 @@ impl InMemoryAuth {
             self.throttle(),
             self.audit(),
             crate::services::Notices::new(self.notice_queue.clone()),
+            self.sign_ins(),
         )
     }
 
     pub fn refresh(&self) -> RefreshService {
-        RefreshService::new(self.identity.clone())
+        RefreshService::new(self.identity.clone(), self.sessions.clone())
     }
 
     pub fn logout(&self) -> LogoutService {

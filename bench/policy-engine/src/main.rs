@@ -192,6 +192,7 @@ async fn main() {
         groups: vec![],
         issued_at: chrono::Utc::now().timestamp(),
         access_token: gatehouse::domain::AccessToken::parse("eyJ.bench.token").expect("token"),
+        session_id: None,
     });
     let body = json!({"action": "users:read", "resource": {"type": "User", "id": user.as_str()}})
         .to_string();

@@ -21,6 +21,7 @@ pub mod codes;
 mod mail;
 mod mfa;
 mod operations;
+mod revocation;
 mod secret;
 mod software_token;
 mod triggers;
@@ -53,6 +54,7 @@ pub struct CognitoProxy {
     /// New emails awaiting their code, by pool and username.
     pending_emails: std::sync::Mutex<std::collections::HashMap<(String, String), String>>,
     software_tokens: software_token::SoftwareTokens,
+    revocations: revocation::Revocations,
 }
 
 /// A Cognito-style error answer, as the SDK parses it.
@@ -111,6 +113,7 @@ impl CognitoProxy {
             secrets: ClientSecrets::new(client_secrets, client_write_attributes),
             pending_emails: Default::default(),
             software_tokens: Default::default(),
+            revocations: Default::default(),
         })
     }
 
@@ -241,6 +244,9 @@ impl CognitoProxy {
             let token = call.body["AuthParameters"]["REFRESH_TOKEN"]
                 .as_str()
                 .unwrap_or_default();
+            if self.revocations.refresh_token_revoked(token) {
+                return cognito_error("NotAuthorizedException", "Refresh Token has been revoked");
+            }
             if let Some(owner) = self.secrets.refresh_owner(token) {
                 let offered = call.body["AuthParameters"]["SECRET_HASH"].as_str();
                 if let Err(refused) = self.secrets.verify(client_id, &owner.username, offered) {
@@ -293,21 +299,30 @@ impl CognitoProxy {
                         .as_str()
                         .unwrap_or_default()
                         .to_owned(),
+                    origin_jti: result["AccessToken"]
+                        .as_str()
+                        .and_then(claims_of)
+                        .and_then(|c| c["origin_jti"].as_str().map(str::to_owned)),
                 },
             );
         }
     }
 }
 
-/// The `sub` of a token moto just issued (read, not verified: it comes from moto).
-fn subject_of(token: &str) -> Option<String> {
+/// The claims of a token (read, not verified: it came from moto, or is checked
+/// by moto after).
+fn claims_of(token: &str) -> Option<Value> {
     use base64::Engine;
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .ok()?;
-    let claims: Value = serde_json::from_slice(&bytes).ok()?;
-    claims["sub"].as_str().map(str::to_owned)
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The `sub` of a token moto just issued.
+fn subject_of(token: &str) -> Option<String> {
+    claims_of(token)?["sub"].as_str().map(str::to_owned)
 }
 
 /// One intercepted call: the pool of its app client, its path and headers, the
@@ -337,6 +352,15 @@ impl CognitoProxy {
             .to_owned();
         let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
         tracing::debug!(%operation, "cognito call");
+        if operation == "RevokeToken" {
+            return self.revoke_token(&body);
+        }
+        if body["AccessToken"]
+            .as_str()
+            .is_some_and(|t| self.revocations.access_token_revoked(t))
+        {
+            return cognito_error("NotAuthorizedException", "Access Token has been revoked");
+        }
         if operation == "AdminUserGlobalSignOut" {
             let answer = match self.forward(path, headers, raw).await {
                 Ok(answer) => answer,

@@ -23,6 +23,8 @@ pub struct RefreshOwner {
     pub username: String,
     /// The name moto filed the token under (what the login named).
     pub login_name: String,
+    /// The sign-in's `origin_jti`, which its access tokens carry.
+    pub origin_jti: Option<String>,
 }
 
 #[derive(Default)]
@@ -89,6 +91,18 @@ impl ClientSecrets {
             Some(_) => Err(Unverified(format!(
                 "Client {client_id} is configured with secret but SECRET_HASH was not received or is wrong"
             ))),
+        }
+    }
+
+    /// Whether `offered` is `client_id`'s secret (a client without one needs none).
+    pub fn secret_matches(&self, client_id: &str, offered: Option<&str>) -> bool {
+        match self.by_client.get(client_id) {
+            None => true,
+            Some(secret) => offered.is_some_and(|o| {
+                // Compared as digests: the time taken says nothing of the secret.
+                use sha2::Digest;
+                Sha256::digest(o.as_bytes()) == Sha256::digest(secret.as_bytes())
+            }),
         }
     }
 

@@ -91,6 +91,14 @@ impl AppClientSecret {
             .map(Option::as_ref)
     }
 
+    /// The secret itself, for the one call that takes it (`RevokeToken`).
+    pub async fn client_secret(&self) -> Result<Option<String>, AppError> {
+        self.secret()
+            .await?
+            .map(|s| String::from_utf8(s.0.clone()).map_err(AppError::unexpected))
+            .transpose()
+    }
+
     /// The `SECRET_HASH` for a call naming `username`, if the client has a secret.
     pub async fn hash_for(&self, username: &str) -> Result<Option<String>, AppError> {
         self.secret()

@@ -43,6 +43,13 @@ pub enum AuditAction {
     /// A wrong or used second-factor code (sign-in, step-up or enrolment),
     /// with where it came from: each one counted against the account.
     MfaCodeRefused,
+    /// One session ended (`DELETE .../sessions/{id}`); `actor` names an
+    /// administrator who ended it.
+    SessionEnded,
+    /// Every session but the caller's ended (`DELETE /users/me/sessions`).
+    OtherSessionsEnded,
+    /// A sign-in from a device not seen recently: the owner was emailed.
+    NewSignInNoticed,
 }
 
 /// One entry of a user's trail.

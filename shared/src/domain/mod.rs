@@ -49,6 +49,8 @@ pub struct TokenIssue {
     pub user_id: UserId,
     /// The access token's `iat`, in epoch seconds.
     pub issued_at: i64,
+    /// The sign-in the tokens belong to (the access token's `origin_jti`).
+    pub session_id: Option<String>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -89,6 +91,8 @@ pub struct Caller {
     /// The access token's `iat`, in epoch seconds.
     pub issued_at: i64,
     pub access_token: AccessToken,
+    /// The sign-in the token comes from (its `origin_jti`): one session.
+    pub session_id: Option<String>,
 }
 
 /// What the identity provider says after a sign-up.

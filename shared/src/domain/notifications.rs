@@ -469,6 +469,7 @@ mod tests {
             "announcement",
             "security-alert",
             "second-factor",
+            "new-sign-in",
         ] {
             assert!(templates.info(name).is_some(), "{name}");
         }

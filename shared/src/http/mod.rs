@@ -28,7 +28,7 @@ pub use problem::problem_response;
 use request::*;
 pub use request::{
     CORRELATION_HEADER, MAX_BODY_BYTES, caller, correlation, json_body, json_body_up_to, origin,
-    path_user_id, subject,
+    path_account, path_session_id, path_user_id, subject,
 };
 pub use run::run;
 

@@ -100,6 +100,30 @@ pub fn path_user_id(req: &Request) -> Option<UserId> {
         .and_then(|raw| UserId::parse(raw).ok())
 }
 
+/// Whose account a `/users/{user_id}/...` route names: `Ok(None)` on a
+/// `/users/me/...` route (no `user_id`), 404 for an id that cannot be one.
+pub fn path_account(req: &Request) -> Result<Option<UserId>, AppError> {
+    match req.path_parameters().first("user_id") {
+        None => Ok(None),
+        Some(raw) => UserId::parse(raw)
+            .map(Some)
+            .map_err(|_| AppError::NotFound("user")),
+    }
+}
+
+/// A session id from the path: a sign-in's `origin_jti` (a UUID); anything
+/// else is no session of anyone's (404).
+pub fn path_session_id(req: &Request) -> Result<String, AppError> {
+    req.path_parameters()
+        .first("session_id")
+        .filter(|raw| {
+            (1..=64).contains(&raw.len())
+                && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        .map(str::to_owned)
+        .ok_or(AppError::NotFound("session"))
+}
+
 /// Where the request came from: API Gateway's `sourceIp` (the TCP peer; a
 /// forwarded-for header is the caller's to set, so it is not trusted).
 pub fn origin(req: &Request) -> Origin {
@@ -162,6 +186,7 @@ pub fn caller(req: &Request) -> Result<Caller, AppError> {
             .unwrap_or_default(),
         issued_at,
         access_token,
+        session_id: claims.get("origin_jti").cloned(),
     })
 }
 

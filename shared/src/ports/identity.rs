@@ -70,6 +70,10 @@ pub trait Authenticator: Send + Sync {
 
     /// New access and id tokens; `Unauthenticated` for a revoked or unknown token.
     async fn refresh(&self, token: &RefreshToken) -> Result<Tokens, AppError>;
+
+    /// Revokes one sign-in's refresh token at the provider, so a refresh with
+    /// it is refused there too (also around Gatehouse). Done already is fine.
+    async fn revoke(&self, token: &RefreshToken) -> Result<(), AppError>;
 }
 
 /// Changing and resetting passwords.

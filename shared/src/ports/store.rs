@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UserSnapshot {
     pub profile: Option<Profile>,
-    /// Access tokens issued before this (epoch seconds) are refused.
-    pub sessions_revoked_before: Option<i64>,
+    /// Which of the user's tokens are refused.
+    pub cutoff: crate::domain::session::SessionCutoff,
 }
 
 /// Where profiles and role assignments live.
@@ -89,7 +89,58 @@ pub trait ProfileStore: Send + Sync {
 /// Per-user session cut-offs.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    async fn sessions_revoked_before(&self, user_id: &UserId) -> Result<Option<i64>, AppError>;
+    async fn cutoff(
+        &self,
+        user_id: &UserId,
+    ) -> Result<crate::domain::session::SessionCutoff, AppError>;
+
+    /// Refuses the tokens of one sign-in (its `origin_jti`) from now on; the
+    /// cut-off's other sign-ins stay refused, also against a racing end.
+    async fn end_sign_in(&self, user_id: &UserId, sign_in: &str, now: i64) -> Result<(), AppError>;
+
+    /// Files a sign-in (the same id again replaces it).
+    async fn record_sign_in(
+        &self,
+        user_id: &UserId,
+        sign_in: &crate::domain::session::SignInRecord,
+    ) -> Result<(), AppError>;
+
+    /// The user's sign-ins not expired at `now`, newest first.
+    async fn sign_ins(
+        &self,
+        user_id: &UserId,
+        now: i64,
+    ) -> Result<Vec<crate::domain::session::SignInRecord>, AppError>;
+
+    /// Moves a sign-in's `last_used_at` to `now` if it is older than
+    /// [`SIGN_IN_TOUCH_SECONDS`](crate::domain::session::SIGN_IN_TOUCH_SECONDS);
+    /// nothing for one that is not filed.
+    async fn touch_sign_in(
+        &self,
+        user_id: &UserId,
+        sign_in: &str,
+        now: i64,
+    ) -> Result<(), AppError>;
+
+    /// Forgets one sign-in; gone already is fine.
+    async fn forget_sign_in(&self, user_id: &UserId, sign_in: &str) -> Result<(), AppError>;
+
+    /// Forgets every sign-in of the user (their tokens are cut off).
+    async fn forget_sign_ins(&self, user_id: &UserId) -> Result<(), AppError>;
+
+    /// The devices the user signed in from ([`device_key`](crate::domain::session::device_key)
+    /// to when last), or `None` before their first filed sign-in.
+    async fn known_devices(
+        &self,
+        user_id: &UserId,
+    ) -> Result<Option<BTreeMap<String, i64>>, AppError>;
+
+    /// Replaces the known devices.
+    async fn remember_devices(
+        &self,
+        user_id: &UserId,
+        devices: &BTreeMap<String, i64>,
+    ) -> Result<(), AppError>;
 
     /// Moves the cut-off forward to `cutoff`; a later cut-off already stored stays
     /// (two revocations racing never move it back).

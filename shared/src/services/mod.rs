@@ -16,8 +16,9 @@ pub use audit::Audit;
 pub use auth::{
     Accepted, ConfirmService, Confirmed, Credentials, ForgotPasswordService, LoginService,
     LogoutService, MfaLoginService, PasswordChange, PasswordReset, PasswordResetService,
-    PasswordService, RecoveryCodesService, RefreshService, Registration, SecondFactor,
-    SessionGuard, SignUpAnswer, SignUpService, StepUp, SteppedUp, TakenAddresses, TotpDisablePorts,
+    PasswordService, RecoveryCodesService, RefreshService, Registration, SIGN_IN_DAYS,
+    SecondFactor, SessionGuard, SessionList, SessionListService, SessionsParts, SessionsService,
+    SignIns, SignUpAnswer, SignUpService, StepUp, SteppedUp, TakenAddresses, TotpDisablePorts,
     TotpDisableService, TotpEnabled, TotpStartPorts, TotpStartService, TotpStarted,
     TotpVerifyService,
 };

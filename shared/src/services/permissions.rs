@@ -128,12 +128,7 @@ impl Permissions {
             .get(&caller.user_id)
             .cloned()
             .unwrap_or_default();
-        admit(
-            caller,
-            me.sessions_revoked_before,
-            me.profile.as_ref(),
-            &self.mfa_required,
-        )?;
+        admit(caller, &me.cutoff, me.profile.as_ref(), &self.mfa_required)?;
         Ok(Principal::user(caller.user_id.clone(), me.profile))
     }
 

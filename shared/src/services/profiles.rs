@@ -163,12 +163,12 @@ impl ProfileService {
         if to_change {
             admit(
                 caller,
-                user.sessions_revoked_before,
+                &user.cutoff,
                 user.profile.as_ref(),
                 self.permissions.mfa_required_roles(),
             )?;
         } else {
-            ensure_current(caller, user.sessions_revoked_before)?;
+            ensure_current(caller, &user.cutoff)?;
         }
         if let Some(profile) = user.profile {
             return Ok(profile);
@@ -361,6 +361,7 @@ mod tests {
             groups: vec![],
             issued_at: 100,
             access_token: crate::domain::AccessToken::parse("t").unwrap(),
+            session_id: None,
         };
         let patch = ProfilePatch {
             display_name: Some(None),
@@ -403,6 +404,7 @@ mod tests {
             groups: vec![],
             issued_at,
             access_token: crate::domain::AccessToken::parse("t").unwrap(),
+            session_id: None,
         };
         assert!(svc.get_own(&caller(100)).await.is_ok());
         store
@@ -429,6 +431,7 @@ mod tests {
             groups: vec![],
             issued_at: 100,
             access_token: crate::domain::AccessToken::parse("t").unwrap(),
+            session_id: None,
         };
         let profile = svc.get_own(&caller).await.unwrap();
         assert_eq!(profile.email.as_str(), "ada@example.com");

@@ -95,20 +95,91 @@ pub async fn throttle_store(store: &dyn ThrottleStore, unique: &str) -> Result<(
     Ok(())
 }
 
-/// The cut-off only ever moves forward.
+/// The cut-off only ever moves forward, also past sign-ins ended one at a
+/// time (an item with only those); an ended sign-in is forgotten only once no
+/// token of its can be alive.
 pub async fn session_store(store: &dyn SessionStore, unique: &str) -> Result<(), AppError> {
+    use crate::domain::session::ENDED_SIGN_IN_KEPT_SECONDS;
     let user = UserId::parse(&fresh(unique, "session"))?;
-    assert_eq!(store.sessions_revoked_before(&user).await?, None);
+    let revoked_before = |c: crate::domain::session::SessionCutoff| c.revoked_before;
+    assert_eq!(store.cutoff(&user).await?, Default::default());
     store.revoke_sessions(&user, 100).await?;
-    assert_eq!(store.sessions_revoked_before(&user).await?, Some(100));
+    assert_eq!(revoked_before(store.cutoff(&user).await?), Some(100));
     store.revoke_sessions(&user, 50).await?;
     assert_eq!(
-        store.sessions_revoked_before(&user).await?,
+        revoked_before(store.cutoff(&user).await?),
         Some(100),
         "an earlier cut-off never replaces a later one"
     );
-    store.revoke_sessions(&user, 200).await?;
-    assert_eq!(store.sessions_revoked_before(&user).await?, Some(200));
+    store.end_sign_in(&user, "jti-a", 1_000).await?;
+    store.end_sign_in(&user, "jti-b", 1_010).await?;
+    let cutoff = store.cutoff(&user).await?;
+    assert_eq!(
+        cutoff.revoked_before,
+        Some(100),
+        "ending one keeps the cut-off"
+    );
+    assert_eq!(
+        cutoff.ended,
+        [("jti-a".to_owned(), 1_000), ("jti-b".to_owned(), 1_010)].into()
+    );
+    store
+        .end_sign_in(&user, "jti-c", 1_005 + ENDED_SIGN_IN_KEPT_SECONDS)
+        .await?;
+    assert_eq!(
+        store.cutoff(&user).await?.ended.keys().collect::<Vec<_>>(),
+        ["jti-b", "jti-c"],
+        "jti-a's tokens have all expired"
+    );
+    // A later cut-off refuses every token issued before it, theirs too.
+    store.revoke_sessions(&user, 2_000_000_000).await?;
+    assert_eq!(
+        store.cutoff(&user).await?.revoked_before,
+        Some(2_000_000_000)
+    );
+
+    // Sign-ins: listed newest first without the expired, touched at most once
+    // a minute, forgotten one at a time or all together.
+    let record =
+        |id: &str, created_at: i64, expires_at: i64| crate::domain::session::SignInRecord {
+            id: id.to_owned(),
+            created_at,
+            last_used_at: created_at,
+            ip: Some("203.0.113.7".into()),
+            user_agent: Some("curl/8.5.0".into()),
+            mfa: id == "second",
+            sealed_refresh_token: Some(format!("sealed-{id}")),
+            expires_at,
+        };
+    store
+        .record_sign_in(&user, &record("first", 1_000, 5_000))
+        .await?;
+    store
+        .record_sign_in(&user, &record("second", 1_100, 5_000))
+        .await?;
+    store
+        .record_sign_in(&user, &record("expired", 900, 1_500))
+        .await?;
+    let ids = |list: Vec<crate::domain::session::SignInRecord>| -> Vec<String> {
+        list.into_iter().map(|r| r.id).collect()
+    };
+    let listed = store.sign_ins(&user, 2_000).await?;
+    assert_eq!(listed[1], record("first", 1_000, 5_000), "kept as filed");
+    assert_eq!(ids(listed), ["second", "first"]);
+    store.touch_sign_in(&user, "first", 1_030).await?;
+    assert_eq!(store.sign_ins(&user, 2_000).await?[1].last_used_at, 1_000);
+    store.touch_sign_in(&user, "first", 1_061).await?;
+    assert_eq!(store.sign_ins(&user, 2_000).await?[1].last_used_at, 1_061);
+    store.touch_sign_in(&user, "nobody", 1_061).await?;
+    assert_eq!(
+        ids(store.sign_ins(&user, 2_000).await?),
+        ["second", "first"]
+    );
+    store.forget_sign_in(&user, "second").await?;
+    store.forget_sign_in(&user, "second").await?;
+    assert_eq!(ids(store.sign_ins(&user, 2_000).await?), ["first"]);
+    store.forget_sign_ins(&user).await?;
+    assert!(store.sign_ins(&user, 0).await?.is_empty());
     Ok(())
 }
 
@@ -137,7 +208,7 @@ pub async fn profile_store(store: &dyn ProfileStore, unique: &str) -> Result<(),
     assert_eq!(profile.email, new.email);
     assert_eq!(profile.display_name.as_deref(), Some("Ada"));
     assert_eq!(profile.roles, new.roles);
-    assert_eq!(created.sessions_revoked_before, None);
+    assert_eq!(created.cutoff, Default::default());
     let again = NewProfile {
         display_name: Some(DisplayName::parse("Someone else")?),
         ..new.clone()
@@ -253,7 +324,7 @@ pub async fn policy_store<S: ProfileStore + PolicyStore>(
         Some(roles),
         "the roles the roles API set"
     );
-    assert_eq!(seen.sessions_revoked_before, Some(1_700_000_000));
+    assert_eq!(seen.cutoff.revoked_before, Some(1_700_000_000));
     assert_eq!(
         before.users[&nobody],
         Default::default(),

@@ -115,4 +115,17 @@ impl Authenticator for CognitoIdentity {
             })?;
         tokens_from(out.authentication_result())
     }
+
+    async fn revoke(&self, token: &RefreshToken) -> Result<(), AppError> {
+        let (_, token) = unbind_refresh_token(token)?;
+        self.client
+            .revoke_token()
+            .token(token)
+            .client_id(self.client_id())
+            .set_client_secret(self.app.client_secret().await?)
+            .send()
+            .await
+            .map_err(|e| failure("RevokeToken", e, |_, _| None))?;
+        Ok(())
+    }
 }

@@ -162,6 +162,7 @@ fn token_issue(access_token: &str) -> Option<TokenIssue> {
     Some(TokenIssue {
         user_id: UserId::parse(claims["sub"].as_str()?).ok()?,
         issued_at: claims["iat"].as_i64()?,
+        session_id: claims["origin_jti"].as_str().map(str::to_owned),
     })
 }
 

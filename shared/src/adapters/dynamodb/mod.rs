@@ -56,6 +56,14 @@ pub mod keys {
         format!("{email}#{user}")
     }
     pub const SESSION_SK: &str = "SESSION";
+
+    /// One user's sign-ins (`sk` = the sign-in's `origin_jti`): a partition of
+    /// their own, so the user's partition read with every request stays small.
+    pub fn sign_in_pk(user: &UserId) -> String {
+        format!("SIGNIN#{user}")
+    }
+    /// Beside them, the devices they came from (no sign-in id starts with `#`).
+    pub const KNOWN_DEVICES_SK: &str = "#DEVICES";
     /// The user's open pass for one SMS code (`ports::SmsPasses`).
     pub const SMS_PASS_SK: &str = "SMS_PASS";
 
@@ -196,7 +204,20 @@ struct SessionItem {
     pk: String,
     sk: String,
     /// Access tokens issued before this (epoch seconds) are refused.
-    revoked_before: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    revoked_before: Option<i64>,
+    /// Sign-ins ended one at a time: `origin_jti` to when.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    ended: BTreeMap<String, i64>,
+}
+
+impl SessionItem {
+    fn cutoff(self) -> crate::domain::session::SessionCutoff {
+        crate::domain::session::SessionCutoff {
+            revoked_before: self.revoked_before,
+            ended: self.ended,
+        }
+    }
 }
 
 /// Every item in a user's partition says what it is.

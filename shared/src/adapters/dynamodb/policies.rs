@@ -134,7 +134,7 @@ impl PolicyStore for DynamoTable {
                                 s.pk.strip_prefix("USER#")
                                     .and_then(|id| UserId::parse(id).ok());
                             if let Some(user) = owner.and_then(|o| snapshot.users.get_mut(&o)) {
-                                user.sessions_revoked_before = Some(s.revoked_before);
+                                user.cutoff = s.cutoff();
                             }
                         }
                         UserItem::Role(_) | UserItem::Other => {}

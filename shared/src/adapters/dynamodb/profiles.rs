@@ -415,7 +415,7 @@ impl ProfileStore for DynamoTable {
             .await
             .map_err(|e| Call::dynamodb("Query").any(e))?;
         let mut profile = None;
-        let mut sessions_revoked_before = None;
+        let mut cutoff = crate::domain::session::SessionCutoff::default();
         // The second factor's item is in the same partition: no extra read.
         let mut mfa = crate::domain::mfa::MfaSummary::default();
         for item in out.items() {
@@ -428,7 +428,7 @@ impl ProfileStore for DynamoTable {
             {
                 UserItem::Profile(p) => profile = Some(p),
                 UserItem::Role(_) => {}
-                UserItem::Session(s) => sessions_revoked_before = Some(s.revoked_before),
+                UserItem::Session(s) => cutoff = s.cutoff(),
                 UserItem::Other => {}
             }
         }
@@ -439,10 +439,7 @@ impl ProfileStore for DynamoTable {
                 mfa: Some(mfa),
                 ..p
             });
-        Ok(UserSnapshot {
-            profile,
-            sessions_revoked_before,
-        })
+        Ok(UserSnapshot { profile, cutoff })
     }
 }
 

@@ -77,6 +77,7 @@ impl InMemoryIdentity {
             issued: Some(TokenIssue {
                 user_id: id.clone(),
                 issued_at: Utc::now().timestamp(),
+                session_id: Some(format!("sign-in-{id}-{n}")),
             }),
         }
     }
@@ -218,6 +219,11 @@ impl Authenticator for InMemoryIdentity {
                 "the refresh token is invalid or revoked",
             ))?;
         Ok(self.issue(&email, &id, false))
+    }
+
+    async fn revoke(&self, token: &RefreshToken) -> Result<(), AppError> {
+        lock(&self.refresh_tokens).remove(token.expose());
+        Ok(())
     }
 }
 

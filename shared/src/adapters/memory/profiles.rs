@@ -245,7 +245,7 @@ impl ProfileStore for InMemoryProfileStore {
         let profile = lock(&self.profiles).get(user_id).cloned();
         Ok(UserSnapshot {
             profile,
-            sessions_revoked_before: self.sessions.sessions_revoked_before(user_id).await?,
+            cutoff: self.sessions.cutoff(user_id).await?,
         })
     }
 }

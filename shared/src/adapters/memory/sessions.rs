@@ -1,6 +1,7 @@
 //! Session cut-offs and SMS passes in memory.
 
 use super::*;
+use crate::domain::session::{SIGN_IN_TOUCH_SECONDS, SessionCutoff, SignInRecord};
 
 /// SMS passes: user id to (phone, expires_at).
 #[derive(Default)]
@@ -29,19 +30,105 @@ impl crate::ports::SmsPasses for InMemorySmsPasses {
 
 #[derive(Default)]
 pub struct InMemorySessions {
-    cutoffs: Mutex<HashMap<UserId, i64>>,
+    cutoffs: Mutex<HashMap<UserId, SessionCutoff>>,
+    sign_ins: Mutex<HashMap<UserId, Vec<SignInRecord>>>,
+    devices: Mutex<HashMap<UserId, std::collections::BTreeMap<String, i64>>>,
 }
 
 #[async_trait]
 impl SessionStore for InMemorySessions {
-    async fn sessions_revoked_before(&self, user_id: &UserId) -> Result<Option<i64>, AppError> {
-        Ok(lock(&self.cutoffs).get(user_id).copied())
+    async fn cutoff(&self, user_id: &UserId) -> Result<SessionCutoff, AppError> {
+        Ok(lock(&self.cutoffs)
+            .get(user_id)
+            .cloned()
+            .unwrap_or_default())
     }
 
     async fn revoke_sessions(&self, user_id: &UserId, cutoff: i64) -> Result<(), AppError> {
         let mut cutoffs = lock(&self.cutoffs);
-        let entry = cutoffs.entry(user_id.clone()).or_insert(cutoff);
-        *entry = (*entry).max(cutoff);
+        let entry = cutoffs.entry(user_id.clone()).or_default();
+        if entry.revoked_before.is_none_or(|c| c < cutoff) {
+            // As the table: the one-at-a-time ends go with the new cut-off.
+            *entry = SessionCutoff {
+                revoked_before: Some(cutoff),
+                ended: Default::default(),
+            };
+        }
+        Ok(())
+    }
+
+    async fn end_sign_in(&self, user_id: &UserId, sign_in: &str, now: i64) -> Result<(), AppError> {
+        let mut cutoffs = lock(&self.cutoffs);
+        let entry = cutoffs.entry(user_id.clone()).or_default();
+        entry.ended = entry.ending(sign_in, now);
+        Ok(())
+    }
+
+    async fn record_sign_in(
+        &self,
+        user_id: &UserId,
+        sign_in: &SignInRecord,
+    ) -> Result<(), AppError> {
+        let mut all = lock(&self.sign_ins);
+        let mine = all.entry(user_id.clone()).or_default();
+        mine.retain(|r| r.id != sign_in.id);
+        mine.push(sign_in.clone());
+        Ok(())
+    }
+
+    async fn sign_ins(&self, user_id: &UserId, now: i64) -> Result<Vec<SignInRecord>, AppError> {
+        let mut records: Vec<SignInRecord> = lock(&self.sign_ins)
+            .get(user_id)
+            .into_iter()
+            .flatten()
+            .filter(|r| r.expires_at > now)
+            .cloned()
+            .collect();
+        records.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(records)
+    }
+
+    async fn touch_sign_in(
+        &self,
+        user_id: &UserId,
+        sign_in: &str,
+        now: i64,
+    ) -> Result<(), AppError> {
+        if let Some(record) = lock(&self.sign_ins)
+            .get_mut(user_id)
+            .and_then(|all| all.iter_mut().find(|r| r.id == sign_in))
+            && record.last_used_at <= now - SIGN_IN_TOUCH_SECONDS
+        {
+            record.last_used_at = now;
+        }
+        Ok(())
+    }
+
+    async fn forget_sign_in(&self, user_id: &UserId, sign_in: &str) -> Result<(), AppError> {
+        if let Some(all) = lock(&self.sign_ins).get_mut(user_id) {
+            all.retain(|r| r.id != sign_in);
+        }
+        Ok(())
+    }
+
+    async fn forget_sign_ins(&self, user_id: &UserId) -> Result<(), AppError> {
+        lock(&self.sign_ins).remove(user_id);
+        Ok(())
+    }
+
+    async fn known_devices(
+        &self,
+        user_id: &UserId,
+    ) -> Result<Option<std::collections::BTreeMap<String, i64>>, AppError> {
+        Ok(lock(&self.devices).get(user_id).cloned())
+    }
+
+    async fn remember_devices(
+        &self,
+        user_id: &UserId,
+        devices: &std::collections::BTreeMap<String, i64>,
+    ) -> Result<(), AppError> {
+        lock(&self.devices).insert(user_id.clone(), devices.clone());
         Ok(())
     }
 }

@@ -8,6 +8,7 @@
 //! computes from that secret.
 
 use super::sessions::SessionGuard;
+use super::sign_ins::SignIns;
 use crate::domain::UserId;
 use crate::domain::audit::AuditAction;
 use crate::domain::mfa::{
@@ -338,6 +339,7 @@ pub struct MfaLoginService {
     throttle: Throttle,
     audit: Audit,
     notices: Notices,
+    sign_ins: SignIns,
 }
 
 impl MfaLoginService {
@@ -348,6 +350,7 @@ impl MfaLoginService {
         throttle: Throttle,
         audit: Audit,
         notices: Notices,
+        sign_ins: SignIns,
     ) -> Self {
         Self {
             authenticator,
@@ -356,6 +359,7 @@ impl MfaLoginService {
             throttle,
             audit,
             notices,
+            sign_ins,
         }
     }
 
@@ -408,6 +412,8 @@ impl MfaLoginService {
         .await;
         match answered {
             Ok(tokens) => {
+                // A session nobody could end alone is not handed out.
+                self.sign_ins.record(&tokens, origin, true).await?;
                 // The user is in: bookkeeping that fails now must not cost
                 // them the tokens (the challenge expires by itself).
                 if let Err(err) = settled {

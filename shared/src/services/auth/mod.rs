@@ -10,10 +10,12 @@
 //!   the second step of a sign-in.
 //! - [`step_up`]: changes to an account with TOTP on: the `mfa_code` check,
 //!   turning the app off, new recovery codes.
+//! - [`sign_ins`]: each sign-in filed, listed and ended one at a time.
 
 mod mfa;
 mod passwords;
 mod sessions;
+mod sign_ins;
 mod sign_up;
 mod step_up;
 
@@ -25,6 +27,9 @@ pub use passwords::{
     ForgotPasswordService, PasswordChange, PasswordReset, PasswordResetService, PasswordService,
 };
 pub use sessions::{Credentials, LoginService, LogoutService, RefreshService, SessionGuard};
+pub use sign_ins::{
+    SIGN_IN_DAYS, SessionList, SessionListService, SessionsParts, SessionsService, SignIns,
+};
 pub use sign_up::{ConfirmService, Registration, SignUpAnswer, SignUpService, TakenAddresses};
 pub use step_up::tell as tell_second_factor;
 pub use step_up::{RecoveryCodesService, StepUp, SteppedUp, TotpDisablePorts, TotpDisableService};

@@ -1,9 +1,12 @@
 //! Sessions: the cut-off that refuses revoked access tokens, login behind the
 //! throttle, refresh, logout.
 
+use super::sign_ins::SignIns;
 use crate::domain::audit::AuditAction;
 use crate::domain::mfa::{CHALLENGE_SECONDS, MfaRequiredRoles, SignIn, challenge_key};
-use crate::domain::session::{admit, cutoff_after, ensure_current, token_is_current};
+use crate::domain::session::{
+    SessionCutoff, admit, cutoff_after, ensure_current, token_is_current,
+};
 use crate::domain::{AppError, Caller, Email, Origin, Password, RefreshToken, Tokens, UserId};
 use crate::metrics::{self, LoginOutcome, Metric};
 use crate::ports::{
@@ -44,7 +47,7 @@ impl SessionGuard {
     /// cut-off. The whole gate of the routes open before enrolment (enrolment
     /// itself, logout); every other route is behind [`Self::admit`].
     pub async fn ensure_current(&self, caller: &Caller) -> Result<(), AppError> {
-        ensure_current(caller, self.cutoff(&caller.user_id).await?)
+        ensure_current(caller, &self.cutoff(&caller.user_id).await?)
     }
 
     /// The gate of every other route: the cut-off, then 403
@@ -61,24 +64,31 @@ impl SessionGuard {
 
     /// [`Self::admit`] on the caller's partition, read already.
     pub fn check(&self, caller: &Caller, me: &UserSnapshot) -> Result<(), AppError> {
-        admit(
-            caller,
-            me.sessions_revoked_before,
-            me.profile.as_ref(),
-            &self.required,
-        )
+        admit(caller, &me.cutoff, me.profile.as_ref(), &self.required)
     }
 
-    /// Access tokens issued before this (epoch seconds) are refused.
-    async fn cutoff(&self, user_id: &UserId) -> Result<Option<i64>, AppError> {
-        self.sessions.sessions_revoked_before(user_id).await
+    /// Access tokens issued before its `revoked_before` (epoch seconds), or of
+    /// a sign-in it names as ended, are refused.
+    async fn cutoff(&self, user_id: &UserId) -> Result<SessionCutoff, AppError> {
+        self.sessions.cutoff(user_id).await
     }
 
-    /// Refuses every access token issued up to now.
+    /// Refuses every token of one sign-in from now on.
+    pub async fn end_sign_in(&self, user_id: &UserId, sign_in: &str) -> Result<(), AppError> {
+        self.sessions
+            .end_sign_in(user_id, sign_in, Utc::now().timestamp())
+            .await
+    }
+
+    /// Refuses every access token issued up to now, and forgets the user's
+    /// sign-ins (their refresh tokens are signed out at Cognito by the caller).
     pub async fn end_all(&self, user_id: &UserId) -> Result<(), AppError> {
         self.sessions
             .revoke_sessions(user_id, cutoff_after(Utc::now()))
-            .await
+            .await?;
+        // The cut-off refuses their tokens already; a failure here leaves them
+        // listed, and the caller's retry finishes the job.
+        self.sessions.forget_sign_ins(user_id).await
     }
 }
 
@@ -100,6 +110,7 @@ pub struct LoginService {
     accounts: Arc<dyn ProfileStore>,
     /// Where a sign-in waiting for its second factor is filed.
     challenges: Arc<dyn MfaStore>,
+    sign_ins: SignIns,
 }
 
 impl LoginService {
@@ -110,6 +121,7 @@ impl LoginService {
         audit: Audit,
         accounts: Arc<dyn ProfileStore>,
         challenges: Arc<dyn MfaStore>,
+        sign_ins: SignIns,
     ) -> Self {
         Self {
             authenticator,
@@ -118,6 +130,7 @@ impl LoginService {
             audit,
             accounts,
             challenges,
+            sign_ins,
         }
     }
 
@@ -197,9 +210,10 @@ impl LoginService {
                 .user(&issue.user_id, AuditAction::LoginSucceeded, Some(origin))
                 .await;
         }
-        self.outlast_revocation(tokens, &email, &password)
-            .await
-            .map(SignIn::Tokens)
+        let tokens = self.outlast_revocation(tokens, &email, &password).await?;
+        // A session nobody could end alone is not handed out.
+        self.sign_ins.record(&tokens, origin, false).await?;
+        Ok(SignIn::Tokens(tokens))
     }
 
     /// A login in the same second as a logout or reset would get a token the
@@ -214,7 +228,7 @@ impl LoginService {
         let Some(issue) = tokens.issued.clone() else {
             return Ok(tokens);
         };
-        let cutoff = self.guard.cutoff(&issue.user_id).await?;
+        let cutoff = self.guard.cutoff(&issue.user_id).await?.revoked_before;
         if token_is_current(issue.issued_at, cutoff) {
             return Ok(tokens);
         }
@@ -228,22 +242,28 @@ impl LoginService {
     }
 }
 
-/// Refresh: Cognito only.
+/// Refresh: Cognito, and the sign-in's last use.
 #[derive(Clone)]
 pub struct RefreshService {
     authenticator: Arc<dyn Authenticator>,
+    sessions: Arc<dyn SessionStore>,
 }
 
 impl RefreshService {
-    pub fn new(authenticator: Arc<dyn Authenticator>) -> Self {
-        Self { authenticator }
+    pub fn new(authenticator: Arc<dyn Authenticator>, sessions: Arc<dyn SessionStore>) -> Self {
+        Self {
+            authenticator,
+            sessions,
+        }
     }
 
-    /// New access and id tokens; the refresh token is never sent back.
+    /// New access and id tokens; the refresh token is never sent back. An
+    /// ended session's refresh token is refused by Cognito (revoked).
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, token: &RefreshToken) -> Result<Tokens, AppError> {
         let mut tokens = self.authenticator.refresh(token).await?;
         tokens.refresh_token = None;
+        super::sign_ins::touched(&*self.sessions, &tokens).await;
         Ok(tokens)
     }
 }

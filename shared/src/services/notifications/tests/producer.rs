@@ -26,6 +26,7 @@ fn as_user(id: &UserId) -> Subject {
         groups: vec![],
         issued_at: chrono::Utc::now().timestamp(),
         access_token: AccessToken::parse("eyJ.test").unwrap(),
+        session_id: None,
     })
 }
 
