@@ -123,6 +123,16 @@ async fn an_enrolled_user_logs_in_with_the_apps_next_code_and_the_token_works() 
     assert_eq!(answered.status, 200, "{:?}", answered.body);
     let access = access_token_of(&answered.body);
     assert_eq!(get_with_token("/users/me", &access).await.status, 200);
+    // Its session is listed as finished with the second factor.
+    let listed = get_with_token("/users/me/sessions", &access).await;
+    let current: Vec<&Value> = listed.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["current"] == true)
+        .collect();
+    assert_eq!(current.len(), 1, "{:?}", listed.body);
+    assert_eq!(current[0]["mfa"], true);
 }
 
 #[tokio::test]
