@@ -370,6 +370,7 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:PutItem",
             "dynamodb:Query",
             "dynamodb:DeleteItem",
+            "dynamodb:UpdateItem",
         ],
         // ... and the notice to the owner.
         // ... and the step-up when an authenticator app is on.
@@ -393,6 +394,7 @@ fn expected_actions(binary: &str) -> BTreeSet<&'static str> {
             "dynamodb:PutItem",
             "dynamodb:Query",
             "dynamodb:DeleteItem",
+            "dynamodb:UpdateItem",
         ],
         "get-profile" => &["dynamodb:Query", "dynamodb:PutItem"],
         // Every decision: one BatchGetItem (the policy set's version and the

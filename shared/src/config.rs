@@ -61,6 +61,11 @@ pub fn mfa_key_id(src: &dyn Source) -> Result<String, ConfigError> {
     required(src, "MFA_KEY_ID")
 }
 
+/// The KMS key that seals each sign-in's refresh token (not the TOTP key).
+pub fn session_key_id(src: &dyn Source) -> Result<String, ConfigError> {
+    required(src, "SESSION_KEY_ID")
+}
+
 /// The pool id, given only to functions that call Cognito's admin APIs.
 pub fn user_pool_id(src: &dyn Source) -> Result<String, ConfigError> {
     required(src, "USER_POOL_ID")

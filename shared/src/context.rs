@@ -18,8 +18,8 @@ use crate::adapters::notify::{SesMailer, SnsSms, SqsQueue};
 use crate::config::{
     ConfigError, NotificationConfig, ProcessEnv, Source, TableConfig, admin_emails, app_name,
     audit_retention_days, mfa_key_id, mfa_required_roles, notification_queue_url, password_policy,
-    public_base_url, sms_countries, taken_addresses, throttle_limits, user_pool_client_id,
-    user_pool_id,
+    public_base_url, session_key_id, sms_countries, taken_addresses, throttle_limits,
+    user_pool_client_id, user_pool_id,
 };
 use crate::services::{
     AccountService, Audit, AuditTrailService, ConfirmService, DeliverySettings, DeliveryWorker,
@@ -155,7 +155,7 @@ impl AppContext {
     fn sign_ins(&self) -> Result<SignIns, ConfigError> {
         Ok(SignIns::new(
             self.table()?,
-            self.sealer()?,
+            self.session_sealer()?,
             self.notices()?,
             self.audit()?,
             &public_base_url(&*self.env)?,
@@ -176,7 +176,7 @@ impl AppContext {
     pub fn sessions(&self) -> Result<SessionsService, ConfigError> {
         Ok(SessionsService::new(SessionsParts {
             list: self.session_list()?,
-            sealer: self.sealer()?,
+            sealer: self.session_sealer()?,
             authenticator: self.cognito()?,
             audit: self.audit()?,
         }))
@@ -185,6 +185,15 @@ impl AppContext {
     /// The sealer of TOTP secrets: the deployment's KMS key.
     fn sealer(&self) -> Result<Arc<KmsSealer>, ConfigError> {
         Ok(Arc::new(KmsSealer::new(&self.aws, mfa_key_id(&*self.env)?)))
+    }
+
+    /// The sealer of refresh tokens: a key of its own, so the functions that
+    /// open them cannot open TOTP secrets.
+    fn session_sealer(&self) -> Result<Arc<KmsSealer>, ConfigError> {
+        Ok(Arc::new(KmsSealer::new(
+            &self.aws,
+            session_key_id(&*self.env)?,
+        )))
     }
 
     /// Starting an authenticator app's enrolment: Cognito (the user's
@@ -612,6 +621,10 @@ mod tests {
             ("SENDS_PER_SOURCE_IP", "20"),
             ("MFA_REQUIRED_ROLES", "admin"),
             ("MFA_KEY_ID", "arn:aws:kms:us-east-1:123456789012:key/test"),
+            (
+                "SESSION_KEY_ID",
+                "arn:aws:kms:us-east-1:123456789012:key/sessions",
+            ),
             ("API_URL", "https://api.example.com"),
             (
                 "NOTIFICATION_QUEUE_URL",

@@ -52,8 +52,9 @@ impl Revocations {
 }
 
 impl CognitoProxy {
-    /// `RevokeToken {Token, ClientId, ClientSecret}`: the client must be the
-    /// token's and prove it with its secret, as Cognito requires.
+    /// `RevokeToken {Token, ClientId, ClientSecret}`: a known client proving
+    /// itself with its secret (Cognito also requires it to be the token's
+    /// client; the stand-in's one app client with a secret makes that moot).
     pub(super) fn revoke_token(&self, body: &Value) -> Response {
         let client_id = body["ClientId"].as_str().unwrap_or_default();
         let token = body["Token"].as_str().unwrap_or_default();

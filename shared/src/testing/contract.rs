@@ -96,8 +96,8 @@ pub async fn throttle_store(store: &dyn ThrottleStore, unique: &str) -> Result<(
 }
 
 /// The cut-off only ever moves forward, also past sign-ins ended one at a
-/// time (an item with only those); an ended sign-in is forgotten only once no
-/// token of its can be alive.
+/// time (an item with only those) and without forgetting them; an ended
+/// sign-in is forgotten only once no token of its can be alive.
 pub async fn session_store(store: &dyn SessionStore, unique: &str) -> Result<(), AppError> {
     use crate::domain::session::ENDED_SIGN_IN_KEPT_SECONDS;
     let user = UserId::parse(&fresh(unique, "session"))?;
@@ -131,12 +131,12 @@ pub async fn session_store(store: &dyn SessionStore, unique: &str) -> Result<(),
         ["jti-b", "jti-c"],
         "jti-a's tokens have all expired"
     );
-    // A later cut-off refuses every token issued before it, theirs too.
+    // A later cut-off leaves the ended sign-ins ended (a sign-in begun after
+    // it and ended stays refused).
     store.revoke_sessions(&user, 2_000_000_000).await?;
-    assert_eq!(
-        store.cutoff(&user).await?.revoked_before,
-        Some(2_000_000_000)
-    );
+    let cutoff = store.cutoff(&user).await?;
+    assert_eq!(cutoff.revoked_before, Some(2_000_000_000));
+    assert_eq!(cutoff.ended.keys().collect::<Vec<_>>(), ["jti-b", "jti-c"]);
 
     // Sign-ins: listed newest first without the expired, touched at most once
     // a minute, forgotten one at a time or all together.

@@ -118,14 +118,31 @@ impl Authenticator for CognitoIdentity {
 
     async fn revoke(&self, token: &RefreshToken) -> Result<(), AppError> {
         let (_, token) = unbind_refresh_token(token)?;
-        self.client
+        let out = self
+            .client
             .revoke_token()
             .token(token)
             .client_id(self.client_id())
             .set_client_secret(self.app.client_secret().await?)
             .send()
-            .await
-            .map_err(|e| failure("RevokeToken", e, |_, _| None))?;
-        Ok(())
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            // Expired, revoked or unknown to Cognito: no refresh with it can
+            // succeed any more, which is what revoking is for.
+            Err(e)
+                if e.as_service_error()
+                    .and_then(|s| s.code())
+                    .is_some_and(|code| {
+                        matches!(
+                            code,
+                            "NotAuthorizedException" | "UnsupportedTokenTypeException"
+                        )
+                    }) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(failure("RevokeToken", e, |_, _| None)),
+        }
     }
 }

@@ -3,6 +3,10 @@
 use super::*;
 use crate::domain::session::{SIGN_IN_TOUCH_SECONDS, SessionCutoff, SignInRecord};
 
+/// How long the known devices outlive the last sign-in: a year and more, so a
+/// sign-in after months away is still compared with them.
+const KNOWN_DEVICES_KEPT_SECONDS: i64 = 400 * 24 * 60 * 60;
+
 impl DynamoTable {
     /// The user's cut-off item: its `ended_version` (0 without one) and what
     /// it refuses.
@@ -36,29 +40,29 @@ impl SessionStore for DynamoTable {
     }
 
     async fn revoke_sessions(&self, user_id: &UserId, cutoff: i64) -> Result<(), AppError> {
-        // The sign-ins ended one at a time go with the item: every token of
-        // theirs was issued before this cut-off, which refuses them all.
-        let item = serde_dynamo::to_item(UserItem::Session(SessionItem {
-            pk: keys::user_pk(user_id),
-            sk: keys::SESSION_SK.into(),
-            revoked_before: Some(cutoff),
-            ended: BTreeMap::new(),
-        }))
-        .map_err(AppError::unexpected)?;
+        // Only `revoked_before` moves; `ended` stays (pruned by age), and its
+        // version moves too, so an end of a sign-in that read before this
+        // write reads again instead of writing an `ended` it read before.
         let result = self
             .client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .key("pk", AttributeValue::S(keys::user_pk(user_id)))
+            .key("sk", AttributeValue::S(keys::SESSION_SK.into()))
+            .update_expression(
+                "SET entity = :entity, revoked_before = :cutoff ADD ended_version :one",
+            )
             // Never move the cut-off back (two revocations racing).
             .condition_expression(
                 "attribute_not_exists(revoked_before) OR revoked_before < :cutoff",
             )
+            .expression_attribute_values(":entity", AttributeValue::S("session".into()))
             .expression_attribute_values(":cutoff", AttributeValue::N(cutoff.to_string()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .send()
             .await;
         // A failed condition means a later cut-off is stored already: the goal.
-        conditional("PutItem", result).map(|_| ())
+        conditional("UpdateItem", result).map(|_| ())
     }
 
     async fn end_sign_in(&self, user_id: &UserId, sign_in: &str, now: i64) -> Result<(), AppError> {
@@ -247,6 +251,13 @@ impl SessionStore for DynamoTable {
             .item("pk", AttributeValue::S(keys::sign_in_pk(user_id)))
             .item("sk", AttributeValue::S(keys::KNOWN_DEVICES_SK.into()))
             .item("entity", AttributeValue::S("known_devices".into()))
+            // Gone some time after the last sign-in, also of a deleted account.
+            .item(
+                "expires_at",
+                AttributeValue::N(
+                    (chrono::Utc::now().timestamp() + KNOWN_DEVICES_KEPT_SECONDS).to_string(),
+                ),
+            )
             .item(
                 "seen",
                 AttributeValue::M(

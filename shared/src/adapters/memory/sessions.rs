@@ -48,11 +48,7 @@ impl SessionStore for InMemorySessions {
         let mut cutoffs = lock(&self.cutoffs);
         let entry = cutoffs.entry(user_id.clone()).or_default();
         if entry.revoked_before.is_none_or(|c| c < cutoff) {
-            // As the table: the one-at-a-time ends go with the new cut-off.
-            *entry = SessionCutoff {
-                revoked_before: Some(cutoff),
-                ended: Default::default(),
-            };
+            entry.revoked_before = Some(cutoff);
         }
         Ok(())
     }

@@ -412,20 +412,13 @@ impl MfaLoginService {
         .await;
         match answered {
             Ok(tokens) => {
-                // A session nobody could end alone is not handed out.
-                self.sign_ins.record(&tokens, origin, true).await?;
-                // The user is in: bookkeeping that fails now must not cost
-                // them the tokens (the challenge expires by itself).
+                // The code is spent: its bookkeeping happens whatever follows.
                 if let Err(err) = settled {
                     tracing::warn!(error = %err, "a right second factor not given back to its window");
                 }
                 if let Err(err) = self.store.close_challenge(&key).await {
                     tracing::warn!(error = %err, "an answered challenge left to expire");
                 }
-                metrics::record(Metric::Login(LoginOutcome::Success));
-                self.audit
-                    .user(&record.user_id, AuditAction::LoginSucceeded, Some(origin))
-                    .await;
                 if matches!(factor, SecondFactor::Recovery(_)) {
                     self.audit
                         .user(&record.user_id, AuditAction::RecoveryCodeUsed, Some(origin))
@@ -442,6 +435,12 @@ impl MfaLoginService {
                     )
                     .await;
                 }
+                // A session nobody could end alone is not handed out.
+                self.sign_ins.record(&tokens, origin, true).await?;
+                metrics::record(Metric::Login(LoginOutcome::Success));
+                self.audit
+                    .user(&record.user_id, AuditAction::LoginSucceeded, Some(origin))
+                    .await;
                 Ok(tokens)
             }
             Err(AppError::WrongMfaCode) => {

@@ -203,16 +203,16 @@ impl LoginService {
                 return Ok(SignIn::TotpRequired(challenge));
             }
         };
-        metrics::record(Metric::Login(LoginOutcome::Success));
         self.throttle.login_succeeded(count).await?;
+        let tokens = self.outlast_revocation(tokens, &email, &password).await?;
+        // A session nobody could end alone is not handed out.
+        self.sign_ins.record(&tokens, origin, false).await?;
+        metrics::record(Metric::Login(LoginOutcome::Success));
         if let Some(issue) = &tokens.issued {
             self.audit
                 .user(&issue.user_id, AuditAction::LoginSucceeded, Some(origin))
                 .await;
         }
-        let tokens = self.outlast_revocation(tokens, &email, &password).await?;
-        // A session nobody could end alone is not handed out.
-        self.sign_ins.record(&tokens, origin, false).await?;
         Ok(SignIn::Tokens(tokens))
     }
 

@@ -304,12 +304,19 @@ impl SessionsService {
     #[tracing::instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn end_others(&self, caller: &Caller, origin: &Origin) -> Result<(), AppError> {
         let user = self.list.whose(caller, None).await?;
+        // A token that names no sign-in would end the caller's own too.
+        let Some(mine) = caller.session_id.as_deref() else {
+            return Err(AppError::validation(
+                "authorization",
+                "this access token names no session (no origin_jti); log in again",
+            ));
+        };
         let others: Vec<SignInRecord> = self
             .list
             .live(user)
             .await?
             .into_iter()
-            .filter(|r| Some(r.id.as_str()) != caller.session_id.as_deref())
+            .filter(|r| r.id != mine)
             .collect();
         for record in &others {
             self.end_one(user, record).await?;
