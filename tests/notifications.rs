@@ -283,6 +283,16 @@ async fn a_role_send_reaches_its_members_and_respects_their_preferences() {
     .await;
     assert_eq!(patched.status, 200, "{:?}", patched.body);
     let tag = unique("role-send");
+    // A dry run counts the audience (before preferences) and sends nothing.
+    let dry_tag = unique("role-dry-run");
+    let dry = send_notification(
+        &admin,
+        json!({"recipients": {"role": role}, "channel": "email", "template": "security-alert",
+               "data": {"message": dry_tag}, "dry_run": true}),
+    )
+    .await;
+    assert_eq!(dry.status, 200, "{:?}", dry.body);
+    assert_eq!(dry.body, json!({"dry_run": true, "targeted": 3}));
     let accepted = send_notification(
         &admin,
         json!({"recipients": {"role": role}, "channel": "email", "template": "security-alert", "data": {"message": tag}}),
@@ -310,6 +320,11 @@ async fn a_role_send_reaches_its_members_and_respects_their_preferences() {
     };
     assert!(got(members[0].0.clone()).await);
     assert!(!got(members[2].0.clone()).await, "opted out of email");
+    let dry_run_sent = mail_to(&members[0].0)
+        .await
+        .iter()
+        .any(|m| m.to_string().contains(&dry_tag));
+    assert!(!dry_run_sent, "the dry run sent nothing");
 }
 
 #[tokio::test]

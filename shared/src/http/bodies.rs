@@ -378,6 +378,9 @@ pub struct SendNotificationBody {
     pub data: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    /// Checked and counted, nothing recorded or sent.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// `[user_id, ...]` or `{"role": name}`.
@@ -408,6 +411,7 @@ impl SendNotificationBody {
             template: self.template,
             data: self.data,
             idempotency_key: self.idempotency_key,
+            dry_run: self.dry_run,
         })
     }
 }

@@ -24,7 +24,7 @@ pub use auth::{
 };
 pub use health::{HealthReport, HealthService};
 pub use notifications::{
-    Breaker, DeliverySettings, DeliveryWorker, FeedbackService, Handled, Notices,
+    AudienceSize, Breaker, DeliverySettings, DeliveryWorker, FeedbackService, Handled, Notices,
     NotificationService, NotificationState, NotificationStatus, NotificationView, Received,
     Recipients, SendAccepted, SendRequest, UnsubscribeService, back_off, unsubscribe_token,
     unsubscribe_user,

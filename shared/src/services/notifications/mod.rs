@@ -29,7 +29,9 @@ mod worker;
 pub use breaker::Breaker;
 pub use feedback::FeedbackService;
 pub use notices::Notices;
-pub use producer::{NotificationService, ROLE_PAGE, Recipients, SendAccepted, SendRequest};
+pub use producer::{
+    AudienceSize, NotificationService, ROLE_PAGE, Recipients, SendAccepted, SendRequest,
+};
 pub use status::{NotificationState, NotificationStatus, NotificationView};
 pub use unsubscribe::{UnsubscribeService, unsubscribe_token, unsubscribe_user};
 pub use worker::{DeliverySettings, DeliveryWorker, Handled, Received, back_off};

@@ -20,6 +20,16 @@ pub struct SendRequest {
     pub template: String,
     pub data: serde_json::Map<String, serde_json::Value>,
     pub idempotency_key: Option<String>,
+    /// Only check the request and count its audience ([`NotificationService::audience`]).
+    pub dry_run: bool,
+}
+
+/// A dry run's answer: who a send would target (before each recipient's
+/// preferences and unsubscribes, which delivery honours).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AudienceSize {
+    pub dry_run: bool,
+    pub targeted: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -75,12 +85,13 @@ impl NotificationService {
             .to_string()
     }
 
-    #[tracing::instrument(skip_all, fields(template = %request.template))]
-    pub async fn send(
+    /// What every send is checked for first: the caller's right to send, the
+    /// template and its data, the recipients (distinct, 1 to 1000 users).
+    async fn checked(
         &self,
         subject: &crate::domain::Subject,
-        request: SendRequest,
-    ) -> Result<SendAccepted, AppError> {
+        request: &SendRequest,
+    ) -> Result<Recipients, AppError> {
         use crate::domain::permissions::{actions, collections};
         self.permissions
             .authorise_subject(
@@ -90,7 +101,7 @@ impl NotificationService {
             )
             .await?;
         Templates::shipped()?.check_sendable(&request.template, request.channel, &request.data)?;
-        let recipients = match &request.recipients {
+        match &request.recipients {
             Recipients::Users(users) => {
                 let mut users = users.clone();
                 users.sort();
@@ -101,10 +112,44 @@ impl NotificationService {
                         "must name 1 to 1000 users, or a role",
                     ));
                 }
-                Recipients::Users(users)
+                Ok(Recipients::Users(users))
             }
-            role => role.clone(),
-        };
+            role => Ok(role.clone()),
+        }
+    }
+
+    /// `dry_run: true`: the request checked as a send is, and its audience
+    /// counted; nothing is recorded, queued or sent.
+    #[tracing::instrument(skip_all, fields(template = %request.template))]
+    pub async fn audience(
+        &self,
+        subject: &crate::domain::Subject,
+        request: &SendRequest,
+    ) -> Result<AudienceSize, AppError> {
+        let recipients = self.checked(subject, request).await?;
+        Ok(AudienceSize {
+            dry_run: true,
+            targeted: self.count(&recipients).await?,
+        })
+    }
+
+    async fn count(&self, recipients: &Recipients) -> Result<u64, AppError> {
+        match recipients {
+            Recipients::Users(users) => Ok(users.len() as u64),
+            Recipients::Role(role) => self.store.count_role_members(role).await,
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(template = %request.template))]
+    pub async fn send(
+        &self,
+        subject: &crate::domain::Subject,
+        request: SendRequest,
+    ) -> Result<SendAccepted, AppError> {
+        if request.dry_run {
+            return Err(AppError::unexpected("a dry run reached send"));
+        }
+        let recipients = self.checked(subject, &request).await?;
         let sender = Self::sender(subject);
         let scope = serde_json::to_string(&sender).map_err(AppError::unexpected)?;
         let (notification_id, key) = match &request.idempotency_key {
@@ -181,10 +226,7 @@ impl NotificationService {
         recipients: &Recipients,
         request: &SendRequest,
     ) -> Result<SendAccepted, AppError> {
-        let total = match recipients {
-            Recipients::Users(users) => users.len() as u64,
-            Recipients::Role(role) => self.store.count_role_members(role).await?,
-        };
+        let total = self.count(recipients).await?;
         self.store
             .create_notification(&NotificationRecord {
                 id: notification_id.to_owned(),

@@ -37,7 +37,37 @@ fn request(recipients: Recipients, key: Option<&str>) -> SendRequest {
         template: "security-alert".into(),
         data: json!({"message": "m"}).as_object().cloned().unwrap(),
         idempotency_key: key.map(str::to_owned),
+        dry_run: false,
     }
+}
+
+#[tokio::test]
+async fn a_dry_run_counts_the_audience_and_records_and_queues_nothing() {
+    let f = fixture();
+    let admin = user(&f, &["admin"]).await;
+    let role = format!("dry-{}", uuid::Uuid::new_v4().simple());
+    for _ in 0..3 {
+        user(&f, &["user", &role]).await;
+    }
+    let dry = SendRequest {
+        dry_run: true,
+        ..request(Recipients::Role(Role::parse(&role).unwrap()), None)
+    };
+    let size = f.service.audience(&as_user(&admin), &dry).await.unwrap();
+    assert_eq!(
+        size,
+        crate::services::AudienceSize {
+            dry_run: true,
+            targeted: 3
+        }
+    );
+    assert!(f.queue.queued.lock().unwrap().is_empty(), "nothing queued");
+    // Checked as a send is: a caller who may not send learns nothing.
+    let plain = user(&f, &["user"]).await;
+    assert!(matches!(
+        f.service.audience(&as_user(&plain), &dry).await,
+        Err(AppError::Forbidden(_))
+    ));
 }
 
 /// Runs the worker over everything queued until the queue is empty.
