@@ -72,7 +72,8 @@ pub trait Authenticator: Send + Sync {
     async fn refresh(&self, token: &RefreshToken) -> Result<Tokens, AppError>;
 
     /// Revokes one sign-in's refresh token at the provider, so a refresh with
-    /// it is refused there too (also around Gatehouse). Done already is fine.
+    /// it is refused there too (also around Gatehouse); revoking it again is
+    /// fine, any refusal is an error.
     async fn revoke(&self, token: &RefreshToken) -> Result<(), AppError>;
 }
 

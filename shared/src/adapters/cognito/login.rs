@@ -126,23 +126,9 @@ impl Authenticator for CognitoIdentity {
             .set_client_secret(self.app.client_secret().await?)
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(()),
-            // Expired, revoked or unknown to Cognito: no refresh with it can
-            // succeed any more, which is what revoking is for.
-            Err(e)
-                if e.as_service_error()
-                    .and_then(|s| s.code())
-                    .is_some_and(|code| {
-                        matches!(
-                            code,
-                            "NotAuthorizedException" | "UnsupportedTokenTypeException"
-                        )
-                    }) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(failure("RevokeToken", e, |_, _| None)),
-        }
+        // Every refusal is a failure: a session must not be called ended while
+        // its refresh token might still work (a wrong client secret, say).
+        out.map(drop)
+            .map_err(|e| failure("RevokeToken", e, |_, _| None))
     }
 }

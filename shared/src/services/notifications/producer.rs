@@ -101,6 +101,14 @@ impl NotificationService {
             )
             .await?;
         Templates::shipped()?.check_sendable(&request.template, request.channel, &request.data)?;
+        if let Some(key) = &request.idempotency_key
+            && (key.is_empty() || key.len() > Self::MAX_KEY || key.chars().any(char::is_control))
+        {
+            return Err(AppError::validation(
+                "idempotency_key",
+                "must be 1 to 128 characters",
+            ));
+        }
         match &request.recipients {
             Recipients::Users(users) => {
                 let mut users = users.clone();
@@ -127,9 +135,20 @@ impl NotificationService {
         request: &SendRequest,
     ) -> Result<AudienceSize, AppError> {
         let recipients = self.checked(subject, request).await?;
+        let targeted = self.count(&recipients).await?;
+        // A real send leaves a record naming its sender; a dry run leaves this.
+        tracing::info!(
+            sender = ?Self::sender(subject),
+            role = match &recipients {
+                Recipients::Role(role) => role.as_str(),
+                Recipients::Users(_) => "",
+            },
+            targeted,
+            "dry run counted an audience"
+        );
         Ok(AudienceSize {
             dry_run: true,
-            targeted: self.count(&recipients).await?,
+            targeted,
         })
     }
 
@@ -154,13 +173,6 @@ impl NotificationService {
         let scope = serde_json::to_string(&sender).map_err(AppError::unexpected)?;
         let (notification_id, key) = match &request.idempotency_key {
             Some(key) => {
-                if key.is_empty() || key.len() > Self::MAX_KEY || key.chars().any(char::is_control)
-                {
-                    return Err(AppError::validation(
-                        "idempotency_key",
-                        "must be 1 to 128 characters",
-                    ));
-                }
                 let digest = Self::digest(&recipients, &request)?;
                 match self.store.use_key(&scope, key, &digest).await? {
                     KeyUse::Fresh => {}
