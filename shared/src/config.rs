@@ -218,6 +218,18 @@ pub fn notification_queue_url(src: &dyn Source) -> Result<String, ConfigError> {
     required(src, "NOTIFICATION_QUEUE_URL")
 }
 
+/// `NOTIFICATION_DAILY_AUDIENCE`: the most recipients one sender may target
+/// in a UTC day (at least 1).
+pub fn notification_daily_audience(src: &dyn Source) -> Result<u64, ConfigError> {
+    match parsed::<u64>(src, "NOTIFICATION_DAILY_AUDIENCE")? {
+        0 => Err(ConfigError::Invalid {
+            name: "NOTIFICATION_DAILY_AUDIENCE",
+            reason: "must be at least 1".into(),
+        }),
+        limit => Ok(limit),
+    }
+}
+
 /// What the notification functions need: the queue, the sender and its SES
 /// configuration set, where users reach the API (unsubscribe links), and the
 /// circuit breaker's settings.

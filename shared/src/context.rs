@@ -17,9 +17,9 @@ use crate::adapters::kms::KmsSealer;
 use crate::adapters::notify::{SesMailer, SnsSms, SqsQueue};
 use crate::config::{
     ConfigError, NotificationConfig, ProcessEnv, Source, TableConfig, admin_emails, app_name,
-    audit_retention_days, mfa_key_id, mfa_required_roles, notification_queue_url, password_policy,
-    public_base_url, session_key_id, sms_countries, taken_addresses, throttle_limits,
-    user_pool_client_id, user_pool_id,
+    audit_retention_days, mfa_key_id, mfa_required_roles, notification_daily_audience,
+    notification_queue_url, password_policy, public_base_url, session_key_id, sms_countries,
+    taken_addresses, throttle_limits, user_pool_client_id, user_pool_id,
 };
 use crate::services::{
     AccountService, Audit, AuditTrailService, ConfirmService, DeliverySettings, DeliveryWorker,
@@ -508,6 +508,7 @@ impl AppContext {
                 &self.aws,
                 notification_queue_url(&*self.env)?,
             )),
+            notification_daily_audience(&*self.env)?,
         ))
     }
 

@@ -50,14 +50,14 @@ impl SessionCutoff {
 
 /// A sign-in's `last_used_at` moves at most this often (a refresh, not every
 /// request, writes it).
-pub const SIGN_IN_TOUCH_SECONDS: i64 = 60;
+pub const SIGN_IN_TOUCH_MS: i64 = 60_000;
 
 /// One sign-in: a password (and second-factor) login and the refresh-token
 /// family it started. Its id is the tokens' `origin_jti`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SignInRecord {
     pub id: String,
-    /// Epoch seconds.
+    /// Epoch milliseconds: two sign-ins of one second still have an order.
     pub created_at: i64,
     pub last_used_at: i64,
     pub ip: Option<String>,
@@ -165,7 +165,7 @@ pub struct SessionView {
 impl SessionView {
     pub fn of(record: &SignInRecord, current: Option<&str>) -> Self {
         let time = |at: i64| {
-            DateTime::<Utc>::from_timestamp(at, 0)
+            DateTime::<Utc>::from_timestamp_millis(at)
                 .unwrap_or_default()
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         };

@@ -227,4 +227,15 @@ pub trait NotificationStore: Send + Sync {
 
     /// Forgets a key whose request failed, so a retry can use it again.
     async fn release_key(&self, scope: &str, key: &str) -> Result<(), AppError>;
+
+    /// Counts `audience` recipients against the sender's (`scope`) `day` if
+    /// that keeps the day's total within `limit`; `false` (nothing counted)
+    /// when it would not. Racing sends cannot both slip under the limit.
+    async fn take_audience(
+        &self,
+        scope: &str,
+        day: &str,
+        audience: u64,
+        limit: u64,
+    ) -> Result<bool, AppError>;
 }

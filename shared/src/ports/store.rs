@@ -105,16 +105,16 @@ pub trait SessionStore: Send + Sync {
         sign_in: &crate::domain::session::SignInRecord,
     ) -> Result<(), AppError>;
 
-    /// The user's sign-ins not expired at `now`, newest first.
+    /// The user's sign-ins not expired at `now` (epoch seconds), newest first.
     async fn sign_ins(
         &self,
         user_id: &UserId,
         now: i64,
     ) -> Result<Vec<crate::domain::session::SignInRecord>, AppError>;
 
-    /// Moves a sign-in's `last_used_at` to `now` if it is older than
-    /// [`SIGN_IN_TOUCH_SECONDS`](crate::domain::session::SIGN_IN_TOUCH_SECONDS);
-    /// nothing for one that is not filed.
+    /// Moves a sign-in's `last_used_at` to `now` (epoch ms) if it is older than
+    /// [`SIGN_IN_TOUCH_MS`](crate::domain::session::SIGN_IN_TOUCH_MS); nothing
+    /// for one that is not filed.
     async fn touch_sign_in(
         &self,
         user_id: &UserId,

@@ -152,25 +152,35 @@ pub async fn session_store(store: &dyn SessionStore, unique: &str) -> Result<(),
             expires_at,
         };
     store
-        .record_sign_in(&user, &record("first", 1_000, 5_000))
+        .record_sign_in(&user, &record("first", 1_000_000, 5_000))
         .await?;
     store
-        .record_sign_in(&user, &record("second", 1_100, 5_000))
+        .record_sign_in(&user, &record("second", 1_000_400, 5_000))
         .await?;
     store
-        .record_sign_in(&user, &record("expired", 900, 1_500))
+        .record_sign_in(&user, &record("expired", 900_000, 1_500))
         .await?;
     let ids = |list: Vec<crate::domain::session::SignInRecord>| -> Vec<String> {
         list.into_iter().map(|r| r.id).collect()
     };
     let listed = store.sign_ins(&user, 2_000).await?;
-    assert_eq!(listed[1], record("first", 1_000, 5_000), "kept as filed");
+    assert_eq!(
+        listed[1],
+        record("first", 1_000_000, 5_000),
+        "kept as filed"
+    );
     assert_eq!(ids(listed), ["second", "first"]);
-    store.touch_sign_in(&user, "first", 1_030).await?;
-    assert_eq!(store.sign_ins(&user, 2_000).await?[1].last_used_at, 1_000);
-    store.touch_sign_in(&user, "first", 1_061).await?;
-    assert_eq!(store.sign_ins(&user, 2_000).await?[1].last_used_at, 1_061);
-    store.touch_sign_in(&user, "nobody", 1_061).await?;
+    store.touch_sign_in(&user, "first", 1_030_000).await?;
+    assert_eq!(
+        store.sign_ins(&user, 2_000).await?[1].last_used_at,
+        1_000_000
+    );
+    store.touch_sign_in(&user, "first", 1_061_000).await?;
+    assert_eq!(
+        store.sign_ins(&user, 2_000).await?[1].last_used_at,
+        1_061_000
+    );
+    store.touch_sign_in(&user, "nobody", 1_061_000).await?;
     assert_eq!(
         ids(store.sign_ins(&user, 2_000).await?),
         ["second", "first"]
@@ -524,6 +534,19 @@ pub async fn notification_store(
     assert!(
         matches!(store.use_key(&scope, "k", "d2").await?, KeyUse::Answered(_)),
         "an answered key stays"
+    );
+    // A sender's day: counted while it fits, refused whole (nothing counted)
+    // when it would not; another day or sender starts afresh.
+    let sender = fresh(unique, "sender");
+    assert!(store.take_audience(&sender, "2026-12-08", 7, 10).await?);
+    assert!(!store.take_audience(&sender, "2026-12-08", 4, 10).await?);
+    assert!(store.take_audience(&sender, "2026-12-08", 3, 10).await?);
+    assert!(!store.take_audience(&sender, "2026-12-08", 1, 10).await?);
+    assert!(store.take_audience(&sender, "2026-12-09", 10, 10).await?);
+    assert!(
+        !store
+            .take_audience(&fresh(unique, "other"), "2026-12-08", 11, 10)
+            .await?
     );
     Ok(())
 }

@@ -284,6 +284,37 @@ impl crate::ports::notify::NotificationStore for DynamoTable {
         Ok(())
     }
 
+    async fn take_audience(
+        &self,
+        scope: &str,
+        day: &str,
+        audience: u64,
+        limit: u64,
+    ) -> Result<bool, AppError> {
+        let Some(room) = limit.checked_sub(audience) else {
+            return Ok(false);
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("SENDLIMIT#{scope}")))
+            .key("sk", AttributeValue::S(day.to_owned()))
+            .update_expression(
+                "ADD targeted :n SET expires_at = if_not_exists(expires_at, :expires)",
+            )
+            .condition_expression("attribute_not_exists(targeted) OR targeted <= :room")
+            .expression_attribute_values(":n", AttributeValue::N(audience.to_string()))
+            .expression_attribute_values(":room", AttributeValue::N(room.to_string()))
+            .expression_attribute_values(
+                ":expires",
+                AttributeValue::N((chrono::Utc::now().timestamp() + 3 * 24 * 60 * 60).to_string()),
+            )
+            .send()
+            .await;
+        conditional("UpdateItem", result)
+    }
+
     async fn release_key(&self, scope: &str, key: &str) -> Result<(), AppError> {
         self.client
             .delete_item()

@@ -1,7 +1,7 @@
 //! Per-user session cut-offs and SMS passes (`ports::SessionStore`, `ports::SmsPasses`).
 
 use super::*;
-use crate::domain::session::{SIGN_IN_TOUCH_SECONDS, SessionCutoff, SignInRecord};
+use crate::domain::session::{SIGN_IN_TOUCH_MS, SessionCutoff, SignInRecord};
 
 /// How long the known devices outlive the last sign-in: a year and more, so a
 /// sign-in after months away is still compared with them.
@@ -189,7 +189,7 @@ impl SessionStore for DynamoTable {
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .expression_attribute_values(
                 ":stale",
-                AttributeValue::N((now - SIGN_IN_TOUCH_SECONDS).to_string()),
+                AttributeValue::N((now - SIGN_IN_TOUCH_MS).to_string()),
             )
             .send()
             .await;

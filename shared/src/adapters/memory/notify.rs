@@ -182,6 +182,8 @@ pub struct InMemoryNotifications {
     pub pages: Mutex<BTreeMap<(String, u32), LedgerEntry>>,
     pub keys: Mutex<BTreeMap<String, (String, Option<serde_json::Value>)>>,
     pub ledger: std::sync::Arc<InMemoryLedger>,
+    /// Recipients targeted per sender and day.
+    pub audiences: Mutex<BTreeMap<String, u64>>,
 }
 
 #[async_trait]
@@ -305,6 +307,22 @@ impl crate::ports::notify::NotificationStore for InMemoryNotifications {
             entry.1 = Some(answer.clone());
         }
         Ok(())
+    }
+
+    async fn take_audience(
+        &self,
+        scope: &str,
+        day: &str,
+        audience: u64,
+        limit: u64,
+    ) -> Result<bool, AppError> {
+        let mut days = lock(&self.audiences);
+        let taken = days.entry(format!("{scope}#{day}")).or_default();
+        if *taken + audience > limit {
+            return Ok(false);
+        }
+        *taken += audience;
+        Ok(true)
     }
 
     async fn release_key(&self, scope: &str, key: &str) -> Result<(), AppError> {

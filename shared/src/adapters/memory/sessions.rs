@@ -1,7 +1,7 @@
 //! Session cut-offs and SMS passes in memory.
 
 use super::*;
-use crate::domain::session::{SIGN_IN_TOUCH_SECONDS, SessionCutoff, SignInRecord};
+use crate::domain::session::{SIGN_IN_TOUCH_MS, SessionCutoff, SignInRecord};
 
 /// SMS passes: user id to (phone, expires_at).
 #[derive(Default)]
@@ -93,7 +93,7 @@ impl SessionStore for InMemorySessions {
         if let Some(record) = lock(&self.sign_ins)
             .get_mut(user_id)
             .and_then(|all| all.iter_mut().find(|r| r.id == sign_in))
-            && record.last_used_at <= now - SIGN_IN_TOUCH_SECONDS
+            && record.last_used_at <= now - SIGN_IN_TOUCH_MS
         {
             record.last_used_at = now;
         }

@@ -70,11 +70,12 @@ impl SignIns {
             .clone()
             .ok_or_else(|| AppError::unexpected("an access token without origin_jti"))?;
         let sealed = self.sealer.seal(&issue.user_id, refresh).await?;
-        let now = Utc::now().timestamp();
+        let at = Utc::now();
+        let now = at.timestamp();
         let record = SignInRecord {
             id,
-            created_at: now,
-            last_used_at: now,
+            created_at: at.timestamp_millis(),
+            last_used_at: at.timestamp_millis(),
             ip: Some(origin.source_ip.clone()),
             user_agent: origin.user_agent.clone(),
             mfa,
@@ -156,7 +157,7 @@ pub(super) async fn touched(sessions: &dyn SessionStore, tokens: &Tokens) {
     let Some(issue) = &tokens.issued else { return };
     let Some(id) = &issue.session_id else { return };
     if let Err(err) = sessions
-        .touch_sign_in(&issue.user_id, id, Utc::now().timestamp())
+        .touch_sign_in(&issue.user_id, id, Utc::now().timestamp_millis())
         .await
     {
         tracing::warn!(error = %err, "a sign-in's last use not recorded");

@@ -48,6 +48,9 @@ pub struct NotificationService {
     permissions: Arc<crate::services::Permissions>,
     store: Arc<dyn NotificationStore>,
     queue: Arc<dyn DeliveryQueue>,
+    /// The most recipients one sender may target per UTC day
+    /// (`NotificationDailyAudience`).
+    daily_audience: u64,
 }
 
 impl NotificationService {
@@ -58,11 +61,13 @@ impl NotificationService {
         permissions: Arc<crate::services::Permissions>,
         store: Arc<dyn NotificationStore>,
         queue: Arc<dyn DeliveryQueue>,
+        daily_audience: u64,
     ) -> Self {
         Self {
             permissions,
             store,
             queue,
+            daily_audience,
         }
     }
 
@@ -239,6 +244,27 @@ impl NotificationService {
         request: &SendRequest,
     ) -> Result<SendAccepted, AppError> {
         let total = self.count(recipients).await?;
+        // The sender's day: this audience fits in what is left, or nothing is sent.
+        let now = chrono::Utc::now();
+        let scope = serde_json::to_string(&sender).map_err(AppError::unexpected)?;
+        if !self
+            .store
+            .take_audience(
+                &scope,
+                &now.format("%Y-%m-%d").to_string(),
+                total,
+                self.daily_audience,
+            )
+            .await?
+        {
+            let midnight = (now.date_naive() + chrono::Days::new(1))
+                .and_hms_opt(0, 0, 0)
+                .unwrap_or_default()
+                .and_utc();
+            return Err(AppError::TooManyRequests {
+                retry_after: (midnight - now).to_std().ok(),
+            });
+        }
         self.store
             .create_notification(&NotificationRecord {
                 id: notification_id.to_owned(),

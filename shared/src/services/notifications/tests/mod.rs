@@ -20,6 +20,11 @@ pub(super) struct Fixture {
 }
 
 pub(super) fn fixture() -> Fixture {
+    fixture_with_daily_audience(100_000)
+}
+
+/// [`fixture`] with `daily` recipients per sender and day.
+pub(super) fn fixture_with_daily_audience(daily: u64) -> Fixture {
     let profiles = Arc::new(InMemoryProfileStore::default());
     let ledger = Arc::new(InMemoryLedger::default());
     let queue = Arc::new(InMemoryQueue::default());
@@ -31,8 +36,12 @@ pub(super) fn fixture() -> Fixture {
         ..Default::default()
     });
     let permissions = Arc::new(super::super::Permissions::new(profiles.clone()));
-    let service =
-        NotificationService::new(permissions.clone(), notifications.clone(), queue.clone());
+    let service = NotificationService::new(
+        permissions.clone(),
+        notifications.clone(),
+        queue.clone(),
+        daily,
+    );
     let status = NotificationStatus::new(permissions, notifications.clone());
     let worker = DeliveryWorker::new(
         profiles.clone(),

@@ -251,3 +251,61 @@ async fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() 
         Err(AppError::Forbidden(_))
     ));
 }
+
+#[tokio::test]
+async fn a_sender_targets_at_most_the_daily_audience_and_a_refused_send_counts_nothing() {
+    let f = super::fixture_with_daily_audience(10);
+    let admin = user(&f, &["admin"]).await;
+    let mut seven = Vec::new();
+    for _ in 0..7 {
+        seven.push(user(&f, &["user"]).await);
+    }
+    let sent = f
+        .service
+        .send(
+            &as_user(&admin),
+            request(Recipients::Users(seven.clone()), None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.accepted, 7);
+    // Seven of the day's ten are taken: four more would pass the limit.
+    let refused = f
+        .service
+        .send(
+            &as_user(&admin),
+            request(Recipients::Users(seven[..4].to_vec()), None),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            AppError::TooManyRequests {
+                retry_after: Some(_)
+            }
+        ),
+        "{refused:?}"
+    );
+    // Refused whole: three still fit.
+    let fits = f
+        .service
+        .send(
+            &as_user(&admin),
+            request(Recipients::Users(seven[..3].to_vec()), None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(fits.accepted, 3);
+    // Each sender has a day of their own.
+    let other = user(&f, &["admin"]).await;
+    let theirs = f
+        .service
+        .send(
+            &as_user(&other),
+            request(Recipients::Users(seven[..4].to_vec()), None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(theirs.accepted, 4);
+}
