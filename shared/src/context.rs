@@ -15,11 +15,13 @@ use crate::adapters::dynamodb::{DynamoTable, TableSigner};
 use crate::adapters::health::{QueueProbe, TableProbe, UserPoolProbe};
 use crate::adapters::kms::KmsSealer;
 use crate::adapters::notify::{SesMailer, SnsSms, SqsQueue};
+mod sessions;
+
 use crate::config::{
     ConfigError, NotificationConfig, ProcessEnv, Source, TableConfig, admin_emails, app_name,
     audit_retention_days, mfa_key_id, mfa_required_roles, notification_daily_audience,
-    notification_queue_url, password_policy, public_base_url, session_key_id, sms_countries,
-    taken_addresses, throttle_limits, user_pool_client_id, user_pool_id,
+    notification_queue_url, password_policy, sms_countries, taken_addresses, throttle_limits,
+    user_pool_client_id, user_pool_id,
 };
 use crate::services::{
     AccountService, Audit, AuditTrailService, ConfirmService, DeliverySettings, DeliveryWorker,
@@ -27,10 +29,9 @@ use crate::services::{
     LogoutService, MfaLoginService, MfaResetService, Notices, NotificationService,
     NotificationStatus, Onboarding, PasswordResetService, PasswordService, Permissions, PhoneParts,
     PhoneService, PolicyAdmin, ProfileCreator, ProfileService, RecoveryCodesService,
-    RefreshService, RoleService, SessionGuard, SessionListService, SessionsParts, SessionsService,
-    SignIns, SignUpService, StartingRoles, StepUp, SteppedUp, Throttle, TotpDisablePorts,
-    TotpDisableService, TotpStartPorts, TotpStartService, TotpVerifyService, UnsubscribeService,
-    UserAdminService, UserListService,
+    RefreshService, RoleService, SessionGuard, SignUpService, StartingRoles, StepUp, SteppedUp,
+    Throttle, TotpDisablePorts, TotpDisableService, TotpStartPorts, TotpStartService,
+    TotpVerifyService, UnsubscribeService, UserAdminService, UserListService,
 };
 use std::sync::Arc;
 
@@ -150,50 +151,9 @@ impl AppContext {
         ))
     }
 
-    /// Where sign-ins are filed: the table, their refresh tokens sealed (KMS);
-    /// a new device's notice through the queue.
-    fn sign_ins(&self) -> Result<SignIns, ConfigError> {
-        Ok(SignIns::new(
-            self.table()?,
-            self.session_sealer()?,
-            self.notices()?,
-            self.audit()?,
-            &public_base_url(&*self.env)?,
-        ))
-    }
-
-    /// The session list: the table only.
-    pub fn session_list(&self) -> Result<SessionListService, ConfigError> {
-        Ok(SessionListService::new(
-            self.table()?,
-            self.guard()?,
-            self.permissions()?,
-        ))
-    }
-
-    /// Ending sessions: the table, KMS (a sealed refresh token opened to
-    /// revoke it) and Cognito (`RevokeToken`).
-    pub fn sessions(&self) -> Result<SessionsService, ConfigError> {
-        Ok(SessionsService::new(SessionsParts {
-            list: self.session_list()?,
-            sealer: self.session_sealer()?,
-            authenticator: self.cognito()?,
-            audit: self.audit()?,
-        }))
-    }
-
     /// The sealer of TOTP secrets: the deployment's KMS key.
     fn sealer(&self) -> Result<Arc<KmsSealer>, ConfigError> {
         Ok(Arc::new(KmsSealer::new(&self.aws, mfa_key_id(&*self.env)?)))
-    }
-
-    /// The sealer of refresh tokens: a key of its own, so the functions that
-    /// open them cannot open TOTP secrets.
-    fn session_sealer(&self) -> Result<Arc<KmsSealer>, ConfigError> {
-        Ok(Arc::new(KmsSealer::new(
-            &self.aws,
-            session_key_id(&*self.env)?,
-        )))
     }
 
     /// Starting an authenticator app's enrolment: Cognito (the user's
