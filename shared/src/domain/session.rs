@@ -71,6 +71,14 @@ pub struct SignInRecord {
     pub expires_at: i64,
 }
 
+/// The sign-ins a user has at `now` (epoch seconds), newest first: an expired
+/// one is no session, though TTL deletion may not have removed it yet.
+pub fn live_newest_first(mut records: Vec<SignInRecord>, now: i64) -> Vec<SignInRecord> {
+    records.retain(|r| r.expires_at > now);
+    records.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    records
+}
+
 impl std::fmt::Debug for SignInRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SignInRecord")

@@ -166,10 +166,7 @@ impl SessionStore for DynamoTable {
                 break;
             }
         }
-        // TTL deletion lags: an expired record is still there, and is no session.
-        records.retain(|r| r.expires_at > now);
-        records.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        Ok(records)
+        Ok(crate::domain::session::live_newest_first(records, now))
     }
 
     async fn touch_sign_in(

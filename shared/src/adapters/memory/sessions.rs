@@ -73,15 +73,11 @@ impl SessionStore for InMemorySessions {
     }
 
     async fn sign_ins(&self, user_id: &UserId, now: i64) -> Result<Vec<SignInRecord>, AppError> {
-        let mut records: Vec<SignInRecord> = lock(&self.sign_ins)
+        let records = lock(&self.sign_ins)
             .get(user_id)
-            .into_iter()
-            .flatten()
-            .filter(|r| r.expires_at > now)
             .cloned()
-            .collect();
-        records.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        Ok(records)
+            .unwrap_or_default();
+        Ok(crate::domain::session::live_newest_first(records, now))
     }
 
     async fn touch_sign_in(
